@@ -1,0 +1,50 @@
+# Thin wrapper over CMake: the two commands a newcomer needs are `make demo` and `make test`.
+BUILD ?= build
+ASAN_BUILD ?= build/asan
+JOBS ?= $(shell nproc)
+CTEST_ARGS ?=
+
+.PHONY: all setup build build-asan test test-fast test-asan demo lint bench bundle clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan:
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRW_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: setup
+	@$(MAKE) --no-print-directory test-fast
+	@$(MAKE) --no-print-directory test-asan
+
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure $(CTEST_ARGS)
+
+test-asan: build-asan
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure $(CTEST_ARGS)
+
+# Sets up what is missing, builds, and runs the control service with local runners.
+demo: setup build
+	@bash scripts/demo.sh
+
+lint: build
+	@bash scripts/lint.sh
+
+bench: setup build
+	@bash bench/run.sh
+
+# The sample CLI as a reproducible zip: build/bundles/sample-cli.zip (+ .sha256).
+bundle: setup
+	@bash scripts/build-bundle.sh
+
+clean:
+	rm -rf $(BUILD)

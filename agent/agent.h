@@ -1,0 +1,119 @@
+/* agent.h: runwire-agent's state, shared by its uplink (agent/uplink.c) and its session
+ * runner (agent/runner.c). One agent claims one session, runs it and exits (DESIGN.md:
+ * pull, not push). Everything happens on one libwebsockets event loop.
+ */
+#ifndef RW_AGENT_H
+#define RW_AGENT_H
+
+#include <stdint.h>
+
+#include <libwebsockets.h>
+#include <sodium.h>
+
+#include "agent/pty_proc.h"
+#include "common/bytering.h"
+#include "common/proto.h"
+
+#define AGENT_PROTOCOL "runwire.agent.v1"
+#define AGENT_DEFAULT_WINDOW (8u << 20)      /* unacknowledged output kept for resends */
+#define AGENT_MIN_WINDOW (4u << 10)
+#define AGENT_MAX_WINDOW (1u << 30)
+#define AGENT_DEFAULT_GRACE_S 300            /* control unreachable this long: give up */
+#define AGENT_READ_CHUNK (64u << 10)         /* one pty read */
+#define AGENT_SEND_CHUNK (256u << 10)        /* output bytes in one OUTPUT frame */
+#define AGENT_MAX_EVENT_LINE (16u << 10)     /* one JSON line from RUNWIRE_EVENTS_FD */
+#define AGENT_MAX_QUEUED (1u << 20)          /* control frames waiting for the link */
+#define AGENT_MAX_INPUT_BUF (1u << 20)       /* input waiting for the pty */
+#define AGENT_PTY_DRAIN_SLACK (1u << 20)     /* output read past a full window at pty close */
+#define AGENT_DRAIN_MS 2000                  /* after the child exits, wait this long for EOF */
+#define AGENT_TICK_MS 20                     /* child reaping and timers */
+#define AGENT_EVENTS_FD 3                    /* the fd number a CLI writes its stage events to */
+
+struct agent_frame {
+	struct agent_frame *next;
+	size_t len;          /* frame bytes at buf + LWS_PRE */
+	uint8_t buf[];
+};
+
+struct agent_config {
+	char *control_url;   /* ws[s]://host:port/agent */
+	char *ticket;        /* runner credential, never logged, never given to the child */
+	char *work_root;     /* sessions run in work_root/<sessionId> */
+	char *ca_file;       /* extra CA for wss (tests, private deployments) */
+	size_t window;
+	int grace_s;
+	int keep_work;       /* keep the work directory after the session */
+};
+
+struct agent {
+	struct agent_config cfg;
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	int done;            /* leave the loop */
+	int exit_status;     /* process exit status of the agent */
+
+	/* uplink */
+	char host[256], path[256];
+	int port, tls;
+	struct lws *ws;
+	int connected;
+	int attempts;
+	int64_t down_since_us;        /* link down since, 0 while up */
+	lws_sorted_usec_list_t sul_retry;
+	struct proto_reader rd;
+	struct agent_frame *q_head, *q_tail;
+	size_t q_bytes;
+	int resume_pending;           /* output waits for control's resume offset */
+	uint64_t acked;               /* control holds every byte below this */
+
+	/* session */
+	int have_session;
+	char sid[64];
+	char resume_key[65];          /* from ASSIGN: proves this agent runs the session */
+	char work_dir[4096];
+	struct pty_proc proc;
+	struct lws *pty_wsi, *ev_wsi;
+	int ev_read_fd;
+	struct bytering window;       /* output bytes not yet acknowledged */
+	uint64_t sent;                /* next offset to send */
+	crypto_hash_sha256_state sha;
+	int pty_paused, pty_eof;
+	int64_t child_exit_us;        /* when the child was reaped */
+	int killed_stragglers;
+	int exit_ready, exit_sent;
+	struct proto_exit exit;
+	uint8_t *input;               /* bytes waiting for the pty */
+	size_t input_len;
+	char evline[AGENT_MAX_EVENT_LINE + 1];
+	size_t evline_len;
+	int evline_overflow;
+	lws_sorted_usec_list_t sul_tick;
+};
+
+/* uplink.c */
+int uplink_start(struct agent *a);
+/* Queues a control frame (takes ownership of `f`) and asks for a writeable callback. */
+void uplink_queue(struct agent *a, struct agent_frame *f);
+/* Queues a JSON frame; 0 or RW_ENOMEM / RW_ETOOBIG. */
+int uplink_queue_json(struct agent *a, enum proto_type type, json_t *obj);
+void uplink_want_write(struct agent *a);
+void uplink_release(struct agent *a);
+
+/* runner.c */
+extern const struct lws_protocols runner_protocols[2];
+/* Starts the session described by an ASSIGN object. 0 or RW_E... with a stage event sent. */
+int runner_start(struct agent *a, json_t *assign);
+/* Frames from control for the session. */
+void runner_on_ack(struct agent *a, uint64_t offset);
+void runner_on_input(struct agent *a, const uint8_t *data, size_t len);
+void runner_on_resize(struct agent *a, uint16_t cols, uint16_t rows);
+void runner_on_signal(struct agent *a, int signo);
+/* Sends what may be sent on the writeable link: returns 1 if it wrote a frame. */
+int runner_write_output(struct agent *a, struct lws *wsi);
+/* Called when the link stays down past the grace period: ends the process group. */
+void runner_abandon(struct agent *a);
+void runner_release(struct agent *a);
+/* Emits a stage event from the agent itself. */
+void runner_stage(struct agent *a, const char *stage, const char *state, const char *reason);
+
+#endif

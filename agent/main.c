@@ -1,0 +1,202 @@
+/* main.c: runwire-agent, the runner inside each sandbox (DESIGN.md: replaces ttyd and the
+ * bash entrypoint). Dials out to control, claims one session, runs it under a pty, streams
+ * it back, and exits.
+ */
+#include "agent/agent.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define AGENT_MAX_TICKET 4096
+
+static volatile sig_atomic_t agent_stop;
+
+static void on_term(int signo)
+{
+	agent_stop = signo;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: runwire-agent [options]\n"
+"\n"
+"Dials out to runwire-control, claims one waiting session, runs its command under a pty,\n"
+"streams the output back, and exits.\n"
+"\n"
+"  --control URL       control's agent endpoint, ws://HOST:PORT/agent or wss://...\n"
+"                      (env RUNWIRE_CONTROL_URL)\n"
+"  --token-file FILE   runner credential (env RUNWIRE_RUNNER_TOKEN_FILE)\n"
+"  --token-fd N        read the credential from fd N and close it (local dispatcher)\n"
+"  --work-root DIR     sessions run in DIR/<sessionId> (env RUNWIRE_WORK_ROOT,\n"
+"                      default $TMPDIR/runwire-work)\n"
+"  --window BYTES      unacknowledged output kept for resends (env RUNWIRE_WINDOW,\n"
+"                      default %u, %u..%u)\n"
+"  --grace SECONDS     give up after control is unreachable this long (env\n"
+"                      RUNWIRE_GRACE, default %d)\n"
+"  --ca-file FILE      extra CA certificates for wss (env RUNWIRE_CA_FILE)\n"
+"  --keep-work         keep the session's work directory\n"
+"  --exit-with-parent  exit when the spawning process does (local dispatcher)\n"
+"  -h, --help          this text\n",
+		AGENT_DEFAULT_WINDOW, AGENT_MIN_WINDOW, AGENT_MAX_WINDOW, AGENT_DEFAULT_GRACE_S);
+}
+
+static char *read_ticket_fd(int fd)
+{
+	char buf[AGENT_MAX_TICKET + 1];
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			return NULL;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len > AGENT_MAX_TICKET)
+		return NULL;
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	buf[len] = '\0';
+	return len ? strdup(buf) : NULL;
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : fallback;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "control", required_argument, NULL, 'c' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ "token-fd", required_argument, NULL, 'f' },
+		{ "work-root", required_argument, NULL, 'w' },
+		{ "window", required_argument, NULL, 'W' },
+		{ "grace", required_argument, NULL, 'g' },
+		{ "ca-file", required_argument, NULL, 'C' },
+		{ "keep-work", no_argument, NULL, 'k' },
+		{ "exit-with-parent", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static struct agent a;
+	const char *control = getenv("RUNWIRE_CONTROL_URL");
+	const char *token_file = getenv("RUNWIRE_RUNNER_TOKEN_FILE");
+	const char *window = getenv("RUNWIRE_WINDOW");
+	const char *grace = getenv("RUNWIRE_GRACE");
+	const char *ca_file = getenv("RUNWIRE_CA_FILE");
+	char work_root[4096];
+	long long v;
+	int token_fd = -1, c;
+
+	snprintf(work_root, sizeof(work_root), "%s/runwire-work", env_or("TMPDIR", "/tmp"));
+	a.cfg.work_root = strdup(env_or("RUNWIRE_WORK_ROOT", work_root));
+	a.cfg.window = AGENT_DEFAULT_WINDOW;
+	a.cfg.grace_s = AGENT_DEFAULT_GRACE_S;
+	a.ev_read_fd = -1;
+	a.proc.master = -1;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': control = optarg; break;
+		case 't': token_file = optarg; break;
+		case 'f':
+			if (rw_parse_int(optarg, 0, 1 << 20, &v)) {
+				fprintf(stderr, "runwire-agent: --token-fd wants a file descriptor number\n");
+				return 2;
+			}
+			token_fd = (int)v;
+			break;
+		case 'w': free(a.cfg.work_root); a.cfg.work_root = strdup(optarg); break;
+		case 'W': window = optarg; break;
+		case 'g': grace = optarg; break;
+		case 'C': ca_file = optarg; break;
+		case 'k': a.cfg.keep_work = 1; break;
+		case 'P':
+			/* a local runner must not outlive the control that spawned it */
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			if (getppid() == 1)
+				return 3;
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	log_init("agent", LOG_LVL_INFO);
+	if (window) {
+		if (rw_parse_int(window, AGENT_MIN_WINDOW, AGENT_MAX_WINDOW, &v)) {
+			fprintf(stderr, "runwire-agent: --window must be %u..%u bytes\n",
+				AGENT_MIN_WINDOW, AGENT_MAX_WINDOW);
+			return 2;
+		}
+		a.cfg.window = (size_t)v;
+	}
+	if (grace) {
+		if (rw_parse_int(grace, 1, 7 * 86400, &v)) {
+			fprintf(stderr, "runwire-agent: --grace must be 1..604800 seconds\n");
+			return 2;
+		}
+		a.cfg.grace_s = (int)v;
+	}
+	if (!control) {
+		fprintf(stderr, "runwire-agent: no control URL: pass --control ws://HOST:PORT/agent or set RUNWIRE_CONTROL_URL\n");
+		return 2;
+	}
+	if (token_fd >= 0) {
+		a.cfg.ticket = read_ticket_fd(token_fd);
+	} else if (token_file) {
+		a.cfg.ticket = rw_read_file(token_file, AGENT_MAX_TICKET, NULL);
+		if (!a.cfg.ticket) {
+			fprintf(stderr, "runwire-agent: cannot read token file %s: %s\n", token_file,
+				strerror(errno));
+			return 2;
+		}
+	}
+	if (!a.cfg.ticket || !*a.cfg.ticket) {
+		fprintf(stderr, "runwire-agent: no runner credential: pass --token-file FILE or --token-fd N\n");
+		return 2;
+	}
+	a.cfg.control_url = strdup(control);
+	a.cfg.ca_file = ca_file ? strdup(ca_file) : NULL;
+
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	log_route_lws();
+	if (sodium_init() < 0 || uplink_start(&a)) {
+		fprintf(stderr, "runwire-agent: cannot start (bad --control URL?)\n");
+		return 1;
+	}
+	while (!a.done && !agent_stop)
+		if (lws_service(a.ctx, 0) < 0)
+			break;
+	if (agent_stop) {
+		log_info("terminated", "{s:i}", "signal", (int)agent_stop);
+		runner_abandon(&a);
+		a.exit_status = 128 + agent_stop;
+	}
+	uplink_release(&a);
+	runner_release(&a);
+	sodium_memzero(a.cfg.ticket, strlen(a.cfg.ticket));
+	free(a.cfg.ticket);
+	free(a.cfg.control_url);
+	free(a.cfg.work_root);
+	free(a.cfg.ca_file);
+	return a.exit_status;
+}

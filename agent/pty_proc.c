@@ -1,0 +1,166 @@
+/* pty_proc.c: spawn a child under a pty (see pty_proc.h). */
+#include "agent/pty_proc.h"
+#include "common/rw.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* Searches `path` (the child's own PATH, not the agent's) like execvp, without allocating:
+ * the agent may have other threads, so the child only uses async-signal-safe calls. */
+static void exec_in_path(const char *const *argv, const char *const *envp, const char *path)
+{
+	char full[4096];
+	int saved = ENOENT;
+
+	if (strchr(argv[0], '/')) {
+		execve(argv[0], (char *const *)argv, (char *const *)envp);
+		return;
+	}
+	while (*path) {
+		const char *colon = strchr(path, ':');
+		size_t dlen = colon ? (size_t)(colon - path) : strlen(path);
+		size_t alen = strlen(argv[0]);
+
+		if (dlen + 1 + alen < sizeof(full)) {
+			memcpy(full, dlen ? path : ".", dlen ? dlen : 1);
+			size_t n = dlen ? dlen : 1;
+			full[n] = '/';
+			memcpy(full + n + 1, argv[0], alen + 1);
+			execve(full, (char *const *)argv, (char *const *)envp);
+			if (errno != ENOENT)
+				saved = errno;
+		}
+		path += dlen;
+		if (*path == ':')
+			path++;
+	}
+	errno = saved;
+}
+
+/* Child side: runs between fork and exec, so it only calls async-signal-safe functions. */
+static void child_exec(const struct pty_spawn_opts *o)
+{
+	sigset_t none;
+	const char *path = NULL;
+	char msg[256];
+
+	/* Restore default dispositions the agent may have changed, and unblock everything. */
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	if (o->events_fd >= 0) {
+		if (o->events_fd != o->events_fd_child) {
+			dup2(o->events_fd, o->events_fd_child);
+		} else {
+			int fl = fcntl(o->events_fd, F_GETFD);
+			fcntl(o->events_fd, F_SETFD, fl & ~FD_CLOEXEC);
+		}
+	}
+	/* Nothing else of the agent's (its uplink socket, credential files) leaks through. */
+	for (int fd = 3; fd < 1024; fd++)
+		if (o->events_fd < 0 || fd != o->events_fd_child)
+			close(fd);
+
+	if (o->cwd && chdir(o->cwd) < 0) {
+		int n = snprintf(msg, sizeof(msg), "runwire: cannot enter %s: %s\r\n", o->cwd,
+				 strerror(errno));
+		(void)!write(1, msg, (size_t)n);
+		_exit(126);
+	}
+	for (const char *const *e = o->envp; *e; e++)
+		if (!strncmp(*e, "PATH=", 5))
+			path = *e + 5;
+	exec_in_path(o->argv, o->envp, path ? path : "/usr/bin:/bin");
+	int n = snprintf(msg, sizeof(msg), "runwire: cannot run %s: %s\r\n", o->argv[0],
+			 strerror(errno));
+	(void)!write(1, msg, (size_t)n);
+	_exit(127);
+}
+
+int pty_proc_spawn(struct pty_proc *p, const struct pty_spawn_opts *o, char *err, size_t errlen)
+{
+	struct winsize ws = { .ws_col = o->cols ? o->cols : 80, .ws_row = o->rows ? o->rows : 24 };
+	int master;
+	pid_t pid;
+
+	memset(p, 0, sizeof(*p));
+	p->master = -1;
+	pid = forkpty(&master, NULL, NULL, &ws);
+	if (pid < 0) {
+		snprintf(err, errlen, "forkpty: %s", strerror(errno));
+		return RW_EIO;
+	}
+	if (pid == 0)
+		child_exec(o);
+
+	if (fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK) < 0 ||
+	    fcntl(master, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(err, errlen, "fcntl: %s", strerror(errno));
+		kill(-pid, SIGKILL);
+		close(master);
+		waitpid(pid, NULL, 0);
+		return RW_EIO;
+	}
+	p->pid = pid;
+	p->master = master;
+	return RW_OK;
+}
+
+int pty_proc_resize(struct pty_proc *p, uint16_t cols, uint16_t rows)
+{
+	struct winsize ws = { .ws_col = cols, .ws_row = rows };
+
+	if (p->master < 0)
+		return RW_ESTATE;
+	return ioctl(p->master, TIOCSWINSZ, &ws) < 0 ? RW_EIO : RW_OK;
+}
+
+int pty_proc_signal(struct pty_proc *p, int signo)
+{
+	if (!p->pid)
+		return RW_ESTATE;
+	/* The group outlives its leader: grandchildren still get the signal after it exits. */
+	if (kill(-p->pid, signo) < 0 && !(errno == ESRCH && p->exited))
+		return errno == ESRCH ? RW_ESTATE : RW_EIO;
+	return RW_OK;
+}
+
+int pty_proc_reap(struct pty_proc *p)
+{
+	pid_t r;
+
+	if (p->exited)
+		return 1;
+	if (!p->pid)
+		return 0;
+	do
+		r = waitpid(p->pid, &p->status, WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r == p->pid) {
+		p->exited = 1;
+		return 1;
+	}
+	return 0;
+}
+
+void pty_proc_exit_info(const struct pty_proc *p, int32_t *code, uint8_t *signo)
+{
+	if (WIFSIGNALED(p->status)) {
+		*code = -1;
+		*signo = (uint8_t)WTERMSIG(p->status);
+	} else {
+		*code = WEXITSTATUS(p->status);
+		*signo = 0;
+	}
+}

@@ -1,0 +1,49 @@
+/* pty_proc.h: one child process under a pseudo-terminal.
+ *
+ * The child gets a new session with the pty as its controlling terminal (so it is also the
+ * leader of its own process group), a working directory, an environment built by the
+ * caller (nothing is inherited) and, optionally, the write end of an events pipe as a
+ * numbered fd. The master fd is non-blocking and close-on-exec; the agent's event loop
+ * services it (DESIGN.md: one event loop per process).
+ */
+#ifndef RW_PTY_PROC_H
+#define RW_PTY_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct pty_spawn_opts {
+	const char *const *argv;   /* argv[0] is the program (looked up in envp's PATH) */
+	const char *const *envp;   /* complete environment of the child */
+	const char *cwd;           /* working directory (must exist) */
+	uint16_t cols, rows;       /* initial window size */
+	int events_fd;             /* fd to pass to the child as `events_fd_child`, or -1 */
+	int events_fd_child;       /* number the child sees it as (e.g. 3) */
+};
+
+struct pty_proc {
+	pid_t pid;          /* child pid (== its process group id), 0 when none */
+	int master;         /* pty master fd, -1 when closed */
+	int exited;         /* 1 once reaped */
+	int status;         /* waitpid status once exited */
+};
+
+/* Spawns the child. 0 on success; RW_EIO with `err` set otherwise. A failure to exec in
+ * the child is reported as exit status 127 with a message on the pty, as a shell would. */
+int pty_proc_spawn(struct pty_proc *p, const struct pty_spawn_opts *o, char *err, size_t errlen);
+
+/* Sets the window size (the kernel sends SIGWINCH to the foreground group). 0 or RW_EIO. */
+int pty_proc_resize(struct pty_proc *p, uint16_t cols, uint16_t rows);
+
+/* Sends `signo` to the child's whole process group. 0 or RW_EIO (RW_ESTATE when gone). */
+int pty_proc_signal(struct pty_proc *p, int signo);
+
+/* Reaps the child without blocking. Returns 1 when it has exited (status in p->status),
+ * 0 when still running. */
+int pty_proc_reap(struct pty_proc *p);
+
+/* Exit code in the protocol's terms: *code is the exit status or -1, *signo the terminating
+ * signal or 0. Only meaningful once exited. */
+void pty_proc_exit_info(const struct pty_proc *p, int32_t *code, uint8_t *signo);
+
+#endif

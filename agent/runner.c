@@ -1,0 +1,503 @@
+/* runner.c: runs the claimed session: the CLI under a pty whose master fd joins the agent's
+ * event loop, the window of output control has not acknowledged, and the stage events a CLI
+ * writes to RUNWIRE_EVENTS_FD.
+ *
+ * Backpressure, not loss: when the window is full the pty is no longer read, so the CLI
+ * blocks on write. The session ends when the child has exited and the pty is drained; the
+ * EXIT frame (total bytes, SHA-256) goes after the last output byte, and the agent leaves
+ * once control acknowledges everything.
+ */
+#include "agent/agent.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RUNNER_MAX_ENV 128            /* environment entries given to the child */
+#define RUNNER_READS_PER_WAKE 4       /* pty reads per loop wake-up, so input stays snappy */
+
+static uint8_t *send_buf;             /* LWS_PRE + OUTPUT prefix + AGENT_SEND_CHUNK */
+
+void runner_stage(struct agent *a, const char *stage, const char *state, const char *reason)
+{
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s}", "type", "stage", "stage", stage, "state",
+			       state, "source", "agent");
+
+	if (reason)
+		json_object_set_new(ev, "reason", json_string(reason));
+	uplink_queue_json(a, PROTO_EVENT, ev);
+	json_decref(ev);
+}
+
+static void schedule_tick(struct agent *a);
+
+static void finish_if_done(struct agent *a)
+{
+	if (a->exit_ready || !a->proc.exited || !a->pty_eof)
+		return;
+	pty_proc_exit_info(&a->proc, &a->exit.code, &a->exit.signo);
+	a->exit.total = a->window.end;
+	crypto_hash_sha256_final(&a->sha, a->exit.sha256);
+	a->exit_ready = 1;
+	log_info("session_exited", "{s:s, s:i, s:i, s:I}", "session", a->sid, "code",
+		 a->exit.code, "signal", a->exit.signo, "bytes", (json_int_t)a->exit.total);
+	runner_stage(a, "run", a->exit.code == 0 ? "done" : "failed", NULL);
+	uplink_want_write(a);
+}
+
+/* Reads the pty while the window has room. Returns -1 when the pty reached its end. */
+static int read_pty(struct agent *a)
+{
+	uint8_t buf[AGENT_READ_CHUNK];
+
+	for (int i = 0; i < RUNNER_READS_PER_WAKE; i++) {
+		size_t space = bytering_space(&a->window);
+		ssize_t n;
+
+		if (!space) {
+			if (!a->pty_paused && a->pty_wsi) {
+				lws_rx_flow_control(a->pty_wsi, 0);
+				a->pty_paused = 1;
+				log_debug("window_full", "{s:I}", "acked",
+					  (json_int_t)a->window.start);
+			}
+			return 0;
+		}
+		n = read(a->proc.master, buf, space < sizeof(buf) ? space : sizeof(buf));
+		if (n > 0) {
+			bytering_append(&a->window, buf, (size_t)n);
+			crypto_hash_sha256_update(&a->sha, buf, (unsigned long long)n);
+			uplink_want_write(a);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		return -1; /* EIO: every slave fd is closed */
+	}
+	return 0;
+}
+
+/* At close the window may be full: take what the pty still holds anyway (it is bounded by
+ * the kernel's pty buffer), so nothing the CLI wrote is lost. */
+static void drain_at_close(struct agent *a)
+{
+	uint8_t buf[AGENT_READ_CHUNK];
+	size_t extra = 0;
+
+	if (a->proc.master < 0)
+		return;
+	a->window.cap += AGENT_PTY_DRAIN_SLACK;
+	for (;;) {
+		ssize_t n = read(a->proc.master, buf, sizeof(buf));
+		if (n <= 0 || extra + (size_t)n > AGENT_PTY_DRAIN_SLACK)
+			break;
+		bytering_append(&a->window, buf, (size_t)n);
+		crypto_hash_sha256_update(&a->sha, buf, (unsigned long long)n);
+		extra += (size_t)n;
+	}
+	if (extra)
+		uplink_want_write(a);
+}
+
+static int callback_pty(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			void *in, size_t len)
+{
+	struct agent *a = lws_context_user(lws_get_context(wsi));
+	ssize_t n;
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		if (read_pty(a) < 0)
+			return -1;
+		break;
+	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+		if (!a->input_len)
+			break;
+		n = write(a->proc.master, a->input, a->input_len);
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (n > 0) {
+			memmove(a->input, a->input + n, a->input_len - (size_t)n);
+			a->input_len -= (size_t)n;
+		}
+		if (a->input_len)
+			lws_callback_on_writable(wsi);
+		break;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		drain_at_close(a);
+		if (a->proc.master >= 0)
+			close(a->proc.master);
+		a->proc.master = -1;
+		a->pty_wsi = NULL;
+		a->pty_eof = 1;
+		finish_if_done(a);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* One JSON line from the CLI's events fd becomes a stage event, or is dropped with a log. */
+static void forward_cli_event(struct agent *a, const char *line, size_t len)
+{
+	json_t *j = json_loadb(line, len, 0, NULL);
+	const char *stage, *state;
+
+	if (!j || !json_is_object(j)) {
+		log_warn("cli_event_dropped", "{s:s}", "reason", "not a JSON object");
+		goto out;
+	}
+	stage = json_string_value(json_object_get(j, "stage"));
+	state = json_string_value(json_object_get(j, "state"));
+	if (!stage || !*stage || !state ||
+	    (strcmp(state, "running") && strcmp(state, "done") && strcmp(state, "failed") &&
+	     strcmp(state, "skipped"))) {
+		log_warn("cli_event_dropped", "{s:s}", "reason", "needs a stage and a known state");
+		goto out;
+	}
+	json_object_set_new(j, "type", json_string("stage"));
+	json_object_set_new(j, "source", json_string("cli"));
+	uplink_queue_json(a, PROTO_EVENT, j);
+out:
+	json_decref(j);
+}
+
+static int callback_events(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			   void *in, size_t len)
+{
+	struct agent *a = lws_context_user(lws_get_context(wsi));
+	char buf[4096];
+	ssize_t n;
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		n = read(a->ev_read_fd, buf, sizeof(buf));
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0)
+			return -1;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n') {
+				if (!a->evline_overflow && a->evline_len)
+					forward_cli_event(a, a->evline, a->evline_len);
+				else if (a->evline_overflow)
+					log_warn("cli_event_dropped", "{s:s, s:i}", "reason",
+						 "line too long", "max", AGENT_MAX_EVENT_LINE);
+				a->evline_len = 0;
+				a->evline_overflow = 0;
+			} else if (a->evline_len < AGENT_MAX_EVENT_LINE) {
+				a->evline[a->evline_len++] = buf[i];
+			} else {
+				a->evline_overflow = 1;
+			}
+		}
+		break;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		if (a->ev_read_fd >= 0)
+			close(a->ev_read_fd);
+		a->ev_read_fd = -1;
+		a->ev_wsi = NULL;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+const struct lws_protocols runner_protocols[2] = {
+	{ "rw-pty", callback_pty, 0, 0, 0, NULL, 0 },
+	{ "rw-events", callback_events, 0, 0, 0, NULL, 0 },
+};
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+	struct agent *a = lws_container_of(sul, struct agent, sul_tick);
+	int64_t now = rw_mono_us();
+
+	if (!a->proc.exited && pty_proc_reap(&a->proc))
+		a->child_exit_us = now;
+	if (a->proc.exited && !a->pty_eof && now - a->child_exit_us > AGENT_DRAIN_MS * 1000) {
+		if (!a->killed_stragglers) {
+			/* Background processes still hold the terminal: the session is over. */
+			log_info("ending_stragglers", "{s:s}", "session", a->sid);
+			pty_proc_signal(&a->proc, SIGKILL);
+			a->killed_stragglers = 1;
+			a->child_exit_us = now;
+		} else if (a->pty_wsi) {
+			lws_set_timeout(a->pty_wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+		}
+	}
+	finish_if_done(a);
+	if (!a->exit_ready)
+		schedule_tick(a);
+}
+
+static void schedule_tick(struct agent *a)
+{
+	lws_sul_schedule(a->ctx, 0, &a->sul_tick, on_tick, AGENT_TICK_MS * LWS_US_PER_MS);
+}
+
+static int valid_env_name(const char *k)
+{
+	if (!*k || strlen(k) > 128 || !strncmp(k, "RUNWIRE_", 8))
+		return 0;
+	for (const char *p = k; *p; p++)
+		if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (p != k && *p >= '0' && *p <= '9')))
+			return 0;
+	return 1;
+}
+
+/* The child's environment is built from nothing: no credential or control URL can leak. */
+static char **build_env(struct agent *a, json_t *extra)
+{
+	char **env = calloc(RUNNER_MAX_ENV + 1, sizeof(char *));
+	struct passwd *pw = getpwuid(getuid());
+	const char *lang = getenv("LANG");
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+
+	if (!env)
+		return NULL;
+#define ENV_ADD(...) do { if (n < RUNNER_MAX_ENV && asprintf(&env[n], __VA_ARGS__) >= 0) n++; } while (0)
+	ENV_ADD("PATH=/usr/local/bin:/usr/bin:/bin");
+	ENV_ADD("HOME=%s", a->work_dir);
+	ENV_ADD("TERM=xterm-256color");
+	ENV_ADD("COLORTERM=truecolor");
+	ENV_ADD("LANG=%s", lang && *lang ? lang : "C.UTF-8");
+	ENV_ADD("SHELL=/bin/sh");
+	if (pw) {
+		ENV_ADD("USER=%s", pw->pw_name);
+		ENV_ADD("LOGNAME=%s", pw->pw_name);
+	}
+	ENV_ADD("RUNWIRE_SESSION_ID=%s", a->sid);
+	ENV_ADD("RUNWIRE_EVENTS_FD=%d", AGENT_EVENTS_FD);
+	json_object_foreach(extra, k, v) {
+		if (json_is_string(v) && valid_env_name(k))
+			ENV_ADD("%s=%s", k, json_string_value(v));
+	}
+#undef ENV_ADD
+	return env;
+}
+
+static void free_env(char **env)
+{
+	for (char **e = env; e && *e; e++)
+		free(*e);
+	free(env);
+}
+
+static int valid_sid(const char *sid)
+{
+	size_t n = strlen(sid);
+
+	if (!n || n >= 64)
+		return 0;
+	return strspn(sid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
+}
+
+int runner_start(struct agent *a, json_t *assign)
+{
+	const char *sid = json_string_value(json_object_get(assign, "sessionId"));
+	const char *command = json_string_value(json_object_get(assign, "command"));
+	json_int_t cols = json_integer_value(json_object_get(assign, "cols"));
+	json_int_t rows = json_integer_value(json_object_get(assign, "rows"));
+	const char *argv[] = { "/bin/sh", "-c", command, NULL };
+	char err[4400];
+	char **env;
+	int evp[2];
+	lws_sock_file_fd_type fd;
+	int r;
+
+	if (!sid || !valid_sid(sid) || !command) {
+		log_error("bad_assign", "{s:s}", "reason", "missing sessionId or command");
+		return RW_EPROTO;
+	}
+	snprintf(a->sid, sizeof(a->sid), "%s", sid);
+	snprintf(a->resume_key, sizeof(a->resume_key), "%s",
+		 json_string_value(json_object_get(assign, "resumeKey")) ?: "");
+	a->have_session = 1;
+	bytering_init(&a->window, a->cfg.window, 0);
+	crypto_hash_sha256_init(&a->sha);
+	a->sent = a->acked = 0;
+	log_info("session_claimed", "{s:s}", "session", a->sid);
+
+	if (mkdir(a->cfg.work_root, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, sizeof(err), "cannot create %s: %s", a->cfg.work_root, strerror(errno));
+		goto fail;
+	}
+	snprintf(a->work_dir, sizeof(a->work_dir), "%s/%s", a->cfg.work_root, a->sid);
+	if (mkdir(a->work_dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, sizeof(err), "cannot create %s: %s", a->work_dir, strerror(errno));
+		goto fail;
+	}
+	if (pipe2(evp, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(err, sizeof(err), "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	/* the child's end blocks as an ordinary fd would */
+	fcntl(evp[1], F_SETFL, fcntl(evp[1], F_GETFL) & ~O_NONBLOCK);
+	env = build_env(a, json_object_get(assign, "env"));
+	struct pty_spawn_opts o = {
+		.argv = argv, .envp = (const char *const *)env, .cwd = a->work_dir,
+		.cols = (uint16_t)(cols > 0 && cols <= PROTO_MAX_DIM ? cols : 80),
+		.rows = (uint16_t)(rows > 0 && rows <= PROTO_MAX_DIM ? rows : 24),
+		.events_fd = evp[1], .events_fd_child = AGENT_EVENTS_FD,
+	};
+	runner_stage(a, "run", "running", NULL);
+	r = pty_proc_spawn(&a->proc, &o, err, sizeof(err));
+	free_env(env);
+	close(evp[1]);
+	if (r) {
+		close(evp[0]);
+		goto fail;
+	}
+	a->ev_read_fd = evp[0];
+	fd.filefd = a->proc.master;
+	a->pty_wsi = lws_adopt_descriptor_vhost(a->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "rw-pty", NULL);
+	fd.filefd = evp[0];
+	a->ev_wsi = lws_adopt_descriptor_vhost(a->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "rw-events",
+					       NULL);
+	if (!a->pty_wsi || !a->ev_wsi) {
+		snprintf(err, sizeof(err), "cannot watch the pty");
+		pty_proc_signal(&a->proc, SIGKILL);
+		goto fail;
+	}
+	if (!send_buf)
+		send_buf = malloc(LWS_PRE + PROTO_OUTPUT_PREFIX_LEN + AGENT_SEND_CHUNK);
+	schedule_tick(a);
+	log_info("session_started", "{s:s, s:i}", "session", a->sid, "pid", (int)a->proc.pid);
+	return RW_OK;
+
+fail:
+	log_error("session_start_failed", "{s:s, s:s}", "session", a->sid, "reason", err);
+	runner_stage(a, "run", "failed", err);
+	/* report a failed start as an exit so control and viewers learn the outcome */
+	a->proc.exited = 1;
+	a->proc.status = 127 << 8;
+	a->pty_eof = 1;
+	finish_if_done(a);
+	return RW_EIO;
+}
+
+void runner_on_ack(struct agent *a, uint64_t offset)
+{
+	if (!a->have_session)
+		return;
+	if (offset > a->window.end) {
+		log_warn("bad_ack", "{s:I, s:I}", "ack", (json_int_t)offset, "end",
+			 (json_int_t)a->window.end);
+		return;
+	}
+	bytering_consume_to(&a->window, offset);
+	if (offset > a->acked)
+		a->acked = offset;
+	if (a->pty_paused && a->pty_wsi && bytering_space(&a->window)) {
+		a->pty_paused = 0;
+		lws_rx_flow_control(a->pty_wsi, 1);
+	}
+	if (a->exit_sent && a->acked >= a->exit.total) {
+		log_info("session_delivered", "{s:s, s:I}", "session", a->sid,
+			 "bytes", (json_int_t)a->exit.total);
+		a->done = 1;
+	}
+}
+
+void runner_on_input(struct agent *a, const uint8_t *data, size_t len)
+{
+	uint8_t *nb;
+
+	if (!a->pty_wsi)
+		return;
+	if (a->input_len + len > AGENT_MAX_INPUT_BUF) {
+		log_warn("input_dropped", "{s:i}", "bytes", (int)len);
+		return;
+	}
+	nb = realloc(a->input, a->input_len + len);
+	if (!nb)
+		return;
+	a->input = nb;
+	memcpy(a->input + a->input_len, data, len);
+	a->input_len += len;
+	lws_callback_on_writable(a->pty_wsi);
+}
+
+void runner_on_resize(struct agent *a, uint16_t cols, uint16_t rows)
+{
+	if (a->proc.master >= 0)
+		pty_proc_resize(&a->proc, cols, rows);
+}
+
+void runner_on_signal(struct agent *a, int signo)
+{
+	if (a->proc.pid) {
+		log_info("signal", "{s:s, s:i}", "session", a->sid, "signal", signo);
+		pty_proc_signal(&a->proc, signo);
+	}
+}
+
+int runner_write_output(struct agent *a, struct lws *wsi)
+{
+	const uint8_t *p;
+	size_t n;
+
+	if (!a->have_session)
+		return 0;
+	if (a->sent < a->window.start)
+		a->sent = a->window.start;
+	n = bytering_peek(&a->window, a->sent, &p);
+	if (n) {
+		uint8_t *frame = send_buf + LWS_PRE;
+		if (n > AGENT_SEND_CHUNK)
+			n = AGENT_SEND_CHUNK;
+		proto_encode_output_prefix(frame, a->sent, n);
+		memcpy(frame + PROTO_OUTPUT_PREFIX_LEN, p, n);
+		if (lws_write(wsi, frame, PROTO_OUTPUT_PREFIX_LEN + n, LWS_WRITE_BINARY) < 0)
+			return -1;
+		a->sent += n;
+		lws_callback_on_writable(wsi);
+		return 1;
+	}
+	if (a->exit_ready && !a->exit_sent) {
+		uint8_t frame[LWS_PRE + PROTO_EXIT_LEN];
+		proto_encode_exit(frame + LWS_PRE, &a->exit);
+		if (lws_write(wsi, frame + LWS_PRE, PROTO_EXIT_LEN, LWS_WRITE_BINARY) < 0)
+			return -1;
+		a->exit_sent = 1;
+		return 1;
+	}
+	return 0;
+}
+
+void runner_abandon(struct agent *a)
+{
+	if (!a->proc.pid || a->exit_ready)
+		return;
+	pty_proc_signal(&a->proc, SIGHUP);
+	usleep(200 * 1000);
+	pty_proc_signal(&a->proc, SIGKILL);
+}
+
+void runner_release(struct agent *a)
+{
+	if (a->proc.pid && !a->proc.exited) {
+		pty_proc_signal(&a->proc, SIGKILL);
+		pty_proc_reap(&a->proc);
+	}
+	bytering_release(&a->window);
+	free(a->input);
+	a->input = NULL;
+	free(send_buf);
+	send_buf = NULL;
+	if (a->have_session && !a->cfg.keep_work && a->work_dir[0])
+		rw_remove_tree(a->work_dir);
+}

@@ -1,0 +1,367 @@
+/* uplink.c: the agent's one WebSocket link to control (DESIGN.md: the agent dials OUT).
+ *
+ * Dials control, presents its credential in HELLO, receives ASSIGN, then carries output
+ * (offset-addressed) up and ACK / INPUT / RESIZE / SIGNAL down. When the link breaks it
+ * retries with exponential backoff and jitter; after a reconnect it resumes from the offset
+ * control says it holds. Past the grace period without control, the session is abandoned.
+ */
+#include "agent/agent.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Reconnect backoff in ms, last entry repeats; each delay gets up to 30% jitter. */
+static const uint32_t uplink_backoff_ms[] = { 100, 200, 500, 1000, 2000, 5000 };
+
+static void uplink_connect(struct agent *a);
+
+void uplink_want_write(struct agent *a)
+{
+	if (a->ws && a->connected)
+		lws_callback_on_writable(a->ws);
+}
+
+void uplink_queue(struct agent *a, struct agent_frame *f)
+{
+	f->next = NULL;
+	if (a->q_tail)
+		a->q_tail->next = f;
+	else
+		a->q_head = f;
+	a->q_tail = f;
+	a->q_bytes += f->len;
+	uplink_want_write(a);
+}
+
+int uplink_queue_json(struct agent *a, enum proto_type type, json_t *obj)
+{
+	size_t len;
+	uint8_t *enc;
+	struct agent_frame *f;
+
+	if (a->q_bytes > AGENT_MAX_QUEUED) {
+		log_warn("event_dropped", "{s:s}", "reason", "control link queue full");
+		return RW_ETOOBIG;
+	}
+	enc = proto_encode_json(type, obj, LWS_PRE, &len);
+	if (!enc)
+		return RW_ENOMEM;
+	f = malloc(sizeof(*f) + LWS_PRE + len);
+	if (!f) {
+		free(enc);
+		return RW_ENOMEM;
+	}
+	f->len = len;
+	memcpy(f->buf + LWS_PRE, enc + LWS_PRE, len);
+	free(enc);
+	uplink_queue(a, f);
+	return RW_OK;
+}
+
+static void queue_hello(struct agent *a)
+{
+	json_t *hello = json_pack("{s:i, s:s, s:i}", "v", PROTO_VERSION, "ticket", a->cfg.ticket,
+				  "pid", (int)getpid());
+	struct agent_frame *f;
+	uint8_t *enc;
+	size_t len;
+
+	if (a->have_session)
+		json_object_set_new(hello, "resume",
+				    json_pack("{s:s, s:s, s:I, s:I}", "sessionId", a->sid, "key",
+					      a->resume_key, "acked",
+					      (json_int_t)a->window.start, "end",
+					      (json_int_t)a->window.end));
+	enc = proto_encode_json(PROTO_HELLO, hello, LWS_PRE, &len);
+	json_decref(hello);
+	if (!enc)
+		return;
+	f = malloc(sizeof(*f) + LWS_PRE + len);
+	if (!f) {
+		free(enc);
+		return;
+	}
+	f->len = len;
+	memcpy(f->buf + LWS_PRE, enc + LWS_PRE, len);
+	free(enc);
+	/* HELLO goes before anything queued while the link was down. */
+	f->next = a->q_head;
+	a->q_head = f;
+	if (!a->q_tail)
+		a->q_tail = f;
+	a->q_bytes += f->len;
+}
+
+static void on_retry(lws_sorted_usec_list_t *sul)
+{
+	struct agent *a = lws_container_of(sul, struct agent, sul_retry);
+
+	uplink_connect(a);
+}
+
+static void schedule_retry(struct agent *a)
+{
+	size_t i = (size_t)a->attempts < RW_ARRAY_LEN(uplink_backoff_ms) ?
+			   (size_t)a->attempts : RW_ARRAY_LEN(uplink_backoff_ms) - 1;
+	uint32_t ms = uplink_backoff_ms[i];
+
+	ms += (uint32_t)randombytes_uniform(ms * 3 / 10 + 1);
+	a->attempts++;
+	if (!a->down_since_us)
+		a->down_since_us = rw_mono_us();
+	if (rw_mono_us() - a->down_since_us > (int64_t)a->cfg.grace_s * 1000000) {
+		log_error("control_unreachable", "{s:i, s:s}", "grace_s", a->cfg.grace_s,
+			  "action", a->have_session ? "ending session" : "exiting");
+		runner_abandon(a);
+		a->exit_status = 3;
+		a->done = 1;
+		lws_cancel_service(a->ctx);
+		return;
+	}
+	log_info("reconnect_scheduled", "{s:i, s:i}", "attempt", a->attempts, "delay_ms", (int)ms);
+	lws_sul_schedule(a->ctx, 0, &a->sul_retry, on_retry, (lws_usec_t)ms * 1000);
+}
+
+static void uplink_connect(struct agent *a)
+{
+	struct lws_client_connect_info i;
+
+	memset(&i, 0, sizeof(i));
+	i.context = a->ctx;
+	i.vhost = a->vh;
+	i.address = a->host;
+	i.port = a->port;
+	i.path = a->path;
+	i.host = a->host;
+	i.origin = a->host;
+	i.protocol = AGENT_PROTOCOL;
+	i.local_protocol_name = AGENT_PROTOCOL;
+	i.ssl_connection = a->tls ? LCCSCF_USE_SSL : 0;
+	i.pwsi = &a->ws;
+	if (!lws_client_connect_via_info(&i)) {
+		a->ws = NULL;
+		schedule_retry(a);
+	}
+}
+
+static void handle_frame(struct agent *a, const struct proto_frame *f)
+{
+	json_t *j;
+
+	switch (f->type) {
+	case PROTO_ASSIGN:
+		j = proto_parse_json(f);
+		if (!j || a->have_session) {
+			log_error("bad_assign", "{s:b}", "duplicate", a->have_session);
+			json_decref(j);
+			return;
+		}
+		runner_start(a, j);
+		json_decref(j);
+		break;
+	case PROTO_HELLO:
+		/* control's answer to a resume: the offset it holds */
+		j = proto_parse_json(f);
+		if (j && a->resume_pending) {
+			json_int_t held = json_integer_value(json_object_get(j, "offset"));
+			if (held < (json_int_t)a->window.start || held > (json_int_t)a->window.end) {
+				log_error("resume_refused", "{s:I, s:I, s:I}", "held", held, "acked",
+					  (json_int_t)a->window.start, "end",
+					  (json_int_t)a->window.end);
+			} else {
+				runner_on_ack(a, (uint64_t)held);
+				a->sent = (uint64_t)held;
+				a->resume_pending = 0;
+				log_info("resumed", "{s:s, s:I}", "session", a->sid, "offset", held);
+				uplink_want_write(a);
+			}
+		}
+		json_decref(j);
+		break;
+	case PROTO_ACK:
+		runner_on_ack(a, f->offset);
+		break;
+	case PROTO_INPUT:
+		runner_on_input(a, f->data, f->len);
+		break;
+	case PROTO_RESIZE:
+		runner_on_resize(a, f->cols, f->rows);
+		break;
+	case PROTO_SIGNAL:
+		runner_on_signal(a, f->signo);
+		break;
+	case PROTO_ERROR:
+		log_error("control_error", "{s:i, s:s%}", "code", f->code, "message",
+			  (const char *)f->data, f->len);
+		if (f->code == PROTO_ERR_AUTH || f->code == PROTO_ERR_NOT_FOUND) {
+			/* a refused credential or a session control no longer knows: no retry helps */
+			runner_abandon(a);
+			a->exit_status = 2;
+			a->done = 1;
+		}
+		break;
+	default:
+		log_warn("unexpected_frame", "{s:s}", "type", proto_type_name(f->type));
+	}
+}
+
+static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			   void *in, size_t len)
+{
+	struct agent *a = lws_context_user(lws_get_context(wsi));
+	struct proto_frame f;
+	int r;
+
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		log_info("connected", "{s:s, s:i}", "host", a->host, "port", a->port);
+		a->connected = 1;
+		a->attempts = 0;
+		a->down_since_us = 0;
+		proto_reader_release(&a->rd);
+		proto_reader_init(&a->rd);
+		a->resume_pending = a->have_session;
+		queue_hello(a);
+		lws_callback_on_writable(wsi);
+		break;
+
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (proto_reader_feed(&a->rd, in, len) < 0)
+			goto bad;
+		while ((r = proto_reader_next(&a->rd, &f)) == 1)
+			handle_frame(a, &f);
+		if (r < 0)
+			goto bad;
+		if (a->done)
+			return -1;
+		break;
+
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (a->q_head) {
+			struct agent_frame *q = a->q_head;
+			a->q_head = q->next;
+			if (!a->q_head)
+				a->q_tail = NULL;
+			a->q_bytes -= q->len;
+			r = lws_write(wsi, q->buf + LWS_PRE, q->len, LWS_WRITE_BINARY);
+			free(q);
+			if (r < 0)
+				return -1;
+			lws_callback_on_writable(wsi);
+			break;
+		}
+		if (!a->resume_pending && runner_write_output(a, wsi) < 0)
+			return -1;
+		break;
+
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		log_warn("connect_failed", "{s:s}", "reason", in ? (const char *)in : "unknown");
+		/* fallthrough */
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		if (reason == LWS_CALLBACK_CLIENT_CLOSED)
+			log_info("disconnected", NULL);
+		a->ws = NULL;
+		a->connected = 0;
+		if (a->done) {
+			lws_cancel_service(a->ctx);
+			break;
+		}
+		schedule_retry(a);
+		break;
+
+	default:
+		break;
+	}
+	return 0;
+
+bad:
+	log_error("protocol_error", "{s:s}", "reason", a->rd.errstr);
+	return -1;
+}
+
+static const struct lws_protocols uplink_protocols[] = {
+	{ AGENT_PROTOCOL, callback_uplink, 0, 1u << 20, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+/* Splits ws[s]://host[:port]/path into the agent's fields. */
+static int parse_control_url(struct agent *a)
+{
+	char buf[1024];
+	const char *prot, *addr, *path;
+	int port;
+
+	if (strlen(a->cfg.control_url) >= sizeof(buf))
+		return RW_EINVAL;
+	strcpy(buf, a->cfg.control_url);
+	if (lws_parse_uri(buf, &prot, &addr, &port, &path))
+		return RW_EINVAL;
+	if (!strcmp(prot, "wss") || !strcmp(prot, "https"))
+		a->tls = 1;
+	else if (strcmp(prot, "ws") && strcmp(prot, "http"))
+		return RW_EINVAL;
+	if (!*addr || strlen(addr) >= sizeof(a->host))
+		return RW_EINVAL;
+	snprintf(a->host, sizeof(a->host), "%s", addr);
+	a->port = port ? port : (a->tls ? 443 : 80);
+	snprintf(a->path, sizeof(a->path), "/%s", path);
+	return RW_OK;
+}
+
+int uplink_start(struct agent *a)
+{
+	struct lws_context_creation_info info;
+	static struct lws_protocols all[4];
+	/* Pings every 10 s and a hang-up after 30 s without a valid packet: a dead control is
+	 * noticed within 30 s even when TCP says nothing. */
+	static const lws_retry_bo_t retry = {
+		.secs_since_valid_ping = 10,
+		.secs_since_valid_hangup = 30,
+	};
+
+	if (parse_control_url(a)) {
+		log_error("bad_control_url", "{s:s}", "url", a->cfg.control_url);
+		return RW_EINVAL;
+	}
+	all[0] = uplink_protocols[0];
+	all[1] = runner_protocols[0];
+	all[2] = runner_protocols[1];
+	memset(&all[3], 0, sizeof(all[3]));
+
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = all;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.user = a;
+	info.retry_and_idle_policy = &retry;
+	info.client_ssl_ca_filepath = a->cfg.ca_file;
+	info.fd_limit_per_thread = 64;
+	a->ctx = lws_create_context(&info);
+	if (!a->ctx)
+		return RW_EIO;
+	a->vh = lws_get_vhost_by_name(a->ctx, "default");
+	proto_reader_init(&a->rd);
+	uplink_connect(a);
+	return RW_OK;
+}
+
+void uplink_release(struct agent *a)
+{
+	while (a->q_head) {
+		struct agent_frame *f = a->q_head;
+		a->q_head = f->next;
+		free(f);
+	}
+	a->q_tail = NULL;
+	proto_reader_release(&a->rd);
+	if (a->ctx) {
+		/* timers live in the context: cancel them before it goes */
+		lws_sul_cancel(&a->sul_retry);
+		lws_sul_cancel(&a->sul_tick);
+		lws_context_destroy(a->ctx);
+		a->ctx = NULL;
+	}
+}

@@ -1,0 +1,117 @@
+/* api.c: control's REST API from the terminal client, with libcurl (blocking: the client
+ * makes these calls before and between its event loop's turns). */
+#include "client/client.h"
+#include "common/rw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+struct body_buf {
+	char *data;
+	size_t len;
+	int too_big;
+};
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct body_buf *b = ud;
+	size_t n = size * nmemb;
+	char *nd;
+
+	if (b->len + n > CLIENT_MAX_RESPONSE) {
+		b->too_big = 1;
+		return 0;
+	}
+	nd = realloc(b->data, b->len + n + 1);
+	if (!nd)
+		return 0;
+	b->data = nd;
+	memcpy(b->data + b->len, ptr, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+int api_call(const struct client *c, const char *method, const char *path, json_t *body,
+	     long *status, json_t **resp, char *err, size_t errlen)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	struct body_buf b = { 0 };
+	char url[2048], auth[8192], *payload = NULL;
+	CURLcode rc;
+
+	*resp = NULL;
+	if (!h)
+		return RW_ENOMEM;
+	snprintf(url, sizeof(url), "%s%s", c->server, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (body) {
+		payload = json_dumps(body, JSON_COMPACT);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	} else if (!strcmp(method, "POST")) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+	}
+	if (c->id_token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->id_token);
+		hdrs = curl_slist_append(hdrs, auth);
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	rc = curl_easy_perform(h);
+	if (rc != CURLE_OK) {
+		snprintf(err, errlen, "cannot reach control at %s: %s", c->server,
+			 b.too_big ? "response too large" : curl_easy_strerror(rc));
+		free(b.data);
+		free(payload);
+		curl_slist_free_all(hdrs);
+		curl_easy_cleanup(h);
+		return RW_EIO;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	if (b.data)
+		*resp = json_loadb(b.data, b.len, 0, NULL);
+	free(b.data);
+	free(payload);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	return RW_OK;
+}
+
+char *api_mint_token(const struct client *c, const char *sid, const char *role, char *err,
+		     size_t errlen)
+{
+	char path[256];
+	json_t *req = json_pack("{s:s}", "role", role), *resp = NULL;
+	long status = 0;
+	char *token = NULL;
+
+	snprintf(path, sizeof(path), "/api/sessions/%s/tokens", sid);
+	if (api_call(c, "POST", path, req, &status, &resp, err, errlen)) {
+		json_decref(req);
+		return NULL;
+	}
+	json_decref(req);
+	if (status == 201 && json_is_string(json_object_get(resp, "token")))
+		token = strdup(json_string_value(json_object_get(resp, "token")));
+	else if (status == 404)
+		snprintf(err, errlen, "session %s not found", sid);
+	else
+		snprintf(err, errlen, "control refused a token for %s: HTTP %ld %s", sid, status,
+			 json_string_value(json_object_get(resp, "error")) ?
+				 json_string_value(json_object_get(resp, "error")) : "");
+	json_decref(resp);
+	return token;
+}

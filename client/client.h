@@ -1,0 +1,45 @@
+/* client.h: the pieces of `runwire`, the terminal client: REST calls to control
+ * (client/api.c) and attaching to a session's stream (client/attach.c).
+ */
+#ifndef RW_CLIENT_H
+#define RW_CLIENT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define CLIENT_DEFAULT_SERVER "http://127.0.0.1:8080"
+#define CLIENT_MAX_RESPONSE (16u << 20)   /* largest API response read */
+
+struct client {
+	const char *server;    /* http[s]://host:port */
+	const char *id_token;  /* user credential for the API, or NULL */
+	const char *ca_file;
+	int quiet;             /* no progress lines on stderr */
+};
+
+/* Calls the API. On success returns 0 with *status the HTTP status and *resp the parsed
+ * JSON body (new reference, may be NULL for a non-JSON body). On transport failure
+ * returns RW_EIO with a message in `err` naming the server. */
+int api_call(const struct client *c, const char *method, const char *path, json_t *body,
+	     long *status, json_t **resp, char *err, size_t errlen);
+
+/* Mints a fresh one-time token for a session the caller owns (POST .../tokens). Returns
+ * a new string or NULL with `err` set. */
+char *api_mint_token(const struct client *c, const char *sid, const char *role, char *err,
+		     size_t errlen);
+
+struct attach_opts {
+	const char *sid;
+	const char *token;     /* first token; later ones are minted for reconnects */
+	uint64_t since;
+	int forward_stdin;     /* send stdin to the session */
+	int stdin_is_tty;      /* raw mode and window size changes */
+};
+
+/* Attaches, writes output to stdout verbatim until the session ends, and returns the
+ * exit status to leave with: the session's code, 128+N for signal N, 1 for a failed
+ * session or a broken stream. */
+int attach_run(const struct client *c, const struct attach_opts *o);
+
+#endif

@@ -1,0 +1,331 @@
+/* main.c: `runwire`, the terminal client: create a session and watch it live, attach to
+ * one, list and cancel them. Errors are one line on stderr and a non-zero exit.
+ */
+#include "client/client.h"
+#include "common/rw.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <libwebsockets.h>
+#include <sodium.h>
+
+#define CLIENT_MAX_COMMAND (64u << 10)
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: runwire [--server URL] COMMAND [ARGS]\n"
+"\n"
+"  run [-i] [--cols N] [--rows N] [--] COMMAND...\n"
+"                      start a session running COMMAND and watch it live; exits with its\n"
+"                      exit code (128+N for signal N)\n"
+"  attach [--since N] [--token T] [--read-only] SESSION\n"
+"                      watch (and type into) an existing session\n"
+"  ls                  list your sessions\n"
+"  cancel SESSION      end a session (SIGHUP, then SIGKILL after a grace period)\n"
+"\n"
+"  --server URL        control's address (env RUNWIRE_SERVER, default %s)\n"
+"  --id-token TOKEN    user credential for control (env RUNWIRE_ID_TOKEN)\n"
+"  -q, --quiet         no progress lines on stderr\n"
+"  -i                  forward stdin even when it is not a terminal (^D at its end)\n",
+		CLIENT_DEFAULT_SERVER);
+}
+
+static void die_http(const char *what, long status, json_t *resp)
+{
+	const char *msg = json_string_value(json_object_get(resp, "error"));
+
+	fprintf(stderr, "runwire: %s: %s (HTTP %ld)\n", what, msg ? msg : "unexpected answer",
+		status);
+}
+
+/* Joins argv into one shell command, quoting each word that needs it. */
+static char *join_command(int argc, char **argv)
+{
+	size_t cap = 1, len = 0;
+	char *out;
+
+	if (argc == 1)
+		return strdup(argv[0]);
+	for (int i = 0; i < argc; i++)
+		cap += 4 * strlen(argv[i]) + 3;
+	if (cap > CLIENT_MAX_COMMAND * 4)
+		return NULL;
+	out = malloc(cap);
+	if (!out)
+		return NULL;
+	for (int i = 0; i < argc; i++) {
+		const char *w = argv[i];
+		int plain = *w && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					    "0123456789-_./=:,+@%") == strlen(w);
+		if (i)
+			out[len++] = ' ';
+		if (plain) {
+			len += (size_t)sprintf(out + len, "%s", w);
+			continue;
+		}
+		out[len++] = '\'';
+		for (; *w; w++) {
+			if (*w == '\'') {
+				memcpy(out + len, "'\\''", 4);
+				len += 4;
+			} else {
+				out[len++] = *w;
+			}
+		}
+		out[len++] = '\'';
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static int cmd_run(struct client *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "cols", required_argument, NULL, 'c' },
+		{ "rows", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int forward = 0, opt;
+	long long cols = 0, rows = 0;
+	struct winsize ws;
+	char err[512], *command;
+	json_t *req, *resp = NULL;
+	long status = 0;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+i", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'i': forward = 1; break;
+		case 'c':
+			if (rw_parse_int(optarg, 1, 4096, &cols)) {
+				fprintf(stderr, "runwire: --cols must be 1..4096\n");
+				return 2;
+			}
+			break;
+		case 'r':
+			if (rw_parse_int(optarg, 1, 4096, &rows)) {
+				fprintf(stderr, "runwire: --rows must be 1..4096\n");
+				return 2;
+			}
+			break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "runwire: run needs a command, e.g. runwire run -- sh -c 'echo hi'\n");
+		return 2;
+	}
+	command = join_command(argc - optind, argv + optind);
+	if (!command || strlen(command) > CLIENT_MAX_COMMAND) {
+		fprintf(stderr, "runwire: command longer than 64 KiB\n");
+		free(command);
+		return 2;
+	}
+	if ((!cols || !rows) && (!ioctl(1, TIOCGWINSZ, &ws) || !ioctl(0, TIOCGWINSZ, &ws)) &&
+	    ws.ws_col && ws.ws_row) {
+		cols = cols ? cols : ws.ws_col;
+		rows = rows ? rows : ws.ws_row;
+	}
+	req = json_pack("{s:s}", "command", command);
+	free(command);
+	if (cols)
+		json_object_set_new(req, "cols", json_integer(cols));
+	if (rows)
+		json_object_set_new(req, "rows", json_integer(rows));
+	if (api_call(c, "POST", "/api/sessions", req, &status, &resp, err, sizeof(err))) {
+		json_decref(req);
+		fprintf(stderr, "runwire: %s\n", err);
+		return 1;
+	}
+	json_decref(req);
+	if (status != 201 || !json_is_string(json_object_get(resp, "token"))) {
+		die_http("cannot create a session", status, resp);
+		json_decref(resp);
+		return 1;
+	}
+	struct attach_opts o = {
+		.sid = json_string_value(json_object_get(resp, "sessionId")),
+		.token = json_string_value(json_object_get(resp, "token")),
+		.stdin_is_tty = isatty(0),
+	};
+	o.forward_stdin = o.stdin_is_tty || forward;
+	int r = attach_run(c, &o);
+	json_decref(resp);
+	return r;
+}
+
+static int cmd_attach(struct client *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "since", required_argument, NULL, 's' },
+		{ "token", required_argument, NULL, 't' },
+		{ "read-only", no_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *token = NULL;
+	char *minted = NULL, err[512];
+	long long since = 0;
+	int read_only = 0, forward = 0, opt, r;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+i", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			if (rw_parse_int(optarg, 0, INT64_MAX, &since)) {
+				fprintf(stderr, "runwire: --since wants a byte offset\n");
+				return 2;
+			}
+			break;
+		case 't': token = optarg; break;
+		case 'R': read_only = 1; break;
+		case 'i': forward = 1; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "runwire: attach needs one SESSION id\n");
+		return 2;
+	}
+	if (!token) {
+		minted = api_mint_token(c, argv[optind], read_only ? "viewer" : "writer", err,
+					sizeof(err));
+		if (!minted) {
+			fprintf(stderr, "runwire: %s\n", err);
+			return 1;
+		}
+		token = minted;
+	}
+	struct attach_opts o = {
+		.sid = argv[optind], .token = token, .since = (uint64_t)since,
+		.stdin_is_tty = isatty(0),
+	};
+	o.forward_stdin = !read_only && (o.stdin_is_tty || forward);
+	r = attach_run(c, &o);
+	free(minted);
+	return r;
+}
+
+static int cmd_ls(struct client *c)
+{
+	json_t *resp = NULL, *s;
+	long status = 0;
+	char err[512];
+	size_t i;
+
+	if (api_call(c, "GET", "/api/sessions", NULL, &status, &resp, err, sizeof(err))) {
+		fprintf(stderr, "runwire: %s\n", err);
+		return 1;
+	}
+	if (status != 200) {
+		die_http("cannot list sessions", status, resp);
+		json_decref(resp);
+		return 1;
+	}
+	printf("%-24s  %-9s  %4s  %10s  %-19s  %s\n", "SESSION", "STATE", "EXIT", "BYTES",
+	       "CREATED", "COMMAND");
+	json_array_foreach(json_object_get(resp, "sessions"), i, s) {
+		char when[32] = "-", code[16] = "-";
+		time_t t = (time_t)(json_integer_value(json_object_get(s, "createdAt")) / 1000);
+		struct tm tm;
+		if (localtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		if (json_is_integer(json_object_get(s, "exitCode")))
+			snprintf(code, sizeof(code), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(json_object_get(s, "exitCode")));
+		else if (json_is_integer(json_object_get(s, "signal")))
+			snprintf(code, sizeof(code), "s%" JSON_INTEGER_FORMAT,
+				 json_integer_value(json_object_get(s, "signal")));
+		printf("%-24s  %-9s  %4s  %10" JSON_INTEGER_FORMAT "  %-19s  %.60s\n",
+		       json_string_value(json_object_get(s, "sessionId")),
+		       json_string_value(json_object_get(s, "state")), code,
+		       json_integer_value(json_object_get(s, "bytes")), when,
+		       json_string_value(json_object_get(s, "command")));
+	}
+	json_decref(resp);
+	return 0;
+}
+
+static int cmd_cancel(struct client *c, int argc, char **argv)
+{
+	json_t *resp = NULL;
+	long status = 0;
+	char err[512], path[256];
+
+	if (argc != 2) {
+		fprintf(stderr, "runwire: cancel needs one SESSION id\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/api/sessions/%.64s", argv[1]);
+	if (api_call(c, "DELETE", path, NULL, &status, &resp, err, sizeof(err))) {
+		fprintf(stderr, "runwire: %s\n", err);
+		return 1;
+	}
+	if (status != 202) {
+		die_http(status == 404 ? "no such session" : "cannot cancel", status, resp);
+		json_decref(resp);
+		return 1;
+	}
+	printf("%s %s\n", argv[1], json_string_value(json_object_get(resp, "state")));
+	json_decref(resp);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "id-token", required_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct client c = { 0 };
+	const char *cmd;
+	int opt, r;
+
+	c.server = getenv("RUNWIRE_SERVER") && *getenv("RUNWIRE_SERVER") ? getenv("RUNWIRE_SERVER")
+									 : CLIENT_DEFAULT_SERVER;
+	c.id_token = getenv("RUNWIRE_ID_TOKEN");
+	c.ca_file = getenv("RUNWIRE_CA_FILE");
+	while ((opt = getopt_long(argc, argv, "+hq", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's': c.server = optarg; break;
+		case 't': c.id_token = optarg; break;
+		case 'q': c.quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT))
+		return 1;
+	lws_set_log_level(0, NULL);
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	if (!strcmp(cmd, "run"))
+		r = cmd_run(&c, argc, argv);
+	else if (!strcmp(cmd, "attach"))
+		r = cmd_attach(&c, argc, argv);
+	else if (!strcmp(cmd, "ls"))
+		r = cmd_ls(&c);
+	else if (!strcmp(cmd, "cancel"))
+		r = cmd_cancel(&c, argc, argv);
+	else {
+		fprintf(stderr, "runwire: unknown command \"%s\" (see runwire --help)\n", cmd);
+		r = 2;
+	}
+	curl_global_cleanup();
+	return r;
+}

@@ -1,0 +1,7 @@
+# runwire: the terminal client.
+add_executable(runwire
+  client/main.c
+  client/api.c
+  client/attach.c
+)
+target_link_libraries(runwire PRIVATE rw_common PkgConfig::LWS PkgConfig::CURL)

@@ -1,0 +1,15 @@
+# runwire-control: HTTP API, auth, session store, relay, dispatcher.
+add_executable(runwire-control
+  control/main.c
+  control/config.c
+  control/server.c
+  control/listener.c
+  control/http_api.c
+  control/session.c
+  control/relay.c
+  control/agent_link.c
+  control/dispatcher.c
+  control/session_token.c
+)
+target_link_libraries(runwire-control PRIVATE rw_common PkgConfig::LWS PkgConfig::JWT
+                      PkgConfig::OPENSSL)

@@ -1,0 +1,451 @@
+/* agent_link.c: agents connected to control (WS /agent, DESIGN.md: pull, not push).
+ *
+ * An agent says HELLO with its credential, waits idle until the dispatcher hands it a
+ * session (ASSIGN), then streams OUTPUT frames that control acknowledges (ACK) once they
+ * are in the session's scrollback. A reconnecting agent says HELLO with `resume` and the
+ * session's resume key; control answers with the offset it holds and the agent resends
+ * from there. EXIT ends the session; control acknowledges the total and closes the link.
+ */
+#include "control/control.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define AGENT_LINK_HELLO_TIMEOUT_S 10
+#define AGENT_LINK_MAX_QUEUED (1u << 20)   /* frames waiting to go to one agent */
+
+struct link_frame {
+	struct link_frame *next;
+	size_t len;
+	uint8_t buf[];      /* frame at buf + LWS_PRE */
+};
+
+struct agent_link {
+	struct agent_link *next;       /* ctl->agents */
+	struct control *ctl;
+	struct lws *wsi;
+	int authed;
+	int idle;                      /* authenticated, no session yet */
+	int64_t idle_since_ms;
+	struct agent_identity who;
+	int pid;
+	struct session *s;
+	struct proto_reader rd;
+	struct link_frame *q_head, *q_tail;
+	size_t q_bytes;
+	int ack_due;                   /* send ACK(s->scroll.end) */
+	int closing;                   /* close once the queue is flushed */
+};
+
+static struct link_frame *frame_alloc(size_t len)
+{
+	struct link_frame *f = malloc(sizeof(*f) + LWS_PRE + len);
+
+	if (f) {
+		f->next = NULL;
+		f->len = len;
+	}
+	return f;
+}
+
+static int link_queue(struct agent_link *l, struct link_frame *f)
+{
+	if (l->q_bytes + f->len > AGENT_LINK_MAX_QUEUED) {
+		free(f);
+		return RW_ETOOBIG;
+	}
+	if (l->q_tail)
+		l->q_tail->next = f;
+	else
+		l->q_head = f;
+	l->q_tail = f;
+	l->q_bytes += f->len;
+	lws_callback_on_writable(l->wsi);
+	return RW_OK;
+}
+
+static int link_queue_json(struct agent_link *l, enum proto_type type, json_t *obj)
+{
+	size_t len;
+	uint8_t *enc = proto_encode_json(type, obj, LWS_PRE, &len);
+	struct link_frame *f;
+
+	json_decref(obj);
+	if (!enc)
+		return RW_ENOMEM;
+	f = frame_alloc(len);
+	if (!f) {
+		free(enc);
+		return RW_ENOMEM;
+	}
+	memcpy(f->buf + LWS_PRE, enc + LWS_PRE, len);
+	free(enc);
+	return link_queue(l, f);
+}
+
+static void link_error(struct agent_link *l, uint16_t code, const char *msg)
+{
+	struct link_frame *f = frame_alloc(PROTO_ERROR_MAX_LEN);
+
+	if (f) {
+		f->len = proto_encode_error(f->buf + LWS_PRE, code, msg);
+		link_queue(l, f);
+	}
+	l->closing = 1;
+	lws_callback_on_writable(l->wsi);
+}
+
+int agent_link_send_input(struct agent_link *l, const uint8_t *data, size_t len)
+{
+	struct link_frame *f = frame_alloc(PROTO_INPUT_PREFIX_LEN + len);
+
+	if (!f)
+		return RW_ENOMEM;
+	proto_encode_input_prefix(f->buf + LWS_PRE, len);
+	memcpy(f->buf + LWS_PRE + PROTO_INPUT_PREFIX_LEN, data, len);
+	return link_queue(l, f);
+}
+
+int agent_link_send_resize(struct agent_link *l, uint16_t cols, uint16_t rows)
+{
+	struct link_frame *f = frame_alloc(PROTO_RESIZE_LEN);
+
+	if (!f)
+		return RW_ENOMEM;
+	proto_encode_resize(f->buf + LWS_PRE, cols, rows);
+	return link_queue(l, f);
+}
+
+int agent_link_send_signal(struct agent_link *l, int signo)
+{
+	struct link_frame *f = frame_alloc(PROTO_SIGNAL_LEN);
+
+	if (!f)
+		return RW_ENOMEM;
+	proto_encode_signal(f->buf + LWS_PRE, (uint8_t)signo);
+	return link_queue(l, f);
+}
+
+void agent_link_assign(struct agent_link *l, struct session *s)
+{
+	l->idle = 0;
+	l->s = s;
+	s->agent = l;
+	s->runner_id = l->who.local ? l->who.agent_id : 0;
+	rw_random_hex(s->resume_key, 32);
+	link_queue_json(l, PROTO_ASSIGN,
+			json_pack("{s:s, s:s, s:i, s:i, s:O, s:s}", "sessionId", s->id, "command",
+				  s->command, "cols", s->cols, "rows", s->rows, "env", s->env,
+				  "resumeKey", s->resume_key));
+	if (s->pending_input_len) {
+		agent_link_send_input(l, s->pending_input, s->pending_input_len);
+		free(s->pending_input);
+		s->pending_input = NULL;
+		s->pending_input_len = 0;
+	}
+	session_set_state(s, SESSION_STARTING, NULL);
+	log_info("session_assigned", "{s:s, s:i, s:b}", "session", s->id, "agent_pid", l->pid,
+		 "local", l->who.local);
+}
+
+struct agent_link *agent_link_pop_idle(struct control *ctl)
+{
+	struct agent_link *best = NULL;
+
+	/* the agent idle longest goes first */
+	for (struct agent_link *l = ctl->agents; l; l = l->next)
+		if (l->idle && !l->closing && (!best || l->idle_since_ms < best->idle_since_ms))
+			best = l;
+	if (best)
+		best->idle = 0;
+	return best;
+}
+
+size_t agent_link_count(const struct control *ctl, int idle_only)
+{
+	size_t n = 0;
+
+	for (const struct agent_link *l = ctl->agents; l; l = l->next)
+		if (l->authed && (!idle_only || l->idle))
+			n++;
+	return n;
+}
+
+void agent_link_runner_gone(struct control *ctl, int agent_id, const char *why)
+{
+	for (struct session *s = ctl->sessions; s; s = s->next) {
+		if (s->runner_id != agent_id || session_is_final(s))
+			continue;
+		if (s->agent) {
+			s->agent->s = NULL;
+			s->agent = NULL;
+		}
+		session_set_state(s, s->cancel_requested ? SESSION_CANCELLED : SESSION_FAILED, why);
+	}
+}
+
+/* HELLO from an agent: credential, then either idle or resuming its session. */
+static void link_hello(struct agent_link *l, const struct proto_frame *f)
+{
+	struct control *ctl = l->ctl;
+	json_t *j = proto_parse_json(f), *resume;
+	const char *cred;
+	char addr[64];
+
+	if (!j) {
+		link_error(l, PROTO_ERR_PROTOCOL, "HELLO must be a JSON object");
+		return;
+	}
+	resume = json_object_get(j, "resume");
+	if (resume) {
+		const char *sid = json_string_value(json_object_get(resume, "sessionId"));
+		const char *key = json_string_value(json_object_get(resume, "key"));
+		json_int_t end = json_integer_value(json_object_get(resume, "end"));
+		struct session *s = sid ? session_find(ctl, sid) : NULL;
+
+		if (!s || !key || strlen(key) != strlen(s->resume_key) ||
+		    sodium_memcmp(key, s->resume_key, strlen(key)) || session_is_final(s) ||
+		    (s->agent && s->agent != l)) {
+			log_warn("agent_resume_refused", "{s:s?, s:s}", "session", sid, "client",
+				 server_client_addr(l->wsi, addr, sizeof(addr)));
+			link_error(l, PROTO_ERR_NOT_FOUND, "no such session to resume");
+			json_decref(j);
+			return;
+		}
+		if ((uint64_t)end < s->scroll.end) {
+			link_error(l, PROTO_ERR_PROTOCOL, "agent holds less than control acknowledged");
+			json_decref(j);
+			return;
+		}
+		l->authed = 1;
+		l->pid = (int)json_integer_value(json_object_get(j, "pid"));
+		l->s = s;
+		l->who.local = s->runner_id != 0;
+		l->who.agent_id = s->runner_id;
+		s->agent = l;
+		s->lost_since_ms = 0;
+		link_queue_json(l, PROTO_HELLO,
+				json_pack("{s:i, s:I}", "v", PROTO_VERSION, "offset",
+					  (json_int_t)s->scroll.end));
+		log_info("agent_resumed", "{s:s, s:I}", "session", s->id, "offset",
+			 (json_int_t)s->scroll.end);
+		relay_event(s, json_pack("{s:s, s:s}", "type", "runner", "state", "back"));
+		json_decref(j);
+		return;
+	}
+	cred = json_string_value(json_object_get(j, "ticket"));
+	if (!cred || dispatcher_authenticate(ctl->disp, cred, &l->who)) {
+		ctl->m.auth_failures++;
+		log_warn("agent_refused", "{s:s, s:s}", "reason", "bad or used credential", "client",
+			 server_client_addr(l->wsi, addr, sizeof(addr)));
+		link_error(l, PROTO_ERR_AUTH, "runner credential refused");
+		json_decref(j);
+		return;
+	}
+	l->authed = 1;
+	l->idle = 1;
+	l->idle_since_ms = rw_now_ms();
+	l->pid = (int)json_integer_value(json_object_get(j, "pid"));
+	json_decref(j);
+	log_info("agent_ready", "{s:i, s:b, s:i}", "agent_pid", l->pid, "local", l->who.local,
+		 "agent_id", l->who.agent_id);
+	dispatcher_run(ctl);
+}
+
+static void link_exit(struct agent_link *l, const struct proto_frame *f)
+{
+	struct session *s = l->s;
+	crypto_hash_sha256_state copy = s->sha;
+	uint8_t mine[PROTO_SHA256_LEN];
+
+	s->exit = f->exit;
+	s->have_exit = 1;
+	crypto_hash_sha256_final(&copy, mine);
+	s->digest_ok = f->exit.total == s->scroll.end &&
+		       !memcmp(mine, f->exit.sha256, PROTO_SHA256_LEN);
+	if (!s->digest_ok)
+		log_error("digest_mismatch", "{s:s, s:I, s:I}", "session", s->id, "agent_total",
+			  (json_int_t)f->exit.total, "control_total", (json_int_t)s->scroll.end);
+	session_set_state(s, s->cancel_requested ? SESSION_CANCELLED : SESSION_EXITED, NULL);
+	l->ack_due = 1;
+	l->closing = 1;
+	lws_callback_on_writable(l->wsi);
+}
+
+static void link_frame_in(struct agent_link *l, const struct proto_frame *f)
+{
+	struct session *s = l->s;
+	json_t *ev;
+
+	if (!l->authed) {
+		if (f->type == PROTO_HELLO) {
+			lws_set_timeout(l->wsi, NO_PENDING_TIMEOUT, 0);
+			link_hello(l, f);
+		} else {
+			link_error(l, PROTO_ERR_PROTOCOL, "HELLO first");
+		}
+		return;
+	}
+	if (!s) {
+		if (f->type != PROTO_ERROR)
+			link_error(l, PROTO_ERR_PROTOCOL, "no session assigned");
+		return;
+	}
+	switch (f->type) {
+	case PROTO_OUTPUT:
+		if (relay_output(s, f->offset, f->data, f->len)) {
+			link_error(l, PROTO_ERR_PROTOCOL, "output offset does not follow the stream");
+			return;
+		}
+		if (s->state == SESSION_STARTING)
+			session_set_state(s, SESSION_RUNNING, NULL);
+		l->ack_due = 1;
+		lws_callback_on_writable(l->wsi);
+		break;
+	case PROTO_EVENT:
+		ev = proto_parse_json(f);
+		if (!ev || !json_is_string(json_object_get(ev, "type"))) {
+			json_decref(ev);
+			return;
+		}
+		if (s->state == SESSION_STARTING &&
+		    !strcmp(json_string_value(json_object_get(ev, "type")), "stage"))
+			session_set_state(s, SESSION_RUNNING, NULL);
+		relay_event(s, ev);
+		break;
+	case PROTO_EXIT:
+		link_exit(l, f);
+		break;
+	case PROTO_ERROR:
+		log_warn("agent_error", "{s:s, s:i, s:s%}", "session", s->id, "code", f->code,
+			 "message", (const char *)f->data, f->len);
+		break;
+	default:
+		link_error(l, PROTO_ERR_PROTOCOL, "unexpected frame from agent");
+	}
+}
+
+static int link_write(struct agent_link *l)
+{
+	if (l->q_head) {
+		struct link_frame *f = l->q_head;
+		int r;
+
+		l->q_head = f->next;
+		if (!l->q_head)
+			l->q_tail = NULL;
+		l->q_bytes -= f->len;
+		r = lws_write(l->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_BINARY);
+		free(f);
+		if (r < 0)
+			return -1;
+		lws_callback_on_writable(l->wsi);
+		return 0;
+	}
+	if (l->ack_due && l->s) {
+		uint8_t buf[LWS_PRE + PROTO_ACK_LEN];
+		l->ack_due = 0;
+		proto_encode_ack(buf + LWS_PRE, l->s->scroll.end);
+		if (lws_write(l->wsi, buf + LWS_PRE, PROTO_ACK_LEN, LWS_WRITE_BINARY) < 0)
+			return -1;
+		lws_callback_on_writable(l->wsi);
+		return 0;
+	}
+	if (l->closing) {
+		lws_close_reason(l->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
+static void link_closed(struct agent_link *l)
+{
+	struct control *ctl = l->ctl;
+	struct session *s = l->s;
+
+	for (struct agent_link **pp = &ctl->agents; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	while (l->q_head) {
+		struct link_frame *f = l->q_head;
+		l->q_head = f->next;
+		free(f);
+	}
+	proto_reader_release(&l->rd);
+	if (s && s->agent == l) {
+		s->agent = NULL;
+		if (!session_is_final(s)) {
+			/* The agent keeps unacknowledged output and may come back within the
+			 * grace; a local agent that died is noticed when it is reaped. */
+			s->lost_since_ms = rw_now_ms();
+			log_warn("runner_lost", "{s:s}", "session", s->id);
+			relay_event(s, json_pack("{s:s, s:s}", "type", "runner", "state", "lost"));
+		}
+	}
+	l->s = NULL;
+}
+
+static int callback_agent_link(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			       void *in, size_t len)
+{
+	struct control *ctl = lws_context_user(lws_get_context(wsi));
+	struct agent_link *l = user;
+	struct proto_frame f;
+	char uri[64];
+	int r;
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+		    strcmp(uri, "/agent"))
+			return 1;
+		return 0;
+
+	case LWS_CALLBACK_ESTABLISHED:
+		memset(l, 0, sizeof(*l));
+		l->ctl = ctl;
+		l->wsi = wsi;
+		proto_reader_init(&l->rd);
+		l->next = ctl->agents;
+		ctl->agents = l;
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, AGENT_LINK_HELLO_TIMEOUT_S);
+		break;
+
+	case LWS_CALLBACK_RECEIVE:
+		if (l->closing)
+			break;
+		if (proto_reader_feed(&l->rd, in, len) < 0)
+			goto bad;
+		while (!l->closing && (r = proto_reader_next(&l->rd, &f)) == 1)
+			link_frame_in(l, &f);
+		if (l->rd.err)
+			goto bad;
+		break;
+
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return link_write(l);
+
+	case LWS_CALLBACK_CLOSED:
+		link_closed(l);
+		break;
+
+	default:
+		break;
+	}
+	return 0;
+
+bad:
+	log_warn("agent_protocol_error", "{s:s}", "reason", l->rd.errstr);
+	lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)l->rd.errstr,
+			 strlen(l->rd.errstr));
+	return -1;
+}
+
+const struct lws_protocols agent_link_protocol = {
+	CONTROL_AGENT_PROTOCOL, callback_agent_link, sizeof(struct agent_link), 1u << 20, 0,
+	NULL, 0
+};

@@ -1,0 +1,287 @@
+/* config.c: runwire-control's settings. Every setting has a flag, an environment variable
+ * and a key in the --config JSON file; precedence is flag > environment > file > default.
+ */
+#include "control/control.h"
+#include "common/rw.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONFIG_MAX_FILE (1u << 20)
+
+enum opt_type { OPT_STR, OPT_INT, OPT_LISTEN, OPT_DISPATCHER };
+
+struct opt_def {
+	const char *flag;     /* --flag */
+	const char *env;      /* RUNWIRE_... */
+	const char *key;      /* key in the config file */
+	enum opt_type type;
+	long long min, max;
+	size_t off;           /* field in struct control_config */
+	const char *arg;
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct control_config, f)
+
+static const struct opt_def opt_defs[] = {
+	{ "listen", "RUNWIRE_LISTEN", "listen", OPT_LISTEN, 0, 0, 0, "ADDR:PORT",
+	  "address to serve HTTP and WebSocket on (default 127.0.0.1:8080; port 0 picks one)" },
+	{ "local-runners", "RUNWIRE_LOCAL_RUNNERS", "localRunners", OPT_INT, 0, 1024, OFF(local_runners), "N",
+	  "local agents kept warm (default 1)" },
+	{ "max-runners", "RUNWIRE_MAX_RUNNERS", "maxRunners", OPT_INT, 1, 4096, OFF(max_runners), "N",
+	  "most local agents at once; more sessions wait in the queue (default 16)" },
+	{ "dispatcher", "RUNWIRE_DISPATCHER", "dispatcher", OPT_DISPATCHER, 0, 0, 0, "local|external",
+	  "local spawns agents here (default); external waits for agents from elsewhere" },
+	{ "runner-token-file", "RUNWIRE_RUNNER_TOKEN_FILE", "runnerTokenFile", OPT_STR, 0, 0, OFF(runner_token_file), "FILE",
+	  "credential that external agents present (at least 16 characters)" },
+	{ "data-dir", "RUNWIRE_DATA_DIR", "dataDir", OPT_STR, 0, 0, OFF(data_dir), "DIR",
+	  "state and work directories (default $XDG_STATE_HOME/runwire or ~/.local/state/runwire)" },
+	{ "config", "RUNWIRE_CONFIG", NULL, OPT_STR, 0, 0, OFF(config_file), "FILE",
+	  "JSON file with any of these settings (keys in camelCase)" },
+	{ "session-secret-file", "RUNWIRE_SESSION_SECRET_FILE", "sessionSecretFile", OPT_STR, 0, 0, OFF(session_secret_file), "FILE",
+	  "HS256 secret for session tokens, at least 32 bytes (default: generated at start)" },
+	{ "scrollback", "RUNWIRE_SCROLLBACK", "scrollback", OPT_INT, 4096, CONTROL_MAX_SCROLLBACK, OFF(scrollback), "BYTES",
+	  "output kept per session for viewers that attach late (default 4194304)" },
+	{ "cancel-grace", "RUNWIRE_CANCEL_GRACE_MS", "cancelGraceMs", OPT_INT, 0, 600000, OFF(cancel_grace_ms), "MS",
+	  "after SIGHUP, wait this long before SIGKILL on cancel (default 3000)" },
+	{ "runner-grace", "RUNWIRE_RUNNER_GRACE", "runnerGraceS", OPT_INT, 1, 86400, OFF(runner_grace_s), "SECONDS",
+	  "a runner that lost its link may come back this long (default 300)" },
+	{ "agent", "RUNWIRE_AGENT", "agent", OPT_STR, 0, 0, OFF(agent_path), "PATH",
+	  "runwire-agent binary for local runners (default: beside runwire-control)" },
+	{ "port-file", "RUNWIRE_PORT_FILE", "portFile", OPT_STR, 0, 0, OFF(port_file), "FILE",
+	  "write the bound port to FILE once listening" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: runwire-control [options]\n\n"
+		     "The runwire control service: HTTP API, session tokens, the relay to viewers,\n"
+		     "and the dispatcher that runners (runwire-agent) claim sessions from.\n\n");
+	for (size_t i = 0; i < RW_ARRAY_LEN(opt_defs); i++) {
+		const struct opt_def *d = &opt_defs[i];
+		char left[64];
+		snprintf(left, sizeof(left), "--%s %s", d->flag, d->arg);
+		fprintf(out, "  %-32s %s\n  %-32s (env %s)\n", left, d->help, "", d->env);
+	}
+	fprintf(out, "  %-32s %s\n", "-h, --help", "this text");
+}
+
+static int set_listen(struct control_config *cfg, const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	long long port;
+	char host[256];
+
+	if (!colon || colon == v || (size_t)(colon - v) >= sizeof(host) ||
+	    rw_parse_int(colon + 1, 0, 65535, &port))
+		return -1;
+	memcpy(host, v, (size_t)(colon - v));
+	host[colon - v] = '\0';
+	/* [::1]:8080 */
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	free(cfg->listen_host);
+	cfg->listen_host = strdup(host);
+	cfg->port = (int)port;
+	return 0;
+}
+
+static int apply(struct control_config *cfg, const struct opt_def *d, const char *v,
+		 const char *source)
+{
+	char *p = (char *)cfg + d->off;
+	long long n;
+
+	switch (d->type) {
+	case OPT_STR:
+		if (!*v)
+			goto bad;
+		free(*(char **)p);
+		*(char **)p = strdup(v);
+		return 0;
+	case OPT_INT:
+		if (rw_parse_int(v, d->min, d->max, &n))
+			goto bad;
+		if (d->off == OFF(scrollback))
+			*(size_t *)p = (size_t)n;
+		else
+			*(int *)p = (int)n;
+		return 0;
+	case OPT_LISTEN:
+		if (set_listen(cfg, v))
+			goto bad;
+		return 0;
+	case OPT_DISPATCHER:
+		if (!strcmp(v, "local"))
+			cfg->external = 0;
+		else if (!strcmp(v, "external"))
+			cfg->external = 1;
+		else
+			goto bad;
+		return 0;
+	}
+bad:
+	if (d->type == OPT_INT)
+		fprintf(stderr, "runwire-control: --%s (from %s): \"%s\" is not an integer in %lld..%lld\n",
+			d->flag, source, v, d->min, d->max);
+	else
+		fprintf(stderr, "runwire-control: --%s (from %s): \"%s\" is not a valid %s\n", d->flag,
+			source, v, d->arg);
+	return RW_EINVAL;
+}
+
+static int apply_file(struct control_config *cfg, json_t *file)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(file, key, v) {
+		const struct opt_def *d = NULL;
+		char num[32], src[300];
+		const char *s;
+
+		for (size_t i = 0; i < RW_ARRAY_LEN(opt_defs); i++)
+			if (opt_defs[i].key && !strcmp(opt_defs[i].key, key))
+				d = &opt_defs[i];
+		if (!d)
+			continue; /* sections read by other parts (templates, auth, ...) */
+		if (json_is_integer(v)) {
+			snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+			s = num;
+		} else if (json_is_string(v)) {
+			s = json_string_value(v);
+		} else {
+			fprintf(stderr, "runwire-control: config key \"%s\" must be a string or an integer\n", key);
+			return RW_EINVAL;
+		}
+		snprintf(src, sizeof(src), "%s in %s", key, cfg->config_file);
+		if (apply(cfg, d, s, src))
+			return RW_EINVAL;
+	}
+	return RW_OK;
+}
+
+static char *default_data_dir(void)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char buf[4096];
+
+	if (xdg && *xdg)
+		snprintf(buf, sizeof(buf), "%s/runwire", xdg);
+	else if (home && *home)
+		snprintf(buf, sizeof(buf), "%s/.local/state/runwire", home);
+	else
+		snprintf(buf, sizeof(buf), "/tmp/runwire-%d", (int)getuid());
+	return strdup(buf);
+}
+
+static char *default_agent_path(void)
+{
+	char exe[PATH_MAX], buf[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return strdup("runwire-agent");
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(buf, sizeof(buf), "%s/runwire-agent", exe);
+	return strdup(buf);
+}
+
+int config_load(struct control_config *cfg, int argc, char **argv)
+{
+	struct option longopts[RW_ARRAY_LEN(opt_defs) + 2];
+	const char *flag_vals[RW_ARRAY_LEN(opt_defs)] = { 0 };
+	size_t i;
+	int c, idx;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen_host = strdup("127.0.0.1");
+	cfg->port = CONTROL_DEFAULT_PORT;
+	cfg->local_runners = CONTROL_DEFAULT_LOCAL_RUNNERS;
+	cfg->max_runners = CONTROL_DEFAULT_MAX_RUNNERS;
+	cfg->scrollback = CONTROL_DEFAULT_SCROLLBACK;
+	cfg->cancel_grace_ms = CONTROL_DEFAULT_CANCEL_GRACE_MS;
+	cfg->runner_grace_s = CONTROL_DEFAULT_RUNNER_GRACE_S;
+
+	for (i = 0; i < RW_ARRAY_LEN(opt_defs); i++)
+		longopts[i] = (struct option){ opt_defs[i].flag, required_argument, NULL, (int)(1000 + i) };
+	longopts[i++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[i] = (struct option){ NULL, 0, NULL, 0 };
+	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return 1;
+		}
+		if (c < 1000) {
+			usage(stderr);
+			return RW_EINVAL;
+		}
+		flag_vals[c - 1000] = optarg;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "runwire-control: unexpected argument \"%s\" (see --help)\n", argv[optind]);
+		return RW_EINVAL;
+	}
+
+	/* the config file, named by flag or environment, goes first */
+	for (i = 0; i < RW_ARRAY_LEN(opt_defs); i++)
+		if (!strcmp(opt_defs[i].flag, "config")) {
+			const char *path = flag_vals[i] ? flag_vals[i] : getenv(opt_defs[i].env);
+			if (path && *path) {
+				json_error_t err;
+				cfg->config_file = strdup(path);
+				cfg->file = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+				if (!cfg->file || !json_is_object(cfg->file)) {
+					fprintf(stderr, "runwire-control: config %s: %s (line %d)\n", path,
+						cfg->file ? "must be a JSON object" : err.text, err.line);
+					return RW_EINVAL;
+				}
+				if (apply_file(cfg, cfg->file))
+					return RW_EINVAL;
+			}
+		}
+	for (i = 0; i < RW_ARRAY_LEN(opt_defs); i++) {
+		const char *env = getenv(opt_defs[i].env);
+		if (env && *env && apply(cfg, &opt_defs[i], env, opt_defs[i].env))
+			return RW_EINVAL;
+	}
+	for (i = 0; i < RW_ARRAY_LEN(opt_defs); i++)
+		if (flag_vals[i] && apply(cfg, &opt_defs[i], flag_vals[i], "command line"))
+			return RW_EINVAL;
+	if (!cfg->data_dir)
+		cfg->data_dir = default_data_dir();
+	if (!cfg->agent_path)
+		cfg->agent_path = default_agent_path();
+	if (cfg->external && !cfg->runner_token_file) {
+		fprintf(stderr, "runwire-control: --dispatcher external needs --runner-token-file\n");
+		return RW_EINVAL;
+	}
+	if (cfg->local_runners > cfg->max_runners)
+		cfg->local_runners = cfg->max_runners;
+	return RW_OK;
+}
+
+void config_release(struct control_config *cfg)
+{
+	free(cfg->listen_host);
+	free(cfg->runner_token_file);
+	free(cfg->data_dir);
+	free(cfg->config_file);
+	free(cfg->session_secret_file);
+	free(cfg->agent_path);
+	free(cfg->port_file);
+	free(cfg->public_url);
+	json_decref(cfg->file);
+	memset(cfg, 0, sizeof(*cfg));
+}

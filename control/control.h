@@ -1,0 +1,267 @@
+/* control.h: runwire-control's shared state and the contracts between its modules.
+ *
+ *   server.c        libwebsockets context, protocol table, the loop
+ *   http_api.c      /api/..., /healthz, /readyz, /metrics
+ *   session.c       sessions: states, registry, waiting queue, JSON views
+ *   relay.c         per-session scrollback and events, viewers (WS /ws/<id>)
+ *   agent_link.c    agents (WS /agent): claim, output in, ACK / input out
+ *   dispatcher.c    where agents come from: local children or elsewhere; credentials
+ *   session_token.c one-time session JWTs
+ *   config.c        flags, environment, config file
+ *
+ * Everything runs on one event loop; objects are freed from the loop, never inside their
+ * own callback (a closing connection is marked and closed from its writeable callback).
+ */
+#ifndef RW_CONTROL_H
+#define RW_CONTROL_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <sodium.h>
+
+#include "common/bytering.h"
+#include "common/proto.h"
+
+#define CONTROL_AGENT_PROTOCOL "runwire.agent.v1"
+#define CONTROL_VIEWER_PROTOCOL "bearer"
+#define CONTROL_DEFAULT_PORT 8080
+#define CONTROL_DEFAULT_SCROLLBACK (4u << 20)
+#define CONTROL_MAX_SCROLLBACK (1u << 30)
+#define CONTROL_DEFAULT_LOCAL_RUNNERS 1
+#define CONTROL_DEFAULT_MAX_RUNNERS 16
+#define CONTROL_DEFAULT_CANCEL_GRACE_MS 3000
+#define CONTROL_DEFAULT_RUNNER_GRACE_S 300
+#define CONTROL_MAX_HEADER (16u << 10)        /* HTTP headers incl. tokens */
+#define CONTROL_SESSION_ID_BYTES 12           /* random bytes in a session id (24 hex) */
+#define CONTROL_LOCAL_USER "local"
+
+struct session;
+struct viewer;
+struct agent_link;
+struct dispatcher;
+struct token_keys;
+
+struct control_config {
+	char *listen_host;        /* address to bind */
+	int port;                 /* 0 = kernel picks (see port_file) */
+	int local_runners;        /* warm local agents (embedded default) */
+	int max_runners;          /* most local agents at once */
+	int external;             /* --dispatcher external */
+	char *runner_token_file;  /* credential external agents present */
+	char *data_dir;
+	char *config_file;
+	char *session_secret_file;
+	char *agent_path;         /* runwire-agent binary for local runners */
+	char *port_file;          /* write the bound port here once listening */
+	char *public_url;         /* how agents reach us (default ws://listen/agent) */
+	size_t scrollback;
+	int cancel_grace_ms;
+	int runner_grace_s;       /* an external agent may reconnect this long */
+	json_t *file;             /* parsed --config, or NULL */
+};
+
+struct control_metrics {
+	uint64_t bytes_in;        /* output bytes received from agents */
+	uint64_t bytes_out;       /* output bytes sent to viewers */
+	uint64_t sessions_created;
+	uint64_t auth_failures;
+};
+
+struct control {
+	struct control_config cfg;
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	struct session *sessions;       /* all sessions, newest first */
+	size_t n_sessions;
+	struct session *waiting_head;   /* FIFO of sessions waiting for an agent */
+	struct session *waiting_tail;
+	struct agent_link *agents;      /* connected agents */
+	struct dispatcher *disp;
+	struct token_keys *keys;
+	struct control_metrics m;
+	int stopping;
+	lws_sorted_usec_list_t sul_tick;
+};
+
+/* ---- session.c ---- */
+
+enum session_state {
+	SESSION_WAITING = 0,   /* no agent yet */
+	SESSION_STARTING,      /* assigned to an agent, command not started yet */
+	SESSION_RUNNING,
+	SESSION_EXITED,        /* the command ended (exit code or signal) */
+	SESSION_FAILED,        /* the runner failed or was lost (see reason) */
+	SESSION_CANCELLED,
+};
+
+#define SESSION_MAX_EVENTS 4096           /* stage/state events kept for late viewers */
+#define SESSION_MAX_PENDING_INPUT (64u << 10) /* input held until an agent runs it */
+#define SESSION_MAX_COMMAND (64u << 10)
+#define SESSION_MAX_ENV 64
+#define SESSION_MAX_ENV_BYTES (32u << 10)
+
+struct session_event {
+	uint64_t offset;        /* delivered once a viewer has seen the output before it */
+	uint8_t *frame;         /* encoded EVENT frame at frame + LWS_PRE */
+	size_t len;
+};
+
+struct session {
+	struct session *next, *prev;    /* control->sessions */
+	struct session *wait_next;      /* control->waiting_* */
+	int waiting;
+	char id[2 * CONTROL_SESSION_ID_BYTES + 1];
+	char owner[129];
+	enum session_state state;
+	char *command;
+	uint16_t cols, rows;
+	json_t *env;
+	int64_t created_ms, started_ms, ended_ms;
+	char *reason;                   /* why it failed, for people */
+	struct bytering scroll;         /* recent output, absolute offsets */
+	crypto_hash_sha256_state sha;   /* control's own digest of what it received */
+	int have_exit;
+	struct proto_exit exit;
+	int digest_ok;                  /* agent's digest matched control's */
+	struct agent_link *agent;
+	struct viewer *viewers;
+	size_t n_viewers;
+	struct session_event *events;
+	size_t n_events, cap_events;
+	uint8_t *pending_input;         /* input before an agent runs the session */
+	size_t pending_input_len;
+	int cancel_requested;
+	char resume_key[65];            /* lets the session's agent reconnect and resume */
+	int runner_id;                  /* local agent number running it, 0 if external */
+	int64_t lost_since_ms;          /* agent link down since (external runners) */
+	lws_sorted_usec_list_t sul_cancel;
+	struct control *ctl;
+};
+
+/* Creates a waiting session owned by `owner` from a validated request. NULL on ENOMEM. */
+struct session *session_new(struct control *ctl, const char *owner, const char *command,
+			    uint16_t cols, uint16_t rows, json_t *env);
+/* Looks up by id; NULL when absent. Ownership checks are the caller's. */
+struct session *session_find(struct control *ctl, const char *id);
+/* Moves to a new state, stamps times, tells viewers. */
+void session_set_state(struct session *s, enum session_state st, const char *reason);
+const char *session_state_name(enum session_state st);
+int session_is_final(const struct session *s);
+/* JSON view for the API (new reference). */
+json_t *session_to_json(const struct session *s);
+/* Removes from the waiting queue if queued. */
+void session_unqueue(struct session *s);
+/* Pops the oldest waiting session, or NULL. */
+struct session *session_pop_waiting(struct control *ctl);
+size_t session_count_waiting(const struct control *ctl);
+/* Cancels: waiting -> cancelled now; running -> SIGHUP, then SIGKILL after the grace. */
+void session_cancel(struct session *s);
+/* Frees every session (at shutdown). */
+void session_free_all(struct control *ctl);
+
+/* ---- relay.c ---- */
+
+extern const struct lws_protocols relay_protocol;
+/* Output from the agent: appended to the scrollback and the digest, viewers woken.
+ * Returns RW_EPROTO when `offset` is not the session's current end. */
+int relay_output(struct session *s, uint64_t offset, const uint8_t *data, size_t len);
+/* An event for viewers, placed at the current end of the output. Takes ownership of `ev`. */
+void relay_event(struct session *s, json_t *ev);
+/* The session's state changed, or it ended: viewers are told. */
+void relay_wake_all(struct session *s);
+/* Detaches every viewer (session being freed). */
+void relay_detach_all(struct session *s);
+
+/* ---- agent_link.c ---- */
+
+extern const struct lws_protocols agent_link_protocol;
+/* Hands a waiting session to an idle agent. */
+void agent_link_assign(struct agent_link *l, struct session *s);
+/* Frames for the session's agent; dropped when it has none (input is held by the caller). */
+int agent_link_send_input(struct agent_link *l, const uint8_t *data, size_t len);
+int agent_link_send_resize(struct agent_link *l, uint16_t cols, uint16_t rows);
+int agent_link_send_signal(struct agent_link *l, int signo);
+/* Idle agents waiting for a session. */
+struct agent_link *agent_link_pop_idle(struct control *ctl);
+size_t agent_link_count(const struct control *ctl, int idle_only);
+/* The agent process behind a local link exited: fail its session now. */
+void agent_link_runner_gone(struct control *ctl, int agent_id, const char *why);
+
+/* ---- dispatcher.c ---- */
+
+struct agent_identity {
+	int local;              /* spawned by this control */
+	int agent_id;           /* local agent number, or 0 */
+};
+
+struct dispatcher *dispatcher_new(struct control *ctl);
+void dispatcher_free(struct dispatcher *d);
+/* Checks an agent's credential; a local ticket is consumed. 0 or RW_EAUTH. */
+int dispatcher_authenticate(struct dispatcher *d, const char *credential,
+			    struct agent_identity *who);
+/* Pairs waiting sessions with idle agents and spawns local agents as needed. */
+void dispatcher_run(struct control *ctl);
+/* Called from control's periodic tick: reaps local agents, keeps the pool warm. */
+void dispatcher_tick(struct control *ctl);
+/* Local agents alive (spawned, not reaped). */
+size_t dispatcher_local_count(const struct dispatcher *d);
+
+/* ---- session_token.c ---- */
+
+#define TOKEN_TTL_S 600
+#define TOKEN_MAX_LEN 4096
+
+enum token_role { TOKEN_ROLE_WRITER = 0, TOKEN_ROLE_VIEWER };
+
+struct token_claims {
+	char sub[129];
+	char sid[2 * CONTROL_SESSION_ID_BYTES + 1];
+	char jti[65];
+	enum token_role role;
+	int64_t exp;
+};
+
+/* Loads the HS256 secret from `secret_file` (at least 32 bytes) or generates one. */
+struct token_keys *token_keys_new(const char *secret_file, char *err, size_t errlen);
+void token_keys_free(struct token_keys *k);
+/* Mints a session token (caller frees). NULL on failure. */
+char *token_mint(struct token_keys *k, const char *sub, const char *sid, enum token_role role);
+/* Verifies signature, algorithm, expiry and shape; does not consume. 0 or RW_EAUTH with
+ * `reason` set. */
+int token_verify(struct token_keys *k, const char *token, struct token_claims *out,
+		 char *reason, size_t reasonlen);
+/* Consumes a jti once: 0 the first time, RW_EAUTH after. Expired entries are purged. */
+int token_consume(struct token_keys *k, const char *jti, int64_t exp);
+
+/* ---- http_api.c ---- */
+
+extern const struct lws_protocols http_api_protocol;
+
+/* ---- listener.c ---- */
+
+extern const struct lws_protocols listener_protocol;
+/* Binds cfg.listen_host:cfg.port (0 picks a port, written back to cfg.port) and serves it
+ * from the loop. 0 or RW_E... with a message printed. */
+int listener_start(struct control *ctl);
+void listener_stop(void);
+#define LISTENER_BEARER_HEADER "x-runwire-bearer:"
+
+/* ---- server.c ---- */
+
+int server_start(struct control *ctl);
+void server_run(struct control *ctl);
+void server_stop(struct control *ctl);
+/* The user a request acts for; NULL when unauthenticated. */
+const char *server_user_for(struct control *ctl, struct lws *wsi);
+const char *server_client_addr(struct lws *wsi, char *buf, size_t len);
+
+/* ---- config.c ---- */
+
+/* Fills cfg from defaults, RUNWIRE_* environment, --config file and flags (in that order
+ * of increasing precedence). 0, or 1 after --help, or RW_EINVAL with a message printed. */
+int config_load(struct control_config *cfg, int argc, char **argv);
+void config_release(struct control_config *cfg);
+
+#endif

@@ -1,0 +1,233 @@
+/* dispatcher.c: where agents come from (DESIGN.md: dispatcher local | external).
+ *
+ * Local (the embedded default): control spawns runwire-agent children on this machine,
+ * keeps `local_runners` of them warm, and spawns more on demand up to `max_runners`. Each
+ * child gets a one-time claim ticket through an inherited pipe, never through its
+ * environment or a file. External: agents come from elsewhere (Kubernetes pods scaled by
+ * KEDA on /api/queue) and present the runner credential from --runner-token-file.
+ */
+#include "control/control.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DISPATCH_TICKET_BYTES 32
+#define DISPATCH_TOKEN_MAX 4096
+#define DISPATCH_TICKET_FD 3
+
+extern char **environ;
+
+struct local_agent {
+	int id;
+	pid_t pid;
+	char ticket[2 * DISPATCH_TICKET_BYTES + 1];   /* wiped once used */
+	int claimed;
+};
+
+struct dispatcher {
+	struct control *ctl;
+	struct local_agent *locals;
+	size_t n_locals, cap_locals;
+	int next_id;
+	char *runner_token;    /* external credential, or NULL */
+	int64_t last_spawn_fail_ms;
+};
+
+struct dispatcher *dispatcher_new(struct control *ctl)
+{
+	struct dispatcher *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->ctl = ctl;
+	if (ctl->cfg.runner_token_file) {
+		d->runner_token = rw_read_file(ctl->cfg.runner_token_file, DISPATCH_TOKEN_MAX, NULL);
+		if (!d->runner_token || strlen(d->runner_token) < 16) {
+			fprintf(stderr, "runwire-control: runner token file %s: %s\n",
+				ctl->cfg.runner_token_file,
+				d->runner_token ? "shorter than 16 characters" : strerror(errno));
+			free(d->runner_token);
+			free(d);
+			return NULL;
+		}
+	}
+	return d;
+}
+
+void dispatcher_free(struct dispatcher *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_locals; i++) {
+		kill(d->locals[i].pid, SIGTERM);
+		waitpid(d->locals[i].pid, NULL, 0);
+	}
+	free(d->locals);
+	if (d->runner_token)
+		sodium_memzero(d->runner_token, strlen(d->runner_token));
+	free(d->runner_token);
+	free(d);
+}
+
+size_t dispatcher_local_count(const struct dispatcher *d)
+{
+	return d->n_locals;
+}
+
+int dispatcher_authenticate(struct dispatcher *d, const char *credential,
+			    struct agent_identity *who)
+{
+	size_t n = strlen(credential);
+
+	memset(who, 0, sizeof(*who));
+	for (size_t i = 0; i < d->n_locals; i++) {
+		struct local_agent *la = &d->locals[i];
+		if (la->claimed || n != strlen(la->ticket) || sodium_memcmp(credential, la->ticket, n))
+			continue;
+		la->claimed = 1;
+		sodium_memzero(la->ticket, sizeof(la->ticket));
+		who->local = 1;
+		who->agent_id = la->id;
+		return RW_OK;
+	}
+	if (d->runner_token && n == strlen(d->runner_token) &&
+	    !sodium_memcmp(credential, d->runner_token, n))
+		return RW_OK;
+	return RW_EAUTH;
+}
+
+static int spawn_local(struct dispatcher *d)
+{
+	struct control *ctl = d->ctl;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	struct local_agent *la;
+	char url[512], work[4096];
+	int pipefd[2], r;
+	pid_t pid;
+
+	if (d->n_locals == d->cap_locals) {
+		size_t cap = d->cap_locals ? 2 * d->cap_locals : 8;
+		struct local_agent *nl = realloc(d->locals, cap * sizeof(*nl));
+		if (!nl)
+			return RW_ENOMEM;
+		d->locals = nl;
+		d->cap_locals = cap;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return RW_EIO;
+	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/agent", ctl->cfg.port);
+	snprintf(work, sizeof(work), "%s/work", ctl->cfg.data_dir);
+	char *const argv[] = { ctl->cfg.agent_path, "--control", url, "--token-fd", "3",
+			       "--work-root", work, "--exit-with-parent", NULL };
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[0], DISPATCH_TICKET_FD);
+	/* nothing else of control's (listening socket, client connections) is inherited */
+	posix_spawn_file_actions_addclosefrom_np(&fa, DISPATCH_TICKET_FD + 1);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	r = posix_spawn(&pid, ctl->cfg.agent_path, &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(pipefd[0]);
+	if (r) {
+		close(pipefd[1]);
+		log_error("spawn_failed", "{s:s, s:s}", "agent", ctl->cfg.agent_path, "reason",
+			  strerror(r));
+		return RW_EIO;
+	}
+	la = &d->locals[d->n_locals++];
+	memset(la, 0, sizeof(*la));
+	la->id = ++d->next_id;
+	la->pid = pid;
+	rw_random_hex(la->ticket, DISPATCH_TICKET_BYTES);
+	/* a pipe holds far more than one ticket: this write does not block */
+	rw_write_all(pipefd[1], la->ticket, strlen(la->ticket));
+	close(pipefd[1]);
+	log_info("agent_spawned", "{s:i, s:i}", "agent_id", la->id, "pid", (int)pid);
+	return RW_OK;
+}
+
+static void reap_locals(struct dispatcher *d)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < d->n_locals; i++) {
+			struct local_agent *la = &d->locals[i];
+			char why[128];
+
+			if (la->pid != pid)
+				continue;
+			if (WIFSIGNALED(status))
+				snprintf(why, sizeof(why), "runner exited unexpectedly (signal %d)",
+					 WTERMSIG(status));
+			else
+				snprintf(why, sizeof(why), "runner exited unexpectedly (status %d)",
+					 WEXITSTATUS(status));
+			log_info("agent_exited", "{s:i, s:i, s:s}", "agent_id", la->id, "pid",
+				 (int)pid, "status", why);
+			agent_link_runner_gone(d->ctl, la->id, why);
+			d->locals[i] = d->locals[--d->n_locals];
+			break;
+		}
+	}
+}
+
+/* Keeps `local_runners` unclaimed agents ready, plus one per waiting session. */
+static void keep_warm(struct dispatcher *d)
+{
+	struct control *ctl = d->ctl;
+	size_t unclaimed = 0, want;
+
+	if (ctl->cfg.external || ctl->stopping)
+		return;
+	for (size_t i = 0; i < d->n_locals; i++)
+		unclaimed += !d->locals[i].claimed;
+	want = (size_t)ctl->cfg.local_runners + session_count_waiting(ctl);
+	/* idle agents are claimed (connected) but have no session: they count as warm */
+	want = want > agent_link_count(ctl, 1) ? want - agent_link_count(ctl, 1) : 0;
+	if (rw_now_ms() - d->last_spawn_fail_ms < 1000)
+		return;
+	while (unclaimed < want && d->n_locals < (size_t)ctl->cfg.max_runners) {
+		if (spawn_local(d)) {
+			d->last_spawn_fail_ms = rw_now_ms();
+			break;
+		}
+		unclaimed++;
+	}
+}
+
+void dispatcher_run(struct control *ctl)
+{
+	struct session *s;
+	struct agent_link *l;
+
+	while (ctl->waiting_head && (l = agent_link_pop_idle(ctl))) {
+		s = session_pop_waiting(ctl);
+		agent_link_assign(l, s);
+	}
+	keep_warm(ctl->disp);
+}
+
+void dispatcher_tick(struct control *ctl)
+{
+	reap_locals(ctl->disp);
+	dispatcher_run(ctl);
+}

@@ -1,0 +1,423 @@
+/* http_api.c: the HTTP side of control: /api/sessions..., /api/queue, /healthz, /readyz,
+ * /metrics. Requests are answered from the loop; bodies are capped and parsed with jansson.
+ * A session that is not the caller's answers 404, exactly as one that does not exist.
+ */
+#include "control/control.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HTTP_MAX_BODY (64u << 10)      /* request body */
+#define HTTP_MAX_PATH 256
+#define HTTP_WRITE_CHUNK (16u << 10)
+
+struct http_conn {
+	char path[HTTP_MAX_PATH];
+	int method;                   /* LWSHUMETH_* */
+	char *body;
+	size_t body_len;
+	int body_too_big;
+	char *resp;
+	size_t resp_len, resp_sent;
+	int responded;
+	int close_after;              /* the request was refused before its body was read */
+};
+
+/* Queues a response; takes ownership of `body`. Returns non-zero to close. */
+static int respond(struct lws *wsi, struct http_conn *c, unsigned status, const char *ctype,
+		   char *body, size_t len)
+{
+	uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+
+	c->resp = body;
+	c->resp_len = len;
+	c->resp_sent = 0;
+	c->responded = 1;
+	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const uint8_t *)"cache-control:",
+					(const uint8_t *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return 1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int respond_json(struct lws *wsi, struct http_conn *c, unsigned status, json_t *j)
+{
+	char *body = json_dumps(j, JSON_COMPACT);
+
+	json_decref(j);
+	if (!body)
+		return 1;
+	return respond(wsi, c, status, "application/json", body, strlen(body));
+}
+
+static int respond_error(struct lws *wsi, struct http_conn *c, unsigned status, const char *msg)
+{
+	return respond_json(wsi, c, status, json_pack("{s:s}", "error", msg));
+}
+
+static int valid_env_name(const char *k)
+{
+	if (!*k || strlen(k) > 128 || !strncmp(k, "RUNWIRE_", 8))
+		return 0;
+	for (const char *p = k; *p; p++)
+		if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (p != k && *p >= '0' && *p <= '9')))
+			return 0;
+	return 1;
+}
+
+/* Reads an optional dimension; 0 when absent. Returns -1 when present but invalid. */
+static int get_dim(json_t *req, const char *key, uint16_t *out, uint16_t dflt)
+{
+	json_t *v = json_object_get(req, key);
+
+	*out = dflt;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > PROTO_MAX_DIM)
+		return -1;
+	*out = (uint16_t)json_integer_value(v);
+	return 0;
+}
+
+static int create_session(struct control *ctl, struct lws *wsi, struct http_conn *c,
+			  const char *user)
+{
+	json_error_t jerr;
+	json_t *req, *env, *v;
+	const char *command, *key;
+	struct session *s;
+	uint16_t cols, rows;
+	char msg[256], *token, addr[64];
+	size_t env_bytes = 0;
+
+	if (c->body_too_big)
+		return respond_error(wsi, c, 413, "request body larger than 64 KiB");
+	req = json_loadb(c->body ? c->body : "", c->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!req || !json_is_object(req)) {
+		snprintf(msg, sizeof(msg), "request body must be a JSON object (%s)",
+			 req ? "got another JSON value" : jerr.text);
+		json_decref(req);
+		return respond_error(wsi, c, 400, msg);
+	}
+	json_object_foreach(req, key, v) {
+		if (strcmp(key, "command") && strcmp(key, "cols") && strcmp(key, "rows") &&
+		    strcmp(key, "env")) {
+			snprintf(msg, sizeof(msg), "unknown field \"%.64s\"", key);
+			json_decref(req);
+			return respond_error(wsi, c, 400, msg);
+		}
+	}
+	command = json_string_value(json_object_get(req, "command"));
+	if (!command || !*command) {
+		json_decref(req);
+		return respond_error(wsi, c, 400, "\"command\" must be a non-empty string");
+	}
+	if (strlen(command) > SESSION_MAX_COMMAND) {
+		json_decref(req);
+		return respond_error(wsi, c, 400, "\"command\" longer than 64 KiB");
+	}
+	if (get_dim(req, "cols", &cols, 80) || get_dim(req, "rows", &rows, 24)) {
+		json_decref(req);
+		return respond_error(wsi, c, 400, "\"cols\" and \"rows\" must be integers 1..4096");
+	}
+	env = json_object_get(req, "env");
+	if (env && !json_is_object(env)) {
+		json_decref(req);
+		return respond_error(wsi, c, 400, "\"env\" must be an object of strings");
+	}
+	if (env && json_object_size(env) > SESSION_MAX_ENV) {
+		json_decref(req);
+		return respond_error(wsi, c, 400, "\"env\" has more than 64 entries");
+	}
+	json_object_foreach(env, key, v) {
+		if (!json_is_string(v) || !valid_env_name(key)) {
+			snprintf(msg, sizeof(msg),
+				 "\"env\": \"%.64s\" must be a NAME of [A-Za-z_][A-Za-z0-9_]* "
+				 "(not RUNWIRE_*) with a string value", key);
+			json_decref(req);
+			return respond_error(wsi, c, 400, msg);
+		}
+		env_bytes += strlen(key) + json_string_length(v) + 2;
+	}
+	if (env_bytes > SESSION_MAX_ENV_BYTES) {
+		json_decref(req);
+		return respond_error(wsi, c, 400, "\"env\" larger than 32 KiB");
+	}
+	s = session_new(ctl, user, command, cols, rows, env);
+	json_decref(req);
+	if (!s)
+		return respond_error(wsi, c, 500, "out of memory");
+	token = token_mint(ctl->keys, user, s->id, TOKEN_ROLE_WRITER);
+	if (!token)
+		return respond_error(wsi, c, 500, "cannot mint a session token");
+	log_info("session_created", "{s:s, s:s, s:s}", "session", s->id, "user", user, "client",
+		 server_client_addr(wsi, addr, sizeof(addr)));
+	dispatcher_run(ctl);
+	json_t *out = json_pack("{s:s, s:s, s:s}", "sessionId", s->id, "token", token, "wsUrl", "");
+	json_object_set_new(out, "wsUrl", json_sprintf("/ws/%s", s->id));
+	free(token);
+	return respond_json(wsi, c, 201, out);
+}
+
+static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
+		      struct session *s, const char *user)
+{
+	enum token_role role = TOKEN_ROLE_WRITER;
+	json_t *req = NULL, *out;
+	const char *r;
+	char *token, addr[64];
+
+	if (c->body_len) {
+		req = json_loadb(c->body, c->body_len, 0, NULL);
+		if (!req || !json_is_object(req)) {
+			json_decref(req);
+			return respond_error(wsi, c, 400, "request body must be a JSON object");
+		}
+		r = json_string_value(json_object_get(req, "role"));
+		if (json_object_get(req, "role") && (!r || (strcmp(r, "viewer") && strcmp(r, "writer")))) {
+			json_decref(req);
+			return respond_error(wsi, c, 400, "\"role\" must be \"writer\" or \"viewer\"");
+		}
+		if (r && !strcmp(r, "viewer"))
+			role = TOKEN_ROLE_VIEWER;
+		json_decref(req);
+	}
+	token = token_mint(ctl->keys, user, s->id, role);
+	if (!token)
+		return respond_error(wsi, c, 500, "cannot mint a session token");
+	log_info("token_minted", "{s:s, s:s, s:s, s:s}", "session", s->id, "user", user, "role",
+		 role == TOKEN_ROLE_VIEWER ? "viewer" : "writer", "client",
+		 server_client_addr(wsi, addr, sizeof(addr)));
+	out = json_pack("{s:s, s:s, s:s}", "sessionId", s->id, "token", token, "role",
+			role == TOKEN_ROLE_VIEWER ? "viewer" : "writer");
+	json_object_set_new(out, "wsUrl", json_sprintf("/ws/%s", s->id));
+	free(token);
+	return respond_json(wsi, c, 201, out);
+}
+
+static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
+{
+	size_t by_state[SESSION_CANCELLED + 1] = { 0 }, viewers = 0;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return respond_error(wsi, c, 500, "out of memory");
+	for (struct session *s = ctl->sessions; s; s = s->next) {
+		by_state[s->state]++;
+		viewers += s->n_viewers;
+	}
+	fprintf(f, "# HELP runwire_sessions Sessions by state.\n# TYPE runwire_sessions gauge\n");
+	for (int st = 0; st <= SESSION_CANCELLED; st++)
+		fprintf(f, "runwire_sessions{state=\"%s\"} %zu\n", session_state_name(st), by_state[st]);
+	fprintf(f, "# HELP runwire_queue_waiting Sessions waiting for a runner.\n"
+		   "# TYPE runwire_queue_waiting gauge\nrunwire_queue_waiting %zu\n",
+		session_count_waiting(ctl));
+	fprintf(f, "# HELP runwire_agents_connected Agents connected.\n"
+		   "# TYPE runwire_agents_connected gauge\nrunwire_agents_connected %zu\n",
+		agent_link_count(ctl, 0));
+	fprintf(f, "# HELP runwire_agents_idle Agents connected and waiting for a session.\n"
+		   "# TYPE runwire_agents_idle gauge\nrunwire_agents_idle %zu\n",
+		agent_link_count(ctl, 1));
+	fprintf(f, "# HELP runwire_local_agents Local agent processes alive.\n"
+		   "# TYPE runwire_local_agents gauge\nrunwire_local_agents %zu\n",
+		dispatcher_local_count(ctl->disp));
+	fprintf(f, "# HELP runwire_viewers Viewers attached.\n"
+		   "# TYPE runwire_viewers gauge\nrunwire_viewers %zu\n", viewers);
+	fprintf(f, "# HELP runwire_bytes_relayed_total Output bytes relayed.\n"
+		   "# TYPE runwire_bytes_relayed_total counter\n"
+		   "runwire_bytes_relayed_total{direction=\"in\"} %llu\n"
+		   "runwire_bytes_relayed_total{direction=\"out\"} %llu\n",
+		(unsigned long long)ctl->m.bytes_in, (unsigned long long)ctl->m.bytes_out);
+	fprintf(f, "# HELP runwire_sessions_created_total Sessions created.\n"
+		   "# TYPE runwire_sessions_created_total counter\n"
+		   "runwire_sessions_created_total %llu\n",
+		(unsigned long long)ctl->m.sessions_created);
+	fprintf(f, "# HELP runwire_auth_failures_total Refused credentials.\n"
+		   "# TYPE runwire_auth_failures_total counter\nrunwire_auth_failures_total %llu\n",
+		(unsigned long long)ctl->m.auth_failures);
+	fclose(f);
+	return respond(wsi, c, 200, "text/plain; version=0.0.4", text, len);
+}
+
+/* Routes a complete request. Returns non-zero to close the connection. */
+static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
+{
+	const char *p = c->path, *user;
+	char id[64];
+	struct session *s;
+	int m = c->method;
+
+	if (!strcmp(p, "/healthz"))
+		return respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ok"));
+	if (!strcmp(p, "/readyz"))
+		return ctl->stopping ? respond_json(wsi, c, 503, json_pack("{s:s}", "status", "stopping"))
+				     : respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ready"));
+	if (!strcmp(p, "/metrics"))
+		return metrics(ctl, wsi, c);
+	if (!strcmp(p, "/api/queue"))
+		return respond_json(wsi, c, 200,
+				    json_pack("{s:I, s:I}", "waiting",
+					      (json_int_t)session_count_waiting(ctl), "idleAgents",
+					      (json_int_t)agent_link_count(ctl, 1)));
+	if (strncmp(p, "/api/sessions", 13))
+		return respond_error(wsi, c, 404, "no such endpoint");
+
+	user = server_user_for(ctl, wsi);
+	if (!user) {
+		ctl->m.auth_failures++;
+		return respond_error(wsi, c, 401, "authentication required");
+	}
+	p += 13;
+	if (!*p || !strcmp(p, "/")) {
+		if (m == LWSHUMETH_POST)
+			return create_session(ctl, wsi, c, user);
+		if (m == LWSHUMETH_GET) {
+			json_t *list = json_array();
+			for (s = ctl->sessions; s; s = s->next)
+				if (!strcmp(s->owner, user))
+					json_array_append_new(list, session_to_json(s));
+			return respond_json(wsi, c, 200, json_pack("{s:o}", "sessions", list));
+		}
+		return respond_error(wsi, c, 405, "use GET or POST");
+	}
+	if (*p != '/')
+		return respond_error(wsi, c, 404, "no such endpoint");
+	p++;
+	size_t idlen = strcspn(p, "/");
+	if (idlen >= sizeof(id))
+		return respond_error(wsi, c, 404, "no such session");
+	memcpy(id, p, idlen);
+	id[idlen] = '\0';
+	p += idlen;
+	s = session_find(ctl, id);
+	if (!s || strcmp(s->owner, user))
+		return respond_error(wsi, c, 404, "no such session");
+	if (!*p) {
+		if (m == LWSHUMETH_GET)
+			return respond_json(wsi, c, 200, session_to_json(s));
+		if (m == LWSHUMETH_DELETE) {
+			char addr[64];
+			log_info("session_cancel", "{s:s, s:s, s:s}", "session", s->id, "user", user,
+				 "client", server_client_addr(wsi, addr, sizeof(addr)));
+			session_cancel(s);
+			return respond_json(wsi, c, 202, session_to_json(s));
+		}
+		return respond_error(wsi, c, 405, "use GET or DELETE");
+	}
+	if (!strcmp(p, "/tokens")) {
+		if (m != LWSHUMETH_POST)
+			return respond_error(wsi, c, 405, "use POST");
+		return mint_token(ctl, wsi, c, s, user);
+	}
+	return respond_error(wsi, c, 404, "no such endpoint");
+}
+
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			 void *in, size_t len)
+{
+	struct control *ctl = lws_context_user(lws_get_context(wsi));
+	struct http_conn *c = user;
+	char *uri, clen[32];
+	int ulen;
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return 1;  /* WebSocket upgrades without a known subprotocol are refused */
+
+	case LWS_CALLBACK_HTTP:
+		memset(c, 0, sizeof(*c));
+		c->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+		if (c->method < 0 || (size_t)ulen >= sizeof(c->path)) {
+			snprintf(c->path, sizeof(c->path), "/");
+			return respond_error(wsi, c, 400, "bad request line");
+		}
+		memcpy(c->path, uri, (size_t)ulen);
+		c->path[ulen] = '\0';
+		if (c->method == LWSHUMETH_POST || c->method == LWSHUMETH_PUT ||
+		    c->method == LWSHUMETH_PATCH) {
+			if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+			    atoll(clen) > 0) {
+				if (atoll(clen) > HTTP_MAX_BODY) {
+					c->close_after = 1;
+					return respond_error(wsi, c, 413, "request body larger than 64 KiB");
+				}
+				return 0;  /* the body follows */
+			}
+		}
+		return route(ctl, wsi, c);
+
+	case LWS_CALLBACK_HTTP_BODY:
+		if (c->body_len + len > HTTP_MAX_BODY) {
+			c->body_too_big = 1;
+			break;
+		}
+		{
+			char *nb = realloc(c->body, c->body_len + len + 1);
+			if (!nb)
+				return 1;
+			c->body = nb;
+			memcpy(c->body + c->body_len, in, len);
+			c->body_len += len;
+			c->body[c->body_len] = '\0';
+		}
+		break;
+
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (c->responded)
+			break;
+		return route(ctl, wsi, c);
+
+	case LWS_CALLBACK_HTTP_WRITEABLE: {
+		uint8_t buf[LWS_PRE + HTTP_WRITE_CHUNK];
+		size_t n;
+		int last;
+
+		if (!c->resp)
+			break;
+		n = c->resp_len - c->resp_sent;
+		if (n > HTTP_WRITE_CHUNK)
+			n = HTTP_WRITE_CHUNK;
+		last = c->resp_sent + n == c->resp_len;
+		memcpy(buf + LWS_PRE, c->resp + c->resp_sent, n);
+		if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
+			return -1;
+		c->resp_sent += n;
+		if (!last) {
+			lws_callback_on_writable(wsi);
+			break;
+		}
+		free(c->resp);
+		c->resp = NULL;
+		free(c->body);
+		c->body = NULL;
+		if (c->close_after || lws_http_transaction_completed(wsi))
+			return -1;
+		break;
+	}
+
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (c) {
+			free(c->resp);
+			free(c->body);
+			c->resp = c->body = NULL;
+		}
+		break;
+
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+	return 0;
+}
+
+const struct lws_protocols http_api_protocol = {
+	"http", callback_http, sizeof(struct http_conn), 0, 0, NULL, 0
+};

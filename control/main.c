@@ -1,0 +1,123 @@
+/* main.c: runwire-control, the control service (DESIGN.md: HTTP API, session tokens,
+ * store, relay, dispatcher). The embedded default is this one process with an in-memory
+ * store that spawns agents on this machine.
+ */
+#include "control/control.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static struct control *the_control;
+
+static void on_term(int signo)
+{
+	if (the_control) {
+		the_control->stopping = 1;
+		lws_cancel_service(the_control->ctx);
+	}
+}
+
+static int is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (!strcmp(host, "localhost"))
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
+}
+
+static int make_dirs(const char *path)
+{
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct control ctl;
+	char err[256];
+	int r;
+
+	r = config_load(&ctl.cfg, argc, argv);
+	if (r) {
+		config_release(&ctl.cfg);
+		return r > 0 ? 0 : 2;
+	}
+	log_init("control", LOG_LVL_INFO);
+	log_route_lws();
+	if (sodium_init() < 0)
+		return 1;
+
+	/* No user authentication is configured yet: the single local user is only safe when
+	 * nobody else can reach us. */
+	if (!is_loopback(ctl.cfg.listen_host)) {
+		fprintf(stderr,
+			"runwire-control: refusing to listen on %s without user authentication: the "
+			"embedded default serves one local user and only on a loopback address "
+			"(127.0.0.1, ::1); listen there or configure authentication\n",
+			ctl.cfg.listen_host);
+		config_release(&ctl.cfg);
+		return 2;
+	}
+	if (make_dirs(ctl.cfg.data_dir)) {
+		fprintf(stderr, "runwire-control: cannot create data directory %s: %s\n",
+			ctl.cfg.data_dir, strerror(errno));
+		config_release(&ctl.cfg);
+		return 1;
+	}
+	ctl.keys = token_keys_new(ctl.cfg.session_secret_file, err, sizeof(err));
+	if (!ctl.keys) {
+		fprintf(stderr, "runwire-control: %s\n", err);
+		config_release(&ctl.cfg);
+		return 2;
+	}
+	ctl.disp = dispatcher_new(&ctl);
+	if (!ctl.disp) {
+		token_keys_free(ctl.keys);
+		config_release(&ctl.cfg);
+		return 2;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	the_control = &ctl;
+	if (server_start(&ctl)) {
+		dispatcher_free(ctl.disp);
+		token_keys_free(ctl.keys);
+		config_release(&ctl.cfg);
+		return 1;
+	}
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	server_run(&ctl);
+	log_info("stopping", NULL);
+	ctl.stopping = 1;
+	dispatcher_free(ctl.disp);
+	ctl.disp = NULL;
+	server_stop(&ctl);
+	session_free_all(&ctl);
+	token_keys_free(ctl.keys);
+	config_release(&ctl.cfg);
+	return 0;
+}

@@ -1,0 +1,373 @@
+/* relay.c: viewers of a session (WS /ws/<id>, DESIGN.md: the relay).
+ *
+ * Each viewer has a cursor into the session's output. The scrollback is the only queue:
+ * a viewer is sent what lies between its cursor and the end of the stream, as fast as its
+ * socket takes it, so a slow viewer never holds up the CLI or other viewers. A viewer whose
+ * cursor falls behind the scrollback is told how many bytes it skipped (a resync event)
+ * and continues from the oldest byte held. Events carry the output offset at which they
+ * happened and are delivered in order with the output.
+ */
+#include "control/control.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define VIEWER_SEND_CHUNK (64u << 10)     /* output bytes per frame to a viewer */
+
+struct viewer {
+	struct viewer *next;          /* session->viewers */
+	struct session *s;            /* NULL once detached */
+	struct lws *wsi;
+	char sid[2 * CONTROL_SESSION_ID_BYTES + 1];
+	enum token_role role;
+	uint64_t since;               /* requested start offset */
+	uint64_t cursor;              /* next output offset to send */
+	size_t next_event;            /* index in s->events */
+	int hello_sent, exit_sent, finished;
+	struct proto_reader rd;
+};
+
+static uint8_t viewer_buf[LWS_PRE + PROTO_OUTPUT_PREFIX_LEN + VIEWER_SEND_CHUNK];
+
+void relay_wake_all(struct session *s)
+{
+	for (struct viewer *v = s->viewers; v; v = v->next)
+		lws_callback_on_writable(v->wsi);
+}
+
+int relay_output(struct session *s, uint64_t offset, const uint8_t *data, size_t len)
+{
+	if (offset != s->scroll.end)
+		return RW_EPROTO;
+	if (bytering_append_overwrite(&s->scroll, data, len))
+		return RW_ENOMEM;
+	crypto_hash_sha256_update(&s->sha, data, len);
+	s->ctl->m.bytes_in += len;
+	relay_wake_all(s);
+	return RW_OK;
+}
+
+void relay_event(struct session *s, json_t *ev)
+{
+	struct session_event *e;
+	size_t len;
+	uint8_t *frame;
+
+	if (!ev)
+		return;
+	if (s->n_events == SESSION_MAX_EVENTS) {
+		log_warn("event_dropped", "{s:s, s:s}", "session", s->id, "reason", "event log full");
+		json_decref(ev);
+		return;
+	}
+	if (s->n_events == s->cap_events) {
+		size_t cap = s->cap_events ? 2 * s->cap_events : 16;
+		e = realloc(s->events, cap * sizeof(*e));
+		if (!e) {
+			json_decref(ev);
+			return;
+		}
+		s->events = e;
+		s->cap_events = cap;
+	}
+	frame = proto_encode_json(PROTO_EVENT, ev, LWS_PRE, &len);
+	json_decref(ev);
+	if (!frame)
+		return;
+	e = &s->events[s->n_events++];
+	e->offset = s->scroll.end;
+	e->frame = frame;
+	e->len = len;
+	relay_wake_all(s);
+}
+
+static void viewer_detach(struct viewer *v)
+{
+	struct session *s = v->s;
+
+	if (!s)
+		return;
+	for (struct viewer **pp = &s->viewers; *pp; pp = &(*pp)->next)
+		if (*pp == v) {
+			*pp = v->next;
+			break;
+		}
+	s->n_viewers--;
+	v->s = NULL;
+}
+
+void relay_detach_all(struct session *s)
+{
+	while (s->viewers) {
+		struct viewer *v = s->viewers;
+		viewer_detach(v);
+		v->finished = 1;
+		lws_callback_on_writable(v->wsi);
+	}
+}
+
+static int send_json(struct lws *wsi, enum proto_type type, json_t *obj)
+{
+	size_t len;
+	uint8_t *buf = proto_encode_json(type, obj, LWS_PRE, &len);
+	int r;
+
+	json_decref(obj);
+	if (!buf)
+		return -1;
+	r = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_BINARY);
+	free(buf);
+	return r < 0 ? -1 : 0;
+}
+
+static int send_error(struct lws *wsi, uint16_t code, const char *msg)
+{
+	uint8_t buf[LWS_PRE + PROTO_ERROR_MAX_LEN];
+	size_t n = proto_encode_error(buf + LWS_PRE, code, msg);
+
+	return lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_BINARY) < 0 ? -1 : 0;
+}
+
+/* Sends the next thing this viewer is due. Returns -1 to close, 0 otherwise. */
+static int viewer_write(struct viewer *v)
+{
+	struct session *s = v->s;
+	const uint8_t *p;
+	size_t n;
+
+	if (v->finished || !s) {
+		lws_close_reason(v->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+		return -1;
+	}
+	if (!v->hello_sent) {
+		v->hello_sent = 1;
+		if (v->cursor > s->scroll.end)
+			v->cursor = s->scroll.end;
+		lws_callback_on_writable(v->wsi);
+		return send_json(v->wsi, PROTO_HELLO,
+				 json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:i, s:i}", "v",
+					   PROTO_VERSION, "sessionId", s->id, "state",
+					   session_state_name(s->state), "role",
+					   v->role == TOKEN_ROLE_VIEWER ? "viewer" : "writer",
+					   "offset", (json_int_t)v->cursor, "bytes",
+					   (json_int_t)s->scroll.end, "cols", s->cols, "rows", s->rows));
+	}
+	if (v->cursor < s->scroll.start) {
+		uint64_t skipped = s->scroll.start - v->cursor;
+		log_info("viewer_resync", "{s:s, s:I}", "session", s->id, "skipped",
+			 (json_int_t)skipped);
+		v->cursor = s->scroll.start;
+		lws_callback_on_writable(v->wsi);
+		return send_json(v->wsi, PROTO_EVENT,
+				 json_pack("{s:s, s:I, s:I}", "type", "resync", "skipped",
+					   (json_int_t)skipped, "offset", (json_int_t)v->cursor));
+	}
+	if (v->next_event < s->n_events && s->events[v->next_event].offset <= v->cursor) {
+		struct session_event *e = &s->events[v->next_event++];
+		lws_callback_on_writable(v->wsi);
+		return lws_write(v->wsi, e->frame + LWS_PRE, e->len, LWS_WRITE_BINARY) < 0 ? -1 : 0;
+	}
+	n = bytering_peek(&s->scroll, v->cursor, &p);
+	if (n) {
+		uint64_t limit = v->next_event < s->n_events ? s->events[v->next_event].offset :
+								 s->scroll.end;
+		uint8_t *frame = viewer_buf + LWS_PRE;
+		if (n > VIEWER_SEND_CHUNK)
+			n = VIEWER_SEND_CHUNK;
+		if (v->cursor + n > limit)
+			n = (size_t)(limit - v->cursor);
+		proto_encode_output_prefix(frame, v->cursor, n);
+		memcpy(frame + PROTO_OUTPUT_PREFIX_LEN, p, n);
+		if (lws_write(v->wsi, frame, PROTO_OUTPUT_PREFIX_LEN + n, LWS_WRITE_BINARY) < 0)
+			return -1;
+		v->cursor += n;
+		s->ctl->m.bytes_out += n;
+		lws_callback_on_writable(v->wsi);
+		return 0;
+	}
+	if (s->have_exit && !v->exit_sent) {
+		uint8_t frame[LWS_PRE + PROTO_EXIT_LEN];
+		v->exit_sent = 1;
+		proto_encode_exit(frame + LWS_PRE, &s->exit);
+		lws_callback_on_writable(v->wsi);
+		return lws_write(v->wsi, frame + LWS_PRE, PROTO_EXIT_LEN, LWS_WRITE_BINARY) < 0 ? -1 : 0;
+	}
+	/* Everything of a finished session is delivered: close once it has been flushed. */
+	if (session_is_final(s) && (s->have_exit ? v->exit_sent : 1) &&
+	    v->next_event == s->n_events) {
+		v->finished = 1;
+		lws_callback_on_writable(v->wsi);
+	}
+	return 0;
+}
+
+static void viewer_input(struct viewer *v, const struct proto_frame *f)
+{
+	struct session *s = v->s;
+
+	if (!s || session_is_final(s))
+		return;
+	if (v->role == TOKEN_ROLE_VIEWER) {
+		/* read-only: refuse, keep the connection */
+		log_info("viewer_input_refused", "{s:s, s:s}", "session", s->id, "frame",
+			 proto_type_name(f->type));
+		send_error(v->wsi, PROTO_ERR_FORBIDDEN, "read-only viewer: input refused");
+		return;
+	}
+	switch (f->type) {
+	case PROTO_INPUT:
+		/* the agent starts the pty as soon as it is assigned: frames after ASSIGN find it */
+		if (s->agent) {
+			if (agent_link_send_input(s->agent, f->data, f->len))
+				send_error(v->wsi, PROTO_ERR_FORBIDDEN, "input backlog full");
+		} else if (s->pending_input_len + f->len <= SESSION_MAX_PENDING_INPUT) {
+			uint8_t *nb = realloc(s->pending_input, s->pending_input_len + f->len);
+			if (!nb)
+				return;
+			memcpy(nb + s->pending_input_len, f->data, f->len);
+			s->pending_input = nb;
+			s->pending_input_len += f->len;
+		} else {
+			send_error(v->wsi, PROTO_ERR_FORBIDDEN, "input backlog full");
+		}
+		break;
+	case PROTO_RESIZE:
+		s->cols = f->cols;
+		s->rows = f->rows;
+		if (s->agent)
+			agent_link_send_resize(s->agent, f->cols, f->rows);
+		break;
+	case PROTO_SIGNAL:
+		if (s->agent)
+			agent_link_send_signal(s->agent, f->signo);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Authenticates an upgrade to /ws/<id> before it happens: 0 accepts, 1 refuses. */
+static int viewer_filter(struct control *ctl, struct lws *wsi, struct viewer *v)
+{
+	char uri[256], proto[TOKEN_MAX_LEN + 64], addr[64], reason[128], since[32];
+	struct token_claims c;
+	const char *tok;
+	struct session *s;
+	long long n;
+
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+	    strncmp(uri, "/ws/", 4)) {
+		snprintf(reason, sizeof(reason), "not a session path");
+		goto refuse;
+	}
+	/* The token arrives as the entry after "bearer" in the protocol list, moved by the
+	 * front door (listener.c) to its own header when the list was too long for lws. */
+	if (lws_hdr_custom_copy(wsi, proto, sizeof(proto), LISTENER_BEARER_HEADER,
+				(int)strlen(LISTENER_BEARER_HEADER)) > 0) {
+		tok = proto;
+	} else if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) > 0 &&
+		   (tok = strchr(proto, ','))) {
+		tok++;
+		while (*tok == ' ')
+			tok++;
+	} else {
+		snprintf(reason, sizeof(reason), "no bearer token");
+		goto refuse;
+	}
+	if (token_verify(ctl->keys, tok, &c, reason, sizeof(reason)))
+		goto refuse;
+	if (strcmp(c.sid, uri + 4)) {
+		snprintf(reason, sizeof(reason), "token is for another session");
+		goto refuse;
+	}
+	s = session_find(ctl, c.sid);
+	if (!s || strcmp(s->owner, c.sub)) {
+		snprintf(reason, sizeof(reason), "no such session");
+		goto refuse;
+	}
+	if (token_consume(ctl->keys, c.jti, c.exp)) {
+		snprintf(reason, sizeof(reason), "token already used");
+		goto refuse;
+	}
+	memset(v, 0, sizeof(*v));
+	snprintf(v->sid, sizeof(v->sid), "%s", c.sid);
+	v->role = c.role;
+	if (lws_get_urlarg_by_name(wsi, "since=", since, sizeof(since)) &&
+	    !rw_parse_int(since, 0, INT64_MAX, &n))
+		v->since = (uint64_t)n;
+	log_info("viewer_attach", "{s:s, s:s, s:s, s:s, s:I}", "session", c.sid, "user", c.sub,
+		 "role", c.role == TOKEN_ROLE_VIEWER ? "viewer" : "writer", "client",
+		 server_client_addr(wsi, addr, sizeof(addr)), "since", (json_int_t)v->since);
+	return 0;
+
+refuse:
+	ctl->m.auth_failures++;
+	log_warn("viewer_refused", "{s:s, s:s}", "reason", reason, "client",
+		 server_client_addr(wsi, addr, sizeof(addr)));
+	return 1;
+}
+
+static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			   void *in, size_t len)
+{
+	struct control *ctl = lws_context_user(lws_get_context(wsi));
+	struct viewer *v = user;
+	struct proto_frame f;
+	struct session *s;
+	int r;
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return viewer_filter(ctl, wsi, v);
+
+	case LWS_CALLBACK_ESTABLISHED:
+		s = session_find(ctl, v->sid);
+		v->wsi = wsi;
+		proto_reader_init(&v->rd);
+		if (!s) {
+			v->finished = 1;
+			lws_callback_on_writable(wsi);
+			break;
+		}
+		v->s = s;
+		v->cursor = v->since;
+		v->next = s->viewers;
+		s->viewers = v;
+		s->n_viewers++;
+		lws_callback_on_writable(wsi);
+		break;
+
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return viewer_write(v);
+
+	case LWS_CALLBACK_RECEIVE:
+		if (proto_reader_feed(&v->rd, in, len) < 0)
+			goto bad;
+		while ((r = proto_reader_next(&v->rd, &f)) == 1)
+			viewer_input(v, &f);
+		if (r < 0)
+			goto bad;
+		break;
+
+	case LWS_CALLBACK_CLOSED:
+		viewer_detach(v);
+		proto_reader_release(&v->rd);
+		break;
+
+	default:
+		break;
+	}
+	return 0;
+
+bad:
+	log_warn("viewer_protocol_error", "{s:s, s:s}", "session", v->sid, "reason", v->rd.errstr);
+	lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)v->rd.errstr,
+			 strlen(v->rd.errstr));
+	return -1;
+}
+
+const struct lws_protocols relay_protocol = {
+	CONTROL_VIEWER_PROTOCOL, callback_viewer, sizeof(struct viewer), 64u << 10, 0, NULL, 0
+};

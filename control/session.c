@@ -1,0 +1,214 @@
+/* session.c: sessions and their life cycle (see control.h): the registry, the queue of
+ * sessions waiting for an agent, state changes, and cancellation.
+ */
+#include "control/control.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const state_names[] = {
+	"waiting", "starting", "running", "exited", "failed", "cancelled",
+};
+
+const char *session_state_name(enum session_state st)
+{
+	return (size_t)st < RW_ARRAY_LEN(state_names) ? state_names[st] : "unknown";
+}
+
+int session_is_final(const struct session *s)
+{
+	return s->state >= SESSION_EXITED;
+}
+
+struct session *session_new(struct control *ctl, const char *owner, const char *command,
+			    uint16_t cols, uint16_t rows, json_t *env)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->command = strdup(command);
+	if (!s->command) {
+		free(s);
+		return NULL;
+	}
+	s->ctl = ctl;
+	rw_random_hex(s->id, CONTROL_SESSION_ID_BYTES);
+	snprintf(s->owner, sizeof(s->owner), "%s", owner);
+	s->cols = cols;
+	s->rows = rows;
+	s->env = env ? json_incref(env) : json_object();
+	s->created_ms = rw_now_ms();
+	s->state = SESSION_WAITING;
+	bytering_init(&s->scroll, ctl->cfg.scrollback, 0);
+	crypto_hash_sha256_init(&s->sha);
+
+	s->next = ctl->sessions;
+	if (ctl->sessions)
+		ctl->sessions->prev = s;
+	ctl->sessions = s;
+	ctl->n_sessions++;
+
+	s->waiting = 1;
+	if (ctl->waiting_tail)
+		ctl->waiting_tail->wait_next = s;
+	else
+		ctl->waiting_head = s;
+	ctl->waiting_tail = s;
+	ctl->m.sessions_created++;
+	return s;
+}
+
+struct session *session_find(struct control *ctl, const char *id)
+{
+	for (struct session *s = ctl->sessions; s; s = s->next)
+		if (!strcmp(s->id, id))
+			return s;
+	return NULL;
+}
+
+void session_unqueue(struct session *s)
+{
+	struct control *ctl = s->ctl;
+	struct session **pp = &ctl->waiting_head, *prev = NULL;
+
+	if (!s->waiting)
+		return;
+	while (*pp && *pp != s) {
+		prev = *pp;
+		pp = &(*pp)->wait_next;
+	}
+	if (*pp) {
+		*pp = s->wait_next;
+		if (ctl->waiting_tail == s)
+			ctl->waiting_tail = prev;
+	}
+	s->wait_next = NULL;
+	s->waiting = 0;
+}
+
+struct session *session_pop_waiting(struct control *ctl)
+{
+	struct session *s = ctl->waiting_head;
+
+	if (s)
+		session_unqueue(s);
+	return s;
+}
+
+size_t session_count_waiting(const struct control *ctl)
+{
+	size_t n = 0;
+
+	for (const struct session *s = ctl->waiting_head; s; s = s->wait_next)
+		n++;
+	return n;
+}
+
+void session_set_state(struct session *s, enum session_state st, const char *reason)
+{
+	json_t *ev;
+
+	if (s->state == st || session_is_final(s))
+		return;
+	s->state = st;
+	if (st == SESSION_RUNNING && !s->started_ms)
+		s->started_ms = rw_now_ms();
+	if (st >= SESSION_EXITED) {
+		s->ended_ms = rw_now_ms();
+		session_unqueue(s);
+		lws_sul_cancel(&s->sul_cancel);
+	}
+	if (reason) {
+		free(s->reason);
+		s->reason = strdup(reason);
+	}
+	log_info("session_state", "{s:s, s:s, s:s?}", "session", s->id, "state",
+		 session_state_name(st), "reason", reason);
+	ev = json_pack("{s:s, s:s}", "type", "state", "state", session_state_name(st));
+	if (reason)
+		json_object_set_new(ev, "reason", json_string(reason));
+	relay_event(s, ev);
+	relay_wake_all(s);
+}
+
+json_t *session_to_json(const struct session *s)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:i}",
+			      "sessionId", s->id, "state", session_state_name(s->state),
+			      "command", s->command, "cols", s->cols, "rows", s->rows,
+			      "createdAt", (json_int_t)s->created_ms,
+			      "bytes", (json_int_t)s->scroll.end,
+			      "viewers", (int)s->n_viewers);
+
+	json_object_set_new(j, "startedAt", s->started_ms ? json_integer(s->started_ms) : json_null());
+	json_object_set_new(j, "endedAt", s->ended_ms ? json_integer(s->ended_ms) : json_null());
+	if (s->have_exit) {
+		char hex[2 * PROTO_SHA256_LEN + 1];
+		rw_hex(hex, s->exit.sha256, PROTO_SHA256_LEN);
+		json_object_set_new(j, "exitCode",
+				    s->exit.signo ? json_null() : json_integer(s->exit.code));
+		json_object_set_new(j, "signal", s->exit.signo ? json_integer(s->exit.signo) : json_null());
+		json_object_set_new(j, "sha256", json_string(hex));
+	} else {
+		json_object_set_new(j, "exitCode", json_null());
+		json_object_set_new(j, "signal", json_null());
+	}
+	json_object_set_new(j, "reason", s->reason ? json_string(s->reason) : json_null());
+	json_object_set_new(j, "wsUrl", json_sprintf("/ws/%s", s->id));
+	return j;
+}
+
+static void on_cancel_grace(lws_sorted_usec_list_t *sul)
+{
+	struct session *s = lws_container_of(sul, struct session, sul_cancel);
+
+	if (s->agent && !session_is_final(s)) {
+		log_info("cancel_kill", "{s:s}", "session", s->id);
+		agent_link_send_signal(s->agent, SIGKILL);
+	}
+}
+
+void session_cancel(struct session *s)
+{
+	if (session_is_final(s))
+		return;
+	s->cancel_requested = 1;
+	if (!s->agent) {
+		session_set_state(s, SESSION_CANCELLED, "cancelled before a runner started it");
+		return;
+	}
+	/* SIGHUP first, as a terminal hang-up would; SIGKILL to the group after the grace. */
+	agent_link_send_signal(s->agent, SIGHUP);
+	lws_sul_schedule(s->ctl->ctx, 0, &s->sul_cancel, on_cancel_grace,
+			 (lws_usec_t)s->ctl->cfg.cancel_grace_ms * LWS_US_PER_MS);
+}
+
+static void session_free(struct session *s)
+{
+	relay_detach_all(s);
+	lws_sul_cancel(&s->sul_cancel);
+	for (size_t i = 0; i < s->n_events; i++)
+		free(s->events[i].frame);
+	free(s->events);
+	bytering_release(&s->scroll);
+	json_decref(s->env);
+	free(s->pending_input);
+	free(s->command);
+	free(s->reason);
+	free(s);
+}
+
+void session_free_all(struct control *ctl)
+{
+	while (ctl->sessions) {
+		struct session *s = ctl->sessions;
+		ctl->sessions = s->next;
+		session_free(s);
+	}
+	ctl->waiting_head = ctl->waiting_tail = NULL;
+	ctl->n_sessions = 0;
+}

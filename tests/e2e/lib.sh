@@ -1,0 +1,109 @@
+# lib.sh: shared helpers for the end-to-end tests. Each test starts its own control on a
+# loopback port chosen at run time, talks to it as a user, an agent or a browser would, and
+# stops everything it started by pid. Sourced, not run.
+set -euo pipefail
+
+: "${RW_BIN:?RW_BIN must point at build/bin}"
+: "${RW_SRC:?RW_SRC must point at the source tree}"
+export LC_ALL=C.UTF-8
+TEST_NAME=$(basename "$0" .sh)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/rw-e2e-$TEST_NAME.XXXXXX")
+PIDS=()
+CONTROL_PID=""
+CONTROL_LOG="$TMP/control.log"
+FAILURES=0
+PASSES=0
+
+log() { printf '[%s] %s\n' "$TEST_NAME" "$*" >&2; }
+
+# Sanitizer builds: any report in a log is a failure, even when the exit status hides it.
+sanitizer_check() {
+  local f
+  for f in "$@"; do
+    [[ -f "$f" ]] || continue
+    if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$f"; then
+      log "sanitizer report in $f:"
+      grep -E -A30 "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$f" | head -60 >&2
+      FAILURES=$((FAILURES + 1))
+    fi
+  done
+}
+
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? pid
+  set +e
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  if [[ -n "$CONTROL_PID" ]]; then
+    stop_pid "$CONTROL_PID"
+    wait "$CONTROL_PID" 2>/dev/null
+  fi
+  sanitizer_check "$CONTROL_LOG" "$TMP"/*.err
+  if ((rc != 0 || FAILURES != 0)); then
+    log "FAILED (exit $rc, $FAILURES failed checks); control log tail:"
+    tail -n 40 "$CONTROL_LOG" >&2 2>/dev/null
+    echo "$TEST_NAME: $PASSES passed, $((FAILURES > 0 ? FAILURES : 1)) failed"
+    rm -rf "$TMP"
+    exit 1
+  fi
+  echo "$TEST_NAME: $PASSES passed, 0 failed"
+  rm -rf "$TMP"
+  exit 0
+}
+trap cleanup EXIT
+
+pass() { PASSES=$((PASSES + 1)); log "ok: $*"; }
+fail() { FAILURES=$((FAILURES + 1)); log "FAIL: $*"; }
+check() { # check "description" command...
+  local what=$1; shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# start_control [flags...]: starts runwire-control on 127.0.0.1:<random port>.
+start_control() {
+  "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --port-file "$TMP/port" \
+    --data-dir "$TMP/data" "$@" >"$CONTROL_LOG" 2>&1 &
+  CONTROL_PID=$!
+  local i
+  for i in $(seq 1 200); do
+    [[ -s "$TMP/port" ]] && break
+    kill -0 "$CONTROL_PID" 2>/dev/null || { log "control exited at start"; cat "$CONTROL_LOG" >&2; exit 1; }
+    sleep 0.05
+  done
+  PORT=$(cat "$TMP/port")
+  SERVER="http://127.0.0.1:$PORT"
+  export RUNWIRE_SERVER="$SERVER"
+}
+
+# wait_for CMD...: polls up to 10 s for a command to succeed.
+wait_for() {
+  local i
+  for i in $(seq 1 200); do
+    "$@" && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+api() { # api METHOD PATH [JSON]: prints the body, sets HTTP_STATUS
+  local out
+  if [[ $# -ge 3 ]]; then
+    out=$(curl -sS -o "$TMP/api.body" -w '%{http_code}' -X "$1" -H 'Content-Type: application/json' \
+      --data-binary "$3" "$SERVER$2")
+  else
+    out=$(curl -sS -o "$TMP/api.body" -w '%{http_code}' -X "$1" "$SERVER$2")
+  fi
+  HTTP_STATUS=$out
+  cat "$TMP/api.body"
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
