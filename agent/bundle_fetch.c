@@ -583,7 +583,7 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 			  .cancel = o->cancel };
 	struct hop first = { 0 }, prev = { 0 }, cur = { 0 };
 	struct creds cr = { 0 };
-	char *next = NULL, *next_curl = NULL;
+	char *next = NULL;
 	int64_t deadline_us = o->timeout_s > 0 ? rw_mono_us() + o->timeout_s * 1000000LL : 0;
 	bool left_origin = false;
 	CURLU *u = NULL;
@@ -682,6 +682,8 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 			break;
 		if (x.status == 301 || x.status == 302 || x.status == 303 || x.status == 307 ||
 		    x.status == 308) {
+			char *resolved = NULL;
+
 			if (hop >= o->max_redirects) {
 				rc = seterr(err, errlen, RW_ETOOBIG, "more than %ld redirects, the last "
 					    "from %s", o->max_redirects, cur.host);
@@ -696,14 +698,13 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 			next = NULL;
 			/* Resolved against this hop's URL, as a browser would (relative Locations). */
 			if (!x.location || curl_url_set(u, CURLUPART_URL, x.location, 0) != CURLUE_OK ||
-			    curl_url_get(u, CURLUPART_URL, &next_curl, 0) != CURLUE_OK) {
+			    curl_url_get(u, CURLUPART_URL, &resolved, 0) != CURLUE_OK) {
 				rc = seterr(err, errlen, RW_EPROTO, "HTTP %ld from %s without a "
 					    "usable Location", x.status, cur.host);
 				goto out;
 			}
-			next = strdup(next_curl);
-			curl_free(next_curl);
-			next_curl = NULL;
+			next = strdup(resolved);
+			curl_free(resolved);
 			if (!next) {
 				rc = seterr(err, errlen, RW_ENOMEM, "out of memory");
 				goto out;

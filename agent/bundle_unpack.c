@@ -501,7 +501,6 @@ struct extract_state {
 	bool per_entry_ratio;   /* zip: each entry's own compressed bytes are known */
 	uint64_t archive_size;  /* bytes of the archive file */
 	uint64_t total;         /* file bytes written */
-	uint64_t in_total;      /* compressed bytes behind them */
 };
 
 /* Copies one entry's data, counting bytes and checking the caps on each block. */
@@ -509,7 +508,7 @@ static int extract_data(struct extract_state *x, const char *name)
 {
 	const struct bundle_unpack_limits *lim = x->c->lim;
 	int64_t in_start = archive_filter_bytes(x->a, -1);
-	uint64_t entry_out = 0, entry_in = 0, whole_in;
+	uint64_t entry_out = 0, entry_in = 0;
 	const void *buf;
 	size_t size;
 	la_int64_t off;
@@ -540,13 +539,11 @@ static int extract_data(struct extract_state *x, const char *name)
 					    "refused as a zip bomb", name,
 					    (unsigned long long)lim->max_ratio,
 					    (unsigned long long)entry_out, (unsigned long long)entry_in);
-			whole_in = x->in_total + entry_in;
-		} else {
-			/* tar.gz: the whole stream, as the scan judged it from the headers. A running
-			 * ratio would refuse an honest archive whose zeros happen to come first. */
-			whole_in = x->archive_size;
 		}
-		if (bundle_unpack_ratio_exceeded(x->total, whole_in, lim))
+		/* The archive as a whole (for tar.gz the only measure, as the scan judged it from
+		 * the headers): against its full size, since a running ratio would refuse an
+		 * honest archive whose most compressible part happens to come first. */
+		if (bundle_unpack_ratio_exceeded(x->total, x->archive_size, lim))
 			return fail(x->c, RW_ETOOBIG,
 				    "entry '%.200s': the archive expands more than %llux, refused as a "
 				    "compression bomb", name, (unsigned long long)lim->max_ratio);
@@ -554,8 +551,6 @@ static int extract_data(struct extract_state *x, const char *name)
 			return fail(x->c, RW_EIO, "entry '%.200s': write failed: %s", name,
 				    archive_error_string(x->w) ? archive_error_string(x->w) : "?");
 	}
-	if (x->per_entry_ratio)
-		x->in_total += entry_in;
 	return RW_OK;
 }
 

@@ -296,7 +296,7 @@ static int parse_control_url(struct agent *a)
 
 	if (strlen(a->cfg.control_url) >= sizeof(buf))
 		return RW_EINVAL;
-	strcpy(buf, a->cfg.control_url);
+	memcpy(buf, a->cfg.control_url, strlen(a->cfg.control_url) + 1);
 	if (lws_parse_uri(buf, &prot, &addr, &port, &path))
 		return RW_EINVAL;
 	if (!strcmp(prot, "wss") || !strcmp(prot, "https"))

@@ -35,8 +35,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
-int api_call(const struct client *c, const char *method, const char *path, json_t *body,
-	     long *status, json_t **resp, char *err, size_t errlen)
+int api_request(const struct client *c, const char *method, const char *path, json_t *body,
+		long *status, char **raw, size_t *raw_len, char *err, size_t errlen)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
@@ -44,7 +44,8 @@ int api_call(const struct client *c, const char *method, const char *path, json_
 	char url[2048], auth[8192], *payload = NULL;
 	CURLcode rc;
 
-	*resp = NULL;
+	*raw = NULL;
+	*raw_len = 0;
 	if (!h)
 		return RW_ENOMEM;
 	snprintf(url, sizeof(url), "%s%s", c->server, path);
@@ -81,12 +82,27 @@ int api_call(const struct client *c, const char *method, const char *path, json_
 		return RW_EIO;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	if (b.data)
-		*resp = json_loadb(b.data, b.len, 0, NULL);
-	free(b.data);
+	*raw = b.data;
+	*raw_len = b.len;
 	free(payload);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
+	return RW_OK;
+}
+
+int api_call(const struct client *c, const char *method, const char *path, json_t *body,
+	     long *status, json_t **resp, char *err, size_t errlen)
+{
+	char *raw;
+	size_t len;
+	int r = api_request(c, method, path, body, status, &raw, &len, err, errlen);
+
+	*resp = NULL;
+	if (r)
+		return r;
+	if (raw)
+		*resp = json_loadb(raw, len, 0, NULL);
+	free(raw);
 	return RW_OK;
 }
 

@@ -442,7 +442,7 @@ static int parse_server(struct attach *a)
 
 	if (strlen(a->c->server) >= sizeof(buf))
 		return -1;
-	strcpy(buf, a->c->server);
+	memcpy(buf, a->c->server, strlen(a->c->server) + 1);
 	if (lws_parse_uri(buf, &prot, &addr, &a->port, &path))
 		return -1;
 	a->tls = !strcmp(prot, "https") || !strcmp(prot, "wss");

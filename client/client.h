@@ -24,6 +24,14 @@ struct client {
 int api_call(const struct client *c, const char *method, const char *path, json_t *body,
 	     long *status, json_t **resp, char *err, size_t errlen);
 
+/* Like api_call, but hands back the raw body (caller frees; NULL when empty). */
+int api_request(const struct client *c, const char *method, const char *path, json_t *body,
+		long *status, char **raw, size_t *raw_len, char *err, size_t errlen);
+
+/* Writes a session's recording (asciicast v2) to stdout, paced at `speed` times real time
+ * (0: at once), with idle gaps capped at `max_idle` seconds. Returns the exit status. */
+int replay_run(const struct client *c, const char *sid, double speed, double max_idle);
+
 /* Mints a fresh one-time token for a session the caller owns (POST .../tokens). Returns
  * a new string or NULL with `err` set. */
 char *api_mint_token(const struct client *c, const char *sid, const char *role, char *err,

@@ -30,6 +30,8 @@ static void usage(FILE *out)
 "                      watch (and type into) an existing session\n"
 "  ls                  list your sessions\n"
 "  cancel SESSION      end a session (SIGHUP, then SIGKILL after a grace period)\n"
+"  replay [--speed X] [--max-idle S] SESSION\n"
+"                      play a session's recording (X times real time; 0: at once)\n"
 "\n"
 "  --server URL        control's address (env RUNWIRE_SERVER, default %s)\n"
 "  --id-token TOKEN    user credential for control (env RUNWIRE_ID_TOKEN)\n"
@@ -68,7 +70,8 @@ static char *join_command(int argc, char **argv)
 		if (i)
 			out[len++] = ' ';
 		if (plain) {
-			len += (size_t)sprintf(out + len, "%s", w);
+			memcpy(out + len, w, strlen(w));
+			len += strlen(w);
 			continue;
 		}
 		out[len++] = '\'';
@@ -253,6 +256,41 @@ static int cmd_ls(struct client *c)
 	return 0;
 }
 
+static int cmd_replay(struct client *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "speed", required_argument, NULL, 's' },
+		{ "max-idle", required_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 }
+	};
+	double speed = 1, max_idle = 2;
+	char *end;
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		double v;
+		if (opt != 's' && opt != 'm') {
+			usage(stderr);
+			return 2;
+		}
+		v = strtod(optarg, &end);
+		if (*end || v < 0 || v > 1000) {
+			fprintf(stderr, "runwire: --%s wants a number 0..1000\n", opt == 's' ? "speed" : "max-idle");
+			return 2;
+		}
+		if (opt == 's')
+			speed = v;
+		else
+			max_idle = v;
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "runwire: replay needs one SESSION id\n");
+		return 2;
+	}
+	return replay_run(c, argv[optind], speed, max_idle);
+}
+
 static int cmd_cancel(struct client *c, int argc, char **argv)
 {
 	json_t *resp = NULL;
@@ -320,6 +358,8 @@ int main(int argc, char **argv)
 		r = cmd_attach(&c, argc, argv);
 	else if (!strcmp(cmd, "ls"))
 		r = cmd_ls(&c);
+	else if (!strcmp(cmd, "replay"))
+		r = cmd_replay(&c, argc, argv);
 	else if (!strcmp(cmd, "cancel"))
 		r = cmd_cancel(&c, argc, argv);
 	else {

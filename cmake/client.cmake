@@ -3,5 +3,6 @@ add_executable(runwire
   client/main.c
   client/api.c
   client/attach.c
+  client/replay.c
 )
 target_link_libraries(runwire PRIVATE rw_common PkgConfig::LWS PkgConfig::CURL)

@@ -10,6 +10,8 @@ add_executable(runwire-control
   control/agent_link.c
   control/dispatcher.c
   control/session_token.c
+  control/web.c
+  control/recording.c
 )
 target_link_libraries(runwire-control PRIVATE rw_common PkgConfig::LWS PkgConfig::JWT
                       PkgConfig::OPENSSL)

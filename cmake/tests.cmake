@@ -7,9 +7,11 @@ endfunction()
 
 rw_unit_test(test_proto)
 rw_unit_test(test_bytering)
+rw_unit_test(test_recording control/recording.c)
 
 # End-to-end: each script starts its own servers on ports chosen at run time.
 file(GLOB RW_E2E_TESTS ${CMAKE_SOURCE_DIR}/tests/e2e/*.sh)
+list(FILTER RW_E2E_TESTS EXCLUDE REGEX "/lib\\.sh$")
 foreach(script ${RW_E2E_TESTS})
   get_filename_component(name ${script} NAME_WE)
   add_test(NAME e2e.${name} COMMAND bash ${script})

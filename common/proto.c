@@ -71,6 +71,8 @@ int proto_reader_feed(struct proto_reader *r, const void *buf, size_t len)
 {
 	if (r->err)
 		return r->err;
+	if (!len)
+		return RW_OK;
 	if (r->len - r->pos + len > PROTO_READER_MAX_BUF)
 		return reader_fail(r, RW_ETOOBIG, "more than %u unconsumed bytes",
 				   (unsigned)PROTO_READER_MAX_BUF);

@@ -23,6 +23,7 @@
 
 #include "common/bytering.h"
 #include "common/proto.h"
+#include "control/recording.h"
 
 #define CONTROL_AGENT_PROTOCOL "runwire.agent.v1"
 #define CONTROL_VIEWER_PROTOCOL "bearer"
@@ -137,6 +138,7 @@ struct session {
 	int runner_id;                  /* local agent number running it, 0 if external */
 	int64_t lost_since_ms;          /* agent link down since (external runners) */
 	lws_sorted_usec_list_t sul_cancel;
+	struct recording *rec;          /* asciicast v2 file, NULL when it could not be made */
 	struct control *ctl;
 };
 
@@ -151,6 +153,8 @@ const char *session_state_name(enum session_state st);
 int session_is_final(const struct session *s);
 /* JSON view for the API (new reference). */
 json_t *session_to_json(const struct session *s);
+/* Path of the session's recording (in a static buffer). */
+const char *session_recording_path(const struct session *s);
 /* Removes from the waiting queue if queued. */
 void session_unqueue(struct session *s);
 /* Pops the oldest waiting session, or NULL. */

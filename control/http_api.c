@@ -3,12 +3,14 @@
  * A session that is not the caller's answers 404, exactly as one that does not exist.
  */
 #include "control/control.h"
+#include "control/web.h"
 #include "common/log.h"
 #include "common/rw.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define HTTP_MAX_BODY (64u << 10)      /* request body */
 #define HTTP_MAX_PATH 256
@@ -24,6 +26,8 @@ struct http_conn {
 	size_t resp_len, resp_sent;
 	int responded;
 	int close_after;              /* the request was refused before its body was read */
+	FILE *file;                   /* response body streamed from a file, or NULL */
+	size_t file_left;
 };
 
 /* Queues a response; takes ownership of `body`. Returns non-zero to close. */
@@ -39,6 +43,10 @@ static int respond(struct lws *wsi, struct http_conn *c, unsigned status, const 
 	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const uint8_t *)"cache-control:",
 					(const uint8_t *)"no-store", 8, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const uint8_t *)"content-security-policy:",
+					(const uint8_t *)WEB_CSP, (int)strlen(WEB_CSP), &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const uint8_t *)"x-content-type-options:",
+					(const uint8_t *)"nosniff", 7, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return 1;
 	lws_callback_on_writable(wsi);
@@ -268,6 +276,13 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 				    json_pack("{s:I, s:I}", "waiting",
 					      (json_int_t)session_count_waiting(ctl), "idleAgents",
 					      (json_int_t)agent_link_count(ctl, 1)));
+	if (strncmp(p, "/api/", 5) && m == LWSHUMETH_GET) {
+		char *body;
+		size_t len;
+		const char *ctype;
+		if (web_get(ctl, p, &body, &len, &ctype))
+			return respond(wsi, c, 200, ctype, body, len);
+	}
 	if (strncmp(p, "/api/sessions", 13))
 		return respond_error(wsi, c, 404, "no such endpoint");
 
@@ -312,6 +327,18 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 			return respond_json(wsi, c, 202, session_to_json(s));
 		}
 		return respond_error(wsi, c, 405, "use GET or DELETE");
+	}
+	if (!strcmp(p, "/recording")) {
+		struct stat st;
+		if (m != LWSHUMETH_GET)
+			return respond_error(wsi, c, 405, "use GET");
+		if (s->rec)
+			recording_flush(s->rec);
+		c->file = fopen(session_recording_path(s), "r");
+		if (!c->file || fstat(fileno(c->file), &st))
+			return respond_error(wsi, c, 404, "no recording for this session");
+		c->file_left = (size_t)st.st_size;
+		return respond(wsi, c, 200, "application/x-asciicast", NULL, c->file_left);
 	}
 	if (!strcmp(p, "/tokens")) {
 		if (m != LWSHUMETH_POST)
@@ -381,13 +408,19 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		size_t n;
 		int last;
 
-		if (!c->resp)
+		if (!c->resp && !c->file)
 			break;
 		n = c->resp_len - c->resp_sent;
 		if (n > HTTP_WRITE_CHUNK)
 			n = HTTP_WRITE_CHUNK;
 		last = c->resp_sent + n == c->resp_len;
-		memcpy(buf + LWS_PRE, c->resp + c->resp_sent, n);
+		if (c->file) {
+			/* the file may have grown since its size was sent: send exactly that size */
+			if (fread(buf + LWS_PRE, 1, n, c->file) != n)
+				return -1;
+		} else {
+			memcpy(buf + LWS_PRE, c->resp + c->resp_sent, n);
+		}
 		if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
 			return -1;
 		c->resp_sent += n;
@@ -399,6 +432,10 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		c->resp = NULL;
 		free(c->body);
 		c->body = NULL;
+		if (c->file) {
+			fclose(c->file);
+			c->file = NULL;
+		}
 		if (c->close_after || lws_http_transaction_completed(wsi))
 			return -1;
 		break;
@@ -409,6 +446,9 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 			free(c->resp);
 			free(c->body);
 			c->resp = c->body = NULL;
+			if (c->file)
+				fclose(c->file);
+			c->file = NULL;
 		}
 		break;
 

@@ -81,7 +81,9 @@ int main(int argc, char **argv)
 		config_release(&ctl.cfg);
 		return 2;
 	}
-	if (make_dirs(ctl.cfg.data_dir)) {
+	char rec_dir[4200];
+	snprintf(rec_dir, sizeof(rec_dir), "%s/recordings", ctl.cfg.data_dir);
+	if (make_dirs(ctl.cfg.data_dir) || make_dirs(rec_dir)) {
 		fprintf(stderr, "runwire-control: cannot create data directory %s: %s\n",
 			ctl.cfg.data_dir, strerror(errno));
 		config_release(&ctl.cfg);

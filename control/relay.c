@@ -44,6 +44,8 @@ int relay_output(struct session *s, uint64_t offset, const uint8_t *data, size_t
 	if (bytering_append_overwrite(&s->scroll, data, len))
 		return RW_ENOMEM;
 	crypto_hash_sha256_update(&s->sha, data, len);
+	if (s->rec && recording_output(s->rec, data, len))
+		log_warn("recording_failed", "{s:s}", "session", s->id);
 	s->ctl->m.bytes_in += len;
 	relay_wake_all(s);
 	return RW_OK;
@@ -234,8 +236,12 @@ static void viewer_input(struct viewer *v, const struct proto_frame *f)
 		}
 		break;
 	case PROTO_RESIZE:
-		s->cols = f->cols;
-		s->rows = f->rows;
+		if (s->cols != f->cols || s->rows != f->rows) {
+			s->cols = f->cols;
+			s->rows = f->rows;
+			if (s->rec)
+				recording_resize(s->rec, f->cols, f->rows);
+		}
 		if (s->agent)
 			agent_link_send_resize(s->agent, f->cols, f->rows);
 		break;

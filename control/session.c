@@ -59,7 +59,19 @@ struct session *session_new(struct control *ctl, const char *owner, const char *
 		ctl->waiting_head = s;
 	ctl->waiting_tail = s;
 	ctl->m.sessions_created++;
+	s->rec = recording_open(session_recording_path(s), cols, rows, s->created_ms, command);
+	if (!s->rec)
+		log_warn("recording_unavailable", "{s:s, s:s}", "session", s->id, "path",
+			 session_recording_path(s));
 	return s;
+}
+
+const char *session_recording_path(const struct session *s)
+{
+	static char path[4400];
+
+	snprintf(path, sizeof(path), "%s/recordings/%s.cast", s->ctl->cfg.data_dir, s->id);
+	return path;
 }
 
 struct session *session_find(struct control *ctl, const char *id)
@@ -121,6 +133,8 @@ void session_set_state(struct session *s, enum session_state st, const char *rea
 		s->ended_ms = rw_now_ms();
 		session_unqueue(s);
 		lws_sul_cancel(&s->sul_cancel);
+		recording_close(s->rec);
+		s->rec = NULL;
 	}
 	if (reason) {
 		free(s->reason);
@@ -194,6 +208,7 @@ static void session_free(struct session *s)
 	for (size_t i = 0; i < s->n_events; i++)
 		free(s->events[i].frame);
 	free(s->events);
+	recording_close(s->rec);
 	bytering_release(&s->scroll);
 	json_decref(s->env);
 	free(s->pending_input);

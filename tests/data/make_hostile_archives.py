@@ -6,8 +6,9 @@ usage: make_hostile_archives.py OUTDIR SANDBOX [--big]
 SANDBOX is the absolute path of the test's sandbox: archives that attack with absolute paths
 aim inside it (SANDBOX/evil-*), so a failure shows up in the test's listing of the sandbox
 instead of polluting the machine. The test unpacks each archive into SANDBOX/work/dest-NAME,
-so "../../x" aims at SANDBOX/x. --big also writes the large ones (200,000 entries, 1 GiB zip
-bomb, tar.gz bomb), streamed so that generation stays quick and small on disk.
+so "../../x" aims at SANDBOX/x. --big also writes the large ones (200,000 entries, a 1 GiB zip
+bomb, 300 one-MiB bombs in one zip, a 1 GiB tar.gz bomb), assembled from repeated compressed
+blocks so that generation takes about a second and little disk.
 """
 import gzip
 import io
@@ -141,7 +142,7 @@ def small(out, sandbox):
                                                  sym("proj/up", "../elsewhere")])
     # two top-level entries: nothing stripped.
     zip_file(f"{out}/no_strip.zip", [("a/x.txt", b"x\n", F | 0o644), ("b.txt", b"b\n", F | 0o644)])
-    # a top-level file with the top directory's name pattern: nothing stripped.
+    # a single top-level file: nothing stripped.
     tar_gz(f"{out}/single_file.tar.gz", [reg("only.txt", b"only\n")])
     # an entry below a file.
     tar_gz(f"{out}/parent_is_file.tar.gz", [reg("a"), reg("a/b")])
@@ -232,6 +233,30 @@ def zip_bomb(path, size):
         f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, cd_end - cd_start, cd_start, 0))
 
 
+def small_bombs_zip(path, count):
+    """`count` entries of exactly 1 MiB of zeros each: no entry passes the per-entry floor, the
+    archive as a whole expands about 1000x."""
+    mib = bytes(1 << 20)
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    comp = c.compress(mib) + c.flush()
+    crc = zlib.crc32(mib)
+    with open(path, "wb") as f:
+        offsets = []
+        for i in range(count):
+            name = b"z/%04d.bin" % i
+            offsets.append((name, f.tell()))
+            f.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(comp),
+                                len(mib), len(name), 0) + name + comp)
+        cd_start = f.tell()
+        for name, off in offsets:
+            f.write(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 20, 0, 8, 0, 0x21, crc,
+                                len(comp), len(mib), len(name), 0, 0, 0, 0, (0o100644 << 16),
+                                off) + name)
+        cd_end = f.tell()
+        f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, cd_end - cd_start,
+                            cd_start, 0))
+
+
 def tar_gz_bomb(path, size):
     """A tar.gz holding one file of `size` zero bytes. gzip members may be concatenated, so the
     compressed MiB of zeros is written again and again."""
@@ -256,6 +281,7 @@ def main():
         for name, make in (("many_entries.zip", lambda p: many_entries_zip(p, 200000)),
                            ("entries_100001.zip", lambda p: many_entries_zip(p, 100001)),
                            ("zip_bomb.zip", lambda p: zip_bomb(p, 1 << 30)),
+                           ("small_bombs.zip", lambda p: small_bombs_zip(p, 300)),
                            ("tar_gz_bomb.tar.gz", lambda p: tar_gz_bomb(p, 1 << 30))):
             t0 = time.time()
             make(f"{out}/{name}")

@@ -94,16 +94,15 @@ wait_for() {
   return 1
 }
 
-api() { # api METHOD PATH [JSON]: prints the body, sets HTTP_STATUS
-  local out
+api() { # api METHOD PATH [JSON|@file]: prints the body; `st` prints the status
   if [[ $# -ge 3 ]]; then
-    out=$(curl -sS -o "$TMP/api.body" -w '%{http_code}' -X "$1" -H 'Content-Type: application/json' \
-      --data-binary "$3" "$SERVER$2")
+    curl -sS -o "$TMP/api.body" -w '%{http_code}' -X "$1" -H 'Content-Type: application/json' \
+      --data-binary "$3" "$SERVER$2" >"$TMP/api.status"
   else
-    out=$(curl -sS -o "$TMP/api.body" -w '%{http_code}' -X "$1" "$SERVER$2")
+    curl -sS -o "$TMP/api.body" -w '%{http_code}' -X "$1" "$SERVER$2" >"$TMP/api.status"
   fi
-  HTTP_STATUS=$out
   cat "$TMP/api.body"
 }
+st() { cat "$TMP/api.status"; }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }

@@ -407,6 +407,9 @@ static void test_caps(void)
 	      "1 GiB zip bomb: %s", r.err);
 	CHECK(r.seconds < 20, "zip bomb stopped early (%.1fs)", r.seconds);
 	expect_refused("tar_gz_bomb.tar.gz", RW_ETOOBIG, "refused as a compression bomb", NULL);
+	/* 300 entries of 1 MiB of zeros: none past the per-entry floor, the whole past 100x. */
+	expect_refused("small_bombs.zip", RW_ETOOBIG,
+		       "the archive expands more than 100x, refused as a compression bomb", NULL);
 
 	/* With the ratio check off, the total cap still stops the bomb. */
 	bundle_unpack_limits_init(&l);
