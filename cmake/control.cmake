@@ -12,6 +12,7 @@ add_executable(runwire-control
   control/session_token.c
   control/web.c
   control/recording.c
+  control/templates.c
 )
 target_link_libraries(runwire-control PRIVATE rw_common PkgConfig::LWS PkgConfig::JWT
-                      PkgConfig::OPENSSL)
+                      PkgConfig::OPENSSL PkgConfig::CURL)

@@ -135,10 +135,16 @@ void agent_link_assign(struct agent_link *l, struct session *s)
 	s->agent = l;
 	s->runner_id = l->who.local ? l->who.agent_id : 0;
 	rw_random_hex(s->resume_key, 32);
-	link_queue_json(l, PROTO_ASSIGN,
-			json_pack("{s:s, s:s, s:i, s:i, s:O, s:s}", "sessionId", s->id, "command",
-				  s->command, "cols", s->cols, "rows", s->rows, "env", s->env,
-				  "resumeKey", s->resume_key));
+	json_t *assign = json_pack("{s:s, s:s, s:i, s:i, s:O, s:s}", "sessionId", s->id, "command",
+				   s->command, "cols", s->cols, "rows", s->rows, "env", s->env,
+				   "resumeKey", s->resume_key);
+	if (s->bundle) {
+		json_object_set(assign, "bundle", s->bundle);
+		json_object_set_new(assign, "fetch", templates_fetch_policy(l->ctl, s->trusted));
+	}
+	if (s->install)
+		json_object_set_new(assign, "install", json_string(s->install));
+	link_queue_json(l, PROTO_ASSIGN, assign);
 	if (s->pending_input_len) {
 		agent_link_send_input(l, s->pending_input, s->pending_input_len);
 		free(s->pending_input);

@@ -24,6 +24,7 @@
 #include "common/bytering.h"
 #include "common/proto.h"
 #include "control/recording.h"
+#include "control/templates.h"
 
 #define CONTROL_AGENT_PROTOCOL "runwire.agent.v1"
 #define CONTROL_VIEWER_PROTOCOL "bearer"
@@ -119,6 +120,10 @@ struct session {
 	char *command;
 	uint16_t cols, rows;
 	json_t *env;
+	json_t *bundle;                 /* {"url","sha256"} or NULL */
+	char *install;                  /* or NULL */
+	int trusted;                    /* from an operator's template */
+	char *template_name;            /* or NULL */
 	int64_t created_ms, started_ms, ended_ms;
 	char *reason;                   /* why it failed, for people */
 	struct bytering scroll;         /* recent output, absolute offsets */
@@ -142,9 +147,10 @@ struct session {
 	struct control *ctl;
 };
 
-/* Creates a waiting session owned by `owner` from a validated request. NULL on ENOMEM. */
-struct session *session_new(struct control *ctl, const char *owner, const char *command,
-			    uint16_t cols, uint16_t rows, json_t *env);
+/* Creates a waiting session owned by `owner` from a resolved request; takes what `spec`
+ * owns (the spec is emptied). NULL on ENOMEM. */
+struct session *session_new(struct control *ctl, const char *owner, struct session_spec *spec,
+			    uint16_t cols, uint16_t rows);
 /* Looks up by id; NULL when absent. Ownership checks are the caller's. */
 struct session *session_find(struct control *ctl, const char *id);
 /* Moves to a new state, stamps times, tells viewers. */
@@ -257,6 +263,8 @@ void listener_stop(void);
 int server_start(struct control *ctl);
 void server_run(struct control *ctl);
 void server_stop(struct control *ctl);
+/* What the browser page needs to sign in: {"mode":"local"} or the Firebase web config. */
+json_t *server_auth_config(struct control *ctl);
 /* The user a request acts for; NULL when unauthenticated. */
 const char *server_user_for(struct control *ctl, struct lws *wsi);
 const char *server_client_addr(struct lws *wsi, char *buf, size_t len);

@@ -68,17 +68,6 @@ static int respond_error(struct lws *wsi, struct http_conn *c, unsigned status, 
 	return respond_json(wsi, c, status, json_pack("{s:s}", "error", msg));
 }
 
-static int valid_env_name(const char *k)
-{
-	if (!*k || strlen(k) > 128 || !strncmp(k, "RUNWIRE_", 8))
-		return 0;
-	for (const char *p = k; *p; p++)
-		if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		      (p != k && *p >= '0' && *p <= '9')))
-			return 0;
-	return 1;
-}
-
 /* Reads an optional dimension; 0 when absent. Returns -1 when present but invalid. */
 static int get_dim(json_t *req, const char *key, uint16_t *out, uint16_t dflt)
 {
@@ -97,13 +86,16 @@ static int get_dim(json_t *req, const char *key, uint16_t *out, uint16_t dflt)
 static int create_session(struct control *ctl, struct lws *wsi, struct http_conn *c,
 			  const char *user)
 {
+	static const char *const fields[] = { "command", "cols", "rows", "env", "bundle",
+					      "install", "template", "prompt" };
+	struct session_spec spec;
 	json_error_t jerr;
-	json_t *req, *env, *v;
-	const char *command, *key;
+	json_t *req, *v;
+	const char *key;
 	struct session *s;
 	uint16_t cols, rows;
-	char msg[256], *token, addr[64];
-	size_t env_bytes = 0;
+	char msg[512], *token, addr[64];
+	int status;
 
 	if (c->body_too_big)
 		return respond_error(wsi, c, 413, "request body larger than 64 KiB");
@@ -115,60 +107,34 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 		return respond_error(wsi, c, 400, msg);
 	}
 	json_object_foreach(req, key, v) {
-		if (strcmp(key, "command") && strcmp(key, "cols") && strcmp(key, "rows") &&
-		    strcmp(key, "env")) {
+		size_t i;
+		for (i = 0; i < RW_ARRAY_LEN(fields) && strcmp(key, fields[i]); i++)
+			;
+		if (i == RW_ARRAY_LEN(fields)) {
 			snprintf(msg, sizeof(msg), "unknown field \"%.64s\"", key);
 			json_decref(req);
 			return respond_error(wsi, c, 400, msg);
 		}
 	}
-	command = json_string_value(json_object_get(req, "command"));
-	if (!command || !*command) {
-		json_decref(req);
-		return respond_error(wsi, c, 400, "\"command\" must be a non-empty string");
-	}
-	if (strlen(command) > SESSION_MAX_COMMAND) {
-		json_decref(req);
-		return respond_error(wsi, c, 400, "\"command\" longer than 64 KiB");
-	}
 	if (get_dim(req, "cols", &cols, 80) || get_dim(req, "rows", &rows, 24)) {
 		json_decref(req);
 		return respond_error(wsi, c, 400, "\"cols\" and \"rows\" must be integers 1..4096");
 	}
-	env = json_object_get(req, "env");
-	if (env && !json_is_object(env)) {
-		json_decref(req);
-		return respond_error(wsi, c, 400, "\"env\" must be an object of strings");
-	}
-	if (env && json_object_size(env) > SESSION_MAX_ENV) {
-		json_decref(req);
-		return respond_error(wsi, c, 400, "\"env\" has more than 64 entries");
-	}
-	json_object_foreach(env, key, v) {
-		if (!json_is_string(v) || !valid_env_name(key)) {
-			snprintf(msg, sizeof(msg),
-				 "\"env\": \"%.64s\" must be a NAME of [A-Za-z_][A-Za-z0-9_]* "
-				 "(not RUNWIRE_*) with a string value", key);
-			json_decref(req);
-			return respond_error(wsi, c, 400, msg);
-		}
-		env_bytes += strlen(key) + json_string_length(v) + 2;
-	}
-	if (env_bytes > SESSION_MAX_ENV_BYTES) {
-		json_decref(req);
-		return respond_error(wsi, c, 400, "\"env\" larger than 32 KiB");
-	}
-	s = session_new(ctl, user, command, cols, rows, env);
+	status = templates_resolve(ctl, req, &spec, msg, sizeof(msg));
 	json_decref(req);
+	if (status)
+		return respond_error(wsi, c, (unsigned)status, msg);
+	s = session_new(ctl, user, &spec, cols, rows);
+	session_spec_release(&spec);
 	if (!s)
 		return respond_error(wsi, c, 500, "out of memory");
 	token = token_mint(ctl->keys, user, s->id, TOKEN_ROLE_WRITER);
 	if (!token)
 		return respond_error(wsi, c, 500, "cannot mint a session token");
-	log_info("session_created", "{s:s, s:s, s:s}", "session", s->id, "user", user, "client",
-		 server_client_addr(wsi, addr, sizeof(addr)));
+	log_info("session_created", "{s:s, s:s, s:s, s:s?}", "session", s->id, "user", user,
+		 "client", server_client_addr(wsi, addr, sizeof(addr)), "template", s->template_name);
 	dispatcher_run(ctl);
-	json_t *out = json_pack("{s:s, s:s, s:s}", "sessionId", s->id, "token", token, "wsUrl", "");
+	json_t *out = json_pack("{s:s, s:s}", "sessionId", s->id, "token", token);
 	json_object_set_new(out, "wsUrl", json_sprintf("/ws/%s", s->id));
 	free(token);
 	return respond_json(wsi, c, 201, out);
@@ -271,6 +237,9 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 				     : respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ready"));
 	if (!strcmp(p, "/metrics"))
 		return metrics(ctl, wsi, c);
+	if (!strcmp(p, "/api/config"))
+		return respond_json(wsi, c, 200, json_pack("{s:o, s:o}", "templates",
+						templates_list(ctl), "auth", server_auth_config(ctl)));
 	if (!strcmp(p, "/api/queue"))
 		return respond_json(wsi, c, 200,
 				    json_pack("{s:I, s:I}", "waiting",

@@ -89,6 +89,11 @@ int main(int argc, char **argv)
 		config_release(&ctl.cfg);
 		return 1;
 	}
+	if (ctl.cfg.file && templates_check(ctl.cfg.file, err, sizeof(err))) {
+		fprintf(stderr, "runwire-control: %s: %s\n", ctl.cfg.config_file, err);
+		config_release(&ctl.cfg);
+		return 2;
+	}
 	ctl.keys = token_keys_new(ctl.cfg.session_secret_file, err, sizeof(err));
 	if (!ctl.keys) {
 		fprintf(stderr, "runwire-control: %s\n", err);

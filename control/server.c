@@ -27,6 +27,11 @@ const char *server_user_for(struct control *ctl, struct lws *wsi)
 	return CONTROL_LOCAL_USER;
 }
 
+json_t *server_auth_config(struct control *ctl)
+{
+	return json_pack("{s:s}", "mode", "local");
+}
+
 const char *server_client_addr(struct lws *wsi, char *buf, size_t len)
 {
 	lws_get_peer_simple(wsi, buf, len);

@@ -23,24 +23,25 @@ int session_is_final(const struct session *s)
 	return s->state >= SESSION_EXITED;
 }
 
-struct session *session_new(struct control *ctl, const char *owner, const char *command,
-			    uint16_t cols, uint16_t rows, json_t *env)
+struct session *session_new(struct control *ctl, const char *owner, struct session_spec *spec,
+			    uint16_t cols, uint16_t rows)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
-	s->command = strdup(command);
-	if (!s->command) {
-		free(s);
-		return NULL;
-	}
+	s->command = spec->command;
+	s->env = spec->env ? spec->env : json_object();
+	s->bundle = spec->bundle;
+	s->install = spec->install;
+	s->trusted = spec->trusted;
+	s->template_name = spec->template_name;
+	memset(spec, 0, sizeof(*spec));
 	s->ctl = ctl;
 	rw_random_hex(s->id, CONTROL_SESSION_ID_BYTES);
 	snprintf(s->owner, sizeof(s->owner), "%s", owner);
 	s->cols = cols;
 	s->rows = rows;
-	s->env = env ? json_incref(env) : json_object();
 	s->created_ms = rw_now_ms();
 	s->state = SESSION_WAITING;
 	bytering_init(&s->scroll, ctl->cfg.scrollback, 0);
@@ -59,7 +60,7 @@ struct session *session_new(struct control *ctl, const char *owner, const char *
 		ctl->waiting_head = s;
 	ctl->waiting_tail = s;
 	ctl->m.sessions_created++;
-	s->rec = recording_open(session_recording_path(s), cols, rows, s->created_ms, command);
+	s->rec = recording_open(session_recording_path(s), cols, rows, s->created_ms, s->command);
 	if (!s->rec)
 		log_warn("recording_unavailable", "{s:s, s:s}", "session", s->id, "path",
 			 session_recording_path(s));
@@ -173,6 +174,10 @@ json_t *session_to_json(const struct session *s)
 	}
 	json_object_set_new(j, "reason", s->reason ? json_string(s->reason) : json_null());
 	json_object_set_new(j, "wsUrl", json_sprintf("/ws/%s", s->id));
+	if (s->template_name)
+		json_object_set_new(j, "template", json_string(s->template_name));
+	if (s->bundle)
+		json_object_set(j, "bundle", s->bundle);
 	return j;
 }
 
@@ -211,6 +216,9 @@ static void session_free(struct session *s)
 	recording_close(s->rec);
 	bytering_release(&s->scroll);
 	json_decref(s->env);
+	json_decref(s->bundle);
+	free(s->install);
+	free(s->template_name);
 	free(s->pending_input);
 	free(s->command);
 	free(s->reason);

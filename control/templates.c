@@ -1,0 +1,313 @@
+/* templates.c: templates, ad-hoc bundles and the bundle policy (see templates.h). */
+#include "control/templates.h"
+#include "control/control.h"
+#include "common/rw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#define TEMPLATE_MAX_NAME 64
+
+void session_spec_release(struct session_spec *sp)
+{
+	free(sp->command);
+	json_decref(sp->env);
+	json_decref(sp->bundle);
+	free(sp->install);
+	free(sp->template_name);
+	memset(sp, 0, sizeof(*sp));
+}
+
+static int valid_env_name(const char *k)
+{
+	if (!*k || strlen(k) > 128 || !strncmp(k, "RUNWIRE_", 8))
+		return 0;
+	for (const char *p = k; *p; p++)
+		if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (p != k && *p >= '0' && *p <= '9')))
+			return 0;
+	return 1;
+}
+
+/* Checks an env object; 0 or -1 with err set. */
+static int check_env(json_t *env, const char *where, char *err, size_t errlen)
+{
+	const char *k;
+	json_t *v;
+	size_t bytes = 0;
+
+	if (!env)
+		return 0;
+	if (!json_is_object(env)) {
+		snprintf(err, errlen, "%s\"env\" must be an object of strings", where);
+		return -1;
+	}
+	if (json_object_size(env) > SESSION_MAX_ENV) {
+		snprintf(err, errlen, "%s\"env\" has more than %d entries", where, SESSION_MAX_ENV);
+		return -1;
+	}
+	json_object_foreach(env, k, v) {
+		if (!json_is_string(v) || !valid_env_name(k)) {
+			snprintf(err, errlen,
+				 "%s\"env\": \"%.64s\" must be a NAME of [A-Za-z_][A-Za-z0-9_]* "
+				 "(not RUNWIRE_*) with a string value", where, k);
+			return -1;
+		}
+		bytes += strlen(k) + json_string_length(v) + 2;
+	}
+	if (bytes > SESSION_MAX_ENV_BYTES) {
+		snprintf(err, errlen, "%s\"env\" larger than 32 KiB", where);
+		return -1;
+	}
+	return 0;
+}
+
+static int is_hex64(const char *s)
+{
+	return s && strlen(s) == 64 && strspn(s, "0123456789abcdefABCDEF") == 64;
+}
+
+/* Checks {"url","sha256"}; 0 or -1 with err set. */
+static int check_bundle(json_t *b, const char *where, char *err, size_t errlen)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(b) || !json_is_string(json_object_get(b, "url"))) {
+		snprintf(err, errlen, "%s\"bundle\" must be {\"url\": \"...\", \"sha256\": \"<64 hex>\"}", where);
+		return -1;
+	}
+	json_object_foreach(b, k, v)
+		if (strcmp(k, "url") && strcmp(k, "sha256")) {
+			snprintf(err, errlen, "%s\"bundle\": unknown field \"%.64s\"", where, k);
+			return -1;
+		}
+	if (!is_hex64(json_string_value(json_object_get(b, "sha256")))) {
+		/* fail closed: a bundle is only run when its digest was promised */
+		snprintf(err, errlen, "%s\"bundle\": \"sha256\" must be 64 hex digits (a digest is required)", where);
+		return -1;
+	}
+	return 0;
+}
+
+int templates_check(json_t *file, char *err, size_t errlen)
+{
+	json_t *templates = json_object_get(file, "templates"), *bundles = json_object_get(file, "bundles");
+	const char *name, *k;
+	json_t *t, *v;
+	char where[128];
+
+	if (templates && !json_is_object(templates)) {
+		snprintf(err, errlen, "config: \"templates\" must be an object of name -> template");
+		return RW_EINVAL;
+	}
+	json_object_foreach(templates, name, t) {
+		snprintf(where, sizeof(where), "config: template \"%.64s\": ", name);
+		if (strlen(name) > TEMPLATE_MAX_NAME || !json_is_object(t)) {
+			snprintf(err, errlen, "%snames are at most %d characters and templates are objects", where, TEMPLATE_MAX_NAME);
+			return RW_EINVAL;
+		}
+		json_object_foreach(t, k, v) {
+			if (strcmp(k, "description") && strcmp(k, "bundle") && strcmp(k, "install") &&
+			    strcmp(k, "command") && strcmp(k, "env") && strcmp(k, "limits")) {
+				snprintf(err, errlen, "%sunknown field \"%.64s\"", where, k);
+				return RW_EINVAL;
+			}
+		}
+		if (!json_is_string(json_object_get(t, "command")) ||
+		    !json_string_length(json_object_get(t, "command"))) {
+			snprintf(err, errlen, "%s\"command\" must be a non-empty string", where);
+			return RW_EINVAL;
+		}
+		if (json_object_get(t, "install") && !json_is_string(json_object_get(t, "install"))) {
+			snprintf(err, errlen, "%s\"install\" must be a string", where);
+			return RW_EINVAL;
+		}
+		if (json_object_get(t, "bundle") &&
+		    check_bundle(json_object_get(t, "bundle"), where, err, errlen))
+			return RW_EINVAL;
+		if (check_env(json_object_get(t, "env"), where, err, errlen))
+			return RW_EINVAL;
+	}
+	if (bundles) {
+		json_t *hosts = json_object_get(bundles, "allowHosts");
+		size_t i;
+		if (!json_is_object(bundles) || (hosts && !json_is_array(hosts))) {
+			snprintf(err, errlen, "config: \"bundles\" must be {\"allowHosts\": [...], \"allowAdHoc\": bool, ...}");
+			return RW_EINVAL;
+		}
+		json_array_foreach(hosts, i, v)
+			if (!json_is_string(v) || !json_string_length(v)) {
+				snprintf(err, errlen, "config: \"bundles.allowHosts\" must hold host names or \"*.suffix\"");
+				return RW_EINVAL;
+			}
+	}
+	return RW_OK;
+}
+
+static int host_allowed(json_t *hosts, const char *host)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(hosts, i, v) {
+		const char *h = json_string_value(v);
+		size_t hl = strlen(host), pl;
+		if (!strcasecmp(h, host))
+			return 1;
+		if (!strncmp(h, "*.", 2)) {
+			pl = strlen(h + 1);
+			if (hl > pl && !strcasecmp(host + hl - pl, h + 1))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* An ad-hoc bundle URL from a user: https or s3 (http only to loopback when allowed),
+ * from an allowlisted host. The agent checks again on every redirect hop. */
+static int check_adhoc_url(struct control *ctl, const char *url, char *err, size_t errlen)
+{
+	json_t *bundles = json_object_get(ctl->cfg.file, "bundles");
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	int r = -1;
+
+	if (!u || curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) || curl_url_get(u, CURLUPART_HOST, &host, 0)) {
+		snprintf(err, errlen, "\"bundle.url\" is not a URL (local paths are for operators' templates)");
+		goto out;
+	}
+	if (!strcmp(scheme, "s3")) {
+		r = 0;  /* bucket names are checked against the endpoint by the agent */
+		goto out;
+	}
+	if (strcmp(scheme, "https") &&
+	    !(strcmp(scheme, "http") == 0 && json_is_true(json_object_get(bundles, "allowHttpLoopback")) &&
+	      (!strcmp(host, "127.0.0.1") || !strcmp(host, "localhost") || !strcmp(host, "[::1]")))) {
+		snprintf(err, errlen, "\"bundle.url\" must be https (or s3://)");
+		goto out;
+	}
+	if (!host_allowed(json_object_get(bundles, "allowHosts"), host)) {
+		snprintf(err, errlen, "bundle host \"%.128s\" is not in the allowlist", host);
+		goto out;
+	}
+	r = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return r;
+}
+
+int templates_resolve(struct control *ctl, json_t *req, struct session_spec *out, char *err,
+		      size_t errlen)
+{
+	json_t *templates = json_object_get(ctl->cfg.file, "templates");
+	json_t *bundles = json_object_get(ctl->cfg.file, "bundles");
+	const char *tname = json_string_value(json_object_get(req, "template"));
+	const char *command = json_string_value(json_object_get(req, "command"));
+	const char *install = json_string_value(json_object_get(req, "install"));
+	json_t *prompt = json_object_get(req, "prompt"), *bundle = json_object_get(req, "bundle");
+
+	memset(out, 0, sizeof(*out));
+	if (json_object_get(req, "template") && !tname) {
+		snprintf(err, errlen, "\"template\" must be a string");
+		return 400;
+	}
+	if (json_object_get(req, "install") && !install) {
+		snprintf(err, errlen, "\"install\" must be a string");
+		return 400;
+	}
+	if (prompt && (!json_is_string(prompt) || json_string_length(prompt) > TEMPLATE_MAX_PROMPT)) {
+		snprintf(err, errlen, "\"prompt\" must be a string of at most 16 KiB");
+		return 400;
+	}
+	if (check_env(json_object_get(req, "env"), "", err, errlen))
+		return 400;
+	if (tname) {
+		json_t *t = json_object_get(templates, tname);
+		if (!t) {
+			snprintf(err, errlen, "no template named \"%.64s\"", tname);
+			return 404;
+		}
+		if (command || bundle || install) {
+			snprintf(err, errlen, "a template brings its own command, bundle and install");
+			return 400;
+		}
+		out->template_name = strdup(tname);
+		out->command = strdup(json_string_value(json_object_get(t, "command")));
+		out->env = json_object_get(t, "env") ? json_deep_copy(json_object_get(t, "env")) : json_object();
+		out->bundle = json_object_get(t, "bundle") ? json_deep_copy(json_object_get(t, "bundle")) : NULL;
+		out->install = json_object_get(t, "install") ? strdup(json_string_value(json_object_get(t, "install"))) : NULL;
+		out->trusted = 1;
+	} else {
+		if (!command || !*command) {
+			snprintf(err, errlen, "\"command\" must be a non-empty string (or name a \"template\")");
+			return 400;
+		}
+		if (bundle) {
+			if (!json_is_true(json_object_get(bundles, "allowAdHoc"))) {
+				snprintf(err, errlen, "ad-hoc bundles are not allowed here: use a template");
+				return 403;
+			}
+			if (check_bundle(bundle, "", err, errlen))
+				return 400;
+			if (check_adhoc_url(ctl, json_string_value(json_object_get(bundle, "url")), err, errlen))
+				return 403;
+			out->bundle = json_deep_copy(bundle);
+		} else if (install) {
+			snprintf(err, errlen, "\"install\" needs a \"bundle\"");
+			return 400;
+		}
+		out->command = strdup(command);
+		out->env = json_object();
+		out->install = install ? strdup(install) : NULL;
+	}
+	if (strlen(out->command) > SESSION_MAX_COMMAND) {
+		snprintf(err, errlen, "\"command\" longer than 64 KiB");
+		session_spec_release(out);
+		return 400;
+	}
+	/* the request's env adds to the template's; it cannot replace what the operator set */
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(req, "env"), k, v)
+		if (!json_object_get(out->env, k))
+			json_object_set(out->env, k, v);
+	if (prompt)
+		json_object_set(out->env, "CLAUDE_PROMPT", prompt);
+	return 0;
+}
+
+json_t *templates_fetch_policy(struct control *ctl, int trusted)
+{
+	json_t *bundles = json_object_get(ctl->cfg.file, "bundles");
+	json_t *hosts = json_object_get(bundles, "allowHosts");
+	json_t *p = json_pack("{s:o, s:b, s:b}", "allowHosts",
+			      hosts ? json_incref(hosts) : json_array(),
+			      "allowHttpLoopback", json_is_true(json_object_get(bundles, "allowHttpLoopback")),
+			      "allowLocalPath", trusted);
+	const char *keys[] = { "maxDownloadBytes", "s3Endpoint", "s3Region" };
+
+	for (size_t i = 0; i < RW_ARRAY_LEN(keys); i++)
+		if (json_object_get(bundles, keys[i]))
+			json_object_set(p, keys[i], json_object_get(bundles, keys[i]));
+	return p;
+}
+
+json_t *templates_list(struct control *ctl)
+{
+	json_t *list = json_array(), *t;
+	const char *name;
+
+	json_object_foreach(json_object_get(ctl->cfg.file, "templates"), name, t) {
+		const char *d = json_string_value(json_object_get(t, "description"));
+		json_array_append_new(list, json_pack("{s:s, s:s}", "name", name, "description", d ? d : ""));
+	}
+	return list;
+}

@@ -1,0 +1,42 @@
+/* templates.h: what a session runs. Operators write templates (bundle, install, command,
+ * environment) and the bundle policy (allowed hosts, ad-hoc bundles) in control's --config
+ * file; a request names a template, an allowed ad-hoc bundle, or a plain command. See
+ * docs/bundles.md for the format.
+ */
+#ifndef RW_TEMPLATES_H
+#define RW_TEMPLATES_H
+
+#include <jansson.h>
+
+struct control;
+
+#define TEMPLATE_MAX_PROMPT (16u << 10)    /* bytes of "prompt", given as CLAUDE_PROMPT */
+
+/* What a request resolves to. Every pointer is owned by the spec: release it. */
+struct session_spec {
+	char *command;
+	json_t *env;          /* object of strings */
+	json_t *bundle;       /* {"url","sha256"} or NULL */
+	char *install;        /* or NULL */
+	int trusted;          /* from an operator's template: local paths allowed */
+	char *template_name;  /* or NULL */
+};
+
+void session_spec_release(struct session_spec *sp);
+
+/* Checks the config file's "templates" and "bundles" sections. 0, or RW_EINVAL with a
+ * message naming the template and field. */
+int templates_check(json_t *file, char *err, size_t errlen);
+
+/* Resolves a POST /api/sessions body. Returns 0, or the HTTP status to answer (400, 403,
+ * 404) with `err` set. */
+int templates_resolve(struct control *ctl, json_t *req, struct session_spec *out, char *err,
+		      size_t errlen);
+
+/* The fetch policy sent to agents in ASSIGN (new reference). */
+json_t *templates_fetch_policy(struct control *ctl, int trusted);
+
+/* [{"name","description"}] for GET /api/config (new reference). */
+json_t *templates_list(struct control *ctl);
+
+#endif
