@@ -28,6 +28,9 @@
 #define AGENT_DRAIN_MS 2000                  /* after the child exits, wait this long for EOF */
 #define AGENT_TICK_MS 20                     /* child reaping and timers */
 #define AGENT_EVENTS_FD 3                    /* the fd number a CLI writes its stage events to */
+#define AGENT_EXIT_PREPARE_FAILED 125        /* exit code of a session whose bundle could not be
+					      * fetched, verified or unpacked (docker run's 125:
+					      * the runner failed before the command) */
 
 struct agent_frame {
 	struct agent_frame *next;
@@ -39,11 +42,22 @@ struct agent_config {
 	char *control_url;   /* ws[s]://host:port/agent */
 	char *ticket;        /* runner credential, never logged, never given to the child */
 	char *work_root;     /* sessions run in work_root/<sessionId> */
-	char *ca_file;       /* extra CA for wss (tests, private deployments) */
+	char *ca_file;       /* extra CA for wss and bundle downloads (tests, private deployments) */
+	char *cache_dir;     /* unpacked bundles by digest (bundle_cache), NULL = none */
 	size_t window;
 	int grace_s;
 	int keep_work;       /* keep the work directory after the session */
 };
+
+/* Where a session is: a bundle session goes PREPARE -> INSTALL (when it has one) -> RUN. */
+enum agent_phase {
+	AGENT_PHASE_NONE = 0,   /* no session yet */
+	AGENT_PHASE_PREPARE,    /* bundle worker running (fetch, verify, unpack) */
+	AGENT_PHASE_INSTALL,    /* the install command under the pty */
+	AGENT_PHASE_RUN,        /* the command under the pty */
+};
+
+struct prepare;
 
 struct agent {
 	struct agent_config cfg;
@@ -71,6 +85,14 @@ struct agent {
 	char sid[64];
 	char resume_key[65];          /* from ASSIGN: proves this agent runs the session */
 	char work_dir[4096];
+	char run_dir[4096];           /* the child's cwd: work_dir, or the unpacked bundle in it */
+	enum agent_phase phase;
+	struct prepare *prep;         /* the bundle worker during AGENT_PHASE_PREPARE */
+	char *command, *install;      /* kept from ASSIGN for the phases after PREPARE */
+	json_t *env;                  /* ASSIGN's "env" (owned) */
+	uint16_t cols, rows;          /* the size for the next pty (follows RESIZE) */
+	int ev_write_fd;              /* events pipe, write end, kept until the last phase spawns */
+	int cancel_signo;             /* a terminating SIGNAL that arrived with no child to get it */
 	struct pty_proc proc;
 	struct lws *pty_wsi, *ev_wsi;
 	int ev_read_fd;
@@ -115,5 +137,20 @@ void runner_abandon(struct agent *a);
 void runner_release(struct agent *a);
 /* Emits a stage event from the agent itself. */
 void runner_stage(struct agent *a, const char *stage, const char *state, const char *reason);
+/* On the loop's thread after lws_cancel_service() (LWS_CALLBACK_EVENT_WAIT_CANCELLED): takes
+ * the bundle worker's stage events and, once it finished, starts install or run, or ends the
+ * session. */
+void runner_on_wake(struct agent *a);
+
+/* The child's environment, built from nothing (no credential or control URL can leak): PATH,
+ * HOME=`home`, TERM, LANG, USER, RUNWIRE_SESSION_ID=`sid`, RUNWIRE_EVENTS_FD and the string
+ * members of `extra` (may be NULL) with valid names. Returns a NULL-terminated array the
+ * caller frees with runner_free_env(), or NULL. */
+char **runner_child_env(const char *home, const char *sid, json_t *extra);
+void runner_free_env(char **env);
+
+/* standalone.c: `runwire-agent run ...` (argv[0] is "run"): the bundle pipeline and the
+ * command in this terminal, no control. Returns the process exit status. */
+int standalone_main(int argc, char **argv);
 
 #endif

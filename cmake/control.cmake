@@ -13,6 +13,7 @@ add_executable(runwire-control
   control/web.c
   control/recording.c
   control/templates.c
+  control/ratelimit.c
 )
 target_link_libraries(runwire-control PRIVATE rw_common PkgConfig::LWS PkgConfig::JWT
-                      PkgConfig::OPENSSL PkgConfig::CURL)
+                      PkgConfig::OPENSSL PkgConfig::CURL rw_firebase)

@@ -3,7 +3,9 @@
 #include "common/log.h"
 #include "common/rw.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,6 +17,7 @@
 static const char *log_component = "runwire";
 static enum log_level log_min = LOG_LVL_INFO;
 static int log_fd = 2;
+static int audit_fd = -1;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -36,7 +39,8 @@ void log_set_fd(int fd)
 	log_fd = fd;
 }
 
-void log_emit(enum log_level level, const char *event, const char *fields, ...)
+static void log_vemit(enum log_level level, int audit, const char *event, const char *fields,
+		      va_list ap)
 {
 	json_t *line, *extra = NULL;
 	char ts[40];
@@ -44,7 +48,7 @@ void log_emit(enum log_level level, const char *event, const char *fields, ...)
 	struct tm tm;
 	char *text;
 
-	if (level < log_min)
+	if (level < log_min && !audit)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
@@ -55,13 +59,12 @@ void log_emit(enum log_level level, const char *event, const char *fields, ...)
 			 "component", log_component, "event", event);
 	if (!line)
 		return;
+	if (audit)
+		json_object_set_new(line, "audit", json_true());
 	if (fields) {
-		va_list ap;
 		json_error_t err;
 
-		va_start(ap, fields);
 		extra = json_vpack_ex(&err, 0, fields, ap);
-		va_end(ap);
 		if (extra)
 			json_object_update(line, extra);
 		else
@@ -75,7 +78,45 @@ void log_emit(enum log_level level, const char *event, const char *fields, ...)
 	size_t n = strlen(text);
 	text[n] = '\n';
 	(void)rw_write_all(log_fd, text, n + 1);
+	if (audit && audit_fd >= 0)
+		(void)rw_write_all(audit_fd, text, n + 1);
 	free(text);
+}
+
+void log_emit(enum log_level level, const char *event, const char *fields, ...)
+{
+	va_list ap;
+
+	va_start(ap, fields);
+	log_vemit(level, 0, event, fields, ap);
+	va_end(ap);
+}
+
+void log_audit(const char *event, const char *fields, ...)
+{
+	va_list ap;
+
+	va_start(ap, fields);
+	log_vemit(LOG_LVL_INFO, 1, event, fields, ap);
+	va_end(ap);
+}
+
+int log_audit_open(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return RW_EIO;
+	log_audit_close();
+	audit_fd = fd;
+	return RW_OK;
+}
+
+void log_audit_close(void)
+{
+	if (audit_fd >= 0)
+		close(audit_fd);
+	audit_fd = -1;
 }
 
 static void lws_emit(int level, const char *line)

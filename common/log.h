@@ -19,6 +19,12 @@ void log_emit(enum log_level level, const char *event, const char *fields, ...);
 /* Redirects log lines to an append-only file descriptor (default 2). The caller keeps it. */
 void log_set_fd(int fd);
 
+/* Audit events (sign-in failures, session create, attach, cancel, token mint): logged as
+ * usual with "audit": true, and appended to the audit file when one is open. */
+int log_audit_open(const char *path);
+void log_audit_close(void);
+void log_audit(const char *event, const char *fields, ...);
+
 /* Routes libwebsockets' own log lines (errors and warnings) through log_emit. */
 void log_route_lws(void);
 

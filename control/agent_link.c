@@ -244,7 +244,7 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 	cred = json_string_value(json_object_get(j, "ticket"));
 	if (!cred || dispatcher_authenticate(ctl->disp, cred, &l->who)) {
 		ctl->m.auth_failures++;
-		log_warn("agent_refused", "{s:s, s:s}", "reason", "bad or used credential", "client",
+		log_audit("agent_refused", "{s:s, s:s}", "reason", "bad or used credential", "client",
 			 server_client_addr(l->wsi, addr, sizeof(addr)));
 		link_error(l, PROTO_ERR_AUTH, "runner credential refused");
 		json_decref(j);

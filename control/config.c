@@ -53,6 +53,18 @@ static const struct opt_def opt_defs[] = {
 	  "a runner that lost its link may come back this long (default 300)" },
 	{ "agent", "RUNWIRE_AGENT", "agent", OPT_STR, 0, 0, OFF(agent_path), "PATH",
 	  "runwire-agent binary for local runners (default: beside runwire-control)" },
+	{ "firebase-project", "RUNWIRE_FIREBASE_PROJECT", "firebaseProject", OPT_STR, 0, 0, OFF(firebase_project), "ID",
+	  "sign users in with Firebase: verify ID tokens for this project" },
+	{ "firebase-certs-url", "RUNWIRE_FIREBASE_CERTS_URL", "firebaseCertsUrl", OPT_STR, 0, 0, OFF(firebase_certs_url), "URL",
+	  "where Google's signing certificates are fetched (https, or http on loopback)" },
+	{ "firebase-auth-emulator", "RUNWIRE_FIREBASE_AUTH_EMULATOR", "firebaseAuthEmulator", OPT_STR, 0, 0, OFF(firebase_emulator), "HOST:PORT",
+	  "development only: accept the Firebase Auth emulator's unsigned tokens (loopback only)" },
+	{ "firebase-api-key", "RUNWIRE_FIREBASE_API_KEY", "firebaseApiKey", OPT_STR, 0, 0, OFF(firebase_api_key), "KEY",
+	  "web API key the browser page signs in with (public by design)" },
+	{ "firebase-auth-domain", "RUNWIRE_FIREBASE_AUTH_DOMAIN", "firebaseAuthDomain", OPT_STR, 0, 0, OFF(firebase_auth_domain), "DOMAIN",
+	  "auth domain for the browser page's sign-in" },
+	{ "audit-log", "RUNWIRE_AUDIT_LOG", "auditLog", OPT_STR, 0, 0, OFF(audit_log), "FILE",
+	  "append audit events as JSON lines (default <data-dir>/audit.log)" },
 	{ "port-file", "RUNWIRE_PORT_FILE", "portFile", OPT_STR, 0, 0, OFF(port_file), "FILE",
 	  "write the bound port to FILE once listening" },
 };
@@ -267,6 +279,15 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 		fprintf(stderr, "runwire-control: --dispatcher external needs --runner-token-file\n");
 		return RW_EINVAL;
 	}
+	if (cfg->firebase_emulator && !cfg->firebase_project) {
+		fprintf(stderr, "runwire-control: --firebase-auth-emulator needs --firebase-project\n");
+		return RW_EINVAL;
+	}
+	if (!cfg->audit_log) {
+		char buf[4200];
+		snprintf(buf, sizeof(buf), "%s/audit.log", cfg->data_dir);
+		cfg->audit_log = strdup(buf);
+	}
 	if (cfg->local_runners > cfg->max_runners)
 		cfg->local_runners = cfg->max_runners;
 	return RW_OK;
@@ -282,6 +303,12 @@ void config_release(struct control_config *cfg)
 	free(cfg->agent_path);
 	free(cfg->port_file);
 	free(cfg->public_url);
+	free(cfg->firebase_project);
+	free(cfg->firebase_certs_url);
+	free(cfg->firebase_emulator);
+	free(cfg->firebase_api_key);
+	free(cfg->firebase_auth_domain);
+	free(cfg->audit_log);
 	json_decref(cfg->file);
 	memset(cfg, 0, sizeof(*cfg));
 }

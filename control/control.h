@@ -38,6 +38,7 @@
 #define CONTROL_MAX_HEADER (16u << 10)        /* HTTP headers incl. tokens */
 #define CONTROL_SESSION_ID_BYTES 12           /* random bytes in a session id (24 hex) */
 #define CONTROL_LOCAL_USER "local"
+#define FIREBASE_UID_BUF 520               /* a uid is at most 128 characters of UTF-8 */
 
 struct session;
 struct viewer;
@@ -62,6 +63,12 @@ struct control_config {
 	int cancel_grace_ms;
 	int runner_grace_s;       /* an external agent may reconnect this long */
 	json_t *file;             /* parsed --config, or NULL */
+	char *firebase_project;   /* user sign-in with Firebase ID tokens, or NULL */
+	char *firebase_certs_url;
+	char *firebase_emulator;  /* HOST:PORT of the Auth emulator (development only) */
+	char *firebase_api_key;
+	char *firebase_auth_domain;
+	char *audit_log;
 };
 
 struct control_metrics {
@@ -82,6 +89,10 @@ struct control {
 	struct agent_link *agents;      /* connected agents */
 	struct dispatcher *disp;
 	struct token_keys *keys;
+	struct firebase_auth *fa;       /* NULL: the embedded default's single local user */
+	struct ratelimit *rl_sessions;  /* sessions created per user per minute */
+	struct ratelimit *rl_authfail;  /* failed authentications per client per minute */
+	int max_concurrent;             /* live sessions per user, 0 = unlimited */
 	struct control_metrics m;
 	int stopping;
 	lws_sorted_usec_list_t sul_tick;
@@ -265,8 +276,11 @@ void server_run(struct control *ctl);
 void server_stop(struct control *ctl);
 /* What the browser page needs to sign in: {"mode":"local"} or the Firebase web config. */
 json_t *server_auth_config(struct control *ctl);
-/* The user a request acts for; NULL when unauthenticated. */
-const char *server_user_for(struct control *ctl, struct lws *wsi);
+/* Authenticates an API request: fills `user` (the Firebase uid, or the local user).
+ * Returns 0, RW_EAUTH (401), RW_EAGAIN (503) or RW_ELIMIT (429: too many failures from
+ * this client) with `reason` and *retry_after_s set. */
+int server_authenticate(struct control *ctl, struct lws *wsi, char *user, size_t userlen,
+			char *reason, size_t reasonlen, int *retry_after_s);
 const char *server_client_addr(struct lws *wsi, char *buf, size_t len);
 
 /* ---- config.c ---- */

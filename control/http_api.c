@@ -4,6 +4,7 @@
  */
 #include "control/control.h"
 #include "control/web.h"
+#include "control/ratelimit.h"
 #include "common/log.h"
 #include "common/rw.h"
 
@@ -26,6 +27,7 @@ struct http_conn {
 	size_t resp_len, resp_sent;
 	int responded;
 	int close_after;              /* the request was refused before its body was read */
+	int retry_after;              /* seconds, for 429 and 503; 0: no header */
 	FILE *file;                   /* response body streamed from a file, or NULL */
 	size_t file_left;
 };
@@ -46,7 +48,16 @@ static int respond(struct lws *wsi, struct http_conn *c, unsigned status, const 
 	    lws_add_http_header_by_name(wsi, (const uint8_t *)"content-security-policy:",
 					(const uint8_t *)WEB_CSP, (int)strlen(WEB_CSP), &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const uint8_t *)"x-content-type-options:",
-					(const uint8_t *)"nosniff", 7, &p, end) ||
+					(const uint8_t *)"nosniff", 7, &p, end))
+		return 1;
+	if (c->retry_after) {
+		char ra[16];
+		int n = snprintf(ra, sizeof(ra), "%d", c->retry_after);
+		if (lws_add_http_header_by_name(wsi, (const uint8_t *)"retry-after:", (const uint8_t *)ra,
+						n, &p, end))
+			return 1;
+	}
+	if (
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return 1;
 	lws_callback_on_writable(wsi);
@@ -99,6 +110,18 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 
 	if (c->body_too_big)
 		return respond_error(wsi, c, 413, "request body larger than 64 KiB");
+	if (ctl->max_concurrent) {
+		int live = 0;
+		for (s = ctl->sessions; s; s = s->next)
+			live += !strcmp(s->owner, user) && !session_is_final(s);
+		if (live >= ctl->max_concurrent) {
+			c->retry_after = 5;
+			snprintf(msg, sizeof(msg), "at most %d sessions at once", ctl->max_concurrent);
+			return respond_error(wsi, c, 429, msg);
+		}
+	}
+	if (ratelimit_hit(ctl->rl_sessions, user, rw_now_ms(), &c->retry_after))
+		return respond_error(wsi, c, 429, "too many sessions created this minute");
 	req = json_loadb(c->body ? c->body : "", c->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!req || !json_is_object(req)) {
 		snprintf(msg, sizeof(msg), "request body must be a JSON object (%s)",
@@ -131,7 +154,7 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 	token = token_mint(ctl->keys, user, s->id, TOKEN_ROLE_WRITER);
 	if (!token)
 		return respond_error(wsi, c, 500, "cannot mint a session token");
-	log_info("session_created", "{s:s, s:s, s:s, s:s?}", "session", s->id, "user", user,
+	log_audit("session_created", "{s:s, s:s, s:s, s:s?}", "session", s->id, "user", user,
 		 "client", server_client_addr(wsi, addr, sizeof(addr)), "template", s->template_name);
 	dispatcher_run(ctl);
 	json_t *out = json_pack("{s:s, s:s}", "sessionId", s->id, "token", token);
@@ -166,7 +189,7 @@ static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
 	token = token_mint(ctl->keys, user, s->id, role);
 	if (!token)
 		return respond_error(wsi, c, 500, "cannot mint a session token");
-	log_info("token_minted", "{s:s, s:s, s:s, s:s}", "session", s->id, "user", user, "role",
+	log_audit("token_minted", "{s:s, s:s, s:s, s:s}", "session", s->id, "user", user, "role",
 		 role == TOKEN_ROLE_VIEWER ? "viewer" : "writer", "client",
 		 server_client_addr(wsi, addr, sizeof(addr)));
 	out = json_pack("{s:s, s:s, s:s}", "sessionId", s->id, "token", token, "role",
@@ -225,8 +248,9 @@ static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
 /* Routes a complete request. Returns non-zero to close the connection. */
 static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 {
-	const char *p = c->path, *user;
-	char id[64];
+	const char *p = c->path;
+	char id[64], user[FIREBASE_UID_BUF], reason[160];
+	int r;
 	struct session *s;
 	int m = c->method;
 
@@ -255,11 +279,13 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	if (strncmp(p, "/api/sessions", 13))
 		return respond_error(wsi, c, 404, "no such endpoint");
 
-	user = server_user_for(ctl, wsi);
-	if (!user) {
-		ctl->m.auth_failures++;
-		return respond_error(wsi, c, 401, "authentication required");
-	}
+	r = server_authenticate(ctl, wsi, user, sizeof(user), reason, sizeof(reason), &c->retry_after);
+	if (r == RW_ELIMIT)
+		return respond_error(wsi, c, 429, reason);
+	if (r == RW_EAGAIN)
+		return respond_error(wsi, c, 503, reason);
+	if (r)
+		return respond_error(wsi, c, 401, reason);
 	p += 13;
 	if (!*p || !strcmp(p, "/")) {
 		if (m == LWSHUMETH_POST)
@@ -290,7 +316,7 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 			return respond_json(wsi, c, 200, session_to_json(s));
 		if (m == LWSHUMETH_DELETE) {
 			char addr[64];
-			log_info("session_cancel", "{s:s, s:s, s:s}", "session", s->id, "user", user,
+			log_audit("session_cancel", "{s:s, s:s, s:s}", "session", s->id, "user", user,
 				 "client", server_client_addr(wsi, addr, sizeof(addr)));
 			session_cancel(s);
 			return respond_json(wsi, c, 202, session_to_json(s));

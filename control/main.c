@@ -3,6 +3,8 @@
  * store that spawns agents on this machine.
  */
 #include "control/control.h"
+#include "control/firebase_auth.h"
+#include "control/ratelimit.h"
 #include "common/log.h"
 #include "common/rw.h"
 
@@ -54,6 +56,68 @@ static int make_dirs(const char *path)
 	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Integer from the config file's "limits" section, or `dflt`. */
+static int limit_of(struct control *ctl, const char *key, int dflt)
+{
+	json_t *v = json_object_get(json_object_get(ctl->cfg.file, "limits"), key);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 1000000
+		       ? (int)json_integer_value(v) : dflt;
+}
+
+/* Sign-in (Firebase or the local user), rate limits and the audit log. */
+static int start_auth(struct control *ctl)
+{
+	char err[256];
+
+	/* With real users, limits apply by default; the embedded default's one local user has
+	 * none unless the config names them. */
+	int signed_in = ctl->cfg.firebase_project != NULL;
+	ctl->rl_sessions = ratelimit_new(limit_of(ctl, "sessionsPerMinute", signed_in ? 30 : 0), 60);
+	ctl->rl_authfail = ratelimit_new(limit_of(ctl, "authFailuresPerMinute", signed_in ? 20 : 0), 60);
+	ctl->max_concurrent = limit_of(ctl, "concurrentSessions", signed_in ? 16 : 0);
+	if (log_audit_open(ctl->cfg.audit_log)) {
+		fprintf(stderr, "runwire-control: cannot open audit log %s: %s\n", ctl->cfg.audit_log,
+			strerror(errno));
+		return RW_EIO;
+	}
+	if (!ctl->cfg.firebase_project)
+		return RW_OK;
+	struct firebase_auth_opts o = {
+		.project_id = ctl->cfg.firebase_project,
+		.certs_url = ctl->cfg.firebase_certs_url,
+	};
+	if (ctl->cfg.firebase_emulator) {
+		int r = firebase_auth_emulator_host_ok(ctl->cfg.firebase_emulator);
+		if (r) {
+			fprintf(stderr, "runwire-control: --firebase-auth-emulator %s: %s\n",
+				ctl->cfg.firebase_emulator,
+				r == RW_EUNSAFE ? "refusing a non-loopback emulator: its tokens are unsigned"
+						: "want HOST:PORT");
+			return RW_EINVAL;
+		}
+		if (!is_loopback(ctl->cfg.listen_host)) {
+			fprintf(stderr, "runwire-control: refusing to accept the emulator's unsigned tokens "
+					"on %s: listen on a loopback address\n", ctl->cfg.listen_host);
+			return RW_EINVAL;
+		}
+		o.emulator = 1;
+		log_warn("firebase_emulator", "{s:s, s:s}", "emulator", ctl->cfg.firebase_emulator,
+			 "warning", "accepting UNSIGNED Firebase Auth emulator tokens: development only");
+	}
+	ctl->fa = firebase_auth_new(&o, err, sizeof(err));
+	if (!ctl->fa) {
+		fprintf(stderr, "runwire-control: Firebase: %s\n", err);
+		return RW_EINVAL;
+	}
+	if (!o.emulator && firebase_auth_refresh_now(ctl->fa)) {
+		firebase_auth_last_error(ctl->fa, err, sizeof(err));
+		log_warn("firebase_certs_unavailable", "{s:s}", "reason", err);
+	}
+	log_info("sign_in", "{s:s, s:s}", "provider", "firebase", "project", ctl->cfg.firebase_project);
+	return RW_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static struct control ctl;
@@ -70,9 +134,9 @@ int main(int argc, char **argv)
 	if (sodium_init() < 0)
 		return 1;
 
-	/* No user authentication is configured yet: the single local user is only safe when
-	 * nobody else can reach us. */
-	if (!is_loopback(ctl.cfg.listen_host)) {
+	/* Without user authentication the single local user is only safe when nobody else can
+	 * reach us. */
+	if (!ctl.cfg.firebase_project && !is_loopback(ctl.cfg.listen_host)) {
 		fprintf(stderr,
 			"runwire-control: refusing to listen on %s without user authentication: the "
 			"embedded default serves one local user and only on a loopback address "
@@ -100,6 +164,11 @@ int main(int argc, char **argv)
 		config_release(&ctl.cfg);
 		return 2;
 	}
+	if (start_auth(&ctl)) {
+		token_keys_free(ctl.keys);
+		config_release(&ctl.cfg);
+		return 2;
+	}
 	ctl.disp = dispatcher_new(&ctl);
 	if (!ctl.disp) {
 		token_keys_free(ctl.keys);
@@ -124,6 +193,10 @@ int main(int argc, char **argv)
 	ctl.disp = NULL;
 	server_stop(&ctl);
 	session_free_all(&ctl);
+	firebase_auth_free(ctl.fa);
+	ratelimit_free(ctl.rl_sessions);
+	ratelimit_free(ctl.rl_authfail);
+	log_audit_close();
 	token_keys_free(ctl.keys);
 	config_release(&ctl.cfg);
 	return 0;

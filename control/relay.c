@@ -303,14 +303,14 @@ static int viewer_filter(struct control *ctl, struct lws *wsi, struct viewer *v)
 	if (lws_get_urlarg_by_name(wsi, "since=", since, sizeof(since)) &&
 	    !rw_parse_int(since, 0, INT64_MAX, &n))
 		v->since = (uint64_t)n;
-	log_info("viewer_attach", "{s:s, s:s, s:s, s:s, s:I}", "session", c.sid, "user", c.sub,
+	log_audit("viewer_attach", "{s:s, s:s, s:s, s:s, s:I}", "session", c.sid, "user", c.sub,
 		 "role", c.role == TOKEN_ROLE_VIEWER ? "viewer" : "writer", "client",
 		 server_client_addr(wsi, addr, sizeof(addr)), "since", (json_int_t)v->since);
 	return 0;
 
 refuse:
 	ctl->m.auth_failures++;
-	log_warn("viewer_refused", "{s:s, s:s}", "reason", reason, "client",
+	log_audit("viewer_refused", "{s:s, s:s}", "reason", reason, "client",
 		 server_client_addr(wsi, addr, sizeof(addr)));
 	return 1;
 }

@@ -3,10 +3,13 @@
  * and a periodic tick for the dispatcher and lost runners.
  */
 #include "control/control.h"
+#include "control/firebase_auth.h"
+#include "control/ratelimit.h"
 #include "common/log.h"
 #include "common/rw.h"
 
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,15 +24,63 @@ static const lws_retry_bo_t server_liveness = {
 	.secs_since_valid_hangup = 30,
 };
 
-const char *server_user_for(struct control *ctl, struct lws *wsi)
+#define SERVER_MAX_AUTH_HEADER (FIREBASE_MAX_TOKEN + 16)
+
+int server_authenticate(struct control *ctl, struct lws *wsi, char *user, size_t userlen,
+			char *reason, size_t reasonlen, int *retry_after_s)
 {
-	/* The embedded default serves one local user, and only on loopback (checked at start). */
-	return CONTROL_LOCAL_USER;
+	char addr[64], hdr[SERVER_MAX_AUTH_HEADER + 1];
+	struct firebase_user fu;
+	int r;
+
+	*retry_after_s = 0;
+	if (!ctl->fa) {
+		/* the embedded default: one local user, and only on loopback (checked at start) */
+		snprintf(user, userlen, "%s", CONTROL_LOCAL_USER);
+		return RW_OK;
+	}
+	server_client_addr(wsi, addr, sizeof(addr));
+	if (ratelimit_over(ctl->rl_authfail, addr, rw_now_ms(), retry_after_s)) {
+		snprintf(reason, reasonlen, "too many failed sign-ins from this address");
+		return RW_ELIMIT;
+	}
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > SERVER_MAX_AUTH_HEADER) {
+		snprintf(reason, reasonlen, "Authorization header too long");
+		r = RW_EAUTH;
+	} else if (lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0 ||
+		   strncasecmp(hdr, "Bearer ", 7)) {
+		snprintf(reason, reasonlen, "missing \"Authorization: Bearer <Firebase ID token>\"");
+		r = RW_EAUTH;
+	} else {
+		r = firebase_auth_verify(ctl->fa, hdr + 7, &fu, reason, reasonlen);
+		sodium_memzero(hdr, sizeof(hdr));
+	}
+	if (r == RW_OK) {
+		snprintf(user, userlen, "%s", fu.uid);
+		return RW_OK;
+	}
+	if (r == RW_EAUTH) {
+		ctl->m.auth_failures++;
+		ratelimit_hit(ctl->rl_authfail, addr, rw_now_ms(), retry_after_s);
+		log_audit("sign_in_failed", "{s:s, s:s}", "reason", reason, "client", addr);
+	} else {
+		*retry_after_s = 5;
+	}
+	return r == RW_EAGAIN ? RW_EAGAIN : RW_EAUTH;
 }
 
 json_t *server_auth_config(struct control *ctl)
 {
-	return json_pack("{s:s}", "mode", "local");
+	if (!ctl->fa)
+		return json_pack("{s:s}", "mode", "local");
+	json_t *j = json_pack("{s:s, s:s}", "mode", "firebase", "projectId", ctl->cfg.firebase_project);
+	if (ctl->cfg.firebase_api_key)
+		json_object_set_new(j, "apiKey", json_string(ctl->cfg.firebase_api_key));
+	if (ctl->cfg.firebase_auth_domain)
+		json_object_set_new(j, "authDomain", json_string(ctl->cfg.firebase_auth_domain));
+	if (ctl->cfg.firebase_emulator)
+		json_object_set_new(j, "emulator", json_string(ctl->cfg.firebase_emulator));
+	return j;
 }
 
 const char *server_client_addr(struct lws *wsi, char *buf, size_t len)

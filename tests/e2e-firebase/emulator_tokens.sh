@@ -17,8 +17,9 @@ PROJECT=demo-runwire
 START_TIMEOUT_S=90
 
 if [[ ! -e $FIREBASE_CLI ]]; then
-  echo "SKIP: firebase-tools is not installed (run scripts/setup.d/firebase-emulator.sh)" >&2
-  exit 77
+  # scripts/setup.sh installs it: its absence is a set-up failure, not a reason to skip
+  echo "FAIL: firebase-tools is not installed (run scripts/setup.d/firebase-emulator.sh)" >&2
+  exit 1
 fi
 [[ -x $TOOL ]] || { echo "FAIL: $TOOL not built" >&2; exit 1; }
 

@@ -19,14 +19,16 @@ set +e
 "$RW_BIN/runwire" attach --token "$token" "$sid" >/dev/null 2>"$TMP/replay.err"; rc=$?
 set -e
 check "replayed token refused" [ "$rc" != 0 ]
-check "replay reason logged" grep -q '"viewer_refused","reason":"token already used"' "$CONTROL_LOG"
+# jq 1.6's -e looks at the last input only: slurp and ask any().
+logged() { jq -s -e --arg e "$1" --arg r "$2" 'any(.[]; .event == $e and .reason == $r)' "$CONTROL_LOG" >/dev/null; }
+check "replay reason logged" logged viewer_refused "token already used"
 
 body2=$(api POST /api/sessions '{"command":"sleep 5"}')
 sid2=$(jq -r .sessionId <<<"$body2")
 refused() { # refused TOKEN SID REASON
   local rc=0
   "$RW_BIN/runwire" attach --token "$1" "$2" >/dev/null 2>"$TMP/refused.err" || rc=$?
-  [ "$rc" != 0 ] && grep -q "\"viewer_refused\",\"reason\":\"$3\"" "$CONTROL_LOG"
+  [ "$rc" != 0 ] && logged viewer_refused "$3"
 }
 check "expired token refused" refused "$($MINT local "$sid2" --exp-in -30)" "$sid2" "token expired"
 check "token for another session refused" refused "$($MINT local "$sid")" "$sid2" "token is for another session"
@@ -63,7 +65,7 @@ check "cancel of an unknown session: clear error" bash -c "[ $rc = 1 ] && grep -
 run_pid=$!
 wait_for test -s "$TMP/started"
 ksid=$(api GET /api/sessions | jq -r '[.sessions[] | select(.state=="running")][0].sessionId')
-agent_pid=$(jq -r "select(.event==\"session_assigned\" and .session==\"$ksid\") | .agent_pid" "$CONTROL_LOG")
+agent_pid=$(jq -r "select(.event==\"session_assigned\" and .session==\"$ksid\") | .agent_pid" "$CONTROL_LOG" | head -1)
 kill -KILL "$agent_pid"
 set +e; wait "$run_pid"; rc=$?; set -e
 check "viewer told the runner died" grep -q "session failed: runner exited unexpectedly (signal 9)" "$TMP/killed.err"
@@ -90,6 +92,8 @@ api GET /readyz | grep -q ready;                          check "readyz" [ "$(st
 api GET /api/queue | jq -e 'has("waiting")' >/dev/null;   check "queue metric" [ "$(st)" = 200 ]
 api GET /metrics >"$TMP/metrics"
 check "metrics: sessions by state" grep -q '^runwire_sessions{state="cancelled"} 2$' "$TMP/metrics"
+check "audit log holds attaches and refusals" bash -c "grep -q '\"event\":\"viewer_attach\"' '$TMP/data/audit.log' && grep -q '\"event\":\"viewer_refused\"' '$TMP/data/audit.log'"
+check "no token in the audit log" bash -c "! grep -q '$token' '$TMP/data/audit.log' '$CONTROL_LOG'"
 check "metrics: agents and bytes" grep -q '^runwire_bytes_relayed_total{direction="in"} [1-9]' "$TMP/metrics"
 
 # --- no authentication, no public address ---

@@ -106,3 +106,39 @@ api() { # api METHOD PATH [JSON|@file]: prints the body; `st` prints the status
 st() { cat "$TMP/api.status"; }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_firebase_emulator: the real Firebase Auth emulator (npm firebase-tools, installed by
+# scripts/setup.d/firebase-emulator.sh) on loopback ports chosen now; sets EMU_HOSTPORT.
+# Outbound traffic from the CLI is pointed at a dead loopback proxy.
+start_firebase_emulator() {
+  local cli="$RW_SRC/tests/firebase/node_modules/.bin/firebase" auth hub logging i
+  [[ -e "$cli" ]] || { log "firebase-tools missing: run scripts/setup.d/firebase-emulator.sh"; exit 1; }
+  auth=$(free_port); hub=$(free_port); logging=$(free_port)
+  mkdir -p "$TMP/emu/home"
+  jq -n --argjson a "$auth" --argjson h "$hub" --argjson l "$logging" \
+    '{emulators: {auth: {host: "127.0.0.1", port: $a}, hub: {host: "127.0.0.1", port: $h},
+      logging: {host: "127.0.0.1", port: $l}, ui: {enabled: false}}}' >"$TMP/emu/firebase.json"
+  (cd "$TMP/emu" && exec env HOME="$TMP/emu/home" XDG_CONFIG_HOME="$TMP/emu/home/.config" CI=true \
+    NO_UPDATE_NOTIFIER=1 HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 \
+    http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost \
+    node "$cli" emulators:start --only auth --project demo-runwire --config "$TMP/emu/firebase.json" \
+    >"$TMP/emu/emulator.log" 2>&1) &
+  PIDS+=($!)
+  EMU_HOSTPORT="127.0.0.1:$auth"
+  for i in $(seq 1 450); do
+    curl -sf -o /dev/null "http://$EMU_HOSTPORT/" && return 0
+    sleep 0.2
+  done
+  log "the emulator did not start:"; cat "$TMP/emu/emulator.log" >&2; exit 1
+}
+
+# emulator_user EMAIL: signs a user up and prints their ID token.
+emulator_user() {
+  curl -sf -X POST -H 'Content-Type: application/json' \
+    --data "{\"email\":\"$1\",\"password\":\"secret-$RANDOM-pw\",\"returnSecureToken\":true}" \
+    "http://$EMU_HOSTPORT/identitytoolkit.googleapis.com/v1/accounts:signUp?key=fake-api-key" | jq -r .idToken
+}
