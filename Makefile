@@ -19,7 +19,9 @@ build-asan:
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRW_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer (the tests
+# that run C code: the Node-only suites of sample-cli and the browser page are not repeated).
+ASAN_EXCLUDE ?= ^(sample_cli|browser)\.
 test: setup
 	@$(MAKE) --no-print-directory test-fast
 	@$(MAKE) --no-print-directory test-asan
@@ -30,7 +32,7 @@ test-fast: build
 test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure $(CTEST_ARGS)
+	  ctest --output-on-failure -E '$(ASAN_EXCLUDE)' $(CTEST_ARGS)
 
 # Sets up what is missing, builds, and runs the control service with local runners.
 demo: setup build

@@ -93,6 +93,8 @@ struct agent {
 	uint16_t cols, rows;          /* the size for the next pty (follows RESIZE) */
 	int ev_write_fd;              /* events pipe, write end, kept until the last phase spawns */
 	int cancel_signo;             /* a terminating SIGNAL that arrived with no child to get it */
+	int next_phase_due;           /* the next phase starts from the tick (install succeeded,
+				       * or the bundle is ready) */
 	struct pty_proc proc;
 	struct lws *pty_wsi, *ev_wsi;
 	int ev_read_fd;
@@ -141,6 +143,9 @@ void runner_stage(struct agent *a, const char *stage, const char *state, const c
  * the bundle worker's stage events and, once it finished, starts install or run, or ends the
  * session. */
 void runner_on_wake(struct agent *a);
+/* Cancels and joins the bundle worker, if one runs. Call before the loop's context goes: the
+ * worker wakes the loop through it. */
+void runner_stop_worker(struct agent *a);
 
 /* The child's environment, built from nothing (no credential or control URL can leak): PATH,
  * HOME=`home`, TERM, LANG, USER, RUNWIRE_SESSION_ID=`sid`, RUNWIRE_EVENTS_FD and the string

@@ -2,12 +2,20 @@
  * event loop, the window of output control has not acknowledged, and the stage events a CLI
  * writes to RUNWIRE_EVENTS_FD.
  *
+ * A session with a bundle goes through phases (agent.h): PREPARE (bundle_prepare on a worker
+ * thread, prepare.c, its stage events forwarded from runner_on_wake), INSTALL (the install
+ * command under a pty) and RUN (the command under a fresh pty). Both children write into one
+ * output stream: the same offsets, window and SHA-256, so the EXIT digest covers install and
+ * run. A phase that fails ends the session: a bundle with AGENT_EXIT_PREPARE_FAILED, install
+ * with its own exit code (the command never runs).
+ *
  * Backpressure, not loss: when the window is full the pty is no longer read, so the CLI
  * blocks on write. The session ends when the child has exited and the pty is drained; the
  * EXIT frame (total bytes, SHA-256) goes after the last output byte, and the agent leaves
  * once control acknowledges everything.
  */
 #include "agent/agent.h"
+#include "agent/prepare.h"
 #include "common/log.h"
 #include "common/rw.h"
 
@@ -38,18 +46,55 @@ void runner_stage(struct agent *a, const char *stage, const char *state, const c
 
 static void schedule_tick(struct agent *a);
 
-static void finish_if_done(struct agent *a)
+/* The session is over: EXIT (with what a->proc says) goes after the last output byte. */
+static void set_exit(struct agent *a)
 {
-	if (a->exit_ready || !a->proc.exited || !a->pty_eof)
-		return;
 	pty_proc_exit_info(&a->proc, &a->exit.code, &a->exit.signo);
 	a->exit.total = a->window.end;
 	crypto_hash_sha256_final(&a->sha, a->exit.sha256);
 	a->exit_ready = 1;
 	log_info("session_exited", "{s:s, s:i, s:i, s:I}", "session", a->sid, "code",
 		 a->exit.code, "signal", a->exit.signo, "bytes", (json_int_t)a->exit.total);
-	runner_stage(a, "run", a->exit.code == 0 ? "done" : "failed", NULL);
 	uplink_want_write(a);
+}
+
+/* Ends a session before (or between) its children: `status` as waitpid reports it. The
+ * stage event that says why has already gone out. */
+static void end_early(struct agent *a, int status)
+{
+	a->proc.exited = 1;
+	a->proc.status = status;
+	a->pty_eof = 1;
+	a->next_phase_due = 0;
+	set_exit(a);
+}
+
+static void finish_if_done(struct agent *a)
+{
+	int32_t code;
+	uint8_t signo;
+	char why[64];
+
+	if (a->exit_ready || a->next_phase_due || !a->proc.exited || !a->pty_eof)
+		return;
+	pty_proc_exit_info(&a->proc, &code, &signo);
+	if (a->phase == AGENT_PHASE_INSTALL) {
+		if (code == 0) {
+			/* the tick starts the command: never adopt a new pty inside the old one's
+			 * close callback */
+			runner_stage(a, "install", "done", NULL);
+			a->next_phase_due = 1;
+			return;
+		}
+		if (signo)
+			snprintf(why, sizeof(why), "install killed by signal %d", signo);
+		else
+			snprintf(why, sizeof(why), "install exited with code %d", code);
+		runner_stage(a, "install", "failed", why);
+	} else {
+		runner_stage(a, "run", code == 0 ? "done" : "failed", NULL);
+	}
+	set_exit(a);
 }
 
 /* Reads the pty while the window has room. Returns -1 when the pty reached its end. */
@@ -217,11 +262,20 @@ const struct lws_protocols runner_protocols[2] = {
 	{ "rw-events", callback_events, 0, 0, 0, NULL, 0 },
 };
 
+static void start_next_phase(struct agent *a);
+
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	struct agent *a = lws_container_of(sul, struct agent, sul_tick);
 	int64_t now = rw_mono_us();
 
+	if (a->next_phase_due) {
+		a->next_phase_due = 0;
+		start_next_phase(a);
+		if (a->exit_ready)
+			return;
+		now = rw_mono_us();
+	}
 	if (!a->proc.exited && pty_proc_reap(&a->proc))
 		a->child_exit_us = now;
 	if (a->proc.exited && !a->pty_eof && now - a->child_exit_us > AGENT_DRAIN_MS * 1000) {
@@ -256,8 +310,7 @@ static int valid_env_name(const char *k)
 	return 1;
 }
 
-/* The child's environment is built from nothing: no credential or control URL can leak. */
-static char **build_env(struct agent *a, json_t *extra)
+char **runner_child_env(const char *home, const char *sid, json_t *extra)
 {
 	char **env = calloc(RUNNER_MAX_ENV + 1, sizeof(char *));
 	struct passwd *pw = getpwuid(getuid());
@@ -270,7 +323,7 @@ static char **build_env(struct agent *a, json_t *extra)
 		return NULL;
 #define ENV_ADD(...) do { if (n < RUNNER_MAX_ENV && asprintf(&env[n], __VA_ARGS__) >= 0) n++; } while (0)
 	ENV_ADD("PATH=/usr/local/bin:/usr/bin:/bin");
-	ENV_ADD("HOME=%s", a->work_dir);
+	ENV_ADD("HOME=%s", home);
 	ENV_ADD("TERM=xterm-256color");
 	ENV_ADD("COLORTERM=truecolor");
 	ENV_ADD("LANG=%s", lang && *lang ? lang : "C.UTF-8");
@@ -279,7 +332,7 @@ static char **build_env(struct agent *a, json_t *extra)
 		ENV_ADD("USER=%s", pw->pw_name);
 		ENV_ADD("LOGNAME=%s", pw->pw_name);
 	}
-	ENV_ADD("RUNWIRE_SESSION_ID=%s", a->sid);
+	ENV_ADD("RUNWIRE_SESSION_ID=%s", sid);
 	ENV_ADD("RUNWIRE_EVENTS_FD=%d", AGENT_EVENTS_FD);
 	json_object_foreach(extra, k, v) {
 		if (json_is_string(v) && valid_env_name(k))
@@ -289,7 +342,7 @@ static char **build_env(struct agent *a, json_t *extra)
 	return env;
 }
 
-static void free_env(char **env)
+void runner_free_env(char **env)
 {
 	for (char **e = env; e && *e; e++)
 		free(*e);
