@@ -14,6 +14,7 @@ add_executable(runwire-control
   control/recording.c
   control/templates.c
   control/ratelimit.c
+  control/runner_auth.c
 )
 target_link_libraries(runwire-control PRIVATE rw_common PkgConfig::LWS PkgConfig::JWT
                       PkgConfig::OPENSSL PkgConfig::CURL rw_firebase)

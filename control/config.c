@@ -39,6 +39,10 @@ static const struct opt_def opt_defs[] = {
 	  "local spawns agents here (default); external waits for agents from elsewhere" },
 	{ "runner-token-file", "RUNWIRE_RUNNER_TOKEN_FILE", "runnerTokenFile", OPT_STR, 0, 0, OFF(runner_token_file), "FILE",
 	  "credential that external agents present (at least 16 characters)" },
+	{ "runner-jwks-file", "RUNWIRE_RUNNER_JWKS_FILE", "runnerJwksFile", OPT_STR, 0, 0, OFF(runner_jwks_file), "FILE",
+	  "external runners present Kubernetes service-account tokens verified with this JWKS (one claim per pod)" },
+	{ "runner-issuer", "RUNWIRE_RUNNER_ISSUER", "runnerIssuer", OPT_STR, 0, 0, OFF(runner_issuer), "ISS",
+	  "expected issuer of runners' service-account tokens (the cluster's)" },
 	{ "data-dir", "RUNWIRE_DATA_DIR", "dataDir", OPT_STR, 0, 0, OFF(data_dir), "DIR",
 	  "state and work directories (default $XDG_STATE_HOME/runwire or ~/.local/state/runwire)" },
 	{ "config", "RUNWIRE_CONFIG", NULL, OPT_STR, 0, 0, OFF(config_file), "FILE",
@@ -275,8 +279,13 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 		cfg->data_dir = default_data_dir();
 	if (!cfg->agent_path)
 		cfg->agent_path = default_agent_path();
-	if (cfg->external && !cfg->runner_token_file) {
-		fprintf(stderr, "runwire-control: --dispatcher external needs --runner-token-file\n");
+	if (cfg->external && !cfg->runner_token_file && !cfg->runner_jwks_file) {
+		fprintf(stderr, "runwire-control: --dispatcher external needs --runner-jwks-file (one claim "
+				"per pod) or --runner-token-file\n");
+		return RW_EINVAL;
+	}
+	if (!!cfg->runner_jwks_file != !!cfg->runner_issuer) {
+		fprintf(stderr, "runwire-control: --runner-jwks-file and --runner-issuer go together\n");
 		return RW_EINVAL;
 	}
 	if (cfg->firebase_emulator && !cfg->firebase_project) {
@@ -297,6 +306,8 @@ void config_release(struct control_config *cfg)
 {
 	free(cfg->listen_host);
 	free(cfg->runner_token_file);
+	free(cfg->runner_jwks_file);
+	free(cfg->runner_issuer);
 	free(cfg->data_dir);
 	free(cfg->config_file);
 	free(cfg->session_secret_file);

@@ -53,6 +53,8 @@ struct control_config {
 	int max_runners;          /* most local agents at once */
 	int external;             /* --dispatcher external */
 	char *runner_token_file;  /* credential external agents present */
+	char *runner_jwks_file;   /* cluster JWKS for runners' service-account tokens */
+	char *runner_issuer;
 	char *data_dir;
 	char *config_file;
 	char *session_secret_file;
@@ -215,6 +217,7 @@ void agent_link_runner_gone(struct control *ctl, int agent_id, const char *why);
 struct agent_identity {
 	int local;              /* spawned by this control */
 	int agent_id;           /* local agent number, or 0 */
+	char pod_uid[64];       /* external runner's pod, when it presented a service-account token */
 };
 
 struct dispatcher *dispatcher_new(struct control *ctl);

@@ -7,6 +7,7 @@
  * KEDA on /api/queue) and present the runner credential from --runner-token-file.
  */
 #include "control/control.h"
+#include "control/runner_auth.h"
 #include "common/log.h"
 #include "common/rw.h"
 
@@ -39,6 +40,7 @@ struct dispatcher {
 	size_t n_locals, cap_locals;
 	int next_id;
 	char *runner_token;    /* external credential, or NULL */
+	struct runner_auth *ra; /* external one-claim service-account tokens, or NULL */
 	int64_t last_spawn_fail_ms;
 };
 
@@ -49,6 +51,15 @@ struct dispatcher *dispatcher_new(struct control *ctl)
 	if (!d)
 		return NULL;
 	d->ctl = ctl;
+	if (ctl->cfg.runner_jwks_file) {
+		char err[512];
+		d->ra = runner_auth_new(ctl->cfg.runner_jwks_file, ctl->cfg.runner_issuer, err, sizeof(err));
+		if (!d->ra) {
+			fprintf(stderr, "runwire-control: %s\n", err);
+			free(d);
+			return NULL;
+		}
+	}
 	if (ctl->cfg.runner_token_file) {
 		d->runner_token = rw_read_file(ctl->cfg.runner_token_file, DISPATCH_TOKEN_MAX, NULL);
 		if (!d->runner_token || strlen(d->runner_token) < 16) {
@@ -56,6 +67,7 @@ struct dispatcher *dispatcher_new(struct control *ctl)
 				ctl->cfg.runner_token_file,
 				d->runner_token ? "shorter than 16 characters" : strerror(errno));
 			free(d->runner_token);
+			runner_auth_free(d->ra);
 			free(d);
 			return NULL;
 		}
@@ -72,6 +84,7 @@ void dispatcher_free(struct dispatcher *d)
 		waitpid(d->locals[i].pid, NULL, 0);
 	}
 	free(d->locals);
+	runner_auth_free(d->ra);
 	if (d->runner_token)
 		sodium_memzero(d->runner_token, strlen(d->runner_token));
 	free(d->runner_token);
@@ -97,6 +110,15 @@ int dispatcher_authenticate(struct dispatcher *d, const char *credential,
 		sodium_memzero(la->ticket, sizeof(la->ticket));
 		who->local = 1;
 		who->agent_id = la->id;
+		return RW_OK;
+	}
+	if (d->ra && runner_auth_is_jwt(credential)) {
+		char reason[128];
+		if (runner_auth_claim(d->ra, credential, rw_now_ms() / 1000, who->pod_uid,
+				      sizeof(who->pod_uid), reason, sizeof(reason))) {
+			log_warn("runner_token_refused", "{s:s}", "reason", reason);
+			return RW_EAUTH;
+		}
 		return RW_OK;
 	}
 	if (d->runner_token && n == strlen(d->runner_token) &&
