@@ -3,6 +3,7 @@
  * it back, and exits.
  */
 #include "agent/agent.h"
+#include "agent/prepare.h"
 #include "common/log.h"
 #include "common/rw.h"
 
@@ -28,9 +29,11 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 "usage: runwire-agent [options]\n"
+"       runwire-agent run --bundle PATH|URL --sha256 HEX [options] -- COMMAND...\n"
 "\n"
 "Dials out to runwire-control, claims one waiting session, runs its command under a pty,\n"
-"streams the output back, and exits.\n"
+"streams the output back, and exits. `runwire-agent run` runs a bundle's pipeline and\n"
+"command in this terminal, without control (see runwire-agent run --help).\n"
 "\n"
 "  --control URL       control's agent endpoint, ws://HOST:PORT/agent or wss://...\n"
 "                      (env RUNWIRE_CONTROL_URL)\n"
@@ -42,7 +45,11 @@ static void usage(FILE *out)
 "                      default %u, %u..%u)\n"
 "  --grace SECONDS     give up after control is unreachable this long (env\n"
 "                      RUNWIRE_GRACE, default %d)\n"
-"  --ca-file FILE      extra CA certificates for wss (env RUNWIRE_CA_FILE)\n"
+"  --ca-file FILE      extra CA certificates for wss and bundle downloads (env\n"
+"                      RUNWIRE_CA_FILE)\n"
+"  --cache-dir DIR     unpacked bundles by SHA-256, shared by the agents of a machine\n"
+"                      (env RUNWIRE_CACHE_DIR, default: runwire-cache beside the work\n"
+"                      root; \"none\" for no cache)\n"
 "  --keep-work         keep the session's work directory\n"
 "  --exit-with-parent  exit when the spawning process does (local dispatcher)\n"
 "  -h, --help          this text\n",
@@ -90,6 +97,7 @@ int main(int argc, char **argv)
 		{ "window", required_argument, NULL, 'W' },
 		{ "grace", required_argument, NULL, 'g' },
 		{ "ca-file", required_argument, NULL, 'C' },
+		{ "cache-dir", required_argument, NULL, 'D' },
 		{ "keep-work", no_argument, NULL, 'k' },
 		{ "exit-with-parent", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
@@ -101,15 +109,19 @@ int main(int argc, char **argv)
 	const char *window = getenv("RUNWIRE_WINDOW");
 	const char *grace = getenv("RUNWIRE_GRACE");
 	const char *ca_file = getenv("RUNWIRE_CA_FILE");
+	const char *cache_dir = getenv("RUNWIRE_CACHE_DIR");
 	char work_root[4096];
 	long long v;
 	int token_fd = -1, c;
 
+	if (argc > 1 && !strcmp(argv[1], "run"))
+		return standalone_main(argc - 1, argv + 1);
 	snprintf(work_root, sizeof(work_root), "%s/runwire-work", env_or("TMPDIR", "/tmp"));
 	a.cfg.work_root = strdup(env_or("RUNWIRE_WORK_ROOT", work_root));
 	a.cfg.window = AGENT_DEFAULT_WINDOW;
 	a.cfg.grace_s = AGENT_DEFAULT_GRACE_S;
 	a.ev_read_fd = -1;
+	a.ev_write_fd = -1;
 	a.proc.master = -1;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -127,6 +139,7 @@ int main(int argc, char **argv)
 		case 'W': window = optarg; break;
 		case 'g': grace = optarg; break;
 		case 'C': ca_file = optarg; break;
+		case 'D': cache_dir = optarg; break;
 		case 'k': a.cfg.keep_work = 1; break;
 		case 'P':
 			/* a local runner must not outlive the control that spawned it */
@@ -173,13 +186,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	a.cfg.control_url = strdup(control);
-	a.cfg.ca_file = ca_file ? strdup(ca_file) : NULL;
+	a.cfg.ca_file = ca_file && *ca_file ? strdup(ca_file) : NULL;
+	a.cfg.cache_dir = prepare_cache_dir(cache_dir, a.cfg.work_root);
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	log_route_lws();
-	if (sodium_init() < 0 || uplink_start(&a)) {
+	/* curl_global_init runs here, before any bundle worker thread exists */
+	if (bundle_global_init() || uplink_start(&a)) {
 		fprintf(stderr, "runwire-agent: cannot start (bad --control URL?)\n");
 		return 1;
 	}
@@ -191,6 +206,7 @@ int main(int argc, char **argv)
 		runner_abandon(&a);
 		a.exit_status = 128 + agent_stop;
 	}
+	runner_stop_worker(&a);   /* its wake-ups go through the context released next */
 	uplink_release(&a);
 	runner_release(&a);
 	sodium_memzero(a.cfg.ticket, strlen(a.cfg.ticket));
@@ -198,5 +214,6 @@ int main(int argc, char **argv)
 	free(a.cfg.control_url);
 	free(a.cfg.work_root);
 	free(a.cfg.ca_file);
+	free(a.cfg.cache_dir);
 	return a.exit_status;
 }

@@ -31,6 +31,30 @@ struct prepare {
 	size_t n_hosts;
 };
 
+char *prepare_cache_dir(const char *value, const char *work_root)
+{
+	size_t n = strlen(work_root);
+	char *out;
+
+	if (value && !strcmp(value, PREPARE_CACHE_NONE))
+		return NULL;
+	if (value && *value)
+		return strdup(value);
+	while (n > 1 && work_root[n - 1] == '/')
+		n--;
+	while (n && work_root[n - 1] != '/')
+		n--;
+	while (n > 1 && work_root[n - 1] == '/')
+		n--;
+	/* "runwire-work" alone: beside it is the current directory */
+	if (!n)
+		return strdup("runwire-cache");
+	if (asprintf(&out, "%.*s/runwire-cache", (int)(n == 1 && work_root[0] == '/' ? 0 : n),
+		     work_root) < 0)
+		return NULL;
+	return out;
+}
+
 bool prepare_url_is_local(const char *url)
 {
 	/* The same rule as bundle_fetch: a scheme ([a-z][a-z0-9+.-]*) then "://" makes a URL,

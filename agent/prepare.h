@@ -54,6 +54,13 @@ typedef void (*prepare_notify_fn)(void *ud);
 int prepare_params_from_assign(json_t *bundle, json_t *fetch, const char **hosts,
 			       struct prepare_params *pp, char *err, size_t errlen);
 
+#define PREPARE_CACHE_NONE "none"      /* --cache-dir value that turns the cache off */
+
+/* The cache directory from a flag or environment value: NULL for PREPARE_CACHE_NONE, the
+ * value itself, or (value NULL or empty) "runwire-cache" beside `work_root` (the work root
+ * is per machine, so its agents share the cache). Returns a new string or NULL. */
+char *prepare_cache_dir(const char *value, const char *work_root);
+
 /* True when `url` names a local file (a plain path or file://), as bundle_fetch decides. */
 bool prepare_url_is_local(const char *url);
 

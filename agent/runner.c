@@ -358,18 +358,146 @@ static int valid_sid(const char *sid)
 	return strspn(sid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
 }
 
+/* Spawns the phase's command (install or the session's command) under a fresh pty in
+ * run_dir. The events pipe is made once and lives across phases: the agent keeps its write
+ * end until the last phase has spawned, so its reader sees EOF only when the command's
+ * process tree is done with it. 0, or RW_E... with `err` set (the caller ends the session). */
+static int spawn_phase(struct agent *a, enum agent_phase phase, char *err, size_t errlen)
+{
+	const char *stage = phase == AGENT_PHASE_INSTALL ? "install" : "run";
+	const char *argv[] = { "/bin/sh", "-c",
+			       phase == AGENT_PHASE_INSTALL ? a->install : a->command, NULL };
+	lws_sock_file_fd_type fd;
+	char **env;
+	int evp[2], r;
+
+	a->phase = phase;
+	if (a->ev_read_fd < 0) {
+		if (pipe2(evp, O_CLOEXEC | O_NONBLOCK) < 0) {
+			snprintf(err, errlen, "pipe: %s", strerror(errno));
+			return RW_EIO;
+		}
+		/* the child's end blocks as an ordinary fd would */
+		fcntl(evp[1], F_SETFL, fcntl(evp[1], F_GETFL) & ~O_NONBLOCK);
+		a->ev_read_fd = evp[0];
+		a->ev_write_fd = evp[1];
+		fd.filefd = evp[0];
+		a->ev_wsi = lws_adopt_descriptor_vhost(a->vh, LWS_ADOPT_RAW_FILE_DESC, fd,
+						       "rw-events", NULL);
+		if (!a->ev_wsi) {
+			snprintf(err, errlen, "cannot watch the events pipe");
+			return RW_EIO;
+		}
+	}
+	env = runner_child_env(a->work_dir, a->sid, a->env);
+	if (!env) {
+		snprintf(err, errlen, "out of memory");
+		return RW_ENOMEM;
+	}
+	struct pty_spawn_opts o = {
+		.argv = argv, .envp = (const char *const *)env, .cwd = a->run_dir,
+		.cols = a->cols, .rows = a->rows,
+		.events_fd = a->ev_write_fd, .events_fd_child = AGENT_EVENTS_FD,
+	};
+	runner_stage(a, stage, "running", NULL);
+	r = pty_proc_spawn(&a->proc, &o, err, errlen);
+	runner_free_env(env);
+	if (phase == AGENT_PHASE_RUN && a->ev_write_fd >= 0) {
+		close(a->ev_write_fd);
+		a->ev_write_fd = -1;
+	}
+	if (r)
+		return r;
+	a->pty_eof = 0;
+	a->pty_paused = 0;
+	a->killed_stragglers = 0;
+	a->child_exit_us = 0;
+	/* install's close may have grown the window by the drain slack: give it back as soon
+	 * as what is held allows */
+	if (a->window.cap > a->cfg.window)
+		a->window.cap = bytering_used(&a->window) > a->cfg.window ?
+					bytering_used(&a->window) : a->cfg.window;
+	fd.filefd = a->proc.master;
+	a->pty_wsi = lws_adopt_descriptor_vhost(a->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "rw-pty", NULL);
+	if (!a->pty_wsi) {
+		snprintf(err, errlen, "cannot watch the pty");
+		pty_proc_signal(&a->proc, SIGKILL);
+		return RW_EIO;
+	}
+	if (a->input_len)   /* typed ahead while there was no pty */
+		lws_callback_on_writable(a->pty_wsi);
+	if (!send_buf)
+		send_buf = malloc(LWS_PRE + PROTO_OUTPUT_PREFIX_LEN + AGENT_SEND_CHUNK);
+	schedule_tick(a);
+	log_info("session_started", "{s:s, s:s, s:i}", "session", a->sid, "phase", stage, "pid",
+		 (int)a->proc.pid);
+	return RW_OK;
+}
+
+/* After PREPARE or INSTALL: install when there is one and it has not run, else the command. */
+static void start_next_phase(struct agent *a)
+{
+	enum agent_phase next = a->install && a->phase < AGENT_PHASE_INSTALL ? AGENT_PHASE_INSTALL
+									      : AGENT_PHASE_RUN;
+	char err[4400];
+
+	if (a->cancel_signo) {
+		/* cancelled while no child ran: end as if the signal had killed one */
+		end_early(a, a->cancel_signo);
+		return;
+	}
+	if (spawn_phase(a, next, err, sizeof(err)) == RW_OK)
+		return;
+	log_error("session_start_failed", "{s:s, s:s}", "session", a->sid, "reason", err);
+	runner_stage(a, next == AGENT_PHASE_INSTALL ? "install" : "run", "failed", err);
+	/* report a failed start as an exit so control and viewers learn the outcome */
+	end_early(a, 127 << 8);
+}
+
+/* The bundle worker's notify: only wakes the loop (lws_cancel_service is thread-safe). */
+static void wake_loop(void *ud)
+{
+	struct agent *a = ud;
+
+	lws_cancel_service(a->ctx);
+}
+
+/* Starts the bundle worker: the tree lands in <work_dir>/bundle, the command's cwd. */
+static int start_prepare(struct agent *a, json_t *assign, char *err, size_t errlen)
+{
+	const char *hosts[PREPARE_MAX_HOSTS];
+	struct prepare_params pp;
+	int r;
+
+	r = prepare_params_from_assign(json_object_get(assign, "bundle"),
+				       json_object_get(assign, "fetch"), hosts, &pp, err, errlen);
+	if (r)
+		return r;
+	if ((size_t)snprintf(a->run_dir, sizeof(a->run_dir), "%s/bundle", a->work_dir) >=
+	    sizeof(a->run_dir)) {
+		snprintf(err, errlen, "work directory path too long");
+		return RW_EINVAL;
+	}
+	pp.dest_dir = a->run_dir;
+	pp.cache_dir = a->cfg.cache_dir;
+	pp.ca_file = a->cfg.ca_file;
+	a->phase = AGENT_PHASE_PREPARE;
+	a->prep = prepare_start(&pp, wake_loop, a, err, errlen);
+	if (!a->prep)
+		return RW_EIO;
+	log_info("bundle_preparing", "{s:s, s:s, s:b}", "session", a->sid, "url", pp.url,
+		 "cache", a->cfg.cache_dir != NULL);
+	return RW_OK;
+}
+
 int runner_start(struct agent *a, json_t *assign)
 {
 	const char *sid = json_string_value(json_object_get(assign, "sessionId"));
 	const char *command = json_string_value(json_object_get(assign, "command"));
+	const char *install = json_string_value(json_object_get(assign, "install"));
 	json_int_t cols = json_integer_value(json_object_get(assign, "cols"));
 	json_int_t rows = json_integer_value(json_object_get(assign, "rows"));
-	const char *argv[] = { "/bin/sh", "-c", command, NULL };
 	char err[4400];
-	char **env;
-	int evp[2];
-	lws_sock_file_fd_type fd;
-	int r;
 
 	if (!sid || !valid_sid(sid) || !command) {
 		log_error("bad_assign", "{s:s}", "reason", "missing sessionId or command");
@@ -379,11 +507,21 @@ int runner_start(struct agent *a, json_t *assign)
 	snprintf(a->resume_key, sizeof(a->resume_key), "%s",
 		 json_string_value(json_object_get(assign, "resumeKey")) ?: "");
 	a->have_session = 1;
+	a->ev_write_fd = -1;
 	bytering_init(&a->window, a->cfg.window, 0);
 	crypto_hash_sha256_init(&a->sha);
 	a->sent = a->acked = 0;
+	a->cols = (uint16_t)(cols > 0 && cols <= PROTO_MAX_DIM ? cols : 80);
+	a->rows = (uint16_t)(rows > 0 && rows <= PROTO_MAX_DIM ? rows : 24);
+	a->command = strdup(command);
+	a->install = install && *install ? strdup(install) : NULL;
+	a->env = json_incref(json_object_get(assign, "env"));
 	log_info("session_claimed", "{s:s}", "session", a->sid);
 
+	if (!a->command || (install && *install && !a->install)) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
 	if (mkdir(a->cfg.work_root, 0700) < 0 && errno != EEXIST) {
 		snprintf(err, sizeof(err), "cannot create %s: %s", a->cfg.work_root, strerror(errno));
 		goto fail;
@@ -393,53 +531,66 @@ int runner_start(struct agent *a, json_t *assign)
 		snprintf(err, sizeof(err), "cannot create %s: %s", a->work_dir, strerror(errno));
 		goto fail;
 	}
-	if (pipe2(evp, O_CLOEXEC | O_NONBLOCK) < 0) {
-		snprintf(err, sizeof(err), "pipe: %s", strerror(errno));
-		goto fail;
+	if (json_object_get(assign, "bundle")) {
+		if (start_prepare(a, assign, err, sizeof(err)) == RW_OK)
+			return RW_OK;
+		log_error("bundle_failed", "{s:s, s:s}", "session", a->sid, "reason", err);
+		runner_stage(a, "fetch", "failed", err);
+		end_early(a, AGENT_EXIT_PREPARE_FAILED << 8);
+		return RW_EINVAL;
 	}
-	/* the child's end blocks as an ordinary fd would */
-	fcntl(evp[1], F_SETFL, fcntl(evp[1], F_GETFL) & ~O_NONBLOCK);
-	env = build_env(a, json_object_get(assign, "env"));
-	struct pty_spawn_opts o = {
-		.argv = argv, .envp = (const char *const *)env, .cwd = a->work_dir,
-		.cols = (uint16_t)(cols > 0 && cols <= PROTO_MAX_DIM ? cols : 80),
-		.rows = (uint16_t)(rows > 0 && rows <= PROTO_MAX_DIM ? rows : 24),
-		.events_fd = evp[1], .events_fd_child = AGENT_EVENTS_FD,
-	};
-	runner_stage(a, "run", "running", NULL);
-	r = pty_proc_spawn(&a->proc, &o, err, sizeof(err));
-	free_env(env);
-	close(evp[1]);
-	if (r) {
-		close(evp[0]);
-		goto fail;
-	}
-	a->ev_read_fd = evp[0];
-	fd.filefd = a->proc.master;
-	a->pty_wsi = lws_adopt_descriptor_vhost(a->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "rw-pty", NULL);
-	fd.filefd = evp[0];
-	a->ev_wsi = lws_adopt_descriptor_vhost(a->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "rw-events",
-					       NULL);
-	if (!a->pty_wsi || !a->ev_wsi) {
-		snprintf(err, sizeof(err), "cannot watch the pty");
-		pty_proc_signal(&a->proc, SIGKILL);
-		goto fail;
-	}
-	if (!send_buf)
-		send_buf = malloc(LWS_PRE + PROTO_OUTPUT_PREFIX_LEN + AGENT_SEND_CHUNK);
-	schedule_tick(a);
-	log_info("session_started", "{s:s, s:i}", "session", a->sid, "pid", (int)a->proc.pid);
-	return RW_OK;
+	snprintf(a->run_dir, sizeof(a->run_dir), "%s", a->work_dir);
+	/* no bundle: the first child starts at once, as the ASSIGN arrives */
+	start_next_phase(a);
+	return a->exit_ready ? RW_EIO : RW_OK;
 
 fail:
 	log_error("session_start_failed", "{s:s, s:s}", "session", a->sid, "reason", err);
 	runner_stage(a, "run", "failed", err);
 	/* report a failed start as an exit so control and viewers learn the outcome */
-	a->proc.exited = 1;
-	a->proc.status = 127 << 8;
-	a->pty_eof = 1;
-	finish_if_done(a);
+	end_early(a, 127 << 8);
 	return RW_EIO;
+}
+
+void runner_on_wake(struct agent *a)
+{
+	char err[BUNDLE_ERR_LEN];
+	json_t *events, *ev;
+	int rc = 0;
+	size_t i;
+
+	if (!a->prep)
+		return;
+	if (!prepare_take(a->prep, &events, &rc, err, sizeof(err))) {
+		json_array_foreach(events, i, ev)
+			uplink_queue_json(a, PROTO_EVENT, ev);
+		json_decref(events);
+		return;
+	}
+	json_array_foreach(events, i, ev)
+		uplink_queue_json(a, PROTO_EVENT, ev);
+	json_decref(events);
+	prepare_free(a->prep);
+	a->prep = NULL;
+	if (rc && !a->cancel_signo) {
+		/* the library sent the failed stage with the reason */
+		log_error("bundle_failed", "{s:s, s:s, s:s}", "session", a->sid, "code",
+			  rw_strerror(rc), "reason", err);
+		end_early(a, AGENT_EXIT_PREPARE_FAILED << 8);
+		return;
+	}
+	if (!rc)
+		log_info("bundle_ready", "{s:s}", "session", a->sid);
+	/* the next phase (or the end, when cancelled) starts from the tick, outside this
+	 * broadcast callback */
+	a->next_phase_due = 1;
+	schedule_tick(a);
+}
+
+void runner_stop_worker(struct agent *a)
+{
+	prepare_free(a->prep);
+	a->prep = NULL;
 }
 
 void runner_on_ack(struct agent *a, uint64_t offset)
@@ -469,7 +620,9 @@ void runner_on_input(struct agent *a, const uint8_t *data, size_t len)
 {
 	uint8_t *nb;
 
-	if (!a->pty_wsi)
+	/* Before the first child and between install and run, input waits for the next pty
+	 * (control sends what a viewer typed early right after ASSIGN). */
+	if (!a->pty_wsi && !a->prep && !a->next_phase_due)
 		return;
 	if (a->input_len + len > AGENT_MAX_INPUT_BUF) {
 		log_warn("input_dropped", "{s:i}", "bytes", (int)len);
@@ -481,17 +634,37 @@ void runner_on_input(struct agent *a, const uint8_t *data, size_t len)
 	a->input = nb;
 	memcpy(a->input + a->input_len, data, len);
 	a->input_len += len;
-	lws_callback_on_writable(a->pty_wsi);
+	if (a->pty_wsi)
+		lws_callback_on_writable(a->pty_wsi);
 }
 
 void runner_on_resize(struct agent *a, uint16_t cols, uint16_t rows)
 {
+	a->cols = cols;   /* for a pty still to come */
+	a->rows = rows;
 	if (a->proc.master >= 0)
 		pty_proc_resize(&a->proc, cols, rows);
 }
 
+/* The signals whose default action ends a process: these cancel a session with no child. */
+static int ends_process(int signo)
+{
+	return signo == SIGHUP || signo == SIGINT || signo == SIGQUIT || signo == SIGKILL ||
+	       signo == SIGTERM || signo == SIGUSR1 || signo == SIGUSR2;
+}
+
 void runner_on_signal(struct agent *a, int signo)
 {
+	if ((a->prep || a->next_phase_due) && !a->exit_ready) {
+		/* no child to get it (fetching, or between install and run): stop here */
+		if (ends_process(signo) && !a->cancel_signo) {
+			log_info("signal", "{s:s, s:i, s:s}", "session", a->sid, "signal", signo,
+				 "action", "cancel before the command");
+			a->cancel_signo = signo;
+			prepare_cancel(a->prep);
+		}
+		return;
+	}
 	if (a->proc.pid) {
 		log_info("signal", "{s:s, s:i}", "session", a->sid, "signal", signo);
 		pty_proc_signal(&a->proc, signo);
@@ -533,6 +706,7 @@ int runner_write_output(struct agent *a, struct lws *wsi)
 
 void runner_abandon(struct agent *a)
 {
+	runner_stop_worker(a);
 	if (!a->proc.pid || a->exit_ready)
 		return;
 	pty_proc_signal(&a->proc, SIGHUP);
@@ -551,6 +725,16 @@ void runner_release(struct agent *a)
 	a->input = NULL;
 	free(send_buf);
 	send_buf = NULL;
+	runner_stop_worker(a);
+	free(a->command);
+	free(a->install);
+	a->command = a->install = NULL;
+	json_decref(a->env);
+	a->env = NULL;
+	if (a->have_session && a->ev_write_fd >= 0) {
+		close(a->ev_write_fd);
+		a->ev_write_fd = -1;
+	}
 	if (a->have_session && !a->cfg.keep_work && a->work_dir[0])
 		rw_remove_tree(a->work_dir);
 }

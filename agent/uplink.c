@@ -257,6 +257,11 @@ static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, vo
 			return -1;
 		break;
 
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		/* lws_cancel_service() from the bundle worker: its events or its result wait */
+		runner_on_wake(a);
+		break;
+
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		log_warn("connect_failed", "{s:s}", "reason", in ? (const char *)in : "unknown");
 		/* fallthrough */

@@ -26,6 +26,12 @@ static void usage(FILE *out)
 "  run [-i] [--cols N] [--rows N] [--] COMMAND...\n"
 "                      start a session running COMMAND and watch it live; exits with its\n"
 "                      exit code (128+N for signal N)\n"
+"  run --bundle URL --sha256 HEX [--install CMD] [--] COMMAND...\n"
+"                      run COMMAND in a bundle's unpacked tree, after CMD (when the server\n"
+"                      allows ad-hoc bundles from that host); exits 125 when the bundle\n"
+"                      cannot be fetched, verified or unpacked, with CMD's code when it fails\n"
+"  run --template NAME [--prompt TEXT]\n"
+"                      run a template the operator wrote (GET /api/config lists them)\n"
 "  attach [--since N] [--token T] [--read-only] SESSION\n"
 "                      watch (and type into) an existing session\n"
 "  ls                  list your sessions\n"
@@ -94,12 +100,19 @@ static int cmd_run(struct client *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "cols", required_argument, NULL, 'c' },
 		{ "rows", required_argument, NULL, 'r' },
+		{ "bundle", required_argument, NULL, 'b' },
+		{ "sha256", required_argument, NULL, 'S' },
+		{ "install", required_argument, NULL, 'I' },
+		{ "template", required_argument, NULL, 'T' },
+		{ "prompt", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 }
 	};
+	const char *bundle = NULL, *sha256 = NULL, *install = NULL, *template_name = NULL;
+	const char *prompt = NULL;
 	int forward = 0, opt;
 	long long cols = 0, rows = 0;
 	struct winsize ws;
-	char err[512], *command;
+	char err[512], *command = NULL;
 	json_t *req, *resp = NULL;
 	long status = 0;
 
@@ -119,26 +132,60 @@ static int cmd_run(struct client *c, int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'b': bundle = optarg; break;
+		case 'S': sha256 = optarg; break;
+		case 'I': install = optarg; break;
+		case 'T': template_name = optarg; break;
+		case 'p': prompt = optarg; break;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind >= argc) {
-		fprintf(stderr, "runwire: run needs a command, e.g. runwire run -- sh -c 'echo hi'\n");
+	/* the server checks all of this too; saying it here saves a round trip */
+	if (template_name && (bundle || sha256 || install || optind < argc)) {
+		fprintf(stderr, "runwire: a template brings its own command, bundle and install: "
+				"drop them, or drop --template\n");
 		return 2;
 	}
-	command = join_command(argc - optind, argv + optind);
-	if (!command || strlen(command) > CLIENT_MAX_COMMAND) {
-		fprintf(stderr, "runwire: command longer than 64 KiB\n");
-		free(command);
+	if (!bundle != !sha256) {
+		fprintf(stderr, "runwire: --bundle and --sha256 go together: a bundle runs only with "
+				"the SHA-256 of its bytes\n");
 		return 2;
+	}
+	if (install && !bundle) {
+		fprintf(stderr, "runwire: --install needs --bundle\n");
+		return 2;
+	}
+	if (!template_name && optind >= argc) {
+		fprintf(stderr, "runwire: run needs a command, e.g. runwire run -- sh -c 'echo hi', "
+				"or --template NAME\n");
+		return 2;
+	}
+	if (!template_name) {
+		command = join_command(argc - optind, argv + optind);
+		if (!command || strlen(command) > CLIENT_MAX_COMMAND) {
+			fprintf(stderr, "runwire: command longer than 64 KiB\n");
+			free(command);
+			return 2;
+		}
 	}
 	if ((!cols || !rows) && (!ioctl(1, TIOCGWINSZ, &ws) || !ioctl(0, TIOCGWINSZ, &ws)) &&
 	    ws.ws_col && ws.ws_row) {
 		cols = cols ? cols : ws.ws_col;
 		rows = rows ? rows : ws.ws_row;
 	}
-	req = json_pack("{s:s}", "command", command);
-	free(command);
+	if (template_name) {
+		req = json_pack("{s:s}", "template", template_name);
+	} else {
+		req = json_pack("{s:s}", "command", command);
+		free(command);
+	}
+	if (bundle)
+		json_object_set_new(req, "bundle", json_pack("{s:s, s:s}", "url", bundle, "sha256",
+							     sha256));
+	if (install)
+		json_object_set_new(req, "install", json_string(install));
+	if (prompt)
+		json_object_set_new(req, "prompt", json_string(prompt));
 	if (cols)
 		json_object_set_new(req, "cols", json_integer(cols));
 	if (rows)

@@ -192,10 +192,36 @@ void agent_link_runner_gone(struct control *ctl, int agent_id, const char *why)
 	}
 }
 
+/* The session's agent came back on `l` before control saw its old link `old` drop (the
+ * old TCP connection can linger half-open for up to the 30 s liveness timeout). The resume
+ * key proves it is the same runner, so the new link takes over: frames still queued for the
+ * agent (input, resize, signal) move to it behind the HELLO, and the old link is closed from
+ * the loop. Called once `l` owns the session. */
+static void link_supersede(struct agent_link *old, struct agent_link *l)
+{
+	log_info("agent_link_superseded", "{s:s, s:i}", "session", l->s->id, "agent_pid",
+		 old->pid);
+	if (old->q_head) {
+		if (l->q_tail)
+			l->q_tail->next = old->q_head;
+		else
+			l->q_head = old->q_head;
+		l->q_tail = old->q_tail;
+		l->q_bytes += old->q_bytes;
+		old->q_head = old->q_tail = NULL;
+		old->q_bytes = 0;
+	}
+	old->s = NULL;
+	old->ack_due = 0;
+	old->closing = 1;
+	lws_set_timeout(old->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+}
+
 /* HELLO from an agent: credential, then either idle or resuming its session. */
 static void link_hello(struct agent_link *l, const struct proto_frame *f)
 {
 	struct control *ctl = l->ctl;
+	struct agent_link *old;
 	json_t *j = proto_parse_json(f), *resume;
 	const char *cred;
 	char addr[64];
@@ -212,8 +238,7 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		struct session *s = sid ? session_find(ctl, sid) : NULL;
 
 		if (!s || !key || strlen(key) != strlen(s->resume_key) ||
-		    sodium_memcmp(key, s->resume_key, strlen(key)) || session_is_final(s) ||
-		    (s->agent && s->agent != l)) {
+		    sodium_memcmp(key, s->resume_key, strlen(key)) || session_is_final(s)) {
 			log_warn("agent_resume_refused", "{s:s?, s:s}", "session", sid, "client",
 				 server_client_addr(l->wsi, addr, sizeof(addr)));
 			link_error(l, PROTO_ERR_NOT_FOUND, "no such session to resume");
@@ -225,6 +250,7 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 			json_decref(j);
 			return;
 		}
+		old = s->agent != l ? s->agent : NULL;
 		l->authed = 1;
 		l->pid = (int)json_integer_value(json_object_get(j, "pid"));
 		l->s = s;
@@ -235,6 +261,8 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		link_queue_json(l, PROTO_HELLO,
 				json_pack("{s:i, s:I}", "v", PROTO_VERSION, "offset",
 					  (json_int_t)s->scroll.end));
+		if (old)
+			link_supersede(old, l);
 		log_info("agent_resumed", "{s:s, s:I}", "session", s->id, "offset",
 			 (json_int_t)s->scroll.end);
 		relay_event(s, json_pack("{s:s, s:s}", "type", "runner", "state", "back"));
