@@ -556,20 +556,18 @@ void runner_on_wake(struct agent *a)
 {
 	char err[BUNDLE_ERR_LEN];
 	json_t *events, *ev;
-	int rc = 0;
+	int rc = 0, finished;
 	size_t i;
 
 	if (!a->prep)
 		return;
-	if (!prepare_take(a->prep, &events, &rc, err, sizeof(err))) {
-		json_array_foreach(events, i, ev)
-			uplink_queue_json(a, PROTO_EVENT, ev);
-		json_decref(events);
-		return;
-	}
-	json_array_foreach(events, i, ev)
+	finished = prepare_take(a->prep, &events, &rc, err, sizeof(err));
+	json_array_foreach(events, i, ev) {
 		uplink_queue_json(a, PROTO_EVENT, ev);
+	}
 	json_decref(events);
+	if (!finished)
+		return;
 	prepare_free(a->prep);
 	a->prep = NULL;
 	if (rc && !a->cancel_signo) {
@@ -622,7 +620,7 @@ void runner_on_input(struct agent *a, const uint8_t *data, size_t len)
 
 	/* Before the first child and between install and run, input waits for the next pty
 	 * (control sends what a viewer typed early right after ASSIGN). */
-	if (!a->pty_wsi && !a->prep && !a->next_phase_due)
+	if (!a->pty_wsi && (!a->have_session || a->exit_ready || a->phase == AGENT_PHASE_RUN))
 		return;
 	if (a->input_len + len > AGENT_MAX_INPUT_BUF) {
 		log_warn("input_dropped", "{s:i}", "bytes", (int)len);

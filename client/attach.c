@@ -158,6 +158,74 @@ static void on_exit_frame(struct attach *a, const struct proto_frame *f)
 	finish(a, status);
 }
 
+#define ATTACH_PROGRESS_US 1000000   /* at most one "running" progress line a second */
+
+/* Writes `v` bytes in the unit that suits `scale` bytes and returns the unit's name, so that
+ * "done/total" share one unit. */
+static const char *in_unit(char *out, size_t n, uint64_t v, uint64_t scale)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB" };
+	size_t u = 0;
+
+	while (u + 1 < RW_ARRAY_LEN(unit) && scale >= 1024) {
+		scale /= 1024;
+		u++;
+	}
+	if (!u)
+		snprintf(out, n, "%llu", (unsigned long long)v);
+	else
+		snprintf(out, n, "%.1f", (double)v / (double)(1ull << (10 * u)));
+	return unit[u];
+}
+
+/* A stage event as one line on stderr: "[fetch] running 1.2/3.4 MiB", "[unpack] done 812
+ * entries", "[verify] failed: sha256 mismatch: ...". Failures are shown even with -q; progress
+ * of one stage at most once a second (the agent sends up to ten a second). */
+static void say_stage(struct attach *a, json_t *j, const char *stage, const char *state,
+		      const char *reason)
+{
+	/* one attach per process: the throttle's memory can live here */
+	static char last_stage[64];
+	static int64_t last_us;
+	const char *detail = json_string_value(json_object_get(j, "detail"));
+	json_t *done = json_object_get(j, "done"), *total = json_object_get(j, "total");
+	int running = !strcmp(state, "running");
+	char progress[96] = "", d_txt[32], t_txt[32];
+	int64_t now = rw_mono_us();
+
+	if (!strcmp(state, "failed")) {
+		say(a, "[%s] failed%s%s", stage, reason ? ": " : "", reason ? reason : "");
+		return;
+	}
+	if (a->c->quiet)
+		return;
+	if (running && json_is_integer(done) && !strncmp(last_stage, stage, sizeof(last_stage)) &&
+	    now - last_us < ATTACH_PROGRESS_US)
+		return;
+	snprintf(last_stage, sizeof(last_stage), "%s", stage);
+	last_us = now;
+	if (json_is_integer(done) && json_integer_value(done) >= 0) {
+		uint64_t d = (uint64_t)json_integer_value(done);
+		uint64_t t = json_integer_value(total) > 0 ? (uint64_t)json_integer_value(total) : 0;
+		if (!strcmp(stage, "fetch") && (d || t)) {
+			/* bytes */
+			const char *unit = in_unit(d_txt, sizeof(d_txt), d, t > d ? t : d);
+			in_unit(t_txt, sizeof(t_txt), t, t > d ? t : d);
+			if (t && running)
+				snprintf(progress, sizeof(progress), " %s/%s %s", d_txt, t_txt, unit);
+			else
+				snprintf(progress, sizeof(progress), " %s %s", d_txt, unit);
+		} else if (t && running) {
+			snprintf(progress, sizeof(progress), " %llu/%llu%s", (unsigned long long)d,
+				 (unsigned long long)t, !strcmp(stage, "unpack") ? " entries" : "");
+		} else if (!strcmp(stage, "unpack") && d) {
+			snprintf(progress, sizeof(progress), " %llu entries", (unsigned long long)d);
+		}
+	}
+	say(a, "[%s] %s%s%s%s%s", stage, state, progress, detail ? " (" : "", detail ? detail : "",
+	    detail ? ")" : "");
+}
+
 static void on_event(struct attach *a, const struct proto_frame *f)
 {
 	json_t *j = proto_parse_json(f);
@@ -183,16 +251,11 @@ static void on_event(struct attach *a, const struct proto_frame *f)
 	} else if (!strcmp(type, "runner") && !a->c->quiet) {
 		say(a, !strcmp(state, "lost") ? "runner connection lost, waiting for it to come back"
 					      : "runner is back");
-	} else if (!strcmp(type, "stage") && !a->c->quiet) {
+	} else if (!strcmp(type, "stage")) {
 		const char *stage = json_string_value(json_object_get(j, "stage"));
-		json_t *done = json_object_get(j, "done"), *total = json_object_get(j, "total");
-		if (stage && strcmp(stage, "run")) {
-			if (json_is_integer(done) && json_is_integer(total))
-				say(a, "[%s] %s %" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT, stage,
-				    state, json_integer_value(done), json_integer_value(total));
-			else
-				say(a, "[%s] %s%s%s", stage, state, reason ? ": " : "", reason ? reason : "");
-		}
+		/* "run" is the output itself; its outcome is the exit status */
+		if (stage && strcmp(stage, "run"))
+			say_stage(a, j, stage, state, reason);
 	}
 	json_decref(j);
 }

@@ -45,7 +45,8 @@ int replay_run(const struct client *c, const char *sid, double speed, double max
 				break;
 			}
 		} else if (json_is_array(j) && json_array_size(j) == 3 &&
-			   !strcmp(json_string_value(json_array_get(j, 1)) ?: "", "o")) {
+			   json_is_string(json_array_get(j, 1)) &&
+			   !strcmp(json_string_value(json_array_get(j, 1)), "o")) {
 			double t = json_number_value(json_array_get(j, 0));
 			json_t *data = json_array_get(j, 2);
 			if (speed > 0 && t > prev) {
