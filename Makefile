@@ -36,6 +36,7 @@ test-asan: build-asan
 
 # Sets up what is missing, builds, and runs the control service with local runners.
 demo: setup build
+	@bash scripts/build-bundle.sh
 	@bash scripts/demo.sh
 
 lint: build

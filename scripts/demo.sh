@@ -38,7 +38,8 @@ export RUNWIRE_SERVER="http://127.0.0.1:$PORT"
 echo "runwire-control is serving $RUNWIRE_SERVER/ (log: $DEMO/control.log)"
 echo
 
-if [[ ${#config[@]} -gt 0 ]] && "$BIN/runwire" run --help 2>&1 | grep -q -- --template; then
+if [[ ${#config[@]} -gt 0 ]]; then
+  echo "Running the sample CLI (runwire run --template sample-cli):"
   "$BIN/runwire" run --template sample-cli || true
 else
   "$BIN/runwire" run -- sh -c 'for s in fetch verify unpack install run; do
@@ -50,5 +51,9 @@ echo
 echo "Control is still running. In another terminal:"
 echo "  build/bin/runwire --server $RUNWIRE_SERVER run -- sh -c 'for s in fetch build test; do echo \"stage \$s\"; sleep 1; done'"
 echo "  build/bin/runwire --server $RUNWIRE_SERVER ls"
+echo "  build/bin/runwire --server $RUNWIRE_SERVER run --template sample-cli"
 echo "Open $RUNWIRE_SERVER/ in a browser. Ctrl-C stops."
+if [[ ! -t 0 ]]; then
+  exit 0  # not interactive (CI, a pipe): the demo has been shown
+fi
 wait $control
