@@ -15,6 +15,7 @@
 #include <string.h>
 
 #define VIEWER_SEND_CHUNK (64u << 10)     /* output bytes per frame to a viewer */
+#define VIEWER_WRITE_BUDGET (1u << 20)    /* output bytes per writeable callback */
 
 struct viewer {
 	struct viewer *next;          /* session->viewers */
@@ -74,6 +75,11 @@ void relay_event(struct session *s, json_t *ev)
 		s->events = e;
 		s->cap_events = cap;
 	}
+	/* when it happened, and its place in the log, so a late viewer can show durations and
+	 * tell a replayed event from a new one */
+	if (!json_object_get(ev, "ts"))
+		json_object_set_new(ev, "ts", json_integer(rw_now_ms()));
+	json_object_set_new(ev, "seq", json_integer((json_int_t)s->n_events));
 	frame = proto_encode_json(PROTO_EVENT, ev, LWS_PRE, &len);
 	json_decref(ev);
 	if (!frame)
@@ -132,8 +138,9 @@ static int send_error(struct lws *wsi, uint16_t code, const char *msg)
 	return lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_BINARY) < 0 ? -1 : 0;
 }
 
-/* Sends the next thing this viewer is due. Returns -1 to close, 0 otherwise. */
-static int viewer_write(struct viewer *v)
+/* Sends the next thing this viewer is due: 1 when it wrote a frame (more may be due), 0 when
+ * nothing is due now, -1 to close. The caller asks for the next writeable callback. */
+static int viewer_write_one(struct viewer *v)
 {
 	struct session *s = v->s;
 	const uint8_t *p;
@@ -147,29 +154,28 @@ static int viewer_write(struct viewer *v)
 		v->hello_sent = 1;
 		if (v->cursor > s->scroll.end)
 			v->cursor = s->scroll.end;
-		lws_callback_on_writable(v->wsi);
 		return send_json(v->wsi, PROTO_HELLO,
 				 json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:i, s:i}", "v",
 					   PROTO_VERSION, "sessionId", s->id, "state",
 					   session_state_name(s->state), "role",
 					   v->role == TOKEN_ROLE_VIEWER ? "viewer" : "writer",
 					   "offset", (json_int_t)v->cursor, "bytes",
-					   (json_int_t)s->scroll.end, "cols", s->cols, "rows", s->rows));
+					   (json_int_t)s->scroll.end, "cols", s->cols, "rows", s->rows)) ?
+			       -1 : 1;
 	}
 	if (v->cursor < s->scroll.start) {
 		uint64_t skipped = s->scroll.start - v->cursor;
 		log_info("viewer_resync", "{s:s, s:I}", "session", s->id, "skipped",
 			 (json_int_t)skipped);
 		v->cursor = s->scroll.start;
-		lws_callback_on_writable(v->wsi);
 		return send_json(v->wsi, PROTO_EVENT,
 				 json_pack("{s:s, s:I, s:I}", "type", "resync", "skipped",
-					   (json_int_t)skipped, "offset", (json_int_t)v->cursor));
+					   (json_int_t)skipped, "offset", (json_int_t)v->cursor)) ?
+			       -1 : 1;
 	}
 	if (v->next_event < s->n_events && s->events[v->next_event].offset <= v->cursor) {
 		struct session_event *e = &s->events[v->next_event++];
-		lws_callback_on_writable(v->wsi);
-		return lws_write(v->wsi, e->frame + LWS_PRE, e->len, LWS_WRITE_BINARY) < 0 ? -1 : 0;
+		return lws_write(v->wsi, e->frame + LWS_PRE, e->len, LWS_WRITE_BINARY) < 0 ? -1 : 1;
 	}
 	n = bytering_peek(&s->scroll, v->cursor, &p);
 	if (n) {
@@ -186,15 +192,13 @@ static int viewer_write(struct viewer *v)
 			return -1;
 		v->cursor += n;
 		s->ctl->m.bytes_out += n;
-		lws_callback_on_writable(v->wsi);
-		return 0;
+		return 1;
 	}
 	if (s->have_exit && !v->exit_sent) {
 		uint8_t frame[LWS_PRE + PROTO_EXIT_LEN];
 		v->exit_sent = 1;
 		proto_encode_exit(frame + LWS_PRE, &s->exit);
-		lws_callback_on_writable(v->wsi);
-		return lws_write(v->wsi, frame + LWS_PRE, PROTO_EXIT_LEN, LWS_WRITE_BINARY) < 0 ? -1 : 0;
+		return lws_write(v->wsi, frame + LWS_PRE, PROTO_EXIT_LEN, LWS_WRITE_BINARY) < 0 ? -1 : 1;
 	}
 	/* Everything of a finished session is delivered: close once it has been flushed. */
 	if (session_is_final(s) && (s->have_exit ? v->exit_sent : 1) &&
@@ -202,6 +206,27 @@ static int viewer_write(struct viewer *v)
 		v->finished = 1;
 		lws_callback_on_writable(v->wsi);
 	}
+	return 0;
+}
+
+/* One writeable callback sends frames while the socket takes them, up to a budget. One frame
+ * per callback would let an agent that delivers a whole rx buffer (1 MiB) per wake-up outrun
+ * even a fast viewer by 16 to 1, pushing it past the scrollback into a resync. The budget
+ * keeps one viewer from starving the loop. Returns -1 to close, 0 otherwise. */
+static int viewer_write(struct viewer *v)
+{
+	size_t sent = 0;
+	uint64_t before;
+	int r;
+
+	do {
+		before = v->cursor;
+		r = viewer_write_one(v);
+		if (r <= 0)
+			return r;
+		sent += (size_t)(v->cursor - before) + 1;
+	} while (sent < VIEWER_WRITE_BUDGET && !lws_send_pipe_choked(v->wsi));
+	lws_callback_on_writable(v->wsi);
 	return 0;
 }
 
@@ -259,7 +284,7 @@ static int viewer_filter(struct control *ctl, struct lws *wsi, struct viewer *v)
 {
 	char uri[256], proto[TOKEN_MAX_LEN + 64], addr[64], reason[128], since[32];
 	struct token_claims c;
-	const char *tok;
+	const char *tok, *arg;
 	struct session *s;
 	long long n;
 
@@ -300,8 +325,9 @@ static int viewer_filter(struct control *ctl, struct lws *wsi, struct viewer *v)
 	memset(v, 0, sizeof(*v));
 	snprintf(v->sid, sizeof(v->sid), "%s", c.sid);
 	v->role = c.role;
-	if (lws_get_urlarg_by_name(wsi, "since=", since, sizeof(since)) &&
-	    !rw_parse_int(since, 0, INT64_MAX, &n))
+	/* lws copies "since=N" into the buffer and points after the name */
+	if ((arg = lws_get_urlarg_by_name(wsi, "since=", since, sizeof(since))) &&
+	    !rw_parse_int(arg, 0, INT64_MAX, &n))
 		v->since = (uint64_t)n;
 	log_audit("viewer_attach", "{s:s, s:s, s:s, s:s, s:I}", "session", c.sid, "user", c.sub,
 		 "role", c.role == TOKEN_ROLE_VIEWER ? "viewer" : "writer", "client",

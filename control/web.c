@@ -74,7 +74,7 @@ static int web_try_dir(const char *dir)
 static int web_find_dir(void)
 {
 	static const char *const rel[] = { "../web", "../share/runwire/web" };
-	char exe[PATH_MAX], dir[WEB_MAX_PATH];
+	char exe[PATH_MAX], dir[PATH_MAX + 32];
 	ssize_t n;
 	char *slash;
 
@@ -89,7 +89,8 @@ static int web_find_dir(void)
 		return 0;
 	*slash = '\0';
 	for (size_t i = 0; i < RW_ARRAY_LEN(rel); i++) {
-		snprintf(dir, sizeof(dir), "%s/%s", exe, rel[i]);
+		if (snprintf(dir, sizeof(dir), "%s/%s", exe, rel[i]) >= (int)sizeof(dir))
+			continue;
 		if (web_try_dir(dir))
 			return 1;
 	}

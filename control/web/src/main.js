@@ -1,0 +1,599 @@
+// main.js: runwire's browser page (docs/browser.md). Start a session from a template or a
+// command, open one from the list, watch its live terminal and stage timeline, type into
+// it with a writer token, share a read-only link, cancel it, replay its recording.
+//
+// Routes (in the URL fragment, so control serves one page):
+//   #/                        start form and the list of sessions
+//   #/s/<id>                  a session, with a writer token minted for each connection
+//   #/s/<id>?viewer=<token>   a read-only share: the one-time viewer token came with the link
+import '@xterm/xterm/css/xterm.css';
+import './app.css';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import * as api from './api.js';
+import { startAuth } from './auth.js';
+import { Connection, FatalStreamError, exitText } from './stream.js';
+import { TermView } from './termview.js';
+import { Timeline } from './timeline.js';
+import { parseCast, Player, SPEEDS, allOutput } from './replay.js';
+import { $, el, show, renderSessions, renderStages, renderFacts, sessionStateText } from './ui.js';
+import { formatBytes, formatDuration } from './timeline.js';
+
+const LIST_REFRESH_MS = 3000;
+const RESIZE_DEBOUNCE_MS = 80;
+const FINAL = new Set(['exited', 'failed', 'cancelled']);
+const STATUS_TEXT = {
+  idle: 'not connected', connecting: 'connecting…', 'catching-up': 'catching up…', live: 'live',
+  reconnecting: 'reconnecting', ended: 'ended', failed: 'disconnected', replay: 'replaying the recording',
+};
+
+const app = {
+  config: null,
+  auth: null,            // Firebase session, or null in the embedded default
+  user: null,
+  term: null,            // TermView
+  cur: null,             // the open session (see openSession)
+  pendingToken: null,    // {id, token} from POST /api/sessions, used by the first connection
+  sessions: [],
+  listTimer: null,
+  booted: false,
+};
+
+// ---- connection status ----
+
+function setStatus(status, detail) {
+  const box = $('conn');
+  box.dataset.status = status;
+  let text = STATUS_TEXT[status] || status;
+  if (status === 'live' && app.cur?.role === 'viewer') text += ' · read-only';
+  if (detail) text += `: ${detail}`;
+  $('conn-text').textContent = text;
+}
+
+// ---- the terminal ----
+
+function setupTerminal() {
+  app.term = new TermView($('terminal'));
+  app.term.onInput((d) => app.cur?.conn?.sendInput(d));
+  // F6 leaves the terminal (Tab belongs to the program running in it).
+  app.term.term.attachCustomKeyEventHandler((e) => {
+    if (e.type === 'keydown' && e.key === 'F6') {
+      e.preventDefault();
+      const visible = (sel) => [...document.querySelectorAll(sel)].find((b) => b.offsetParent !== null);
+      (visible('.actions button:not([hidden])') || visible('#template, #command') || $('start')).focus();
+      return false;
+    }
+    return true;
+  });
+  let timer = null;
+  new ResizeObserver(() => {
+    clearTimeout(timer);
+    timer = setTimeout(fitTerminal, RESIZE_DEBOUNCE_MS);
+  }).observe($('terminal-pane'));
+  window.addEventListener('resize', () => {
+    clearTimeout(timer);
+    timer = setTimeout(fitTerminal, RESIZE_DEBOUNCE_MS);
+  });
+}
+
+// A writer's terminal follows the window and tells the session; a read-only viewer keeps
+// the session's size (another person's window decides it).
+function fitTerminal() {
+  const cur = app.cur;
+  if (cur && (cur.role === 'viewer' || cur.player)) return;
+  const before = { cols: app.term.term.cols, rows: app.term.term.rows };
+  const size = app.term.fitToContainer();
+  if (cur?.conn && cur.role === 'writer' && !cur.conn.ended &&
+      (size.cols !== before.cols || size.rows !== before.rows || cur.sentSize !== `${size.cols}x${size.rows}`)) {
+    if (cur.conn.sendResize(size.cols, size.rows)) cur.sentSize = `${size.cols}x${size.rows}`;
+  }
+}
+
+// ---- routes ----
+
+function parseRoute() {
+  const h = location.hash || '#/';
+  const m = /^#\/s\/([A-Za-z0-9_-]{1,64})(?:\?(.*))?$/.exec(h);
+  if (!m) return { view: 'home' };
+  const params = new URLSearchParams(m[2] || '');
+  return { view: 'session', id: m[1], share: params.has('viewer'), viewerToken: params.get('viewer') || null };
+}
+
+async function route() {
+  const r = parseRoute();
+  document.body.classList.toggle('share-mode', r.view === 'session' && r.share);
+  if (r.view === 'home') {
+    closeSession();
+    document.body.classList.remove('has-session');
+    renderSessionList();
+    return;
+  }
+  if (app.auth && !app.user && !r.share) return;   // after sign-in (onUser)
+  if (app.cur?.id === r.id && app.cur.share === r.share && !r.viewerToken) return;
+  if (r.viewerToken) {
+    // the token is one-time: keep it out of the address bar and the history from now on
+    history.replaceState(null, '', `#/s/${r.id}?viewer`);
+  }
+  openSession(r.id, { share: r.share, firstToken: r.viewerToken });
+}
+
+// ---- a session ----
+
+function closeSession() {
+  const cur = app.cur;
+  if (!cur) return;
+  cur.closed = true;
+  cur.conn?.stop();
+  cur.player?.stop();
+  clearInterval(cur.tick);
+  app.cur = null;
+  app.term.setInputEnabled(false);
+  app.term.reset();
+  setStatus('idle');
+  for (const id of ['share', 'cancel', 'replay', 'session-state', 'role-badge', 'share-box', 'replay-bar'])
+    show($(id), false);
+  $('session-title').textContent = 'No session open';
+  $('session-command').textContent = '';
+  $('stages').replaceChildren();
+  $('session-facts').replaceChildren();
+  show($('stages-empty'), true);
+  show($('placeholder'), true);
+}
+
+function openSession(id, { share = false, firstToken = null } = {}) {
+  closeSession();
+  document.body.classList.add('has-session');
+  show($('placeholder'), false);
+  if (!firstToken && app.pendingToken?.id === id) firstToken = app.pendingToken.token;
+  app.pendingToken = null;
+  const cur = {
+    id, share, role: share ? 'viewer' : null, info: null, exit: null, verified: null,
+    timeline: new Timeline(), hash: sha256.create(), hashing: true, recording: undefined,
+    cast: null, player: null, sentSize: null, closed: false, runnerLost: false,
+  };
+  app.cur = cur;
+  $('session-title').textContent = `Session ${id.slice(0, 8)}`;
+  $('session-title').title = id;
+  show($('role-badge'), share);
+  renderSessionList();
+  app.term.fitToContainer();
+
+  const mintToken = async () => {
+    try {
+      const r = await api.mintToken(id, share ? 'viewer' : undefined);
+      return r.token;
+    } catch (e) {
+      if (e.status === 404 || e.status === 401 || e.status === 403) {
+        throw new FatalStreamError(share
+          ? 'this read-only link was used already; ask the session\'s owner for a new one'
+          : `cannot reconnect: ${e.message}`);
+      }
+      throw e;
+    }
+  };
+  cur.conn = new Connection({
+    sessionId: id,
+    firstToken,
+    mintToken,
+    handlers: {
+      onStatus: (status, detail) => {
+        if (cur.closed || cur.player) return;
+        if (status !== 'live') app.term.setInputEnabled(false);
+        // input opens only once the replay is parsed (see termview.js)
+        if (status === 'live' && app.term.replaying) status = 'catching-up';
+        setStatus(status, detail);
+        if (status === 'ended' || status === 'failed') onSessionOver();
+      },
+      onHello: (hello) => onHello(cur, hello),
+      onOutput: (parts) => {
+        for (const p of parts) {
+          app.term.write(p.data, p.replay);
+          if (cur.hashing) cur.hash.update(p.data);
+        }
+      },
+      onCaughtUp: () => {
+        app.term.idle().then(() => {
+          if (cur.closed || cur.conn.status !== 'live' || cur.player) return;
+          app.term.setInputEnabled(cur.role === 'writer' && !cur.conn.ended);
+          setStatus(cur.runnerLost ? 'reconnecting' : 'live', cur.runnerLost ? 'runner lost; waiting for it to come back' : '');
+        });
+      },
+      onEvent: (ev, replayed) => onEvent(cur, ev, replayed),
+      onExit: (exit) => onExit(cur, exit),
+      onError: (f) => {
+        if (f.code === 4) app.term.note(f.message);
+        else if (f.message) app.term.note(`control: ${f.message}`);
+      },
+    },
+  });
+  cur.tick = setInterval(() => {
+    if (cur.timeline.running) renderStages($('stages'), cur.timeline);
+  }, 500);
+  cur.conn.start();
+  refreshInfo(cur);
+}
+
+function onHello(cur, hello) {
+  cur.role = hello.role === 'writer' ? 'writer' : 'viewer';
+  show($('role-badge'), cur.role === 'viewer');
+  show($('share'), cur.role === 'writer' && !cur.share);
+  updateStateBadge(cur, hello.state);
+  if (cur.role === 'viewer') {
+    app.term.resize(hello.cols, hello.rows);
+  } else {
+    cur.sentSize = null;
+    fitTerminal();
+  }
+}
+
+function onEvent(cur, ev, replayed) {
+  if (cur.timeline.apply(ev, replayed)) {
+    renderStages($('stages'), cur.timeline);
+    show($('stages-empty'), cur.timeline.stages.length === 0);
+  }
+  switch (ev.type) {
+    case 'state':
+      updateStateBadge(cur, ev.state, ev.reason);
+      refreshInfo(cur);
+      if (!replayed) refreshList();
+      break;
+    case 'runner':
+      cur.runnerLost = ev.state === 'lost';
+      if (!replayed) {
+        setStatus(cur.runnerLost ? 'reconnecting' : 'live', cur.runnerLost ? 'runner lost; waiting for it to come back' : '');
+      }
+      break;
+    case 'resync':
+      cur.hashing = false;
+      app.term.note(`${formatBytes(ev.skipped)} skipped: older than control's scrollback (the recording has them)`);
+      break;
+    default:
+      break;
+  }
+}
+
+function onExit(cur, exit) {
+  cur.exit = exit;
+  if (cur.hashing && cur.conn.cursor.complete && cur.conn.cursor.next === exit.total) {
+    cur.verified = bytesToHex(cur.hash.digest()) === exit.sha256;
+  } else {
+    cur.verified = null;
+  }
+  cur.hashing = false;
+  renderInfo(cur);
+}
+
+function onSessionOver() {
+  const cur = app.cur;
+  if (!cur) return;
+  app.term.setInputEnabled(false);
+  show($('cancel'), false);
+  refreshInfo(cur);
+  if (!cur.share) probeRecording(cur);
+}
+
+function updateStateBadge(cur, state, reason) {
+  const badge = $('session-state');
+  badge.className = `badge state-${state}`;
+  badge.textContent = cur.info && cur.info.state === state ? sessionStateText(cur.info) : state;
+  if (reason) badge.title = reason;
+  show(badge, true);
+  show($('cancel'), cur.role === 'writer' && !cur.share && !FINAL.has(state));
+}
+
+async function refreshInfo(cur) {
+  if (cur.share && app.auth && !app.user) return;   // the stream alone shows it
+  try {
+    const info = await api.getSession(cur.id);
+    if (cur.closed) return;
+    cur.info = info;
+    updateStateBadge(cur, info.state, info.reason);
+    renderInfo(cur);
+  } catch {
+    // a share viewer may not own the session: the stream alone shows it
+  }
+}
+
+function renderInfo(cur) {
+  const i = cur.info || {};
+  $('session-command').textContent = i.template ? `${i.template}: ${i.command || ''}` : (i.command || '');
+  const took = i.startedAt && i.endedAt ? formatDuration(i.endedAt - i.startedAt) : null;
+  const facts = [
+    ['Session', cur.id, 'mono'],
+    ['State', i.state ? sessionStateText(i) : null],
+    ['Reason', i.reason],
+    ['Created', i.createdAt ? new Date(i.createdAt).toLocaleTimeString() : null],
+    ['Ran for', took],
+    ['Output', cur.exit ? formatBytes(cur.exit.total) : (i.bytes !== undefined ? formatBytes(i.bytes) : null)],
+  ];
+  if (cur.exit) {
+    facts.push(['Exit', exitText(cur.exit)]);
+    if (cur.verified === true) facts.push(['Verified', 'every byte, SHA-256 matches', 'ok']);
+    else if (cur.verified === false) facts.push(['Verified', 'SHA-256 does NOT match', 'bad']);
+  }
+  renderFacts($('session-facts'), facts);
+}
+
+// ---- share, cancel ----
+
+async function shareLink() {
+  const cur = app.cur;
+  if (!cur) return;
+  try {
+    const r = await api.mintToken(cur.id, 'viewer');
+    const url = `${location.origin}${location.pathname}#/s/${cur.id}?viewer=${encodeURIComponent(r.token)}`;
+    $('share-url').value = url;
+    show($('share-box'), true);
+    $('share-url').focus();
+    $('share-url').select();
+  } catch (e) {
+    app.term.note(`cannot make a share link: ${e.message}`);
+  }
+}
+
+async function copyShare() {
+  const input = $('share-url');
+  try {
+    await navigator.clipboard.writeText(input.value);
+    $('share-copy').textContent = 'Copied';
+  } catch {
+    input.select();
+    $('share-copy').textContent = 'Press Ctrl+C';
+  }
+  setTimeout(() => { $('share-copy').textContent = 'Copy'; }, 2000);
+}
+
+async function cancelCurrent() {
+  const cur = app.cur;
+  if (!cur) return;
+  $('cancel').disabled = true;
+  try {
+    cur.info = await api.cancelSession(cur.id);
+    renderInfo(cur);
+  } catch (e) {
+    app.term.note(`cancel failed: ${e.message}`);
+  } finally {
+    $('cancel').disabled = false;
+  }
+  refreshList();
+}
+
+// ---- replay ----
+
+async function probeRecording(cur) {
+  if (cur.recording !== undefined) return;
+  cur.recording = null;
+  try {
+    const text = await api.getRecording(cur.id);
+    if (cur.closed || !text) return;
+    cur.cast = parseCast(text);
+    cur.recording = text;
+    show($('replay'), cur.cast.events.length > 0);
+  } catch {
+    show($('replay'), false);
+  }
+}
+
+function startReplay() {
+  const cur = app.cur;
+  if (!cur?.cast) return;
+  cur.player?.stop();
+  app.term.setInputEnabled(false);
+  app.term.reset().then(() => {
+    const h = cur.cast.header;
+    if (h.width && h.height) app.term.resize(h.width, h.height);
+    cur.player = new Player(cur.cast, {
+      onOutput: (s) => app.term.write(s, true),
+      onResize: (c, r) => app.term.resize(c, r),
+      onProgress: (t, d) => { $('replay-time').textContent = `${t.toFixed(1)} s / ${d.toFixed(1)} s`; },
+      onState: (playing) => { $('replay-play').textContent = playing ? 'Pause' : 'Play'; },
+    });
+    cur.player.setSpeed(Number($('replay-speed').value) || 1);
+    show($('replay-bar'), true);
+    show($('replay'), false);
+    setStatus('replay');
+    cur.player.play();
+    $('replay-play').focus();
+  });
+}
+
+function restartReplay() {
+  const cur = app.cur;
+  if (!cur?.player) return;
+  cur.player.pause();
+  app.term.reset().then(() => {
+    cur.player.restartPosition();
+    cur.player.play();
+  });
+}
+
+function exitReplay() {
+  const cur = app.cur;
+  if (!cur?.player) return;
+  cur.player.stop();
+  cur.player = null;
+  show($('replay-bar'), false);
+  show($('replay'), true);
+  app.term.reset().then(() => {
+    app.term.write(allOutput(cur.cast), true);
+    setStatus(cur.conn.status, cur.conn.exit ? exitText(cur.conn.exit) : '');
+    $('replay').focus();
+  });
+}
+
+// ---- start form and the list ----
+
+function setupStartForm() {
+  const templates = app.config.templates;
+  const select = $('template');
+  if (templates.length) {
+    select.replaceChildren(
+      ...templates.map((t) => el('option', { value: t.name, text: t.name })),
+      el('option', { value: '', text: 'Custom command…' }));
+    show($('template-field'), true);
+  }
+  const sync = () => {
+    const t = templates.find((x) => x.name === select.value);
+    $('template-desc').textContent = t?.description || '';
+    show($('prompt-field'), !!t);
+    show($('command-field'), !t);
+  };
+  select.addEventListener('change', sync);
+  sync();
+  $('start-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const t = templates.find((x) => x.name === select.value);
+    const size = app.term.proposed();
+    const req = { cols: size.cols, rows: size.rows };
+    if (t) {
+      req.template = t.name;
+      const prompt = $('prompt').value.trim();
+      if (prompt) req.prompt = prompt;
+    } else {
+      req.command = $('command').value.trim();
+      if (!req.command) {
+        $('start-error').textContent = 'Type a command to run.';
+        $('command').focus();
+        return;
+      }
+    }
+    $('start').disabled = true;
+    $('start-error').textContent = '';
+    try {
+      const r = await api.createSession(req);
+      app.pendingToken = { id: r.sessionId, token: r.token };
+      location.hash = `#/s/${r.sessionId}`;
+      refreshList();
+      app.term.focus();
+    } catch (err) {
+      $('start-error').textContent = err.message;
+    } finally {
+      $('start').disabled = false;
+    }
+  });
+}
+
+function renderSessionList() {
+  renderSessions($('session-list'), app.sessions, app.cur?.id);
+  show($('sessions-empty'), app.sessions.length === 0);
+}
+
+async function refreshList() {
+  if (document.body.classList.contains('share-mode') || (app.auth && !app.user)) return;
+  try {
+    const list = await api.listSessions();
+    list.sort((a, b) => (b.createdAt || 0) - (a.createdAt || 0));
+    app.sessions = list;
+    renderSessionList();
+  } catch {
+    // shown again on the next refresh
+  }
+}
+
+// ---- sign-in ----
+
+function setupSignIn() {
+  const fb = app.auth;
+  show($('signin-emulator'), fb.emulator);
+  const fail = (e) => { $('signin-error').textContent = e.message || String(e); };
+  $('signin-google').addEventListener('click', () => fb.signInGoogle().catch(fail));
+  $('signin-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    $('signin-error').textContent = '';
+    fb.signInEmail($('signin-email').value, $('signin-password').value).catch(fail);
+  });
+  $('signup').addEventListener('click', () => {
+    if (!$('signin-form').reportValidity()) return;
+    $('signin-error').textContent = '';
+    fb.signUpEmail($('signin-email').value, $('signin-password').value).catch(fail);
+  });
+  $('sign-out').addEventListener('click', () => fb.signOut());
+}
+
+function onUser(user) {
+  app.user = user;
+  const signedIn = !!user;
+  document.body.classList.toggle('signed-out', !signedIn);
+  show($('signin'), !signedIn && !document.body.classList.contains('share-mode'));
+  show($('user'), signedIn);
+  $('user-name').textContent = user ? (user.email || user.name || user.uid) : '';
+  if (!app.booted) return;
+  const r = parseRoute();
+  if (signedIn) {
+    refreshList();
+    // a session opened before signing in could not get a token: open it again
+    if (r.view === 'session' && !r.share && (!app.cur || app.cur.conn?.status === 'failed')) openSession(r.id);
+  } else if (!r.share) {
+    closeSession();
+    app.sessions = [];
+    renderSessionList();
+  }
+}
+
+// ---- start ----
+
+async function boot() {
+  setupTerminal();
+  for (const s of SPEEDS) $('replay-speed').append(el('option', { value: s, text: `${s}×`, selected: s === 1 }));
+  $('share').addEventListener('click', shareLink);
+  $('share-copy').addEventListener('click', copyShare);
+  $('cancel').addEventListener('click', cancelCurrent);
+  $('replay').addEventListener('click', startReplay);
+  $('replay-play').addEventListener('click', () => app.cur?.player?.toggle());
+  $('replay-restart').addEventListener('click', restartReplay);
+  $('replay-exit').addEventListener('click', exitReplay);
+  $('replay-speed').addEventListener('change', () => app.cur?.player?.setSpeed(Number($('replay-speed').value)));
+  $('refresh').addEventListener('click', refreshList);
+  $('skip').addEventListener('click', (e) => {
+    e.preventDefault();   // the fragment holds the route: a real anchor jump would leave it
+    app.term.focus();
+  });
+  $('replay-bar').addEventListener('keydown', (e) => {
+    if (e.key === ' ' && e.target.tagName !== 'BUTTON' && e.target.tagName !== 'SELECT') {
+      e.preventDefault();
+      app.cur?.player?.toggle();
+    }
+  });
+  try {
+    app.config = await api.getConfig();
+  } catch (e) {
+    setStatus('failed', `control unreachable: ${e.message}`);
+    app.config = { templates: [], auth: { mode: 'local' } };
+  }
+  setupStartForm();
+  // a share link needs no sign-in: its viewer token is the credential
+  const first = parseRoute();
+  document.body.classList.toggle('share-mode', first.view === 'session' && first.share);
+  if (app.config.auth.mode === 'firebase') {
+    try {
+      app.auth = await startAuth(app.config.auth, onUser);
+      setupSignIn();
+      onUser(app.user);
+    } catch (e) {
+      setStatus('failed', `sign-in unavailable: ${e.message}`);
+    }
+  }
+  document.body.classList.remove('booting');
+  app.booted = true;
+  window.addEventListener('hashchange', route);
+  await route();
+  fitTerminal();
+  refreshList();
+  app.listTimer = setInterval(() => {
+    if (!document.hidden) refreshList();
+  }, LIST_REFRESH_MS);
+}
+
+// For the browser tests (tests/browser): the terminal and the open session.
+window.__runwire = {
+  get term() { return app.term?.term; },
+  get view() { return app.term; },
+  get session() { return app.cur; },
+  get status() { return app.cur?.conn?.status ?? 'idle'; },
+  lines: () => app.term?.lines() ?? [],
+  text: () => (app.term?.lines() ?? []).join('\n'),
+  drop: () => app.cur?.conn?.drop(),
+  ready: false,
+};
+
+boot().then(() => { window.__runwire.ready = true; });
