@@ -18,6 +18,7 @@
 #include "agent/prepare.h"
 #include "common/log.h"
 #include "common/rw.h"
+#include "common/text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -299,16 +300,6 @@ static void schedule_tick(struct agent *a)
 	lws_sul_schedule(a->ctx, 0, &a->sul_tick, on_tick, AGENT_TICK_MS * LWS_US_PER_MS);
 }
 
-static int valid_env_name(const char *k)
-{
-	if (!*k || strlen(k) > 128 || !strncmp(k, "RUNWIRE_", 8))
-		return 0;
-	for (const char *p = k; *p; p++)
-		if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		      (p != k && *p >= '0' && *p <= '9')))
-			return 0;
-	return 1;
-}
 
 char **runner_child_env(const char *home, const char *sid, json_t *extra)
 {
@@ -335,7 +326,7 @@ char **runner_child_env(const char *home, const char *sid, json_t *extra)
 	ENV_ADD("RUNWIRE_SESSION_ID=%s", sid);
 	ENV_ADD("RUNWIRE_EVENTS_FD=%d", AGENT_EVENTS_FD);
 	json_object_foreach(extra, k, v) {
-		if (json_is_string(v) && valid_env_name(k))
+		if (json_is_string(v) && text_env_name_ok(k))
 			ENV_ADD("%s=%s", k, json_string_value(v));
 	}
 #undef ENV_ADD

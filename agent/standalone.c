@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "agent/prepare.h"
 #include "common/rw.h"
+#include "common/text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -130,21 +131,6 @@ static void usage(FILE *out)
 
 /* Writes `v` bytes in the unit that suits `scale` bytes ("1.2" for MiB) and returns the
  * unit's name, so that "done/total" share one unit. */
-static const char *in_unit(char *out, size_t n, uint64_t v, uint64_t scale)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB" };
-	size_t u = 0;
-
-	while (u + 1 < RW_ARRAY_LEN(unit) && scale >= 1024) {
-		scale /= 1024;
-		u++;
-	}
-	if (!u)
-		snprintf(out, n, "%llu", (unsigned long long)v);
-	else
-		snprintf(out, n, "%.1f", (double)v / (double)(1ull << (10 * u)));
-	return unit[u];
-}
 
 /* One stage event as one line: "[fetch] running 1.2/3.4 MiB", "[verify] failed: reason".
  * Failures are shown even with --quiet; progress of one stage at most once a second (the
@@ -155,8 +141,8 @@ static void print_stage(struct standalone *s, json_t *ev)
 	const char *state = json_string_value(json_object_get(ev, "state"));
 	const char *reason = json_string_value(json_object_get(ev, "reason"));
 	const char *detail = json_string_value(json_object_get(ev, "detail"));
-	json_t *done = json_object_get(ev, "done"), *total = json_object_get(ev, "total");
-	char progress[96] = "", a[32], b[32];
+	json_t *done = json_object_get(ev, "done");
+	char progress[96] = "";
 
 	if (!stage || !state)
 		return;
@@ -172,24 +158,7 @@ static void print_stage(struct standalone *s, json_t *ev)
 		return;
 	snprintf(s->last_stage, sizeof(s->last_stage), "%s", stage);
 	s->last_progress_us = rw_mono_us();
-	if (json_is_integer(done) && json_integer_value(done) >= 0) {
-		uint64_t d = (uint64_t)json_integer_value(done);
-		uint64_t t = json_integer_value(total) > 0 ? (uint64_t)json_integer_value(total) : 0;
-		bool running = !strcmp(state, "running");
-		if (!strcmp(stage, "fetch") && (d || t)) {
-			const char *unit = in_unit(a, sizeof(a), d, t > d ? t : d);
-			in_unit(b, sizeof(b), t, t > d ? t : d);
-			if (t && running)
-				snprintf(progress, sizeof(progress), " %s/%s %s", a, b, unit);
-			else
-				snprintf(progress, sizeof(progress), " %s %s", a, unit);
-		} else if (t && running) {
-			snprintf(progress, sizeof(progress), " %llu/%llu%s", (unsigned long long)d,
-				 (unsigned long long)t, !strcmp(stage, "unpack") ? " entries" : "");
-		} else if (!strcmp(stage, "unpack") && d) {
-			snprintf(progress, sizeof(progress), " %llu entries", (unsigned long long)d);
-		}
-	}
+	text_stage_progress(ev, progress, sizeof(progress));
 	say(s, "[%s] %s%s%s%s%s", stage, state, progress, detail ? " (" : "", detail ? detail : "",
 	    detail ? ")" : "");
 }
@@ -495,46 +464,6 @@ enum {
 	OPT_S3_ENDPOINT, OPT_S3_REGION, OPT_CACHE_DIR, OPT_KEEP_WORK,
 };
 
-/* Joins argv into one shell command, quoting each word that needs it (as `runwire run`). */
-static char *join_command(int argc, char **argv)
-{
-	size_t cap = 1, len = 0;
-	char *out;
-
-	if (argc == 1)
-		return strdup(argv[0]);
-	for (int i = 0; i < argc; i++)
-		cap += 4 * strlen(argv[i]) + 3;
-	if (cap > STANDALONE_MAX_COMMAND * 4)
-		return NULL;
-	out = malloc(cap);
-	if (!out)
-		return NULL;
-	for (int i = 0; i < argc; i++) {
-		const char *w = argv[i];
-		int plain = *w && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					    "0123456789-_./=:,+@%") == strlen(w);
-		if (i)
-			out[len++] = ' ';
-		if (plain) {
-			memcpy(out + len, w, strlen(w));
-			len += strlen(w);
-			continue;
-		}
-		out[len++] = '\'';
-		for (; *w; w++) {
-			if (*w == '\'') {
-				memcpy(out + len, "'\\''", 4);
-				len += 4;
-			} else {
-				out[len++] = *w;
-			}
-		}
-		out[len++] = '\'';
-	}
-	out[len] = '\0';
-	return out;
-}
 
 /* Parses the flags into `s`. 0, or the exit status for a usage error (2) or --help (0 + 1). */
 static int parse_args(struct standalone *s, int argc, char **argv)
@@ -602,7 +531,7 @@ static int parse_args(struct standalone *s, int argc, char **argv)
 				"-- node index.js\n");
 		return 2;
 	}
-	s->command = join_command(argc - optind, argv + optind);
+	s->command = text_shell_join(argc - optind, argv + optind, STANDALONE_MAX_COMMAND);
 	if (!s->command || strlen(s->command) > STANDALONE_MAX_COMMAND) {
 		fprintf(stderr, "runwire-agent: command longer than 64 KiB\n");
 		return 2;

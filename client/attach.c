@@ -7,6 +7,7 @@
 #include "client/client.h"
 #include "common/proto.h"
 #include "common/rw.h"
+#include "common/text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,21 +163,6 @@ static void on_exit_frame(struct attach *a, const struct proto_frame *f)
 
 /* Writes `v` bytes in the unit that suits `scale` bytes and returns the unit's name, so that
  * "done/total" share one unit. */
-static const char *in_unit(char *out, size_t n, uint64_t v, uint64_t scale)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB" };
-	size_t u = 0;
-
-	while (u + 1 < RW_ARRAY_LEN(unit) && scale >= 1024) {
-		scale /= 1024;
-		u++;
-	}
-	if (!u)
-		snprintf(out, n, "%llu", (unsigned long long)v);
-	else
-		snprintf(out, n, "%.1f", (double)v / (double)(1ull << (10 * u)));
-	return unit[u];
-}
 
 /* A stage event as one line on stderr: "[fetch] running 1.2/3.4 MiB", "[unpack] done 812
  * entries", "[verify] failed: sha256 mismatch: ...". Failures are shown even with -q; progress
@@ -188,9 +174,9 @@ static void say_stage(struct attach *a, json_t *j, const char *stage, const char
 	static char last_stage[64];
 	static int64_t last_us;
 	const char *detail = json_string_value(json_object_get(j, "detail"));
-	json_t *done = json_object_get(j, "done"), *total = json_object_get(j, "total");
+	json_t *done = json_object_get(j, "done");
 	int running = !strcmp(state, "running");
-	char progress[96] = "", d_txt[32], t_txt[32];
+	char progress[96] = "";
 	int64_t now = rw_mono_us();
 
 	if (!strcmp(state, "failed")) {
@@ -204,24 +190,7 @@ static void say_stage(struct attach *a, json_t *j, const char *stage, const char
 		return;
 	snprintf(last_stage, sizeof(last_stage), "%s", stage);
 	last_us = now;
-	if (json_is_integer(done) && json_integer_value(done) >= 0) {
-		uint64_t d = (uint64_t)json_integer_value(done);
-		uint64_t t = json_integer_value(total) > 0 ? (uint64_t)json_integer_value(total) : 0;
-		if (!strcmp(stage, "fetch") && (d || t)) {
-			/* bytes */
-			const char *unit = in_unit(d_txt, sizeof(d_txt), d, t > d ? t : d);
-			in_unit(t_txt, sizeof(t_txt), t, t > d ? t : d);
-			if (t && running)
-				snprintf(progress, sizeof(progress), " %s/%s %s", d_txt, t_txt, unit);
-			else
-				snprintf(progress, sizeof(progress), " %s %s", d_txt, unit);
-		} else if (t && running) {
-			snprintf(progress, sizeof(progress), " %llu/%llu%s", (unsigned long long)d,
-				 (unsigned long long)t, !strcmp(stage, "unpack") ? " entries" : "");
-		} else if (!strcmp(stage, "unpack") && d) {
-			snprintf(progress, sizeof(progress), " %llu entries", (unsigned long long)d);
-		}
-	}
+	text_stage_progress(j, progress, sizeof(progress));
 	say(a, "[%s] %s%s%s%s%s", stage, state, progress, detail ? " (" : "", detail ? detail : "",
 	    detail ? ")" : "");
 }

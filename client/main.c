@@ -3,6 +3,7 @@
  */
 #include "client/client.h"
 #include "common/rw.h"
+#include "common/text.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -54,46 +55,6 @@ static void die_http(const char *what, long status, json_t *resp)
 		status);
 }
 
-/* Joins argv into one shell command, quoting each word that needs it. */
-static char *join_command(int argc, char **argv)
-{
-	size_t cap = 1, len = 0;
-	char *out;
-
-	if (argc == 1)
-		return strdup(argv[0]);
-	for (int i = 0; i < argc; i++)
-		cap += 4 * strlen(argv[i]) + 3;
-	if (cap > CLIENT_MAX_COMMAND * 4)
-		return NULL;
-	out = malloc(cap);
-	if (!out)
-		return NULL;
-	for (int i = 0; i < argc; i++) {
-		const char *w = argv[i];
-		int plain = *w && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					    "0123456789-_./=:,+@%") == strlen(w);
-		if (i)
-			out[len++] = ' ';
-		if (plain) {
-			memcpy(out + len, w, strlen(w));
-			len += strlen(w);
-			continue;
-		}
-		out[len++] = '\'';
-		for (; *w; w++) {
-			if (*w == '\'') {
-				memcpy(out + len, "'\\''", 4);
-				len += 4;
-			} else {
-				out[len++] = *w;
-			}
-		}
-		out[len++] = '\'';
-	}
-	out[len] = '\0';
-	return out;
-}
 
 static int cmd_run(struct client *c, int argc, char **argv)
 {
@@ -161,7 +122,7 @@ static int cmd_run(struct client *c, int argc, char **argv)
 		return 2;
 	}
 	if (!template_name) {
-		command = join_command(argc - optind, argv + optind);
+		command = text_shell_join(argc - optind, argv + optind, CLIENT_MAX_COMMAND);
 		if (!command || strlen(command) > CLIENT_MAX_COMMAND) {
 			fprintf(stderr, "runwire: command longer than 64 KiB\n");
 			free(command);

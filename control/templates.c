@@ -2,6 +2,7 @@
 #include "control/templates.h"
 #include "control/control.h"
 #include "common/rw.h"
+#include "common/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,16 +23,6 @@ void session_spec_release(struct session_spec *sp)
 	memset(sp, 0, sizeof(*sp));
 }
 
-static int valid_env_name(const char *k)
-{
-	if (!*k || strlen(k) > 128 || !strncmp(k, "RUNWIRE_", 8))
-		return 0;
-	for (const char *p = k; *p; p++)
-		if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		      (p != k && *p >= '0' && *p <= '9')))
-			return 0;
-	return 1;
-}
 
 /* Checks an env object; 0 or -1 with err set. */
 static int check_env(json_t *env, const char *where, char *err, size_t errlen)
@@ -51,7 +42,7 @@ static int check_env(json_t *env, const char *where, char *err, size_t errlen)
 		return -1;
 	}
 	json_object_foreach(env, k, v) {
-		if (!json_is_string(v) || !valid_env_name(k)) {
+		if (!json_is_string(v) || !text_env_name_ok(k)) {
 			snprintf(err, errlen,
 				 "%s\"env\": \"%.64s\" must be a NAME of [A-Za-z_][A-Za-z0-9_]* "
 				 "(not RUNWIRE_*) with a string value", where, k);
