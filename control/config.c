@@ -49,6 +49,14 @@ static const struct opt_def opt_defs[] = {
 	  "JSON file with any of these settings (keys in camelCase)" },
 	{ "session-secret-file", "RUNWIRE_SESSION_SECRET_FILE", "sessionSecretFile", OPT_STR, 0, 0, OFF(session_secret_file), "FILE",
 	  "HS256 secret for session tokens, at least 32 bytes (default: generated at start)" },
+	{ "session-key-file", "RUNWIRE_SESSION_KEY_FILE", "sessionKeyFile", OPT_STR, 0, 0, OFF(session_key_file), "FILE",
+	  "sign session tokens with this EC P-256 (ES256) or RSA (RS256) private key instead of a secret" },
+	{ "session-key-id", "RUNWIRE_SESSION_KEY_ID", "sessionKeyId", OPT_STR, 0, 0, OFF(session_key_id), "KID",
+	  "kid of --session-key-file" },
+	{ "session-previous-key-file", "RUNWIRE_SESSION_PREVIOUS_KEY_FILE", "sessionPreviousKeyFile", OPT_STR, 0, 0, OFF(session_previous_key_file), "FILE",
+	  "during a rollover: the previous key (public or private PEM), accepted but never used to sign" },
+	{ "session-previous-key-id", "RUNWIRE_SESSION_PREVIOUS_KEY_ID", "sessionPreviousKeyId", OPT_STR, 0, 0, OFF(session_previous_key_id), "KID",
+	  "kid of --session-previous-key-file" },
 	{ "scrollback", "RUNWIRE_SCROLLBACK", "scrollback", OPT_INT, 4096, CONTROL_MAX_SCROLLBACK, OFF(scrollback), "BYTES",
 	  "output kept per session for viewers that attach late (default 4194304)" },
 	{ "cancel-grace", "RUNWIRE_CANCEL_GRACE_MS", "cancelGraceMs", OPT_INT, 0, 600000, OFF(cancel_grace_ms), "MS",
@@ -311,6 +319,10 @@ void config_release(struct control_config *cfg)
 	free(cfg->data_dir);
 	free(cfg->config_file);
 	free(cfg->session_secret_file);
+	free(cfg->session_key_file);
+	free(cfg->session_key_id);
+	free(cfg->session_previous_key_file);
+	free(cfg->session_previous_key_id);
 	free(cfg->agent_path);
 	free(cfg->port_file);
 	free(cfg->public_url);

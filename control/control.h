@@ -58,6 +58,10 @@ struct control_config {
 	char *data_dir;
 	char *config_file;
 	char *session_secret_file;
+	char *session_key_file;        /* ES256/RS256 private key PEM */
+	char *session_key_id;
+	char *session_previous_key_file; /* accepted, never used to sign */
+	char *session_previous_key_id;
 	char *agent_path;         /* runwire-agent binary for local runners */
 	char *port_file;          /* write the bound port here once listening */
 	char *public_url;         /* how agents reach us (default ws://listen/agent) */
@@ -247,8 +251,10 @@ struct token_claims {
 	int64_t exp;
 };
 
-/* Loads the HS256 secret from `secret_file` (at least 32 bytes) or generates one. */
-struct token_keys *token_keys_new(const char *secret_file, char *err, size_t errlen);
+/* Loads the signing keys the config names: an HS256 secret (at least 32 bytes) from
+ * session_secret_file, or an ES256/RS256 private key with its kid (and optionally the
+ * previous key, verify only, during a rollover); or generates a secret. NULL with `err`. */
+struct token_keys *token_keys_new(const struct control_config *cfg, char *err, size_t errlen);
 void token_keys_free(struct token_keys *k);
 /* Mints a session token (caller frees). NULL on failure. */
 char *token_mint(struct token_keys *k, const char *sub, const char *sid, enum token_role role);

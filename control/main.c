@@ -158,7 +158,7 @@ int main(int argc, char **argv)
 		config_release(&ctl.cfg);
 		return 2;
 	}
-	ctl.keys = token_keys_new(ctl.cfg.session_secret_file, err, sizeof(err));
+	ctl.keys = token_keys_new(&ctl.cfg, err, sizeof(err));
 	if (!ctl.keys) {
 		fprintf(stderr, "runwire-control: %s\n", err);
 		config_release(&ctl.cfg);

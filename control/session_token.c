@@ -1,6 +1,7 @@
 /* session_token.c: the seed's session JWTs (DESIGN.md: session auth).
  *
- * HS256, 10 minutes, `sub` = user, `sid` = session, `jti` good for one connection, `role`
+ * HS256 with a secret, or ES256/RS256 with a key pair named by `kid` (two keys accepted during
+ * a rollover: the current one signs, the previous one only verifies). 10 minutes, `sub` = user, `sid` = session, `jti` good for one connection, `role`
  * writer or viewer. libjwt 1.10 verifies with whatever algorithm a token's header names and
  * checks no claims, so the header is read and its `alg` checked before libjwt sees the key,
  * and every claim is checked here.
@@ -14,11 +15,14 @@
 #include <string.h>
 
 #include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #define TOKEN_SECRET_MIN 32
 #define TOKEN_SECRET_MAX 4096
 #define TOKEN_SKEW_S 60
 #define TOKEN_JTI_BYTES 16
+#define TOKEN_MAX_KID 64
 #define TOKEN_MAX_HEADER_B64 1024   /* encoded header segment; decodes to < 768 bytes */
 
 struct used_jti {
@@ -26,62 +30,186 @@ struct used_jti {
 	int64_t exp;
 };
 
+/* One signing key: an HS256 secret, or an ES256/RS256 key pair named by its kid. */
+struct signing_key {
+	char kid[TOKEN_MAX_KID + 1];
+	jwt_alg_t alg;
+	uint8_t *sign;        /* secret, or private key PEM; NULL for a verify-only key */
+	size_t sign_len;
+	uint8_t *verify;      /* secret, or public key PEM */
+	size_t verify_len;
+};
+
 struct token_keys {
-	uint8_t *secret;
-	size_t secret_len;
+	struct signing_key keys[2];   /* [0] signs and verifies, [1] verifies during a rollover */
+	size_t n_keys;
 	struct used_jti *used;
 	size_t n_used, cap_used;
 };
 
-struct token_keys *token_keys_new(const char *secret_file, char *err, size_t errlen)
+static void key_release(struct signing_key *k)
+{
+	if (k->sign)
+		sodium_memzero(k->sign, k->sign_len);
+	if (k->verify != k->sign)
+		free(k->verify);
+	free(k->sign);
+	memset(k, 0, sizeof(*k));
+}
+
+static uint8_t *bio_take(BIO *b, size_t *len)
+{
+	char *data;
+	long n = BIO_get_mem_data(b, &data);
+	uint8_t *out = n > 0 ? malloc((size_t)n + 1) : NULL;
+
+	if (out) {
+		memcpy(out, data, (size_t)n);
+		out[n] = '\0';
+		*len = (size_t)n;
+	}
+	return out;
+}
+
+/* Loads a PEM key pair (or a public key when `public_ok`) and works out its algorithm:
+ * EC P-256 -> ES256, RSA of 2048 bits or more -> RS256. */
+static int load_pem_key(struct signing_key *k, const char *path, const char *kid, int public_ok,
+			char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	EVP_PKEY *pk = NULL;
+	BIO *pub = NULL, *priv = NULL;
+	int r = RW_EINVAL;
+
+	if (!f) {
+		snprintf(err, errlen, "cannot read session key %s: %s", path, strerror(errno));
+		return RW_EIO;
+	}
+	pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	if (!pk && public_ok) {
+		rewind(f);
+		pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+	}
+	fclose(f);
+	if (!pk) {
+		snprintf(err, errlen, "session key %s is not a PEM %skey", path, public_ok ? "" : "private ");
+		return RW_EINVAL;
+	}
+	if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC) {
+		char group[64] = "";
+		size_t gl;
+		EVP_PKEY_get_group_name(pk, group, sizeof(group), &gl);
+		if (strcmp(group, "prime256v1") && strcmp(group, "P-256")) {
+			snprintf(err, errlen, "session key %s: EC keys must be P-256 (ES256)", path);
+			goto out;
+		}
+		k->alg = JWT_ALG_ES256;
+	} else if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA && EVP_PKEY_get_bits(pk) >= 2048) {
+		k->alg = JWT_ALG_RS256;
+	} else {
+		snprintf(err, errlen, "session key %s: want an EC P-256 or an RSA (2048+) key", path);
+		goto out;
+	}
+	snprintf(k->kid, sizeof(k->kid), "%s", kid);
+	pub = BIO_new(BIO_s_mem());
+	if (!pub || !PEM_write_bio_PUBKEY(pub, pk) || !(k->verify = bio_take(pub, &k->verify_len)))
+		goto out;
+	priv = BIO_new(BIO_s_mem());
+	if (priv && PEM_write_bio_PrivateKey(priv, pk, NULL, NULL, 0, NULL, NULL))
+		k->sign = bio_take(priv, &k->sign_len);
+	r = RW_OK;
+out:
+	BIO_free(pub);
+	BIO_free_all(priv);
+	EVP_PKEY_free(pk);
+	return r;
+}
+
+struct token_keys *token_keys_new(const struct control_config *cfg, char *err, size_t errlen)
 {
 	struct token_keys *k = calloc(1, sizeof(*k));
+	struct signing_key *cur;
 
 	if (!k)
 		return NULL;
-	if (secret_file) {
+	cur = &k->keys[0];
+	k->n_keys = 1;
+	if (cfg->session_key_file) {
+		if (cfg->session_secret_file) {
+			snprintf(err, errlen, "use a session secret or a session key pair, not both");
+			goto fail;
+		}
+		if (!cfg->session_key_id || strlen(cfg->session_key_id) > TOKEN_MAX_KID) {
+			snprintf(err, errlen, "--session-key-file needs --session-key-id (at most %d characters)", TOKEN_MAX_KID);
+			goto fail;
+		}
+		if (load_pem_key(cur, cfg->session_key_file, cfg->session_key_id, 0, err, errlen))
+			goto fail;
+	} else if (cfg->session_secret_file) {
 		size_t len;
-		char *s = rw_read_file(secret_file, TOKEN_SECRET_MAX, &len);
+		char *s = rw_read_file(cfg->session_secret_file, TOKEN_SECRET_MAX, &len);
 		if (!s) {
-			snprintf(err, errlen, "cannot read session secret %s: %s", secret_file,
+			snprintf(err, errlen, "cannot read session secret %s: %s", cfg->session_secret_file,
 				 strerror(errno));
-			free(k);
-			return NULL;
+			goto fail;
 		}
 		if (len < TOKEN_SECRET_MIN) {
 			snprintf(err, errlen, "session secret %s is %zu bytes; at least %d are needed",
-				 secret_file, len, TOKEN_SECRET_MIN);
+				 cfg->session_secret_file, len, TOKEN_SECRET_MIN);
 			sodium_memzero(s, len);
 			free(s);
-			free(k);
-			return NULL;
+			goto fail;
 		}
-		k->secret = (uint8_t *)s;
-		k->secret_len = len;
+		cur->sign = cur->verify = (uint8_t *)s;
+		cur->sign_len = cur->verify_len = len;
 	} else {
-		k->secret_len = 32;
-		k->secret = malloc(k->secret_len);
-		if (!k->secret) {
-			free(k);
-			return NULL;
+		cur->sign_len = cur->verify_len = 32;
+		cur->sign = cur->verify = malloc(32);
+		if (!cur->sign)
+			goto fail;
+		randombytes_buf(cur->sign, 32);
+	}
+	if (cur->alg != JWT_ALG_ES256 && cur->alg != JWT_ALG_RS256) {
+		cur->alg = JWT_ALG_HS256;
+		snprintf(cur->kid, sizeof(cur->kid), "hs256");
+	}
+	if (cfg->session_previous_key_file) {
+		if (!cfg->session_key_file || !cfg->session_previous_key_id ||
+		    !strcmp(cfg->session_previous_key_id, cur->kid)) {
+			snprintf(err, errlen, "--session-previous-key-file needs --session-key-file and its own "
+					      "--session-previous-key-id");
+			goto fail;
 		}
-		randombytes_buf(k->secret, k->secret_len);
+		if (load_pem_key(&k->keys[1], cfg->session_previous_key_file, cfg->session_previous_key_id,
+				 1, err, errlen))
+			goto fail;
+		/* the previous key only verifies: tokens it signed live out their 10 minutes */
+		if (k->keys[1].sign) {
+			sodium_memzero(k->keys[1].sign, k->keys[1].sign_len);
+			free(k->keys[1].sign);
+			k->keys[1].sign = NULL;
+		}
+		k->n_keys = 2;
 	}
 	return k;
+fail:
+	token_keys_free(k);
+	return NULL;
 }
 
 void token_keys_free(struct token_keys *k)
 {
 	if (!k)
 		return;
-	sodium_memzero(k->secret, k->secret_len);
-	free(k->secret);
+	for (size_t i = 0; i < RW_ARRAY_LEN(k->keys); i++)
+		key_release(&k->keys[i]);
 	free(k->used);
 	free(k);
 }
 
 char *token_mint(struct token_keys *k, const char *sub, const char *sid, enum token_role role)
 {
+	struct signing_key *key = &k->keys[0];
 	jwt_t *jwt = NULL;
 	char jti[2 * TOKEN_JTI_BYTES + 1];
 	char *out = NULL;
@@ -94,7 +222,8 @@ char *token_mint(struct token_keys *k, const char *sub, const char *sid, enum to
 	    jwt_add_grant(jwt, "jti", jti) ||
 	    jwt_add_grant(jwt, "role", role == TOKEN_ROLE_VIEWER ? "viewer" : "writer") ||
 	    jwt_add_grant_int(jwt, "iat", now) || jwt_add_grant_int(jwt, "exp", now + TOKEN_TTL_S) ||
-	    jwt_set_alg(jwt, JWT_ALG_HS256, k->secret, (int)k->secret_len))
+	    jwt_set_alg(jwt, key->alg, key->sign, (int)key->sign_len) ||
+	    jwt_add_header(jwt, "kid", key->kid))
 		goto out;
 	out = jwt_encode_str(jwt);
 out:
@@ -102,25 +231,36 @@ out:
 	return out;
 }
 
-/* Decodes the header segment: 1 when its `alg` is exactly HS256, 0 otherwise. */
-static int header_is_hs256(const char *token)
+/* Reads the header segment and picks the key its kid names, provided the header's alg is
+ * exactly that key's: libjwt would otherwise verify with whatever the token names. A token
+ * without a kid is matched only against an HS256 key. NULL when nothing matches. */
+static const struct signing_key *key_for_header(struct token_keys *k, const char *token)
 {
 	const char *dot = strchr(token, '.');
-	unsigned char hdr[1024];
+	unsigned char hdr[TOKEN_MAX_HEADER_B64];
+	const struct signing_key *found = NULL;
+	const char *alg, *kid;
 	size_t hlen;
 	json_t *h;
-	int ok;
 
 	if (!dot || (size_t)(dot - token) > TOKEN_MAX_HEADER_B64)
-		return 0;
+		return NULL;
 	if (sodium_base642bin(hdr, sizeof(hdr) - 1, token, (size_t)(dot - token), NULL, &hlen, NULL,
 			      sodium_base64_VARIANT_URLSAFE_NO_PADDING))
-		return 0;
-	h = json_loadb((const char *)hdr, hlen, 0, NULL);
-	ok = h && json_is_string(json_object_get(h, "alg")) &&
-	     !strcmp(json_string_value(json_object_get(h, "alg")), "HS256");
+		return NULL;
+	h = json_loadb((const char *)hdr, hlen, JSON_REJECT_DUPLICATES, NULL);
+	alg = json_string_value(json_object_get(h, "alg"));
+	kid = json_string_value(json_object_get(h, "kid"));
+	for (size_t i = 0; alg && i < k->n_keys; i++) {
+		const struct signing_key *key = &k->keys[i];
+		if (kid ? strcmp(kid, key->kid) : key->alg != JWT_ALG_HS256)
+			continue;
+		if (!strcmp(alg, jwt_alg_str(key->alg)))
+			found = key;
+		break;
+	}
 	json_decref(h);
-	return ok;
+	return found;
 }
 
 static int copy_claim(jwt_t *jwt, const char *name, char *dst, size_t cap)
@@ -137,6 +277,7 @@ int token_verify(struct token_keys *k, const char *token, struct token_claims *o
 		 char *reason, size_t reasonlen)
 {
 	jwt_t *jwt = NULL;
+	const struct signing_key *key;
 	const char *role;
 	int64_t now = rw_now_ms() / 1000, iat;
 	int r = RW_EAUTH;
@@ -146,12 +287,13 @@ int token_verify(struct token_keys *k, const char *token, struct token_claims *o
 		snprintf(reason, reasonlen, "token longer than %d bytes", TOKEN_MAX_LEN);
 		return RW_EAUTH;
 	}
-	if (!header_is_hs256(token)) {
-		snprintf(reason, reasonlen, "token is not an HS256 JWT");
+	key = key_for_header(k, token);
+	if (!key) {
+		snprintf(reason, reasonlen, "token is not signed with a current session key");
 		return RW_EAUTH;
 	}
-	if (jwt_decode(&jwt, token, k->secret, (int)k->secret_len) || !jwt ||
-	    jwt_get_alg(jwt) != JWT_ALG_HS256) {
+	if (jwt_decode(&jwt, token, key->verify, (int)key->verify_len) || !jwt ||
+	    jwt_get_alg(jwt) != key->alg) {
 		snprintf(reason, reasonlen, "bad token signature");
 		goto out;
 	}
