@@ -13,6 +13,7 @@
 #include "agent/pty_proc.h"
 #include "common/bytering.h"
 #include "common/proto.h"
+#include "common/sha256.h"
 
 #define AGENT_PROTOCOL "runwire.agent.v1"
 #define AGENT_DEFAULT_WINDOW (8u << 20)      /* unacknowledged output kept for resends */
@@ -100,7 +101,7 @@ struct agent {
 	int ev_read_fd;
 	struct bytering window;       /* output bytes not yet acknowledged */
 	uint64_t sent;                /* next offset to send */
-	crypto_hash_sha256_state sha;
+	struct rw_sha256 sha;
 	int pty_paused, pty_eof;
 	int64_t child_exit_us;        /* when the child was reaped */
 	int killed_stragglers;

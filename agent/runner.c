@@ -30,7 +30,16 @@
 #include <unistd.h>
 
 #define RUNNER_MAX_ENV 128            /* environment entries given to the child */
-#define RUNNER_READS_PER_WAKE 4       /* pty reads per loop wake-up, so input stays snappy */
+/* Output read per loop wake-up. A pty master read returns at most the line discipline's
+ * 4 KiB buffer, so a cap of a few reads (16 KiB) made each wake-up, OUTPUT frame and ACK
+ * carry 16 KiB: per-frame costs then dominated in the agent and in control. A budget as
+ * large as one frame still takes well under a millisecond, so input stays snappy. */
+#define RUNNER_READ_BUDGET AGENT_SEND_CHUNK
+/* While the link is up the pty is read at most this far ahead of what went out on it:
+ * reading further would not make the stream faster (the link is the bottleneck then), only
+ * grow the window's storage, i.e. the agent's memory. While the link is down the whole
+ * window fills, so the program runs on through a short outage. */
+#define RUNNER_READ_AHEAD (2 * AGENT_SEND_CHUNK)
 
 static uint8_t *send_buf;             /* LWS_PRE + OUTPUT prefix + AGENT_SEND_CHUNK */
 
@@ -52,7 +61,7 @@ static void set_exit(struct agent *a)
 {
 	pty_proc_exit_info(&a->proc, &a->exit.code, &a->exit.signo);
 	a->exit.total = a->window.end;
-	crypto_hash_sha256_final(&a->sha, a->exit.sha256);
+	rw_sha256_final(&a->sha, a->exit.sha256);
 	a->exit_ready = 1;
 	log_info("session_exited", "{s:s, s:i, s:i, s:I}", "session", a->sid, "code",
 		 a->exit.code, "signal", a->exit.signo, "bytes", (json_int_t)a->exit.total);
@@ -98,29 +107,46 @@ static void finish_if_done(struct agent *a)
 	set_exit(a);
 }
 
+static int read_ahead_full(const struct agent *a)
+{
+	return a->connected && !a->resume_pending && a->window.end >= a->sent + RUNNER_READ_AHEAD;
+}
+
+/* Reading stopped for a full window or read-ahead: start again once neither holds. */
+static void resume_pty(struct agent *a)
+{
+	if (a->pty_paused && a->pty_wsi && bytering_space(&a->window) && !read_ahead_full(a)) {
+		a->pty_paused = 0;
+		lws_rx_flow_control(a->pty_wsi, 1);
+	}
+}
+
 /* Reads the pty while the window has room. Returns -1 when the pty reached its end. */
 static int read_pty(struct agent *a)
 {
 	uint8_t buf[AGENT_READ_CHUNK];
+	size_t got = 0;
 
-	for (int i = 0; i < RUNNER_READS_PER_WAKE; i++) {
+	while (got < RUNNER_READ_BUDGET) {
 		size_t space = bytering_space(&a->window);
 		ssize_t n;
 
-		if (!space) {
+		if (!space || read_ahead_full(a)) {
 			if (!a->pty_paused && a->pty_wsi) {
 				lws_rx_flow_control(a->pty_wsi, 0);
 				a->pty_paused = 1;
-				log_debug("window_full", "{s:I}", "acked",
-					  (json_int_t)a->window.start);
+				if (!space)
+					log_debug("window_full", "{s:I}", "acked",
+						  (json_int_t)a->window.start);
 			}
 			return 0;
 		}
 		n = read(a->proc.master, buf, space < sizeof(buf) ? space : sizeof(buf));
 		if (n > 0) {
 			bytering_append(&a->window, buf, (size_t)n);
-			crypto_hash_sha256_update(&a->sha, buf, (unsigned long long)n);
+			rw_sha256_update(&a->sha, buf, (size_t)n);
 			uplink_want_write(a);
+			got += (size_t)n;
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -145,7 +171,7 @@ static void drain_at_close(struct agent *a)
 		if (n <= 0 || extra + (size_t)n > AGENT_PTY_DRAIN_SLACK)
 			break;
 		bytering_append(&a->window, buf, (size_t)n);
-		crypto_hash_sha256_update(&a->sha, buf, (unsigned long long)n);
+		rw_sha256_update(&a->sha, buf, (size_t)n);
 		extra += (size_t)n;
 	}
 	if (extra)
@@ -290,6 +316,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 			lws_set_timeout(a->pty_wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
 		}
 	}
+	resume_pty(a);   /* after the link dropped, the whole window may fill */
 	finish_if_done(a);
 	if (!a->exit_ready)
 		schedule_tick(a);
@@ -500,7 +527,7 @@ int runner_start(struct agent *a, json_t *assign)
 	a->have_session = 1;
 	a->ev_write_fd = -1;
 	bytering_init(&a->window, a->cfg.window, 0);
-	crypto_hash_sha256_init(&a->sha);
+	rw_sha256_init(&a->sha);
 	a->sent = a->acked = 0;
 	a->cols = (uint16_t)(cols > 0 && cols <= PROTO_MAX_DIM ? cols : 80);
 	a->rows = (uint16_t)(rows > 0 && rows <= PROTO_MAX_DIM ? rows : 24);
@@ -594,10 +621,7 @@ void runner_on_ack(struct agent *a, uint64_t offset)
 	bytering_consume_to(&a->window, offset);
 	if (offset > a->acked)
 		a->acked = offset;
-	if (a->pty_paused && a->pty_wsi && bytering_space(&a->window)) {
-		a->pty_paused = 0;
-		lws_rx_flow_control(a->pty_wsi, 1);
-	}
+	resume_pty(a);
 	if (a->exit_sent && a->acked >= a->exit.total) {
 		log_info("session_delivered", "{s:s, s:I}", "session", a->sid,
 			 "bytes", (json_int_t)a->exit.total);
@@ -679,6 +703,7 @@ int runner_write_output(struct agent *a, struct lws *wsi)
 		if (lws_write(wsi, frame, PROTO_OUTPUT_PREFIX_LEN + n, LWS_WRITE_BINARY) < 0)
 			return -1;
 		a->sent += n;
+		resume_pty(a);
 		lws_callback_on_writable(wsi);
 		return 1;
 	}

@@ -339,7 +339,9 @@ int uplink_start(struct agent *a)
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = all;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* OpenSSL only for wss: its initialisation loads the system's CA store, a megabyte and
+	 * more of the agent's memory that a ws:// link never uses */
+	info.options = a->tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 	info.user = a;
 	info.retry_and_idle_policy = &retry;
 	info.client_ssl_ca_filepath = a->cfg.ca_file;

@@ -7,6 +7,7 @@
 #include "client/client.h"
 #include "common/proto.h"
 #include "common/rw.h"
+#include "common/sha256.h"
 #include "common/text.h"
 
 #include <errno.h>
@@ -42,7 +43,7 @@ struct attach {
 	struct proto_reader rd;
 	uint64_t cursor;            /* next offset to write to stdout */
 	int verifiable;             /* saw the stream from offset 0 with no gap */
-	crypto_hash_sha256_state sha;
+	struct rw_sha256 sha;
 	int read_only;
 	int done, status;
 	int reconnects;
@@ -135,7 +136,7 @@ static void on_output(struct attach *a, const struct proto_frame *f)
 	}
 	write_stdout(a, p, n);
 	if (a->verifiable)
-		crypto_hash_sha256_update(&a->sha, p, n);
+		rw_sha256_update(&a->sha, p, n);
 	a->cursor += n;
 }
 
@@ -149,7 +150,7 @@ static void on_exit_frame(struct attach *a, const struct proto_frame *f)
 		status = status ? status : 1;
 	} else if (a->verifiable) {
 		uint8_t mine[PROTO_SHA256_LEN];
-		crypto_hash_sha256_final(&a->sha, mine);
+		rw_sha256_final(&a->sha, mine);
 		if (memcmp(mine, f->exit.sha256, PROTO_SHA256_LEN)) {
 			say(a, "output corrupted: SHA-256 of the %llu bytes received does not match",
 			    (unsigned long long)a->cursor);
@@ -522,7 +523,7 @@ int attach_run(const struct client *c, const struct attach_opts *o)
 	a.cursor = o->since;
 	a.verifiable = o->since == 0;
 	a.status = 1;
-	crypto_hash_sha256_init(&a.sha);
+	rw_sha256_init(&a.sha);
 	proto_reader_init(&a.rd);
 	if (parse_server(&a)) {
 		fprintf(stderr, "runwire: bad server URL %s (want http://HOST:PORT)\n", c->server);

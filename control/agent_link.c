@@ -10,8 +10,12 @@
 #include "common/log.h"
 #include "common/rw.h"
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define AGENT_LINK_HELLO_TIMEOUT_S 10
 #define AGENT_LINK_MAX_QUEUED (1u << 20)   /* frames waiting to go to one agent */
@@ -291,12 +295,12 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 static void link_exit(struct agent_link *l, const struct proto_frame *f)
 {
 	struct session *s = l->s;
-	crypto_hash_sha256_state copy = s->sha;
+	struct rw_sha256 copy = s->sha;
 	uint8_t mine[PROTO_SHA256_LEN];
 
 	s->exit = f->exit;
 	s->have_exit = 1;
-	crypto_hash_sha256_final(&copy, mine);
+	rw_sha256_final(&copy, mine);
 	s->digest_ok = f->exit.total == s->scroll.end &&
 		       !memcmp(mine, f->exit.sha256, PROTO_SHA256_LEN);
 	if (!s->digest_ok)
@@ -423,6 +427,17 @@ static void link_closed(struct agent_link *l)
 	l->s = NULL;
 }
 
+/* Input is a few bytes per key: without TCP_NODELAY an INPUT frame waits for the ACK of the
+ * one before it (40 ms of delayed ACK). Sockets the front door accepted (listener.c) have
+ * lws' defaults only. */
+static void link_tune_socket(struct lws *wsi)
+{
+	int fd = (int)lws_get_socket_fd(wsi), one = 1;
+
+	if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		log_debug("agent_socket_options", "{s:s}", "reason", strerror(errno));
+}
+
 static int callback_agent_link(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			       void *in, size_t len)
 {
@@ -446,6 +461,7 @@ static int callback_agent_link(struct lws *wsi, enum lws_callback_reasons reason
 		proto_reader_init(&l->rd);
 		l->next = ctl->agents;
 		ctl->agents = l;
+		link_tune_socket(wsi);
 		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, AGENT_LINK_HELLO_TIMEOUT_S);
 		break;
 

@@ -23,6 +23,7 @@
 
 #include "common/bytering.h"
 #include "common/proto.h"
+#include "common/sha256.h"
 #include "control/recording.h"
 #include "control/templates.h"
 
@@ -144,7 +145,7 @@ struct session {
 	int64_t created_ms, started_ms, ended_ms;
 	char *reason;                   /* why it failed, for people */
 	struct bytering scroll;         /* recent output, absolute offsets */
-	crypto_hash_sha256_state sha;   /* control's own digest of what it received */
+	struct rw_sha256 sha;           /* control's own digest of what it received */
 	int have_exit;
 	struct proto_exit exit;
 	int digest_ok;                  /* agent's digest matched control's */

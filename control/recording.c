@@ -8,17 +8,39 @@
 
 #include <jansson.h>
 
-#define RECORDING_BUF (256u << 10)    /* stdio buffer: one write(2) per 256 KiB */
+#define RECORDING_PIECE (16u << 10)   /* output bytes converted and escaped at a time */
+#define RECORDING_JSON_MAX_ESC 6      /* a control character becomes \u00XX */
 
 struct recording {
 	FILE *f;
 	int64_t t0_us;
 	uint8_t tail[4];                  /* an incomplete UTF-8 sequence from the last call */
 	size_t tail_len;
-	char *text;                       /* conversion buffer */
-	size_t text_cap;
 	int failed;
 };
+
+/* Conversion buffers, shared: every recording is written from control's one event loop, and
+ * a per-session buffer would cost an idle session memory. UTF-8 text is at most 3 bytes per
+ * input byte (U+FFFD), its JSON escape at most 6 per text byte. */
+static char rec_text[3 * RECORDING_PIECE];
+static char rec_json[RECORDING_JSON_MAX_ESC * sizeof(rec_text)];
+
+/* Word-at-a-time byte tests (exact as booleans): whether any byte of `w` is below `n`
+ * (n <= 128), or equals `b`. */
+#define WORD_ONES 0x0101010101010101ULL
+#define WORD_HIGHS 0x8080808080808080ULL
+
+static inline int word_has_less(uint64_t w, uint8_t n)
+{
+	return ((w - WORD_ONES * n) & ~w & WORD_HIGHS) != 0;
+}
+
+static inline int word_has_byte(uint64_t w, uint8_t b)
+{
+	uint64_t x = w ^ (WORD_ONES * b);
+
+	return ((x - WORD_ONES) & ~x & WORD_HIGHS) != 0;
+}
 
 static size_t seq_len(uint8_t b)
 {
@@ -47,6 +69,22 @@ size_t recording_utf8(const uint8_t *in, size_t len, char *out, size_t *consumed
 	size_t i = 0, o = 0;
 
 	while (i < len) {
+		/* runs of ASCII, a word at a time: terminal output is mostly that */
+		while (i + 8 <= len) {
+			uint64_t w;
+			memcpy(&w, in + i, 8);
+			if (w & WORD_HIGHS)
+				break;
+			memcpy(out + o, &w, 8);
+			i += 8;
+			o += 8;
+		}
+		if (i == len)
+			break;
+		if (in[i] < 0x80) {
+			out[o++] = (char)in[i++];
+			continue;
+		}
 		size_t n = seq_len(in[i]);
 		if (n && i + n > len) {
 			/* maybe the rest comes with the next frame: keep it if it is a good prefix */
@@ -105,7 +143,6 @@ struct recording *recording_open(const char *path, uint16_t cols, uint16_t rows,
 		free(r);
 		return NULL;
 	}
-	setvbuf(r->f, NULL, _IOFBF, RECORDING_BUF);
 	r->t0_us = rw_mono_us();
 	hdr = json_pack("{s:i, s:i, s:i, s:I, s:{s:s}, s:s}", "version", 2, "width", cols,
 			"height", rows, "timestamp", (json_int_t)(started_ms / 1000), "env", "TERM",
@@ -121,30 +158,123 @@ struct recording *recording_open(const char *path, uint16_t cols, uint16_t rows,
 	return r;
 }
 
+/* Escapes UTF-8 text as the inside of a JSON string, as jansson does: quote, backslash and
+ * control characters; everything else verbatim. Returns the length written to `out`
+ * (at most RECORDING_JSON_MAX_ESC * len). Output is the hot path of a recording, and
+ * jansson's dumper decodes every code point on the way: written through it, a session's
+ * recording took more CPU than the rest of control's relay put together. */
+static size_t json_escape(const char *in, size_t len, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c;
+		/* a word at a time while no byte needs escaping */
+		while (i + 8 <= len) {
+			uint64_t w;
+			memcpy(&w, in + i, 8);
+			if (word_has_less(w, 0x20) || word_has_byte(w, '"') || word_has_byte(w, '\\'))
+				break;
+			memcpy(out + o, &w, 8);
+			i += 8;
+			o += 8;
+		}
+		if (i == len)
+			break;
+		c = (unsigned char)in[i];
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			out[o++] = (char)c;
+			continue;
+		}
+		out[o++] = '\\';
+		switch (c) {
+		case '"': case '\\': out[o++] = (char)c; break;
+		case '\b': out[o++] = 'b'; break;
+		case '\f': out[o++] = 'f'; break;
+		case '\n': out[o++] = 'n'; break;
+		case '\r': out[o++] = 'r'; break;
+		case '\t': out[o++] = 't'; break;
+		default:
+			memcpy(out + o, "u00", 3);
+			out[o + 3] = hex[c >> 4];
+			out[o + 4] = hex[c & 15];
+			o += 5;
+		}
+	}
+	return o;
+}
+
+/* Writes UTF-8 text as part of the current event's JSON string. */
+static void write_text(struct recording *r, const char *text, size_t n)
+{
+	n = json_escape(text, n, rec_json);
+	if (!r->failed && fwrite(rec_json, 1, n, r->f) != n)
+		r->failed = 1;
+}
+
+/* Opens an output event: `[<seconds>,"o","`; the text and `"]` follow. */
+static void start_output_event(struct recording *r)
+{
+	char t[64];
+	json_t *secs = json_real(elapsed(r));
+	size_t n = json_dumpb(secs, t, sizeof(t), JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
+
+	json_decref(secs);
+	if (!n || n >= sizeof(t) || fputc('[', r->f) == EOF || fwrite(t, 1, n, r->f) != n ||
+	    fputs(",\"o\",\"", r->f) == EOF)
+		r->failed = 1;
+}
+
 int recording_output(struct recording *r, const uint8_t *data, size_t len)
 {
-	size_t need = 3 * (len + r->tail_len) + 1, used, n, joined_len = r->tail_len + len;
-	uint8_t *joined;
+	uint8_t joined[2 * sizeof(r->tail)];
+	size_t used, n, off;
 
-	if (need > r->text_cap) {
-		char *nt = realloc(r->text, need);
-		if (!nt)
-			return RW_ENOMEM;
-		r->text = nt;
-		r->text_cap = need;
+	if (r->failed)
+		return RW_EIO;
+	if (r->tail_len) {
+		/* The last call ended inside a sequence: finish it with this call's first bytes
+		 * (a sequence is at most 4 bytes), then go on from a sequence boundary in `data`. */
+		size_t k = len < sizeof(r->tail) ? len : sizeof(r->tail);
+
+		memcpy(joined, r->tail, r->tail_len);
+		memcpy(joined + r->tail_len, data, k);
+		n = recording_utf8(joined, r->tail_len + k, rec_text, &used);
+		if (!used) {
+			/* still incomplete (so k == len): keep it all for the next call */
+			memcpy(r->tail + r->tail_len, data, k);
+			r->tail_len += k;
+			return RW_OK;
+		}
+		off = used - r->tail_len;
+	} else {
+		n = recording_utf8(data, len < RECORDING_PIECE ? len : RECORDING_PIECE, rec_text,
+				   &used);
+		if (!used) {
+			/* nothing but the start of a sequence (or nothing at all) */
+			memcpy(r->tail, data, len);
+			r->tail_len = len;
+			return RW_OK;
+		}
+		off = used;
 	}
-	joined = malloc(joined_len ? joined_len : 1);
-	if (!joined)
-		return RW_ENOMEM;
-	memcpy(joined, r->tail, r->tail_len);
-	memcpy(joined + r->tail_len, data, len);
-	n = recording_utf8(joined, joined_len, r->text, &used);
-	r->tail_len = joined_len - used;
-	memcpy(r->tail, joined + used, r->tail_len);
-	free(joined);
-	if (!n)
-		return RW_OK;
-	return write_event(r, "o", json_stringn(r->text, n));
+	start_output_event(r);
+	write_text(r, rec_text, n);
+	while (off < len && !r->failed) {
+		size_t piece = len - off < RECORDING_PIECE ? len - off : RECORDING_PIECE;
+
+		n = recording_utf8(data + off, piece, rec_text, &used);
+		if (!used)
+			break;   /* a trailing incomplete sequence */
+		write_text(r, rec_text, n);
+		off += used;
+	}
+	r->tail_len = len - off;
+	memcpy(r->tail, data + off, r->tail_len);
+	if (fputs("\"]\n", r->f) == EOF)
+		r->failed = 1;
+	return r->failed ? RW_EIO : RW_OK;
 }
 
 int recording_resize(struct recording *r, uint16_t cols, uint16_t rows)
@@ -173,6 +303,5 @@ void recording_close(struct recording *r)
 		write_event(r, "o", json_stringn(text, n));
 	}
 	fclose(r->f);
-	free(r->text);
 	free(r);
 }

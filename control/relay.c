@@ -11,11 +11,16 @@
 #include "common/log.h"
 #include "common/rw.h"
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define VIEWER_SEND_CHUNK (64u << 10)     /* output bytes per frame to a viewer */
 #define VIEWER_WRITE_BUDGET (1u << 20)    /* output bytes per writeable callback */
+#define VIEWER_NOTSENT_LOWAT (64u << 10)  /* unsent bytes the kernel may hold for a viewer */
 
 struct viewer {
 	struct viewer *next;          /* session->viewers */
@@ -44,7 +49,7 @@ int relay_output(struct session *s, uint64_t offset, const uint8_t *data, size_t
 		return RW_EPROTO;
 	if (bytering_append_overwrite(&s->scroll, data, len))
 		return RW_ENOMEM;
-	crypto_hash_sha256_update(&s->sha, data, len);
+	rw_sha256_update(&s->sha, data, len);
 	if (s->rec && recording_output(s->rec, data, len))
 		log_warn("recording_failed", "{s:s}", "session", s->id);
 	s->ctl->m.bytes_in += len;
@@ -223,10 +228,19 @@ static int viewer_write(struct viewer *v)
 		before = v->cursor;
 		r = viewer_write_one(v);
 		if (r <= 0)
-			return r;
+			break;
 		sent += (size_t)(v->cursor - before) + 1;
 	} while (sent < VIEWER_WRITE_BUDGET && !lws_send_pipe_choked(v->wsi));
-	lws_callback_on_writable(v->wsi);
+	/* The kernel took output, so the viewer is reading it: that proves the link as a PONG
+	 * would. A slow viewer's PONG waits behind the output in flight to it (at 10 KiB/s,
+	 * longer than the 30 s hang-up), and a dead one stops taking output within
+	 * VIEWER_NOTSENT_LOWAT plus a window, after which the pings decide. */
+	if (sent && r >= 0)
+		lws_validity_confirmed(v->wsi);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		lws_callback_on_writable(v->wsi);
 	return 0;
 }
 
@@ -341,6 +355,25 @@ refuse:
 	return 1;
 }
 
+/* The scrollback is meant to be a viewer's only queue, but the kernel's send buffer is one
+ * too: autotuned up to tcp_wmem's maximum (4 MiB), it lets a slow viewer hold megabytes
+ * that were "sent", so it learns it fell behind (the resync event queues behind them) many
+ * minutes late. TCP_NOTSENT_LOWAT makes the socket writeable only while little is unsent;
+ * bytes in flight to a fast viewer do not count, so throughput is unchanged. And a key's
+ * echo is one small frame: without TCP_NODELAY it waits for the ACK of the previous one
+ * (40 ms of delayed ACK); sockets the front door accepted have lws' defaults only. */
+static void viewer_tune_socket(struct lws *wsi)
+{
+	int fd = (int)lws_get_socket_fd(wsi);
+	int lowat = VIEWER_NOTSENT_LOWAT, one = 1;
+
+	if (fd < 0)
+		return;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		log_debug("viewer_socket_options", "{s:s}", "reason", strerror(errno));
+}
+
 static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			   void *in, size_t len)
 {
@@ -365,6 +398,7 @@ static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, vo
 		}
 		v->s = s;
 		v->cursor = v->since;
+		viewer_tune_socket(wsi);
 		v->next = s->viewers;
 		s->viewers = v;
 		s->n_viewers++;

@@ -45,7 +45,7 @@ struct session *session_new(struct control *ctl, const char *owner, struct sessi
 	s->created_ms = rw_now_ms();
 	s->state = SESSION_WAITING;
 	bytering_init(&s->scroll, ctl->cfg.scrollback, 0);
-	crypto_hash_sha256_init(&s->sha);
+	rw_sha256_init(&s->sha);
 
 	s->next = ctl->sessions;
 	if (ctl->sessions)

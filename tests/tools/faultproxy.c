@@ -100,6 +100,8 @@ struct fp_opts {
 	const char *cut_at;         /* "B,B,...", parsed by plan_cuts */
 	uint64_t seed, cut_random, cut_span;
 	uint64_t throttle[2];       /* FP_UP, FP_DOWN; 0 = unlimited */
+	uint64_t buffer;            /* bytes held per direction per connection, <= FP_BUF_CAP */
+	bool small_sockets;         /* --buffer given: kernel socket buffers that size too */
 	bool cut_reset;
 };
 
@@ -477,6 +479,33 @@ static void set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+/* --buffer: the kernel's socket buffers no larger than the proxy's own, so that what a
+ * throttled peer has yet to read is not megabytes of autotuned buffer (a resync event queued
+ * behind them would take minutes to arrive at 10 KiB/s). Set before connect / listen, when
+ * the window scale is chosen. */
+static void set_small_buffers(const struct fp_proxy *p, int fd)
+{
+	int size = (int)p->opt.buffer;
+
+	if (!p->opt.small_sockets)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+}
+
+/* Trims iov[0..cnt) to at most `max` bytes in all; returns the count still in use. */
+static int iov_limit(struct iovec *iov, int cnt, size_t max)
+{
+	int i;
+
+	for (i = 0; i < cnt && max; i++) {
+		if (iov[i].iov_len > max)
+			iov[i].iov_len = max;
+		max -= iov[i].iov_len;
+	}
+	return i;
+}
+
 /* Starts forwarding for an accepted client: allocates the connection and connects upstream.
  * Takes ownership of `cfd`. 0, or a negative RW_E code (the client is closed). */
 static int conn_open(struct fp_proxy *p, int cfd, unsigned id)
@@ -516,6 +545,7 @@ static int conn_open(struct fp_proxy *p, int cfd, unsigned id)
 	c->fd[FP_UPSTREAM] = ufd;
 	set_nodelay(cfd);
 	set_nodelay(ufd);
+	set_small_buffers(p, ufd);
 	if (connect(ufd, (struct sockaddr *)&p->upstream, p->upstream_len) == 0) {
 		c->state = FP_OPEN;
 	} else if (errno == EINPROGRESS) {
@@ -579,8 +609,9 @@ static int dir_pump(struct fp_proxy *p, struct fp_conn *c, int d, char *why, siz
 	struct iovec iov[2];
 	ssize_t n;
 
-	if (!dir->eof && dir->ring.len < FP_BUF_CAP && (rin & (POLLIN | POLLHUP | POLLERR))) {
-		n = readv(src, iov, ring_space(&dir->ring, iov));
+	if (!dir->eof && dir->ring.len < p->opt.buffer && (rin & (POLLIN | POLLHUP | POLLERR))) {
+		n = readv(src, iov, iov_limit(iov, ring_space(&dir->ring, iov),
+					      (size_t)p->opt.buffer - dir->ring.len));
 		if (n > 0) {
 			dir->ring.len += (size_t)n;
 			fresh = true;
@@ -715,7 +746,7 @@ static short conn_events(const struct fp_proxy *p, const struct fp_conn *c, int 
 	}
 	if (p->paused)
 		return 0;
-	if (!in->eof && in->ring.len < FP_BUF_CAP)
+	if (!in->eof && in->ring.len < p->opt.buffer)
 		ev |= POLLIN;
 	if (out->ring.len > 0 && bucket_allow(&out->bucket, out->ring.len) > 0)
 		ev |= POLLOUT;
@@ -837,6 +868,8 @@ static int listen_on(struct fp_proxy *p, unsigned *port_out)
 		return RW_EINVAL;
 	}
 	p->listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->listen_fd >= 0)
+		set_small_buffers(p, p->listen_fd);   /* accepted sockets inherit them */
 	if (p->listen_fd < 0 ||
 	    setsockopt(p->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    bind(p->listen_fd, (struct sockaddr *)&ss, len) < 0 ||
@@ -968,6 +1001,7 @@ static void usage(FILE *out)
 	fputs("usage: faultproxy --upstream HOST:PORT [--listen HOST:PORT] [--port-file FILE]\n"
 	      "                  [--seed N] [--cut-random N --cut-span BYTES] [--cut-at B,B,...]\n"
 	      "                  [--cut-reset] [--throttle-up BPS] [--throttle-down BPS]\n"
+	      "                  [--buffer BYTES]\n"
 	      "                  [--control-fifo PATH] [--log FILE]\n"
 	      "\n"
 	      "Forwards every connection on --listen (default 127.0.0.1:0) to --upstream.\n"
@@ -979,6 +1013,8 @@ static void usage(FILE *out)
 	      "  --cut-reset          cut with RST (in-flight bytes lost) instead of FIN\n"
 	      "  --throttle-up BPS    client -> upstream bytes/second, per connection\n"
 	      "  --throttle-down BPS  upstream -> client bytes/second, per connection\n"
+	      "  --buffer BYTES       hold at most BYTES per direction per connection (default\n"
+	      "                       and most 256K), with kernel socket buffers that size\n"
 	      "  --control-fifo PATH  read commands, one a line: cut | pause | resume\n"
 	      "                       (paused: nothing forwarded, new connections closed)\n"
 	      "  --log FILE           event log (default stderr)\n"
@@ -989,7 +1025,7 @@ static void usage(FILE *out)
 static int parse_args(struct fp_opts *o, int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_UPSTREAM, O_PORT_FILE, O_SEED, O_CUT_RANDOM, O_CUT_SPAN, O_CUT_AT,
-	       O_CUT_RESET, O_THR_UP, O_THR_DOWN, O_CTL, O_LOG, O_HELP };
+	       O_CUT_RESET, O_THR_UP, O_THR_DOWN, O_BUFFER, O_CTL, O_LOG, O_HELP };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "upstream", required_argument, NULL, O_UPSTREAM },
@@ -1001,6 +1037,7 @@ static int parse_args(struct fp_opts *o, int argc, char **argv)
 		{ "cut-reset", no_argument, NULL, O_CUT_RESET },
 		{ "throttle-up", required_argument, NULL, O_THR_UP },
 		{ "throttle-down", required_argument, NULL, O_THR_DOWN },
+		{ "buffer", required_argument, NULL, O_BUFFER },
 		{ "control-fifo", required_argument, NULL, O_CTL },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "help", no_argument, NULL, O_HELP },
@@ -1010,6 +1047,7 @@ static int parse_args(struct fp_opts *o, int argc, char **argv)
 
 	o->listen = "127.0.0.1:0";
 	o->seed = 1;
+	o->buffer = FP_BUF_CAP;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case O_LISTEN: o->listen = optarg; break;
@@ -1022,6 +1060,10 @@ static int parse_args(struct fp_opts *o, int argc, char **argv)
 		case O_CUT_RESET: o->cut_reset = true; break;
 		case O_THR_UP: bad |= parse_size(optarg, 1, UINT64_MAX, &o->throttle[FP_UP]); break;
 		case O_THR_DOWN: bad |= parse_size(optarg, 1, UINT64_MAX, &o->throttle[FP_DOWN]); break;
+		case O_BUFFER:
+			bad |= parse_size(optarg, 1, FP_BUF_CAP, &o->buffer);
+			o->small_sockets = true;
+			break;
 		case O_CTL: o->ctl_path = optarg; break;
 		case O_LOG: o->log_path = optarg; break;
 		case O_HELP: usage(stdout); exit(0);

@@ -13,7 +13,7 @@
 static char *replay(const char *path, int *lines_ok, int *resizes)
 {
 	FILE *f = fopen(path, "r");
-	char line[65536];
+	static char line[1 << 21];   /* one event can hold a whole frame, escaped */
 	size_t cap = 1 << 16, len = 0;
 	char *out = calloc(1, cap);
 	int first = 1;
@@ -97,6 +97,50 @@ int main(void)
 		got = replay(path, &ok, &resizes);
 		CHECK(ok && !strcmp(got, "end\xef\xbf\xbd\xef\xbf\xbd"));
 		free(got);
+	}
+	/* every ASCII byte (quotes, backslash, control characters) survives the JSON escape */
+	{
+		char ascii[129];
+		for (int i = 0; i < 128; i++)
+			ascii[i] = (char)(i ? i : 'x');
+		ascii[128] = '\0';
+		struct recording *r = recording_open(path, 80, 24, 0, "t");
+		recording_output(r, (const uint8_t *)ascii, 128);
+		recording_close(r);
+		got = replay(path, &ok, &resizes);
+		CHECK(ok && !strcmp(got, ascii));
+		free(got);
+	}
+	/* 200 KB of mixed text and junk in random pieces (past the conversion piece size) reads
+	 * back as the one-shot conversion of the whole */
+	{
+		size_t len = 200000, used, n, off = 0;
+		uint8_t *in = malloc(len);
+		char *want = malloc(3 * len + 1);
+		uint32_t x = 12345;
+		for (size_t i = 0; i < len; i++) {
+			x = x * 1103515245u + 12345u;
+			in[i] = i % 7 ? (uint8_t)text[(x >> 16) % tlen] : (uint8_t)(0x80 | (x >> 8));
+		}
+		n = recording_utf8(in, len, want, &used);
+		for (size_t i = used; i < len; i++, n += 3)
+			memcpy(want + n, "\xef\xbf\xbd", 3);
+		want[n] = '\0';
+		struct recording *r = recording_open(path, 80, 24, 0, "t");
+		while (off < len) {
+			x = x * 1103515245u + 12345u;
+			size_t piece = (x >> 16) % 40000;
+			if (piece > len - off)
+				piece = len - off;
+			CHECK(recording_output(r, in + off, piece) == 0);
+			off += piece;
+		}
+		recording_close(r);
+		got = replay(path, &ok, &resizes);
+		CHECK(ok && !strcmp(got, want));
+		free(got);
+		free(want);
+		free(in);
 	}
 	unlink(path);
 	return check_done("test_recording");
