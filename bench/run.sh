@@ -135,7 +135,9 @@ HAVE_WSD=0
 command -v websocketd >/dev/null && HAVE_WSD=1
 ((HAVE_WSD)) || say "websocketd is not installed: its column stays empty (apt-get install websocketd)"
 
-start_control throughput --local-runners 1
+# A 64 MiB scrollback: the discarding viewer must not be resynced because this shared
+# machine descheduled it for 100 ms (the default 4 MiB is 0.1 s of output at full speed).
+start_control throughput --local-runners 1 --scrollback $((64 << 20))
 : >"$TMP/raw.txt"; : >"$TMP/wsd.txt"; : >"$TMP/rw.txt"; : >"$TMP/agent_rss.txt"
 for run in $(seq 1 "$RUNS"); do
   # raw pty: what the terminal itself can carry (default termios, as every session has)
@@ -187,7 +189,7 @@ record agent_memory "$(jq -n --arg rss "${agent_rss:-0}" --arg anon "${agent_ano
 
 # The agent's memory follows its window (8 MiB by default): bytes control has not yet
 # acknowledged, which pile up when control lags. Once more with a 2 MiB window.
-RUNWIRE_WINDOW=$((2 << 20)) start_control window2m --local-runners 1
+RUNWIRE_WINDOW=$((2 << 20)) start_control window2m --local-runners 1 --scrollback $((64 << 20))
 wait_idle_agents 1
 agent=$(pgrep -P "$CONTROL_PID" -x runwire-agent | head -1 || true)
 ( while kill -0 "$agent" 2>/dev/null; do
@@ -275,6 +277,22 @@ record viewers "$(jq -n --arg n "$nviewers" --arg base "$base" --arg rss "$rss" 
 say "$nviewers viewers on one session: control VmRSS $rss KiB (was $base), RssAnon $anon KiB"
 stop_control
 
+# ---- test 3 of issue 3 at full size: a 10 KiB/s viewer beside a fast one, 256 MiB ----
+if ((!SMOKE)); then
+  say "slow viewer beside a fast one: tests/e2e/stream_slow_viewer.sh at $BENCH_MIB MiB"
+  rc=0
+  RW_BIN="$RW_BIN" RW_SRC="$SRC" STREAM_SLOW_MIB="$BENCH_MIB" \
+    bash "$SRC/tests/e2e/stream_slow_viewer.sh" >"$TMP/slow.out" 2>"$TMP/slow.err" || rc=$?
+  fast=$(grep -o 'fast viewer: .* in [0-9.]* s' "$TMP/slow.err" | grep -o '[0-9.]* s$' | cut -d' ' -f1)
+  peak=$(grep -o 'control RSS peak [0-9]* KiB' "$TMP/slow.err" | grep -o '[0-9]*')
+  sb=$(grep -o '(scrollback [0-9]* KiB' "$TMP/slow.err" | grep -o '[0-9]*')
+  say "slow viewer test: status $rc, fast viewer $fast s, control RSS peak $peak KiB"
+  record slow_viewer "$(jq -n --arg rc "$rc" --arg fast "${fast:-0}" --arg peak "${peak:-0}" --arg mib "$BENCH_MIB" \
+    --arg sb "${sb:-0}" \
+    '{mib: ($mib | tonumber), passed: ($rc == "0"), fast_viewer_seconds: ($fast | tonumber), control_peak_kib: ($peak | tonumber), scrollback_kib: ($sb | tonumber)}')"
+  ((rc == 0)) || { cat "$TMP/slow.err" >&2; exit 1; }
+fi
+
 # sanitizer builds (bench.smoke under ASan): a report in any log fails the run
 if grep -lE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$TMP"/*/control.log "$TMP"/*.err 2>/dev/null; then
   say "sanitizer report in the logs above"
@@ -298,6 +316,7 @@ jq -r '
   "| control, \(.idle_sessions.sessions) waiting sessions | \(.idle_sessions.control_vmrss_kib | mib) MiB RSS (\(.idle_sessions.control_rssanon_kib | mib) MiB anonymous) | <= 200 MiB |",
   "| control, \(.running_idle_sessions.sessions) running idle sessions | \(.running_idle_sessions.control_vmrss_kib | mib) MiB RSS (\(.running_idle_sessions.control_rssanon_kib | mib) MiB anonymous) | (per-session cost) |",
   "| control, \(.viewers.viewers) viewers on one session | \(.viewers.control_vmrss_kib | mib) MiB RSS (\(.viewers.control_rssanon_kib | mib) MiB anonymous) | <= 200 MiB |",
+  (if .slow_viewer then "| slow viewer (10 KiB/s) beside a fast one, \(.slow_viewer.mib) MiB, \(.slow_viewer.scrollback_kib | mib) MiB scrollback | fast viewer byte-exact in \(.slow_viewer.fast_viewer_seconds) s, control peak \(.slow_viewer.control_peak_kib | mib) MiB RSS, slow viewer resynced | RSS <= scrollback + 64 MiB |" else empty end),
   "| agent while streaming (window 8 MiB, the default) | \(.agent_memory.peak_vmrss_kib | mib) MiB RSS (\(.agent_memory.peak_rssanon_kib | mib) MiB anonymous) | <= 4 MiB |",
   "| agent while streaming, --window 2 MiB | \(.agent_memory_window_2m.peak_vmrss_kib | mib) MiB RSS (\(.agent_memory_window_2m.peak_rssanon_kib | mib) MiB anonymous), \(.agent_memory_window_2m.runwire_mib_s | r2) MiB/s | <= 4 MiB |"
 ' "$RESULTS"

@@ -10,7 +10,7 @@ source "$(dirname "$0")/stream_lib.bash"
 SIZE=$(scaled $((4 << 20)) $((2 << 20)))
 WINDOW=4096
 gen_bytes "$TMP/data.bin" "$SIZE" 7
-start_external_control
+start_external_control --scrollback "$SIZE"
 start_proxy LINK "$PORT" --throttle-up 1M
 start_agent "$LINK_PORT" --window "$WINDOW"
 

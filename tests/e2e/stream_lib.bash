@@ -17,7 +17,13 @@ scaled() { if ((SANITIZED)); then echo "$2"; else echo "$1"; fi; }
 
 # gen_bytes FILE SIZE SEED: SIZE deterministic bytes, every value 0..255.
 gen_bytes() {
-  python3 -c "import random, sys; sys.stdout.buffer.write(random.Random($3).randbytes($2))" >"$1"
+  python3 -c "
+import random, sys
+rnd, left = random.Random($3), $2
+while left:
+    n = min(left, 1 << 20)
+    sys.stdout.buffer.write(rnd.randbytes(n))
+    left -= n" >"$1"
 }
 
 # since T0: seconds since $EPOCHREALTIME was T0, one decimal.

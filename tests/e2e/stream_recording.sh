@@ -29,7 +29,8 @@ while written < size:
         time.sleep(0.01)
 out.flush()
 EOF
-start_control
+# the whole output fits the scrollback: a viewer that is slow for a moment is not resynced
+start_control --scrollback $((4 * SIZE))
 rc=0
 "$RW_BIN/runwire" -q run --cols 120 --rows 40 -- python3 "$TMP/colours.py" "$SIZE" \
   >"$TMP/live.out" 2>"$TMP/live.err" || rc=$?
