@@ -193,19 +193,19 @@ static void reap_locals(struct dispatcher *d)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (size_t i = 0; i < d->n_locals; i++) {
 			struct local_agent *la = &d->locals[i];
-			char why[128];
+			char why[32], reason[96];
 
 			if (la->pid != pid)
 				continue;
 			if (WIFSIGNALED(status))
-				snprintf(why, sizeof(why), "runner exited unexpectedly (signal %d)",
-					 WTERMSIG(status));
+				snprintf(why, sizeof(why), "signal %d", WTERMSIG(status));
 			else
-				snprintf(why, sizeof(why), "runner exited unexpectedly (status %d)",
-					 WEXITSTATUS(status));
+				snprintf(why, sizeof(why), "status %d", WEXITSTATUS(status));
 			log_info("agent_exited", "{s:i, s:i, s:s}", "agent_id", la->id, "pid",
 				 (int)pid, "status", why);
-			agent_link_runner_gone(d->ctl, la->id, why);
+			/* the reason a session still live gets; a delivered one is final already */
+			snprintf(reason, sizeof(reason), "runner exited unexpectedly (%s)", why);
+			agent_link_runner_gone(d->ctl, la->id, reason);
 			d->locals[i] = d->locals[--d->n_locals];
 			break;
 		}

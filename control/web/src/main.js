@@ -412,10 +412,12 @@ function exitReplay() {
   if (!cur?.player) return;
   cur.player.stop();
   cur.player = null;
-  show($('replay-bar'), false);
-  show($('replay'), true);
+  // The bar goes when the output is back, not before: until then the terminal still shows
+  // the replay (a viewer, or a test, must not take that for the output).
   app.term.reset().then(() => {
     app.term.write(allOutput(cur.cast), true);
+    show($('replay-bar'), false);
+    show($('replay'), true);
     setStatus(cur.conn.status, cur.conn.exit ? exitText(cur.conn.exit) : '');
     $('replay').focus();
   });
