@@ -40,6 +40,12 @@
  * grow the window's storage, i.e. the agent's memory. While the link is down the whole
  * window fills, so the program runs on through a short outage. */
 #define RUNNER_READ_AHEAD (2 * AGENT_SEND_CHUNK)
+/* While the link is up the window holds at most this much, read-ahead included: enough in
+ * flight for speed x round trip between a runner and its control (1 MiB is 100 MiB/s at
+ * 10 ms; a pty gives under 100 MiB/s), and a ring that never grows past it keeps the agent's
+ * own memory near 3 MiB. The whole window (--window) is for outages, when it lets the
+ * program run on. */
+#define RUNNER_LIVE_WINDOW (1u << 20)
 
 static uint8_t *send_buf;             /* LWS_PRE + OUTPUT prefix + AGENT_SEND_CHUNK */
 
@@ -112,30 +118,46 @@ static int read_ahead_full(const struct agent *a)
 	return a->connected && !a->resume_pending && a->window.end >= a->sent + RUNNER_READ_AHEAD;
 }
 
+/* How much more of the pty may be read now: the window's room, and while the link is up no
+ * more than RUNNER_LIVE_WINDOW held in all (reads are sized by this, so the ring's storage
+ * never grows past it while connected). */
+static size_t read_room(const struct agent *a)
+{
+	size_t room = bytering_space(&a->window);
+	size_t used = bytering_used(&a->window);
+
+	if (a->connected && !a->resume_pending) {
+		size_t live = used < RUNNER_LIVE_WINDOW ? RUNNER_LIVE_WINDOW - used : 0;
+		if (live < room)
+			room = live;
+	}
+	return room;
+}
+
 /* Reading stopped for a full window or read-ahead: start again once neither holds. */
 static void resume_pty(struct agent *a)
 {
-	if (a->pty_paused && a->pty_wsi && bytering_space(&a->window) && !read_ahead_full(a)) {
+	if (a->pty_paused && a->pty_wsi && read_room(a) && !read_ahead_full(a)) {
 		a->pty_paused = 0;
 		lws_rx_flow_control(a->pty_wsi, 1);
 	}
 }
 
-/* Reads the pty while the window has room. Returns -1 when the pty reached its end. */
+/* Reads the pty while there is room (read_room). Returns -1 when the pty reached its end. */
 static int read_pty(struct agent *a)
 {
 	uint8_t buf[AGENT_READ_CHUNK];
 	size_t got = 0;
 
 	while (got < RUNNER_READ_BUDGET) {
-		size_t space = bytering_space(&a->window);
+		size_t space = read_room(a);
 		ssize_t n;
 
 		if (!space || read_ahead_full(a)) {
 			if (!a->pty_paused && a->pty_wsi) {
 				lws_rx_flow_control(a->pty_wsi, 0);
 				a->pty_paused = 1;
-				if (!space)
+				if (!bytering_space(&a->window))
 					log_debug("window_full", "{s:I}", "acked",
 						  (json_int_t)a->window.start);
 			}
