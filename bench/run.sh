@@ -64,6 +64,17 @@ record() { jq -c --arg k "$1" '{($k): .}' <<<"$2" >>"$RESULTS.tmp"; }
 # kib PID FIELD: a /proc/PID/status field (VmRSS, RssAnon, ...) in KiB, 0 when gone
 kib() { awk -v f="$2:" '$1 == f { print $2; found = 1 } END { if (!found) print 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
+# record_control_memory KEY FIELD N BASE WHAT: control's VmRSS and RssAnon now, recorded under
+# KEY as {FIELD: N, control_base_kib: BASE, control_vmrss_kib, control_rssanon_kib}.
+record_control_memory() {
+  local key=$1 field=$2 n=$3 base=$4 what=$5 rss anon
+  rss=$(kib "$CONTROL_PID" VmRSS)
+  anon=$(kib "$CONTROL_PID" RssAnon)
+  record "$key" "$(jq -n --arg f "$field" --arg n "$n" --arg base "$base" --arg rss "$rss" --arg anon "$anon" \
+    '{($f): ($n | tonumber), control_base_kib: ($base | tonumber), control_vmrss_kib: ($rss | tonumber), control_rssanon_kib: ($anon | tonumber)}')"
+  say "$n $what: control VmRSS $rss KiB (was $base), RssAnon $anon KiB"
+}
+
 CONTROL_PID=""
 # start_control NAME [flags...]: a fresh control on a free loopback port; sets SERVER
 start_control() {
@@ -228,11 +239,7 @@ wait_idle_agents 1
 base=$(kib "$CONTROL_PID" VmRSS)
 r=$("$RW_BIN/rwbench" --server "$SERVER" create --count "$IDLE" --command "sleep 600")
 sleep 1
-rss=$(kib "$CONTROL_PID" VmRSS)
-anon=$(kib "$CONTROL_PID" RssAnon)
-record idle_sessions "$(jq -n --arg n "$IDLE" --arg base "$base" --arg rss "$rss" --arg anon "$anon" \
-  '{sessions: ($n | tonumber), control_base_kib: ($base | tonumber), control_vmrss_kib: ($rss | tonumber), control_rssanon_kib: ($anon | tonumber)}')"
-say "$IDLE waiting sessions: control VmRSS $rss KiB (was $base), RssAnon $anon KiB"
+record_control_memory idle_sessions sessions "$IDLE" "$base" "waiting sessions"
 
 # running and idle: RUNNING_IDLE agents each with a session that printed a line and sleeps
 start_control running --local-runners 1 --max-runners "$RUNNING_IDLE"
@@ -245,11 +252,7 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 sleep 1
-rss=$(kib "$CONTROL_PID" VmRSS)
-anon=$(kib "$CONTROL_PID" RssAnon)
-record running_idle_sessions "$(jq -n --arg n "$n" --arg base "$base" --arg rss "$rss" --arg anon "$anon" \
-  '{sessions: ($n | tonumber), control_base_kib: ($base | tonumber), control_vmrss_kib: ($rss | tonumber), control_rssanon_kib: ($anon | tonumber)}')"
-say "$n running idle sessions: control VmRSS $rss KiB (was $base), RssAnon $anon KiB"
+record_control_memory running_idle_sessions sessions "$n" "$base" "running idle sessions"
 
 # 1,000 viewers on one session (attaching them one by one takes a while: a token and an
 # upgrade each)
@@ -268,13 +271,9 @@ for _ in $(seq 1 3000); do
   sleep 0.1
 done
 sleep 1
-rss=$(kib "$CONTROL_PID" VmRSS)
-anon=$(kib "$CONTROL_PID" RssAnon)
 nviewers=$(curl -s "$SERVER/api/sessions/$sid" | jq .viewers)
+record_control_memory viewers viewers "$nviewers" "$base" "viewers on one session"
 stop_pid "$vpid"
-record viewers "$(jq -n --arg n "$nviewers" --arg base "$base" --arg rss "$rss" --arg anon "$anon" \
-  '{viewers: ($n | tonumber), control_base_kib: ($base | tonumber), control_vmrss_kib: ($rss | tonumber), control_rssanon_kib: ($anon | tonumber)}')"
-say "$nviewers viewers on one session: control VmRSS $rss KiB (was $base), RssAnon $anon KiB"
 stop_control
 
 # ---- test 3 of issue 3 at full size: a 10 KiB/s viewer beside a fast one, 256 MiB ----

@@ -20,11 +20,7 @@ rc=0
   >"$TMP/out.bin" 2>"$TMP/run.err" || rc=$?
 t_end=$EPOCHREALTIME
 log "$((SIZE >> 20)) MiB through a $WINDOW-byte window in $(since "$t0") s"
-check "runwire exits 0 (status $rc)" [ "$rc" = 0 ]
-check "runwire found the output complete and its digest matching" \
-  no_match "incomplete|corrupted|fell behind" "$TMP/run.err"
-check "nothing lost: the viewer's bytes have the program's SHA-256" \
-  [ "$(sha "$TMP/out.bin")" = "$(sha "$TMP/data.bin")" ]
+check_delivered "$rc" "$TMP/out.bin" "$TMP/run.err"
 fulls=$(grep -c '"event":"window_full"' "$TMP/agent.err" || true)
 log "window_full logged $fulls times"
 check "the agent stopped reading the pty, and resumed, many times" [ "$fulls" -ge 10 ]

@@ -69,3 +69,14 @@ session_field() { curl -s "$SERVER/api/sessions/$1" | jq -r ".$2"; }
 
 # newest_session: the id of the most recent session.
 newest_session() { curl -s "$SERVER/api/sessions" | jq -r '.sessions[0].sessionId'; }
+
+# check_delivered RC OUT ERR [LABEL]: runwire exited with RC 0, reported no missing,
+# corrupted or skipped byte on ERR, and OUT holds exactly the program's $TMP/data.bin.
+check_delivered() {
+  local rc=$1 out=$2 err=$3 label=${4:+$4: }
+  check "${label}runwire exits 0 (status $rc)" [ "$rc" = 0 ]
+  check "${label}runwire found the output complete and its digest matching" \
+    no_match "incomplete|corrupted|fell behind" "$err"
+  check "${label}every byte delivered, once: the program's SHA-256" \
+    [ "$(sha "$out")" = "$(sha "$TMP/data.bin")" ]
+}

@@ -22,10 +22,7 @@ rc=0
 "$RW_BIN/runwire" -q run -- sh -c "stty -opost; cat '$TMP/data.bin'" >"$TMP/out.bin" \
   2>"$TMP/run.err" || rc=$?
 log "$((SIZE >> 20)) MiB through $CUTS cuts in $(since "$t0") s"
-check "runwire exits 0 (status $rc)" [ "$rc" = 0 ]
-check "runwire found the output complete and its digest matching" \
-  no_match "incomplete|corrupted|fell behind" "$TMP/run.err"
-check "the viewer's bytes have the program's SHA-256" [ "$(sha "$TMP/out.bin")" = "$(sha "$TMP/data.bin")" ]
+check_delivered "$rc" "$TMP/out.bin" "$TMP/run.err"
 check "the proxy cut the agent link $CUTS times" [ "$(grep -c 'reason=cut-at' "$TMP/LINK.log")" = "$CUTS" ]
 check "the agent resumed after every cut" \
   [ "$(grep -c '"event":"resumed"' "$TMP/agent.err")" -ge "$CUTS" ]

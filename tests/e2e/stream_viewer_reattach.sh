@@ -30,10 +30,7 @@ RUNWIRE_SERVER="http://127.0.0.1:$VIEW_PORT" "$RW_BIN/runwire" -q run -- \
   sh -c "stty -opost; python3 '$TMP/trickle.py' '$TMP/data.bin'" >"$TMP/out.bin" \
   2>"$TMP/run.err" || rc=$?
 log "$((SIZE >> 20)) MiB through $CUTS viewer cuts in $(since "$t0") s"
-check "runwire exits 0 (status $rc)" [ "$rc" = 0 ]
-check "runwire found the output complete and its digest matching" \
-  no_match "incomplete|corrupted|fell behind" "$TMP/run.err"
-check "byte-exact: no gap, no duplicate" [ "$(sha "$TMP/out.bin")" = "$(sha "$TMP/data.bin")" ]
+check_delivered "$rc" "$TMP/out.bin" "$TMP/run.err"
 check "the proxy cut the viewer $CUTS times" [ "$(grep -c 'reason=cut-at' "$TMP/VIEW.log")" = "$CUTS" ]
 check "the viewer reattached from where it was" \
   [ "$(grep -c '"event":"viewer_attach".*"since":[1-9]' "$CONTROL_LOG")" -ge 1 ]

@@ -35,9 +35,7 @@ run_session() {
 delivered() {
   local name=$1 pid=$2 rc=0
   wait "$pid" || rc=$?
-  check "$name: runwire exits 0 (status $rc)" [ "$rc" = 0 ]
-  check "$name: every byte delivered, once" [ "$(sha "$TMP/$name.out")" = "$(sha "$TMP/data.bin")" ]
-  check "$name: runwire found the digest matching" no_match "incomplete|corrupted" "$TMP/$name.err"
+  check_delivered "$rc" "$TMP/$name.out" "$TMP/$name.err" "$name"
 }
 
 # 1. control frozen with the link up: the live limit holds the program back
