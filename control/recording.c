@@ -42,33 +42,6 @@ static inline int word_has_byte(uint64_t w, uint8_t b)
 	return ((x - WORD_ONES) & ~x & WORD_HIGHS) != 0;
 }
 
-static int word_not_ascii(uint64_t w)
-{
-	return (w & WORD_HIGHS) != 0;
-}
-
-static int word_needs_escape(uint64_t w)
-{
-	return word_has_less(w, 0x20) || word_has_byte(w, '"') || word_has_byte(w, '\\');
-}
-
-/* Length of the run of whole 8-byte words at the start of `in` that `stops` passes: the
- * bytes both conversions copy unchanged, a word at a time (terminal output is mostly such
- * runs). Inlined with a constant `stops`, the test is no call. */
-static inline size_t word_run(const uint8_t *in, size_t len, int (*stops)(uint64_t))
-{
-	size_t i = 0;
-	uint64_t w;
-
-	while (i + 8 <= len) {
-		memcpy(&w, in + i, 8);
-		if (stops(w))
-			break;
-		i += 8;
-	}
-	return i;
-}
-
 static size_t seq_len(uint8_t b)
 {
 	if (b < 0x80) return 1;
@@ -96,11 +69,16 @@ size_t recording_utf8(const uint8_t *in, size_t len, char *out, size_t *consumed
 	size_t i = 0, o = 0;
 
 	while (i < len) {
-		size_t run = word_run(in + i, len - i, word_not_ascii);
-
-		memcpy(out + o, in + i, run);
-		i += run;
-		o += run;
+		/* runs of ASCII, a word at a time: terminal output is mostly that */
+		while (i + 8 <= len) {
+			uint64_t w;
+			memcpy(&w, in + i, 8);
+			if (w & WORD_HIGHS)
+				break;
+			memcpy(out + o, &w, 8);
+			i += 8;
+			o += 8;
+		}
 		if (i == len)
 			break;
 		if (in[i] < 0x80) {
@@ -191,12 +169,17 @@ static size_t json_escape(const char *in, size_t len, char *out)
 	size_t o = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		size_t run = word_run((const uint8_t *)in + i, len - i, word_needs_escape);
 		unsigned char c;
-
-		memcpy(out + o, in + i, run);
-		i += run;
-		o += run;
+		/* a word at a time while no byte needs escaping */
+		while (i + 8 <= len) {
+			uint64_t w;
+			memcpy(&w, in + i, 8);
+			if (word_has_less(w, 0x20) || word_has_byte(w, '"') || word_has_byte(w, '\\'))
+				break;
+			memcpy(out + o, &w, 8);
+			i += 8;
+			o += 8;
+		}
 		if (i == len)
 			break;
 		c = (unsigned char)in[i];
