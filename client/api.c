@@ -131,3 +131,71 @@ char *api_mint_token(const struct client *c, const char *sid, const char *role, 
 	json_decref(resp);
 	return token;
 }
+
+struct stream_sink {
+	api_sink_fn fn;
+	void *ud;
+	long status;
+	CURL *h;
+	int stopped;
+};
+
+static size_t on_stream(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct stream_sink *k = ud;
+	size_t n = size * nmemb;
+
+	if (!k->status)
+		curl_easy_getinfo(k->h, CURLINFO_RESPONSE_CODE, &k->status);
+	if (k->status != 200)
+		return n;   /* an error body: dropped, the status says it */
+	if (k->fn(ptr, n, k->ud)) {
+		k->stopped = 1;
+		return 0;
+	}
+	return n;
+}
+
+int api_stream(const struct client *c, const char *path, api_sink_fn fn, void *ud, long *status,
+	       char *err, size_t errlen)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	struct stream_sink k = { fn, ud, 0, h, 0 };
+	char url[2048], auth[8192];
+	CURLcode rc;
+
+	*status = 0;
+	if (!h)
+		return RW_ENOMEM;
+	snprintf(url, sizeof(url), "%s%s", c->server, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	/* no total timeout: a paced replay takes as long as the session did; a stalled
+	 * server is caught by the speed floor instead */
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (c->id_token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->id_token);
+		hdrs = curl_slist_append(hdrs, auth);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	}
+	rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	if (k.stopped)
+		return RW_EINVAL;   /* the sink refused the data and said why */
+	if (rc != CURLE_OK) {
+		snprintf(err, errlen, "cannot read from control at %s: %s", c->server,
+			 curl_easy_strerror(rc));
+		return RW_EIO;
+	}
+	return RW_OK;
+}

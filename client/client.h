@@ -28,6 +28,15 @@ int api_call(const struct client *c, const char *method, const char *path, json_
 int api_request(const struct client *c, const char *method, const char *path, json_t *body,
 		long *status, char **raw, size_t *raw_len, char *err, size_t errlen);
 
+/* Receives a streamed response body piece by piece; non-zero stops the transfer. */
+typedef int (*api_sink_fn)(const char *data, size_t len, void *ud);
+
+/* GETs `path` and hands a 200 response's body to `fn` as it arrives, with no cap on its
+ * size and no total timeout (a transfer that stalls for 60 s fails). 0 with *status set (a
+ * body other than 200's is dropped); RW_EINVAL when `fn` stopped it; RW_EIO with `err`. */
+int api_stream(const struct client *c, const char *path, api_sink_fn fn, void *ud, long *status,
+	       char *err, size_t errlen);
+
 /* Writes a session's recording (asciicast v2) to stdout, paced at `speed` times real time
  * (0: at once), with idle gaps capped at `max_idle` seconds. Returns the exit status. */
 int replay_run(const struct client *c, const char *sid, double speed, double max_idle);

@@ -12,6 +12,8 @@ add_executable(runwire-control
   control/session_token.c
   control/web.c
   control/recording.c
+  control/stream.c
+  control/retention.c
   control/templates.c
   control/ratelimit.c
   control/runner_auth.c

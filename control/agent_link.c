@@ -39,7 +39,7 @@ struct agent_link {
 	struct proto_reader rd;
 	struct link_frame *q_head, *q_tail;
 	size_t q_bytes;
-	int ack_due;                   /* send ACK(s->scroll.end) */
+	int ack_due;                   /* send ACK(s->stream.end): what the log holds */
 	int closing;                   /* close once the queue is flushed */
 };
 
@@ -249,7 +249,7 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 			json_decref(j);
 			return;
 		}
-		if ((uint64_t)end < s->scroll.end) {
+		if ((uint64_t)end < s->stream.end) {
 			link_error(l, PROTO_ERR_PROTOCOL, "agent holds less than control acknowledged");
 			json_decref(j);
 			return;
@@ -264,11 +264,11 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		s->lost_since_ms = 0;
 		link_queue_json(l, PROTO_HELLO,
 				json_pack("{s:i, s:I}", "v", PROTO_VERSION, "offset",
-					  (json_int_t)s->scroll.end));
+					  (json_int_t)s->stream.end));
 		if (old)
 			link_supersede(old, l);
 		log_info("agent_resumed", "{s:s, s:I}", "session", s->id, "offset",
-			 (json_int_t)s->scroll.end);
+			 (json_int_t)s->stream.end);
 		relay_event(s, json_pack("{s:s, s:s}", "type", "runner", "state", "back"));
 		json_decref(j);
 		return;
@@ -295,17 +295,16 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 static void link_exit(struct agent_link *l, const struct proto_frame *f)
 {
 	struct session *s = l->s;
-	struct rw_sha256 copy = s->sha;
 	uint8_t mine[PROTO_SHA256_LEN];
 
 	s->exit = f->exit;
 	s->have_exit = 1;
-	rw_sha256_final(&copy, mine);
-	s->digest_ok = f->exit.total == s->scroll.end &&
+	stream_digest(&s->stream, mine);
+	s->digest_ok = f->exit.total == s->stream.end &&
 		       !memcmp(mine, f->exit.sha256, PROTO_SHA256_LEN);
 	if (!s->digest_ok)
 		log_error("digest_mismatch", "{s:s, s:I, s:I}", "session", s->id, "agent_total",
-			  (json_int_t)f->exit.total, "control_total", (json_int_t)s->scroll.end);
+			  (json_int_t)f->exit.total, "control_total", (json_int_t)s->stream.end);
 	session_set_state(s, s->cancel_requested ? SESSION_CANCELLED : SESSION_EXITED, NULL);
 	l->ack_due = 1;
 	l->closing = 1;
@@ -385,7 +384,7 @@ static int link_write(struct agent_link *l)
 	if (l->ack_due && l->s) {
 		uint8_t buf[LWS_PRE + PROTO_ACK_LEN];
 		l->ack_due = 0;
-		proto_encode_ack(buf + LWS_PRE, l->s->scroll.end);
+		proto_encode_ack(buf + LWS_PRE, l->s->stream.end);
 		if (lws_write(l->wsi, buf + LWS_PRE, PROTO_ACK_LEN, LWS_WRITE_BINARY) < 0)
 			return -1;
 		lws_callback_on_writable(l->wsi);

@@ -2,6 +2,7 @@
  * and a key in the --config JSON file; precedence is flag > environment > file > default.
  */
 #include "control/control.h"
+#include "control/retention.h"
 #include "common/rw.h"
 
 #include <getopt.h>
@@ -13,7 +14,7 @@
 
 #define CONFIG_MAX_FILE (1u << 20)
 
-enum opt_type { OPT_STR, OPT_INT, OPT_LISTEN, OPT_DISPATCHER };
+enum opt_type { OPT_STR, OPT_INT, OPT_LISTEN, OPT_DISPATCHER, OPT_DURATION, OPT_BYTES };
 
 struct opt_def {
 	const char *flag;     /* --flag */
@@ -59,6 +60,10 @@ static const struct opt_def opt_defs[] = {
 	  "kid of --session-previous-key-file" },
 	{ "scrollback", "RUNWIRE_SCROLLBACK", "scrollback", OPT_INT, 4096, CONTROL_MAX_SCROLLBACK, OFF(scrollback), "BYTES",
 	  "output kept per session for viewers that attach late (default 4194304)" },
+	{ "retention", "RUNWIRE_RETENTION", "retention", OPT_DURATION, 0, 0, OFF(retention_s), "DURATION",
+	  "delete ended sessions (log, events, recording) this long after they end: 90s, 15m, 12h, 7d (default 7d)" },
+	{ "max-data-bytes", "RUNWIRE_MAX_DATA_BYTES", "maxDataBytes", OPT_BYTES, 0, 0, OFF(max_data_bytes), "BYTES",
+	  "keep the data directory's session files below this, oldest first: 1048576, 512M, 10G (default 10G)" },
 	{ "cancel-grace", "RUNWIRE_CANCEL_GRACE_MS", "cancelGraceMs", OPT_INT, 0, 600000, OFF(cancel_grace_ms), "MS",
 	  "after SIGHUP, wait this long before SIGKILL on cancel (default 3000)" },
 	{ "runner-grace", "RUNWIRE_RUNNER_GRACE", "runnerGraceS", OPT_INT, 1, 86400, OFF(runner_grace_s), "SECONDS",
@@ -137,6 +142,15 @@ static int apply(struct control_config *cfg, const struct opt_def *d, const char
 			*(size_t *)p = (size_t)n;
 		else
 			*(int *)p = (int)n;
+		return 0;
+	case OPT_DURATION:
+		if (retention_parse_duration(v, (int64_t *)(void *)p))
+			goto bad;
+		return 0;
+	case OPT_BYTES:
+		if (retention_parse_bytes(v, (uint64_t *)(void *)p) ||
+		    *(uint64_t *)(void *)p < CONTROL_MIN_DATA_BYTES)
+			goto bad;
 		return 0;
 	case OPT_LISTEN:
 		if (set_listen(cfg, v))
@@ -235,6 +249,8 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 	cfg->local_runners = CONTROL_DEFAULT_LOCAL_RUNNERS;
 	cfg->max_runners = CONTROL_DEFAULT_MAX_RUNNERS;
 	cfg->scrollback = CONTROL_DEFAULT_SCROLLBACK;
+	cfg->retention_s = CONTROL_DEFAULT_RETENTION_S;
+	cfg->max_data_bytes = CONTROL_DEFAULT_MAX_DATA_BYTES;
 	cfg->cancel_grace_ms = CONTROL_DEFAULT_CANCEL_GRACE_MS;
 	cfg->runner_grace_s = CONTROL_DEFAULT_RUNNER_GRACE_S;
 

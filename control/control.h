@@ -25,6 +25,7 @@
 #include "common/proto.h"
 #include "common/sha256.h"
 #include "control/recording.h"
+#include "control/stream.h"
 #include "control/templates.h"
 
 #define CONTROL_AGENT_PROTOCOL "runwire.agent.v1"
@@ -32,6 +33,10 @@
 #define CONTROL_DEFAULT_PORT 8080
 #define CONTROL_DEFAULT_SCROLLBACK (4u << 20)
 #define CONTROL_MAX_SCROLLBACK (1u << 30)
+#define CONTROL_MMAP_THRESHOLD (128u << 10) /* larger allocations get their own mapping */
+#define CONTROL_DEFAULT_RETENTION_S (7 * 86400)
+#define CONTROL_DEFAULT_MAX_DATA_BYTES (10ull << 30)
+#define CONTROL_MIN_DATA_BYTES (64u << 10)
 #define CONTROL_DEFAULT_LOCAL_RUNNERS 1
 #define CONTROL_DEFAULT_MAX_RUNNERS 16
 #define CONTROL_DEFAULT_CANCEL_GRACE_MS 3000
@@ -46,6 +51,7 @@ struct viewer;
 struct agent_link;
 struct dispatcher;
 struct token_keys;
+struct retention;
 
 struct control_config {
 	char *listen_host;        /* address to bind */
@@ -67,6 +73,8 @@ struct control_config {
 	char *port_file;          /* write the bound port here once listening */
 	char *public_url;         /* how agents reach us (default ws://listen/agent) */
 	size_t scrollback;
+	int64_t retention_s;      /* ended sessions are deleted after this long */
+	uint64_t max_data_bytes;  /* the data directory is kept below this, oldest first */
 	int cancel_grace_ms;
 	int runner_grace_s;       /* an external agent may reconnect this long */
 	json_t *file;             /* parsed --config, or NULL */
@@ -101,6 +109,8 @@ struct control {
 	struct ratelimit *rl_authfail;  /* failed authentications per client per minute */
 	int max_concurrent;             /* live sessions per user, 0 = unlimited */
 	struct control_metrics m;
+	struct retention *ret;          /* what keeps the data directory bounded */
+	uint64_t data_bytes;            /* the data directory's session files (retention.c) */
 	int stopping;
 	lws_sorted_usec_list_t sul_tick;
 };
@@ -116,17 +126,10 @@ enum session_state {
 	SESSION_CANCELLED,
 };
 
-#define SESSION_MAX_EVENTS 4096           /* stage/state events kept for late viewers */
 #define SESSION_MAX_PENDING_INPUT (64u << 10) /* input held until an agent runs it */
 #define SESSION_MAX_COMMAND (64u << 10)
 #define SESSION_MAX_ENV 64
 #define SESSION_MAX_ENV_BYTES (32u << 10)
-
-struct session_event {
-	uint64_t offset;        /* delivered once a viewer has seen the output before it */
-	uint8_t *frame;         /* encoded EVENT frame at frame + LWS_PRE */
-	size_t len;
-};
 
 struct session {
 	struct session *next, *prev;    /* control->sessions */
@@ -144,16 +147,13 @@ struct session {
 	char *template_name;            /* or NULL */
 	int64_t created_ms, started_ms, ended_ms;
 	char *reason;                   /* why it failed, for people */
-	struct bytering scroll;         /* recent output, absolute offsets */
-	struct rw_sha256 sha;           /* control's own digest of what it received */
+	struct stream stream;           /* output (log, cache, digest) and events */
 	int have_exit;
 	struct proto_exit exit;
 	int digest_ok;                  /* agent's digest matched control's */
 	struct agent_link *agent;
 	struct viewer *viewers;
 	size_t n_viewers;
-	struct session_event *events;
-	size_t n_events, cap_events;
 	uint8_t *pending_input;         /* input before an agent runs the session */
 	size_t pending_input_len;
 	int cancel_requested;
@@ -161,7 +161,8 @@ struct session {
 	int runner_id;                  /* local agent number running it, 0 if external */
 	int64_t lost_since_ms;          /* agent link down since (external runners) */
 	lws_sorted_usec_list_t sul_cancel;
-	struct recording *rec;          /* asciicast v2 file, NULL when it could not be made */
+	struct recording *rec;          /* asciicast v2 file while live; NULL when closed */
+	uint64_t rec_bytes;             /* size of the recording file once closed */
 	struct control *ctl;
 };
 
@@ -177,6 +178,8 @@ const char *session_state_name(enum session_state st);
 int session_is_final(const struct session *s);
 /* JSON view for the API (new reference). */
 json_t *session_to_json(const struct session *s);
+/* Where sessions' logs live: <data-dir>/sessions (in a static buffer). */
+const char *session_dir(const struct control *ctl);
 /* Path of the session's recording (in a static buffer). */
 const char *session_recording_path(const struct session *s);
 /* Removes from the waiting queue if queued. */
@@ -186,7 +189,15 @@ struct session *session_pop_waiting(struct control *ctl);
 size_t session_count_waiting(const struct control *ctl);
 /* Cancels: waiting -> cancelled now; running -> SIGHUP, then SIGKILL after the grace. */
 void session_cancel(struct session *s);
-/* Frees every session (at shutdown). */
+/* A viewer left: a session that has ended and that nobody watches gives back its memory
+ * (scrollback cache, events); its log and recording stay on disk for later viewers. */
+void session_viewer_left(struct session *s);
+/* Bytes the session holds in the data directory (log, events, recording). */
+uint64_t session_disk_bytes(const struct session *s);
+/* Deletes an ended session: its files, then the session itself. RW_ESTATE while it is live
+ * or its agent's link is still open (the link points at it). */
+int session_delete(struct session *s);
+/* Frees every session (at shutdown); their files stay. */
 void session_free_all(struct control *ctl);
 
 /* ---- relay.c ---- */
@@ -241,6 +252,9 @@ size_t dispatcher_local_count(const struct dispatcher *d);
 
 #define TOKEN_TTL_S 600
 #define TOKEN_MAX_LEN 4096
+#ifndef TOKEN_MAX_USED
+#define TOKEN_MAX_USED 65536   /* used token ids remembered until they expire */
+#endif
 
 enum token_role { TOKEN_ROLE_WRITER = 0, TOKEN_ROLE_VIEWER };
 
@@ -263,7 +277,8 @@ char *token_mint(struct token_keys *k, const char *sub, const char *sid, enum to
  * `reason` set. */
 int token_verify(struct token_keys *k, const char *token, struct token_claims *out,
 		 char *reason, size_t reasonlen);
-/* Consumes a jti once: 0 the first time, RW_EAUTH after. Expired entries are purged. */
+/* Consumes a jti once: 0 the first time, RW_EAUTH after. Expired entries are purged; with
+ * TOKEN_MAX_USED unexpired ids remembered, RW_ELIMIT until some expire. */
 int token_consume(struct token_keys *k, const char *jti, int64_t exp);
 
 /* ---- http_api.c ---- */

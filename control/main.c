@@ -3,6 +3,7 @@
  * store that spawns agents on this machine.
  */
 #include "control/control.h"
+#include "control/retention.h"
 #include "control/firebase_auth.h"
 #include "control/ratelimit.h"
 #include "common/log.h"
@@ -10,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,7 +149,7 @@ int main(int argc, char **argv)
 	}
 	char rec_dir[4200];
 	snprintf(rec_dir, sizeof(rec_dir), "%s/recordings", ctl.cfg.data_dir);
-	if (make_dirs(ctl.cfg.data_dir) || make_dirs(rec_dir)) {
+	if (make_dirs(ctl.cfg.data_dir) || make_dirs(rec_dir) || make_dirs(session_dir(&ctl))) {
 		fprintf(stderr, "runwire-control: cannot create data directory %s: %s\n",
 			ctl.cfg.data_dir, strerror(errno));
 		config_release(&ctl.cfg);
@@ -169,13 +171,19 @@ int main(int argc, char **argv)
 		config_release(&ctl.cfg);
 		return 2;
 	}
-	ctl.disp = dispatcher_new(&ctl);
+	ctl.ret = retention_new(&ctl);
+	ctl.disp = ctl.ret ? dispatcher_new(&ctl) : NULL;
 	if (!ctl.disp) {
+		retention_free(ctl.ret);
 		token_keys_free(ctl.keys);
 		config_release(&ctl.cfg);
 		return 2;
 	}
 
+	/* Scrollback caches are megabytes each and go when their session ends: keep them out of
+	 * the heap (glibc's threshold would otherwise grow to their size, and freed caches would
+	 * stay in the process), so memory after sessions end is what live ones need. */
+	mallopt(M_MMAP_THRESHOLD, CONTROL_MMAP_THRESHOLD);
 	signal(SIGPIPE, SIG_IGN);
 	the_control = &ctl;
 	if (server_start(&ctl)) {
@@ -193,6 +201,7 @@ int main(int argc, char **argv)
 	ctl.disp = NULL;
 	server_stop(&ctl);
 	session_free_all(&ctl);
+	retention_free(ctl.ret);
 	firebase_auth_free(ctl.fa);
 	ratelimit_free(ctl.rl_sessions);
 	ratelimit_free(ctl.rl_authfail);

@@ -15,6 +15,8 @@ struct recording {
 	FILE *f;
 	int64_t t0_us;
 	uint8_t tail[4];                  /* an incomplete UTF-8 sequence from the last call */
+	uint16_t cols, rows;              /* the size last written */
+	uint16_t new_cols, new_rows;      /* a resize not written yet */
 	size_t tail_len;
 	int failed;
 };
@@ -130,6 +132,8 @@ static int write_event(struct recording *r, const char *kind, json_t *data)
 	return RW_OK;
 }
 
+static int write_pending_resize(struct recording *r);
+
 struct recording *recording_open(const char *path, uint16_t cols, uint16_t rows,
 				 int64_t started_ms, const char *title)
 {
@@ -144,6 +148,8 @@ struct recording *recording_open(const char *path, uint16_t cols, uint16_t rows,
 		return NULL;
 	}
 	r->t0_us = rw_mono_us();
+	r->cols = r->new_cols = cols;
+	r->rows = r->new_rows = rows;
 	hdr = json_pack("{s:i, s:i, s:i, s:I, s:{s:s}, s:s}", "version", 2, "width", cols,
 			"height", rows, "timestamp", (json_int_t)(started_ms / 1000), "env", "TERM",
 			"xterm-256color", "title", title);
@@ -231,7 +237,7 @@ int recording_output(struct recording *r, const uint8_t *data, size_t len)
 	uint8_t joined[2 * sizeof(r->tail)];
 	size_t used, n, off;
 
-	if (r->failed)
+	if (r->failed || write_pending_resize(r))
 		return RW_EIO;
 	if (r->tail_len) {
 		/* The last call ended inside a sequence: finish it with this call's first bytes
@@ -279,10 +285,30 @@ int recording_output(struct recording *r, const uint8_t *data, size_t len)
 
 int recording_resize(struct recording *r, uint16_t cols, uint16_t rows)
 {
+	/* Written with the next output: a flood of resizes with nothing drawn between them
+	 * (a window being dragged, or a hostile viewer) costs one line, not one per frame. */
+	r->new_cols = cols;
+	r->new_rows = rows;
+	return RW_OK;
+}
+
+static int write_pending_resize(struct recording *r)
+{
 	char size[32];
 
-	snprintf(size, sizeof(size), "%ux%u", cols, rows);
+	if (r->new_cols == r->cols && r->new_rows == r->rows)
+		return RW_OK;
+	r->cols = r->new_cols;
+	r->rows = r->new_rows;
+	snprintf(size, sizeof(size), "%ux%u", r->cols, r->rows);
 	return write_event(r, "r", json_string(size));
+}
+
+uint64_t recording_size(struct recording *r)
+{
+	off_t n = ftello(r->f);
+
+	return n > 0 ? (uint64_t)n : 0;
 }
 
 void recording_flush(struct recording *r)

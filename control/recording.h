@@ -17,6 +17,8 @@ struct recording *recording_open(const char *path, uint16_t cols, uint16_t rows,
 /* Appends output; a trailing partial UTF-8 sequence waits for the next call. 0 or RW_EIO. */
 int recording_output(struct recording *r, const uint8_t *data, size_t len);
 int recording_resize(struct recording *r, uint16_t cols, uint16_t rows);
+/* Bytes written to the file so far. */
+uint64_t recording_size(struct recording *r);
 /* Makes what was written visible to readers of the file. */
 void recording_flush(struct recording *r);
 /* Flushes, closes and frees. */

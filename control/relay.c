@@ -1,11 +1,12 @@
 /* relay.c: viewers of a session (WS /ws/<id>, DESIGN.md: the relay).
  *
- * Each viewer has a cursor into the session's output. The scrollback is the only queue:
- * a viewer is sent what lies between its cursor and the end of the stream, as fast as its
- * socket takes it, so a slow viewer never holds up the CLI or other viewers. A viewer whose
- * cursor falls behind the scrollback is told how many bytes it skipped (a resync event)
- * and continues from the oldest byte held. Events carry the output offset at which they
- * happened and are delivered in order with the output.
+ * Each viewer has a cursor into the session's output (stream.h). The stream is the only
+ * queue: a viewer is sent what lies between its cursor and the end, as fast as its socket
+ * takes it, from the scrollback cache while it keeps up and from the session log on disk
+ * when it has fallen behind, so a slow viewer never holds up the CLI or other viewers and
+ * never loses a byte. Only bytes that retention deleted are skipped, and then the viewer is
+ * told how many (a resync event). Events carry the output offset at which they happened and
+ * are delivered in order with the output.
  */
 #include "control/control.h"
 #include "common/log.h"
@@ -32,6 +33,8 @@ struct viewer {
 	uint64_t cursor;              /* next output offset to send */
 	size_t next_event;            /* index in s->events */
 	int hello_sent, exit_sent, finished;
+	int backlog_said;             /* "input backlog full" sent since input last got through */
+	size_t refused;               /* input frames refused (read-only): logged once, counted */
 	struct proto_reader rd;
 };
 
@@ -45,11 +48,14 @@ void relay_wake_all(struct session *s)
 
 int relay_output(struct session *s, uint64_t offset, const uint8_t *data, size_t len)
 {
-	if (offset != s->scroll.end)
-		return RW_EPROTO;
-	if (bytering_append_overwrite(&s->scroll, data, len))
-		return RW_ENOMEM;
-	rw_sha256_update(&s->sha, data, len);
+	int rc = stream_append(&s->stream, offset, data, len);
+
+	if (rc) {
+		if (rc != RW_EPROTO)
+			log_error("session_log_failed", "{s:s, s:s}", "session", s->id, "reason",
+				  s->stream.err);
+		return rc;
+	}
 	if (s->rec && recording_output(s->rec, data, len))
 		log_warn("recording_failed", "{s:s}", "session", s->id);
 	s->ctl->m.bytes_in += len;
@@ -59,41 +65,14 @@ int relay_output(struct session *s, uint64_t offset, const uint8_t *data, size_t
 
 void relay_event(struct session *s, json_t *ev)
 {
-	struct session_event *e;
-	size_t len;
-	uint8_t *frame;
+	int was_full = s->stream.events_full;
+	int rc = stream_add_event(&s->stream, ev);
 
-	if (!ev)
-		return;
-	if (s->n_events == SESSION_MAX_EVENTS) {
-		log_warn("event_dropped", "{s:s, s:s}", "session", s->id, "reason", "event log full");
-		json_decref(ev);
-		return;
-	}
-	if (s->n_events == s->cap_events) {
-		size_t cap = s->cap_events ? 2 * s->cap_events : 16;
-		e = realloc(s->events, cap * sizeof(*e));
-		if (!e) {
-			json_decref(ev);
-			return;
-		}
-		s->events = e;
-		s->cap_events = cap;
-	}
-	/* when it happened, and its place in the log, so a late viewer can show durations and
-	 * tell a replayed event from a new one */
-	if (!json_object_get(ev, "ts"))
-		json_object_set_new(ev, "ts", json_integer(rw_now_ms()));
-	json_object_set_new(ev, "seq", json_integer((json_int_t)s->n_events));
-	frame = proto_encode_json(PROTO_EVENT, ev, LWS_PRE, &len);
-	json_decref(ev);
-	if (!frame)
-		return;
-	e = &s->events[s->n_events++];
-	e->offset = s->scroll.end;
-	e->frame = frame;
-	e->len = len;
-	relay_wake_all(s);
+	if (rc == RW_ETOOBIG && !was_full)
+		log_warn("events_truncated", "{s:s, s:I}", "session", s->id, "bytes",
+			 (json_int_t)s->stream.event_bytes);
+	if (rc != RW_ETOOBIG || !was_full)
+		relay_wake_all(s);
 }
 
 static void viewer_detach(struct viewer *v)
@@ -109,6 +88,7 @@ static void viewer_detach(struct viewer *v)
 		}
 	s->n_viewers--;
 	v->s = NULL;
+	session_viewer_left(s);
 }
 
 void relay_detach_all(struct session *s)
@@ -148,8 +128,8 @@ static int send_error(struct lws *wsi, uint16_t code, const char *msg)
 static int viewer_write_one(struct viewer *v)
 {
 	struct session *s = v->s;
+	struct stream *st = s ? &s->stream : NULL;
 	const uint8_t *p;
-	size_t n;
 
 	if (v->finished || !s) {
 		lws_close_reason(v->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
@@ -157,46 +137,55 @@ static int viewer_write_one(struct viewer *v)
 	}
 	if (!v->hello_sent) {
 		v->hello_sent = 1;
-		if (v->cursor > s->scroll.end)
-			v->cursor = s->scroll.end;
+		if (v->cursor > st->end)
+			v->cursor = st->end;
 		return send_json(v->wsi, PROTO_HELLO,
 				 json_pack("{s:i, s:s, s:s, s:s, s:I, s:I, s:i, s:i}", "v",
 					   PROTO_VERSION, "sessionId", s->id, "state",
 					   session_state_name(s->state), "role",
 					   v->role == TOKEN_ROLE_VIEWER ? "viewer" : "writer",
 					   "offset", (json_int_t)v->cursor, "bytes",
-					   (json_int_t)s->scroll.end, "cols", s->cols, "rows", s->rows)) ?
+					   (json_int_t)st->end, "cols", s->cols, "rows", s->rows)) ?
 			       -1 : 1;
 	}
-	if (v->cursor < s->scroll.start) {
-		uint64_t skipped = s->scroll.start - v->cursor;
+	if (v->cursor < st->start) {
+		/* the only way to skip: retention deleted these bytes from the log */
+		uint64_t skipped = st->start - v->cursor;
 		log_info("viewer_resync", "{s:s, s:I}", "session", s->id, "skipped",
 			 (json_int_t)skipped);
-		v->cursor = s->scroll.start;
+		v->cursor = st->start;
 		return send_json(v->wsi, PROTO_EVENT,
-				 json_pack("{s:s, s:I, s:I}", "type", "resync", "skipped",
-					   (json_int_t)skipped, "offset", (json_int_t)v->cursor)) ?
+				 json_pack("{s:s, s:I, s:I, s:s}", "type", "resync", "skipped",
+					   (json_int_t)skipped, "offset", (json_int_t)v->cursor,
+					   "reason", "deleted by retention")) ?
 			       -1 : 1;
 	}
-	if (v->next_event < s->n_events && s->events[v->next_event].offset <= v->cursor) {
-		struct session_event *e = &s->events[v->next_event++];
+	if (v->next_event < st->n_events && st->events[v->next_event].offset <= v->cursor) {
+		struct stream_event *e = &st->events[v->next_event++];
 		return lws_write(v->wsi, e->frame + LWS_PRE, e->len, LWS_WRITE_BINARY) < 0 ? -1 : 1;
 	}
-	n = bytering_peek(&s->scroll, v->cursor, &p);
-	if (n) {
-		uint64_t limit = v->next_event < s->n_events ? s->events[v->next_event].offset :
-								 s->scroll.end;
+	if (v->cursor < st->end) {
+		uint64_t limit = v->next_event < st->n_events ? st->events[v->next_event].offset :
+								st->end;
 		uint8_t *frame = viewer_buf + LWS_PRE;
-		if (n > VIEWER_SEND_CHUNK)
-			n = VIEWER_SEND_CHUNK;
-		if (v->cursor + n > limit)
-			n = (size_t)(limit - v->cursor);
-		proto_encode_output_prefix(frame, v->cursor, n);
-		memcpy(frame + PROTO_OUTPUT_PREFIX_LEN, p, n);
-		if (lws_write(v->wsi, frame, PROTO_OUTPUT_PREFIX_LEN + n, LWS_WRITE_BINARY) < 0)
+		long n = stream_read(st, v->cursor, (size_t)(limit - v->cursor), &p);
+
+		if (n == RW_ENOTFOUND)
+			return 1;   /* retention got there first: the resync above says so */
+		if (n <= 0) {
+			log_error("viewer_read_failed", "{s:s, s:s}", "session", s->id, "reason",
+				  st->err);
+			send_error(v->wsi, PROTO_ERR_INTERNAL, "session log unreadable");
 			return -1;
-		v->cursor += n;
-		s->ctl->m.bytes_out += n;
+		}
+		if ((size_t)n > VIEWER_SEND_CHUNK)
+			n = VIEWER_SEND_CHUNK;
+		proto_encode_output_prefix(frame, v->cursor, (size_t)n);
+		memcpy(frame + PROTO_OUTPUT_PREFIX_LEN, p, (size_t)n);
+		if (lws_write(v->wsi, frame, PROTO_OUTPUT_PREFIX_LEN + (size_t)n, LWS_WRITE_BINARY) < 0)
+			return -1;
+		v->cursor += (uint64_t)n;
+		s->ctl->m.bytes_out += (uint64_t)n;
 		return 1;
 	}
 	if (s->have_exit && !v->exit_sent) {
@@ -207,7 +196,7 @@ static int viewer_write_one(struct viewer *v)
 	}
 	/* Everything of a finished session is delivered: close once it has been flushed. */
 	if (session_is_final(s) && (s->have_exit ? v->exit_sent : 1) &&
-	    v->next_event == s->n_events) {
+	    v->next_event == st->n_events) {
 		v->finished = 1;
 		lws_callback_on_writable(v->wsi);
 	}
@@ -244,6 +233,22 @@ static int viewer_write(struct viewer *v)
 	return 0;
 }
 
+/* Input typed before an agent runs the session, held for it. 0, RW_ETOOBIG or RW_ENOMEM. */
+static int pending_input_add(struct session *s, const uint8_t *data, size_t len)
+{
+	uint8_t *nb;
+
+	if (s->pending_input_len + len > SESSION_MAX_PENDING_INPUT)
+		return RW_ETOOBIG;
+	nb = realloc(s->pending_input, s->pending_input_len + len);
+	if (!nb)
+		return RW_ENOMEM;
+	memcpy(nb + s->pending_input_len, data, len);
+	s->pending_input = nb;
+	s->pending_input_len += len;
+	return RW_OK;
+}
+
 static void viewer_input(struct viewer *v, const struct proto_frame *f)
 {
 	struct session *s = v->s;
@@ -251,26 +256,26 @@ static void viewer_input(struct viewer *v, const struct proto_frame *f)
 	if (!s || session_is_final(s))
 		return;
 	if (v->role == TOKEN_ROLE_VIEWER) {
-		/* read-only: refuse, keep the connection */
-		log_info("viewer_input_refused", "{s:s, s:s}", "session", s->id, "frame",
-			 proto_type_name(f->type));
-		send_error(v->wsi, PROTO_ERR_FORBIDDEN, "read-only viewer: input refused");
+		/* read-only: refuse, keep the connection. Said and logged once: a viewer that
+		 * floods input and reads nothing must not grow control's log or its send queue. */
+		if (!v->refused++) {
+			log_info("viewer_input_refused", "{s:s, s:s}", "session", s->id, "frame",
+				 proto_type_name(f->type));
+			send_error(v->wsi, PROTO_ERR_FORBIDDEN, "read-only viewer: input refused");
+		}
 		return;
 	}
 	switch (f->type) {
 	case PROTO_INPUT:
 		/* the agent starts the pty as soon as it is assigned: frames after ASSIGN find it */
-		if (s->agent) {
-			if (agent_link_send_input(s->agent, f->data, f->len))
-				send_error(v->wsi, PROTO_ERR_FORBIDDEN, "input backlog full");
-		} else if (s->pending_input_len + f->len <= SESSION_MAX_PENDING_INPUT) {
-			uint8_t *nb = realloc(s->pending_input, s->pending_input_len + f->len);
-			if (!nb)
-				return;
-			memcpy(nb + s->pending_input_len, f->data, f->len);
-			s->pending_input = nb;
-			s->pending_input_len += f->len;
-		} else {
+		if (!f->len)
+			break;
+		if (s->agent ? agent_link_send_input(s->agent, f->data, f->len) == RW_OK :
+			       pending_input_add(s, f->data, f->len) == RW_OK) {
+			v->backlog_said = 0;
+		} else if (!v->backlog_said) {
+			/* once until input gets through again, for the reason above */
+			v->backlog_said = 1;
 			send_error(v->wsi, PROTO_ERR_FORBIDDEN, "input backlog full");
 		}
 		break;
@@ -332,7 +337,13 @@ static int viewer_filter(struct control *ctl, struct lws *wsi, struct viewer *v)
 		snprintf(reason, sizeof(reason), "no such session");
 		goto refuse;
 	}
-	if (token_consume(ctl->keys, c.jti, c.exp)) {
+	switch (token_consume(ctl->keys, c.jti, c.exp)) {
+	case RW_OK:
+		break;
+	case RW_ELIMIT:
+		snprintf(reason, sizeof(reason), "too many session tokens in use: try again later");
+		goto refuse;
+	default:
 		snprintf(reason, sizeof(reason), "token already used");
 		goto refuse;
 	}
@@ -396,6 +407,9 @@ static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, vo
 			lws_callback_on_writable(wsi);
 			break;
 		}
+		if (stream_load_events(&s->stream))
+			log_warn("events_unavailable", "{s:s, s:s}", "session", s->id, "reason",
+				 s->stream.err);
 		v->s = s;
 		v->cursor = v->since;
 		viewer_tune_socket(wsi);
@@ -418,6 +432,9 @@ static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, vo
 		break;
 
 	case LWS_CALLBACK_CLOSED:
+		if (v->refused > 1)
+			log_info("viewer_input_refused_total", "{s:s, s:I}", "session", v->sid,
+				 "frames", (json_int_t)v->refused);
 		viewer_detach(v);
 		proto_reader_release(&v->rd);
 		break;

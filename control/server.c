@@ -5,6 +5,7 @@
 #include "control/control.h"
 #include "control/firebase_auth.h"
 #include "control/ratelimit.h"
+#include "control/retention.h"
 #include "common/log.h"
 #include "common/rw.h"
 
@@ -104,9 +105,15 @@ static void check_lost_runners(struct control *ctl)
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	struct control *ctl = lws_container_of(sul, struct control, sul_tick);
+	static int64_t last_retention_ms;
+	int64_t now = rw_now_ms();
 
 	dispatcher_tick(ctl);
 	check_lost_runners(ctl);
+	if (ctl->ret && now - last_retention_ms >= RETENTION_TICK_MS) {
+		last_retention_ms = now;
+		retention_enforce(ctl->ret, now);
+	}
 	lws_sul_schedule(ctl->ctx, 0, &ctl->sul_tick, on_tick, SERVER_TICK_MS * LWS_US_PER_MS);
 }
 

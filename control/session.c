@@ -8,6 +8,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+static void session_free_fields(struct session *s);
 
 static const char *const state_names[] = {
 	"waiting", "starting", "running", "exited", "failed", "cancelled",
@@ -44,8 +47,14 @@ struct session *session_new(struct control *ctl, const char *owner, struct sessi
 	s->rows = rows;
 	s->created_ms = rw_now_ms();
 	s->state = SESSION_WAITING;
-	bytering_init(&s->scroll, ctl->cfg.scrollback, 0);
-	rw_sha256_init(&s->sha);
+	if (stream_open(&s->stream, session_dir(ctl), s->id, ctl->cfg.scrollback)) {
+		/* the log is what makes "every byte" true: no session without one */
+		log_error("session_log_unavailable", "{s:s, s:s}", "session", s->id, "reason",
+			  s->stream.err);
+		stream_release(&s->stream, 1);
+		session_free_fields(s);
+		return NULL;
+	}
 
 	s->next = ctl->sessions;
 	if (ctl->sessions)
@@ -65,6 +74,14 @@ struct session *session_new(struct control *ctl, const char *owner, struct sessi
 		log_warn("recording_unavailable", "{s:s, s:s}", "session", s->id, "path",
 			 session_recording_path(s));
 	return s;
+}
+
+const char *session_dir(const struct control *ctl)
+{
+	static char path[4200];
+
+	snprintf(path, sizeof(path), "%s/sessions", ctl->cfg.data_dir);
+	return path;
 }
 
 const char *session_recording_path(const struct session *s)
@@ -134,8 +151,18 @@ void session_set_state(struct session *s, enum session_state st, const char *rea
 		s->ended_ms = rw_now_ms();
 		session_unqueue(s);
 		lws_sul_cancel(&s->sul_cancel);
-		recording_close(s->rec);
-		s->rec = NULL;
+		if (s->rec) {
+			s->rec_bytes = recording_size(s->rec);
+			recording_close(s->rec);
+			s->rec = NULL;
+		}
+		stream_finish(&s->stream);
+		/* what only a runner needed goes now; what the API shows stays */
+		json_decref(s->env);
+		s->env = json_object();
+		free(s->pending_input);
+		s->pending_input = NULL;
+		s->pending_input_len = 0;
 	}
 	if (reason) {
 		free(s->reason);
@@ -148,6 +175,19 @@ void session_set_state(struct session *s, enum session_state st, const char *rea
 		json_object_set_new(ev, "reason", json_string(reason));
 	relay_event(s, ev);
 	relay_wake_all(s);
+	if (st >= SESSION_EXITED && !s->n_viewers)
+		session_viewer_left(s);
+}
+
+void session_viewer_left(struct session *s)
+{
+	if (session_is_final(s) && !s->n_viewers)
+		stream_idle(&s->stream);
+}
+
+uint64_t session_disk_bytes(const struct session *s)
+{
+	return s->stream.disk_bytes + (s->rec ? recording_size(s->rec) : s->rec_bytes);
 }
 
 json_t *session_to_json(const struct session *s)
@@ -156,7 +196,7 @@ json_t *session_to_json(const struct session *s)
 			      "sessionId", s->id, "state", session_state_name(s->state),
 			      "command", s->command, "cols", s->cols, "rows", s->rows,
 			      "createdAt", (json_int_t)s->created_ms,
-			      "bytes", (json_int_t)s->scroll.end,
+			      "bytes", (json_int_t)s->stream.end,
 			      "viewers", (int)s->n_viewers);
 
 	json_object_set_new(j, "startedAt", s->started_ms ? json_integer(s->started_ms) : json_null());
@@ -206,15 +246,8 @@ void session_cancel(struct session *s)
 			 (lws_usec_t)s->ctl->cfg.cancel_grace_ms * LWS_US_PER_MS);
 }
 
-static void session_free(struct session *s)
+static void session_free_fields(struct session *s)
 {
-	relay_detach_all(s);
-	lws_sul_cancel(&s->sul_cancel);
-	for (size_t i = 0; i < s->n_events; i++)
-		free(s->events[i].frame);
-	free(s->events);
-	recording_close(s->rec);
-	bytering_release(&s->scroll);
 	json_decref(s->env);
 	json_decref(s->bundle);
 	free(s->install);
@@ -225,12 +258,42 @@ static void session_free(struct session *s)
 	free(s);
 }
 
+static void session_free(struct session *s, int remove_files)
+{
+	relay_detach_all(s);
+	lws_sul_cancel(&s->sul_cancel);
+	recording_close(s->rec);
+	s->rec = NULL;
+	if (remove_files)
+		unlink(session_recording_path(s));
+	stream_release(&s->stream, remove_files);
+	session_free_fields(s);
+}
+
+int session_delete(struct session *s)
+{
+	struct control *ctl = s->ctl;
+
+	if (!session_is_final(s) || s->agent)
+		return RW_ESTATE;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		ctl->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	ctl->n_sessions--;
+	log_info("session_deleted", "{s:s}", "session", s->id);
+	session_free(s, 1);
+	return RW_OK;
+}
+
 void session_free_all(struct control *ctl)
 {
 	while (ctl->sessions) {
 		struct session *s = ctl->sessions;
 		ctl->sessions = s->next;
-		session_free(s);
+		session_free(s, 0);
 	}
 	ctl->waiting_head = ctl->waiting_tail = NULL;
 	ctl->n_sessions = 0;

@@ -343,6 +343,8 @@ int token_consume(struct token_keys *k, const char *jti, int64_t exp)
 	for (i = 0; i < k->n_used; i++)
 		if (!strcmp(k->used[i].jti, jti))
 			return RW_EAUTH;
+	if (k->n_used == TOKEN_MAX_USED)
+		return RW_ELIMIT;
 	if (k->n_used == k->cap_used) {
 		size_t cap = k->cap_used ? 2 * k->cap_used : 64;
 		struct used_jti *nu = realloc(k->used, cap * sizeof(*nu));

@@ -54,3 +54,17 @@ check "the recording is asciicast v2 at the session's size" \
   bash -c "head -1 '$TMP/rec.cast' | jq -e '.version == 2 and .width == 120 and .height == 40' >/dev/null"
 check "every event line is a JSON [time, kind, data]" \
   bash -c "tail -n +2 '$TMP/rec.cast' | jq -e 'length == 3 and (.[0] | type) == \"number\"' >/dev/null"
+
+# Issue 11: replay streams: a recording past the old 16 MiB response cap plays whole.
+BIG=$((20 << 20))
+rc=0
+"$RW_BIN/runwire" -q run -- sh -c "stty -opost; yes 'stage after stage, line after line' | head -c $BIG" \
+  >"$TMP/big.out" 2>"$TMP/big.err" || rc=$?
+check "a 20 MiB session runs to the end (status $rc)" [ "$rc" = 0 ]
+sid=$(newest_session)
+check "its recording is larger than 16 MiB" \
+  [ "$(curl -s -o /dev/null -w '%{size_download}' "$SERVER/api/sessions/$sid/recording")" -gt $((16 << 20)) ]
+rc=0
+"$RW_BIN/runwire" replay --speed 0 "$sid" >"$TMP/big.replay" 2>"$TMP/big.replay.err" || rc=$?
+check "runwire replay of it exits 0 (status $rc; $(head -c 200 "$TMP/big.replay.err"))" [ "$rc" = 0 ]
+check "and gives every byte" cmp -s "$TMP/big.out" "$TMP/big.replay"
