@@ -6,16 +6,20 @@
 #                  raw pty     bench/ptyraw: the command under a pty, output read and dropped
 #                  websocketd  the Debian package: a pipe, no pty, one WebSocket hop
 #                  runwire     pty -> agent -> control -> one viewer (rwbench, discarding)
+#                  runwire run the real terminal client: `runwire run -- cat FILE > out`,
+#                              every byte checked against the program's by SHA-256
 #                each RUNS times, interleaved; the median counts
 #   echo         keystroke round trip viewer -> control -> agent -> pty -> back, 10,000 keys
 #   start        POST /api/sessions to the first output byte with warm local runners, 200 times
 #   memory       control with 1,000 waiting sessions, with 100 running idle ones, with 1,000
-#                viewers on one session; the agent while it streams
+#                viewers on one session; the agent while it streams; control after 10,000
+#                sessions of 1 MB each have ended (bench/ended_sessions.sh)
 #
 #   bench/run.sh [--smoke]     --smoke: tiny sizes, only that every step works (ctest bench.smoke)
 #
 # Environment: RW_BIN (default build/bin), BENCH_MIB (256), RUNS (3), KEYS (10000),
-# STARTS (200), IDLE (1000), RUNNING_IDLE (100), VIEWERS (1000), BENCH_OUT (build/bench).
+# STARTS (200), IDLE (1000), RUNNING_IDLE (100), VIEWERS (1000), ENDED (10000),
+# BENCH_OUT (build/bench).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,10 +28,11 @@ SMOKE=0
 [[ "${1:-}" == --smoke ]] && SMOKE=1
 if ((SMOKE)); then
   BENCH_MIB=${BENCH_MIB:-4} RUNS=${RUNS:-1} KEYS=${KEYS:-200} STARTS=${STARTS:-10}
-  IDLE=${IDLE:-50} RUNNING_IDLE=${RUNNING_IDLE:-4} VIEWERS=${VIEWERS:-50}
+  IDLE=${IDLE:-50} RUNNING_IDLE=${RUNNING_IDLE:-4} VIEWERS=${VIEWERS:-50} ENDED=${ENDED:-20}
 else
   BENCH_MIB=${BENCH_MIB:-256} RUNS=${RUNS:-3} KEYS=${KEYS:-10000} STARTS=${STARTS:-200}
   IDLE=${IDLE:-1000} RUNNING_IDLE=${RUNNING_IDLE:-100} VIEWERS=${VIEWERS:-1000}
+  ENDED=${ENDED:-10000}
 fi
 OUT=${BENCH_OUT:-$SRC/build/bench}
 mkdir -p "$OUT"
@@ -118,7 +123,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-for tool in ptyraw rwbench runwire-control runwire-agent; do
+for tool in ptyraw rwbench runwire runwire-control runwire-agent; do
   [[ -x "$RW_BIN/$tool" ]] || { say "$RW_BIN/$tool is missing: build first (make build)"; exit 1; }
 done
 
@@ -140,6 +145,8 @@ for _ in range($LINES // 10000):
     out.write(line * 10000)
 out.write(line * ($LINES % 10000))" >"$TMP/lines.txt"
 DATA_BYTES=$(stat -c %s "$TMP/lines.txt")
+# what a terminal shows of it: default termios turns each \n into \r\n
+WANT_SHA=$(sed 's/$/\r/' "$TMP/lines.txt" | sha256sum | cut -d' ' -f1)
 say "throughput: $((DATA_BYTES >> 20)) MiB of 100-character lines, $RUNS runs each"
 
 HAVE_WSD=0
@@ -149,7 +156,7 @@ command -v websocketd >/dev/null && HAVE_WSD=1
 # A 64 MiB scrollback: the discarding viewer must not be resynced because this shared
 # machine descheduled it for 100 ms (the default 4 MiB is 0.1 s of output at full speed).
 start_control throughput --local-runners 1 --scrollback $((64 << 20))
-: >"$TMP/raw.txt"; : >"$TMP/wsd.txt"; : >"$TMP/rw.txt"; : >"$TMP/agent_rss.txt"
+: >"$TMP/raw.txt"; : >"$TMP/wsd.txt"; : >"$TMP/rw.txt"; : >"$TMP/client.txt"; : >"$TMP/agent_rss.txt"
 for run in $(seq 1 "$RUNS"); do
   # raw pty: what the terminal itself can carry (default termios, as every session has)
   r=$("$RW_BIN/ptyraw" sh -c "cat '$TMP/lines.txt'")
@@ -184,17 +191,36 @@ for run in $(seq 1 "$RUNS"); do
   jq -r .mib_per_s <<<"$r" >>"$TMP/rw.txt"
   say "run $run runwire:   $(jq -c . <<<"$r")"
   [[ "$(jq -r .complete <<<"$r")" == true ]] || { say "runwire run $run incomplete"; exit 1; }
+
+  # the real terminal client, its output to a file as `runwire run -- make > build.log` would
+  wait_idle_agents 1
+  t0=$EPOCHREALTIME
+  rc=0
+  "$RW_BIN/runwire" -q --server "$SERVER" run -- cat "$TMP/lines.txt" >"$TMP/client.out" \
+    2>"$TMP/client.err" || rc=$?
+  secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')
+  got=$(sha256sum "$TMP/client.out" | cut -d' ' -f1)
+  size=$(stat -c %s "$TMP/client.out")
+  rm -f "$TMP/client.out"
+  mibs=$(awk -v n="$size" -v s="$secs" 'BEGIN { print n / 1048576 / s }')
+  say "run $run runwire run: $size bytes in $secs s = $mibs MiB/s, status $rc, sha256 $([[ "$got" == "$WANT_SHA" ]] && echo ok || echo MISMATCH)"
+  [[ "$rc" == 0 && "$got" == "$WANT_SHA" ]] || { say "runwire run $run lost bytes:"; head -c 2000 "$TMP/client.err" >&2; exit 1; }
+  echo "$mibs" >>"$TMP/client.txt"
 done
+client=$(median <"$TMP/client.txt")
 raw=$(median <"$TMP/raw.txt")
 rw=$(median <"$TMP/rw.txt")
 wsd=$( ((HAVE_WSD)) && median <"$TMP/wsd.txt" || echo null)
 agent_rss=$(sort -n "$TMP/agent_rss.txt" | tail -1 | cut -d' ' -f1)
 agent_anon=$(sort -k2 -n "$TMP/agent_rss.txt" | tail -1 | cut -d' ' -f2)
 record throughput "$(jq -n --argjson raw "$raw" --argjson wsd "$wsd" --argjson rw "$rw" \
-  --arg runs "$RUNS" --arg bytes "$DATA_BYTES" \
+  --argjson client "$client" --arg runs "$RUNS" --arg bytes "$DATA_BYTES" \
   --slurpfile rawall <(jq -s . <(cat "$TMP/raw.txt")) --slurpfile rwall <(jq -s . <(cat "$TMP/rw.txt")) \
+  --slurpfile clientall <(jq -s . <(cat "$TMP/client.txt")) \
   '{bytes: ($bytes | tonumber), runs: ($runs | tonumber), raw_pty_mib_s: $raw, websocketd_mib_s: $wsd,
-    runwire_mib_s: $rw, runwire_vs_raw: ($rw / $raw), raw_all: $rawall[0], runwire_all: $rwall[0]}')"
+    runwire_mib_s: $rw, runwire_vs_raw: ($rw / $raw), client_mib_s: $client,
+    client_vs_raw: ($client / $raw), client_lossless: true,
+    raw_all: $rawall[0], runwire_all: $rwall[0], client_all: $clientall[0]}')"
 record agent_memory "$(jq -n --arg rss "${agent_rss:-0}" --arg anon "${agent_anon:-0}" \
   '{peak_vmrss_kib: ($rss | tonumber), peak_rssanon_kib: ($anon | tonumber)}')"
 
@@ -276,9 +302,14 @@ record_control_memory viewers viewers "$nviewers" "$base" "viewers on one sessio
 stop_pid "$vpid"
 stop_control
 
+# ---- memory after many sessions ended (issue 11) ----
+say "ended: $ENDED sessions of 1 MB"
+r=$(RW_BIN="$RW_BIN" ENDED="$ENDED" bash "$SRC/bench/ended_sessions.sh")
+record ended_sessions "$r"
+
 # ---- test 3 of issue 3 at full size: a 10 KiB/s viewer beside a fast one, 256 MiB ----
 if ((!SMOKE)); then
-  say "slow viewer beside a fast one: tests/e2e/stream_slow_viewer.sh at $BENCH_MIB MiB"
+  say "stopped viewer beside a fast one: tests/e2e/stream_slow_viewer.sh at $BENCH_MIB MiB"
   rc=0
   RW_BIN="$RW_BIN" RW_SRC="$SRC" STREAM_SLOW_MIB="$BENCH_MIB" \
     bash "$SRC/tests/e2e/stream_slow_viewer.sh" >"$TMP/slow.out" 2>"$TMP/slow.err" || rc=$?
@@ -310,12 +341,14 @@ jq -r '
   "| throughput, raw pty (ptyraw) | \(.throughput.raw_pty_mib_s | r2) MiB/s | baseline |",
   "| throughput, websocketd (pipe, one hop) | \(if .throughput.websocketd_mib_s then (.throughput.websocketd_mib_s | r2 | tostring) + " MiB/s" else "n/a" end) | for comparison |",
   "| throughput, runwire (pty, agent, control, viewer) | \(.throughput.runwire_mib_s | r2) MiB/s = \(.throughput.runwire_vs_raw | r2)x raw pty | >= 0.8x raw pty |",
+  "| throughput, `runwire run -- cat` to a file (the terminal client) | \(.throughput.client_mib_s | r2) MiB/s = \(.throughput.client_vs_raw | r2)x raw pty, every byte (SHA-256) | lossless, >= 0.8x raw pty |",
   "| keystroke echo, \(.echo.keys) keys | p50 \(.echo.p50_ms | r2) ms, p99 \(.echo.p99_ms | r2) ms | p99 <= 2 ms |",
   "| session start (POST to first byte), \(.start.sessions) sessions | p50 \(.start.p50_ms | r2) ms, p99 \(.start.p99_ms | r2) ms | p50 <= 50 ms |",
   "| control, \(.idle_sessions.sessions) waiting sessions | \(.idle_sessions.control_vmrss_kib | mib) MiB RSS (\(.idle_sessions.control_rssanon_kib | mib) MiB anonymous) | <= 200 MiB |",
   "| control, \(.running_idle_sessions.sessions) running idle sessions | \(.running_idle_sessions.control_vmrss_kib | mib) MiB RSS (\(.running_idle_sessions.control_rssanon_kib | mib) MiB anonymous) | (per-session cost) |",
   "| control, \(.viewers.viewers) viewers on one session | \(.viewers.control_vmrss_kib | mib) MiB RSS (\(.viewers.control_rssanon_kib | mib) MiB anonymous) | <= 200 MiB |",
-  (if .slow_viewer then "| slow viewer (10 KiB/s) beside a fast one, \(.slow_viewer.mib) MiB, \(.slow_viewer.scrollback_kib | mib) MiB scrollback | fast viewer byte-exact in \(.slow_viewer.fast_viewer_seconds) s, control peak \(.slow_viewer.control_peak_kib | mib) MiB RSS, slow viewer resynced | RSS <= scrollback + 64 MiB |" else empty end),
+  "| control after \(.ended_sessions.sessions) sessions of \(.ended_sessions.bytes_each) bytes ended | \(.ended_sessions.above_idle_kib | mib) MiB above idle (\(.ended_sessions.vmrss_kib | mib) MiB RSS) | <= 64 MiB above idle |",
+  (if .slow_viewer then "| stopped viewer beside a fast one, \(.slow_viewer.mib) MiB, \(.slow_viewer.scrollback_kib | mib) MiB scrollback | fast viewer byte-exact in \(.slow_viewer.fast_viewer_seconds) s, control peak \(.slow_viewer.control_peak_kib | mib) MiB RSS, stopped viewer caught up from the log byte-exact | RSS <= scrollback + 64 MiB |" else empty end),
   "| agent while streaming (window 8 MiB, the default) | \(.agent_memory.peak_vmrss_kib | mib) MiB RSS (\(.agent_memory.peak_rssanon_kib | mib) MiB anonymous) | <= 4 MiB |",
   "| agent while streaming, --window 2 MiB | \(.agent_memory_window_2m.peak_vmrss_kib | mib) MiB RSS (\(.agent_memory_window_2m.peak_rssanon_kib | mib) MiB anonymous), \(.agent_memory_window_2m.runwire_mib_s | r2) MiB/s | <= 4 MiB |"
 ' "$RESULTS"

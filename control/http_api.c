@@ -238,6 +238,9 @@ static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
 		   "# TYPE runwire_sessions_created_total counter\n"
 		   "runwire_sessions_created_total %llu\n",
 		(unsigned long long)ctl->m.sessions_created);
+	fprintf(f, "# HELP runwire_data_bytes Bytes of session logs and recordings in the data directory.\n"
+		   "# TYPE runwire_data_bytes gauge\nrunwire_data_bytes %llu\n",
+		(unsigned long long)ctl->data_bytes);
 	fprintf(f, "# HELP runwire_auth_failures_total Refused credentials.\n"
 		   "# TYPE runwire_auth_failures_total counter\nrunwire_auth_failures_total %llu\n",
 		(unsigned long long)ctl->m.auth_failures);

@@ -25,19 +25,47 @@ static int stream_seterr(struct stream *st, int rc, const char *what)
 	return rc;
 }
 
+#define STREAM_SUFFIX_MAX 8   /* ".events" */
+
 static int open_file(const char *path, const char *suffix, int flags)
 {
-	char p[STREAM_PATH_MAX + 16];
+	size_t n = strlen(path) + STREAM_SUFFIX_MAX + 1;
+	char *p = malloc(n);
+	int fd;
 
-	snprintf(p, sizeof(p), "%s%s", path, suffix);
-	return open(p, flags | O_CLOEXEC, 0600);
+	if (!p)
+		return -1;
+	snprintf(p, n, "%s%s", path, suffix);
+	fd = open(p, flags | O_CLOEXEC, 0600);
+	free(p);
+	return fd;
+}
+
+static void unlink_file(const char *path, const char *suffix)
+{
+	size_t n = strlen(path) + STREAM_SUFFIX_MAX + 1;
+	char *p = malloc(n);
+
+	if (p) {
+		snprintf(p, n, "%s%s", path, suffix);
+		unlink(p);
+		free(p);
+	}
 }
 
 int stream_open(struct stream *st, const char *dir, const char *id, size_t cache_cap)
 {
+	size_t n = strlen(dir) + strlen(id) + 2;
+
 	memset(st, 0, sizeof(*st));
 	st->log_fd = st->events_fd = -1;
-	snprintf(st->path, sizeof(st->path), "%s/%s", dir, id);
+	/* the path lives as long as the session: sized to fit, ended sessions are many */
+	st->path = malloc(n);
+	if (!st->path) {
+		errno = ENOMEM;
+		return stream_seterr(st, RW_ENOMEM, "cannot create the session log");
+	}
+	snprintf(st->path, n, "%s/%s", dir, id);
 	st->cache_cap = cache_cap;
 	bytering_init(&st->cache, cache_cap, 0);
 	st->cached = 1;
@@ -316,6 +344,8 @@ uint64_t stream_drop_head(struct stream *st, uint64_t offset)
 	uint64_t freed;
 	int fd, rc;
 
+	if (!st->path)
+		return 0;
 	if (offset > st->end)
 		offset = st->end;
 	if (offset <= st->start)
@@ -341,16 +371,14 @@ uint64_t stream_drop_head(struct stream *st, uint64_t offset)
 
 void stream_release(struct stream *st, int remove_files)
 {
-	char p[STREAM_PATH_MAX + 16];
-
 	stream_finish(st);
 	bytering_release(&st->cache);
 	free_events(st);
-	if (remove_files && st->path[0]) {
-		snprintf(p, sizeof(p), "%s.log", st->path);
-		unlink(p);
-		snprintf(p, sizeof(p), "%s.events", st->path);
-		unlink(p);
+	if (remove_files && st->path) {
+		unlink_file(st->path, ".log");
+		unlink_file(st->path, ".events");
 	}
+	free(st->path);
+	st->path = NULL;
 	st->disk_bytes = 0;
 }

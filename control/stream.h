@@ -25,7 +25,6 @@
 #define STREAM_MAX_EVENTS 4096              /* events kept per session */
 #define STREAM_MAX_EVENT_BYTES (1u << 20)   /* encoded event bytes per session */
 #define STREAM_READ_CHUNK (64u << 10)       /* most bytes one stream_read() returns */
-#define STREAM_PATH_MAX 4352
 
 struct stream_event {
 	uint64_t offset;        /* delivered once a viewer has seen the output before it */
@@ -34,7 +33,7 @@ struct stream_event {
 };
 
 struct stream {
-	char path[STREAM_PATH_MAX];  /* <data-dir>/sessions/<id>, without suffix */
+	char *path;             /* <data-dir>/sessions/<id>, without suffix (owned) */
 	int log_fd;             /* open for appending while live, for reading on demand; -1 */
 	uint64_t start;         /* first offset still in the log (retention may drop a head) */
 	uint64_t end;           /* one past the last byte received */
