@@ -320,6 +320,7 @@ void recording_close(struct recording *r)
 {
 	if (!r)
 		return;
+	write_pending_resize(r);   /* the size it ended at */
 	if (r->tail_len) {
 		/* an incomplete sequence at the very end is not text */
 		char text[16];

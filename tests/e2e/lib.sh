@@ -52,7 +52,8 @@ cleanup() {
     log "FAILED (exit $rc, $FAILURES failed checks); control log tail:"
     tail -n 40 "$CONTROL_LOG" >&2 2>/dev/null
     echo "$TEST_NAME: $PASSES passed, $((FAILURES > 0 ? FAILURES : 1)) failed"
-    rm -rf "$TMP"
+    # RW_KEEP_TMP=1: keep the logs of a failed run for a look (a flaky test is a bug)
+    if [[ "${RW_KEEP_TMP:-}" == 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
     exit 1
   fi
   echo "$TEST_NAME: $PASSES passed, 0 failed"
