@@ -505,12 +505,13 @@ static void wake_loop(void *ud)
 /* Starts the bundle worker: the tree lands in <work_dir>/bundle, the command's cwd. */
 static int start_prepare(struct agent *a, json_t *assign, char *err, size_t errlen)
 {
-	const char *hosts[PREPARE_MAX_HOSTS];
+	const char *hosts[PREPARE_MAX_HOSTS], *signers[BUNDLE_MAX_SIGNERS];
 	struct prepare_params pp;
 	int r;
 
 	r = prepare_params_from_assign(json_object_get(assign, "bundle"),
-				       json_object_get(assign, "fetch"), hosts, &pp, err, errlen);
+				       json_object_get(assign, "fetch"), hosts, signers, &pp, err,
+				       errlen);
 	if (r)
 		return r;
 	if ((size_t)snprintf(a->run_dir, sizeof(a->run_dir), "%s/bundle", a->work_dir) >=
@@ -525,8 +526,8 @@ static int start_prepare(struct agent *a, json_t *assign, char *err, size_t errl
 	a->prep = prepare_start(&pp, wake_loop, a, err, errlen);
 	if (!a->prep)
 		return RW_EIO;
-	log_info("bundle_preparing", "{s:s, s:s, s:b}", "session", a->sid, "url", pp.url,
-		 "cache", a->cfg.cache_dir != NULL);
+	log_info("bundle_preparing", "{s:s, s:s, s:b, s:i}", "session", a->sid, "url", pp.url,
+		 "cache", a->cfg.cache_dir != NULL, "signers", (int)pp.n_signers);
 	return RW_OK;
 }
 
