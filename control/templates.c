@@ -21,6 +21,7 @@ void session_spec_release(struct session_spec *sp)
 	json_decref(sp->bundle);
 	free(sp->install);
 	free(sp->template_name);
+	json_decref(sp->sandbox);
 	memset(sp, 0, sizeof(*sp));
 }
 
@@ -115,6 +116,54 @@ static int check_signers(json_t *list, const char *where, char *err, size_t errl
 	return 0;
 }
 
+/* The sandbox of local runners (docs/security.md): a template's "network" and "limits". Each
+ * limit is a positive integer up to the agent's cap; "timeoutSeconds" is read elsewhere.
+ * 0 or -1 with err set. */
+static const struct { const char *name; json_int_t max; } sandbox_limits[] = {
+	{ "cpuSeconds", 7 * 86400 }, { "processes", 65536 }, { "openFiles", 65536 },
+	{ "fileSizeMiB", TEMPLATE_MAX_LIMIT_MIB }, { "memoryMiB", TEMPLATE_MAX_LIMIT_MIB },
+	{ "timeoutSeconds", 7 * 86400 },
+};
+
+static int check_sandbox(json_t *t, const char *where, char *err, size_t errlen)
+{
+	json_t *net = json_object_get(t, "network"), *limits = json_object_get(t, "limits"), *v;
+	const char *k;
+
+	if (net && (!json_is_string(net) || (strcmp(json_string_value(net), "outbound") &&
+					     strcmp(json_string_value(net), "none")))) {
+		snprintf(err, errlen, "%s\"network\" must be \"outbound\" or \"none\"", where);
+		return -1;
+	}
+	if (json_object_get(t, "bundleWritable") && !json_is_boolean(json_object_get(t, "bundleWritable"))) {
+		snprintf(err, errlen, "%s\"bundleWritable\" must be true or false", where);
+		return -1;
+	}
+	if (limits && !json_is_object(limits)) {
+		snprintf(err, errlen, "%s\"limits\" must be an object", where);
+		return -1;
+	}
+	json_object_foreach(limits, k, v) {
+		size_t i;
+
+		for (i = 0; i < RW_ARRAY_LEN(sandbox_limits); i++)
+			if (!strcmp(k, sandbox_limits[i].name))
+				break;
+		if (i == RW_ARRAY_LEN(sandbox_limits)) {
+			snprintf(err, errlen, "%s\"limits\": unknown limit \"%.64s\" (cpuSeconds, "
+				 "processes, openFiles, fileSizeMiB, memoryMiB, timeoutSeconds)", where, k);
+			return -1;
+		}
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > sandbox_limits[i].max) {
+			snprintf(err, errlen, "%s\"limits.%s\" must be an integer in 1..%lld", where, k,
+				 (long long)sandbox_limits[i].max);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int templates_check(json_t *file, char *err, size_t errlen)
 {
 	json_t *templates = json_object_get(file, "templates"), *bundles = json_object_get(file, "bundles");
@@ -135,7 +184,8 @@ int templates_check(json_t *file, char *err, size_t errlen)
 		json_object_foreach(t, k, v) {
 			if (strcmp(k, "description") && strcmp(k, "bundle") && strcmp(k, "install") &&
 			    strcmp(k, "command") && strcmp(k, "env") && strcmp(k, "limits") &&
-			    strcmp(k, "signers")) {
+			    strcmp(k, "signers") && strcmp(k, "network") &&
+			    strcmp(k, "bundleWritable")) {
 				snprintf(err, errlen, "%sunknown field \"%.64s\"", where, k);
 				return RW_EINVAL;
 			}
@@ -153,6 +203,8 @@ int templates_check(json_t *file, char *err, size_t errlen)
 		    check_bundle(json_object_get(t, "bundle"), where, err, errlen))
 			return RW_EINVAL;
 		if (check_env(json_object_get(t, "env"), where, err, errlen))
+			return RW_EINVAL;
+		if (check_sandbox(t, where, err, errlen))
 			return RW_EINVAL;
 		if (json_object_get(t, "signers") &&
 		    (check_signers(json_object_get(t, "signers"), where, err, errlen) ||
@@ -275,6 +327,16 @@ int templates_resolve(struct control *ctl, json_t *req, struct session_spec *out
 		out->bundle = json_object_get(t, "bundle") ? json_deep_copy(json_object_get(t, "bundle")) : NULL;
 		if (out->bundle && json_object_get(t, "signers"))
 			json_object_set(out->bundle, "signers", json_object_get(t, "signers"));
+		if (json_object_get(t, "network") || json_object_get(t, "limits") ||
+		    json_is_true(json_object_get(t, "bundleWritable"))) {
+			out->sandbox = json_object();
+			if (json_is_true(json_object_get(t, "bundleWritable")))
+				json_object_set_new(out->sandbox, "bundleWritable", json_true());
+			if (json_object_get(t, "network"))
+				json_object_set(out->sandbox, "network", json_object_get(t, "network"));
+			if (json_object_get(t, "limits"))
+				json_object_set(out->sandbox, "limits", json_object_get(t, "limits"));
+		}
 		out->install = json_object_get(t, "install") ? strdup(json_string_value(json_object_get(t, "install"))) : NULL;
 		out->trusted = 1;
 	} else {
