@@ -3,7 +3,8 @@
 # while another session runs, it tries to read that session's work directory and recording,
 # control's data directory and audit log, its agent's environment, fds and memory; to signal
 # or trace its agent and control; to write outside its work directory; to fork without bound
-# (a pids cgroup of 64); to write past the file-size limit (1 MiB); and, with "network":
+# (a pids cgroup of 64); to write past the file-size limit (1 MiB) or allocate past the memory
+# limit (64 MiB, a memory cgroup); and, with "network":
 # "none", to reach control's port. Everything is refused, and control and the other session
 # carry on unharmed. Without bubblewrap control starts with a warning for the local user and
 # refuses to start with Firebase sign-in unless --unsafe-no-sandbox.
@@ -75,6 +76,9 @@ PY
 head -c 2097152 /dev/zero >"$HOME/big.bin" 2>/dev/null
 echo "BIGFILE $? $(stat -c %s "$HOME/big.bin")"
 echo "BUNDLE-WRITE $(echo x 2>/dev/null >mine.txt && echo written || echo read-only)"
+# Past the memory limit (64 MiB): the kernel ends the process that asks for more.
+python3 -c "b = bytearray(256 << 20); b[::4096] = b'x' * len(b[::4096]); print('allocated')" >/dev/null 2>&1
+echo "MEMHOG $?"
 echo "WORKDIR-WRITE $(echo ok > "$HOME/mine.txt" && cat "$HOME/mine.txt")"
 echo hostile-done
 EOF
@@ -89,7 +93,7 @@ SUM=$(sha "$TMP/app.zip")
 cat >"$TMP/config.json" <<EOF
 {"templates": {
   "hostile": {"bundle": {"url": "$TMP/app.zip", "sha256": "$SUM"}, "command": "./hostile.sh",
-              "limits": {"processes": 64, "fileSizeMiB": 1}},
+              "limits": {"processes": 64, "fileSizeMiB": 1, "memoryMiB": 64}},
   "offline": {"bundle": {"url": "$TMP/app.zip", "sha256": "$SUM"}, "command": "./net.sh",
               "network": "none"},
   "online": {"bundle": {"url": "$TMP/app.zip", "sha256": "$SUM"}, "command": "./net.sh"}
@@ -112,8 +116,12 @@ idle_agent() { # the pid of a ready agent that has no session
     [.[] | select(.event == "agent_ready" and (.agent_pid as $p | $busy | index($p) | not))] |
     last | .agent_pid // empty' "$CONTROL_LOG"
 }
-wait_for bash -c "[ -n \"\$(jq -s -r '([.[] | select(.event == \"session_assigned\") | .agent_pid]) as \$b | [.[] | select(.event == \"agent_ready\" and (.agent_pid as \$p | \$b | index(\$p) | not))] | last | .agent_pid // empty' '$CONTROL_LOG')\" ]"
-AGENT_PID=$(idle_agent)
+AGENT_PID=""
+for _ in $(seq 200); do
+  AGENT_PID=$(idle_agent)
+  [ -n "$AGENT_PID" ] && break
+  sleep 0.05
+done
 body=$(jq -n --arg v "$TMP/data/work/$vsid" --arg d "$TMP/data" --arg a "$AGENT_PID" \
   --arg c "$CONTROL_PID" --arg p "$PORT" --arg s "$SUM" '{template: "hostile", env: {VICTIM_DIR: $v,
   DATA_DIR: $d, AGENT_PID: $a, CONTROL_PID: $c, CONTROL_PORT: $p, BUNDLE_SHA: $s}}')
@@ -137,6 +145,9 @@ forked=$(sed -n 's/^FORKED //p' "$TMP/hostile.txt")
 check "fork without bound stops below the limit of 64 ($forked forks)" \
   bash -c "[ -n '$forked' ] && [ '$forked' -lt 64 ] && [ '$forked' -gt 10 ]"
 check "file-size limit: the write stopped at 1 MiB" grep -qE '^BIGFILE [1-9][0-9]* 1048576$' "$TMP/hostile.txt"
+check "memory limit: 256 MiB in a 64 MiB session is killed" grep -qx 'MEMHOG 137' "$TMP/hostile.txt"
+check "control logged the session's cgroups (pids, memory)" \
+  jqe -s --arg s "$hsid" 'any(.[]; .event == "sandbox" and .session == $s and .pids_cgroup and .memory_cgroup)' "$CONTROL_LOG"
 check "its own work directory is writable" grep -q '^WORKDIR-WRITE ok$' "$TMP/hostile.txt"
 check "its bundle is read-only to the command" grep -q '^BUNDLE-WRITE read-only$' "$TMP/hostile.txt"
 check "nothing was written outside" bash -c "[ ! -e /usr/evil ] && [ ! -e /etc/evil ] && [ ! -e /evil ] && [ ! -e '$TMP/data/work/$vsid/evil' ]"
