@@ -11,6 +11,7 @@
 #include <sodium.h>
 
 #include "agent/pty_proc.h"
+#include "agent/sandbox.h"
 #include "common/bytering.h"
 #include "common/proto.h"
 #include "common/sha256.h"
@@ -48,6 +49,13 @@ struct agent_config {
 	size_t window;
 	int grace_s;
 	int keep_work;       /* keep the work directory after the session */
+	int sandbox;         /* run each phase in bubblewrap (sandbox.h); fail closed */
+	char *bwrap;         /* bwrap binary, NULL: "bwrap" from PATH */
+	const char *sandbox_ro[SANDBOX_MAX_RO_DIRS];   /* --sandbox-ro DIR (argv strings) */
+	size_t n_sandbox_ro;
+	int run_as;          /* the CLI runs as run_uid/run_gid (--run-as USER) */
+	uid_t run_uid;
+	gid_t run_gid;
 };
 
 /* Where a session is: a bundle session goes PREPARE -> INSTALL (when it has one) -> RUN. */
@@ -97,6 +105,8 @@ struct agent {
 	int next_phase_due;           /* the next phase starts from the tick (install succeeded,
 				       * or the bundle is ready) */
 	struct pty_proc proc;
+	struct sandbox sb;            /* the session's sandbox (cfg.sandbox) */
+	int sb_ready;                 /* sandbox_setup done: release it at the end */
 	struct lws *pty_wsi, *ev_wsi;
 	int ev_read_fd;
 	struct bytering window;       /* output bytes not yet acknowledged */

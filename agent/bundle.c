@@ -4,6 +4,7 @@
  * sure a failure leaves nothing behind.
  */
 #include "agent/bundle.h"
+#include "agent/minisign.h"
 #include "common/rw.h"
 
 #include <dirent.h>
@@ -11,6 +12,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <strings.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +118,114 @@ static int stage_failed(struct prep *p, const char *stage, int rc)
 	return rc;
 }
 
+/* ---- signatures ---- */
+
+struct signature {
+	struct minisign_pubkey keys[BUNDLE_MAX_SIGNERS];
+	size_t n_keys;
+	struct minisign_sig sig;
+	const struct minisign_pubkey *key;   /* the signer's, once the signature is read */
+	char url[BUNDLE_FETCH_MAX_URL + sizeof(BUNDLE_SIG_SUFFIX)];
+};
+
+/* "<url>.minisig": the suffix goes on the path of an http(s) URL (before a query or fragment),
+ * at the end of anything else (s3:// keys, local paths). */
+static int sig_url(const char *url, char *out, size_t outlen)
+{
+	size_t n = strlen(url);
+	int w;
+
+	if (!strncasecmp(url, "http://", 7) || !strncasecmp(url, "https://", 8))
+		n = strcspn(url, "?#");
+	w = snprintf(out, outlen, "%.*s%s%s", (int)n, url, BUNDLE_SIG_SUFFIX, url + n);
+	return w < 0 || (size_t)w >= outlen ? RW_ETOOBIG : RW_OK;
+}
+
+/* The trusted comment as one line of printable ASCII for an event (tabs kept). */
+static json_t *comment_json(const struct minisign_sig *sig)
+{
+	char line[MINISIGN_MAX_TRUSTED_COMMENT + 1];
+
+	for (size_t i = 0; i <= sig->trusted_comment_len; i++) {
+		unsigned char c = (unsigned char)sig->trusted_comment[i];
+
+		line[i] = (char)(c && c != '\t' && (c < 0x20 || c >= 0x7f) ? '?' : c);
+	}
+	return json_string(line);
+}
+
+/* Parses the signers, fetches and parses "<url>.minisig" (same rules as the bundle, capped at
+ * MINISIGN_MAX_SIG_FILE) and checks its key and trusted comment: all before the bundle's own
+ * download, so a bundle that cannot pass costs no more than its signature. */
+static int signature_fetch(const struct bundle_opts *o, struct signature *sg, char *reason)
+{
+	struct bundle_fetch_opts fo = o->fetch;
+	struct bundle_fetch_result fres;
+	char why[BUNDLE_ERR_LEN / 2], id[MINISIGN_KEY_ID_HEX + 1];
+	uint8_t *text = NULL;
+	ssize_t n;
+	int fd, rc;
+
+	if (o->n_signers > BUNDLE_MAX_SIGNERS) {
+		snprintf(reason, BUNDLE_ERR_LEN, "more than %d signers", BUNDLE_MAX_SIGNERS);
+		return RW_ETOOBIG;
+	}
+	for (size_t i = 0; i < o->n_signers; i++) {
+		rc = minisign_pubkey_parse(o->signers[i] ? o->signers[i] : "",
+					   o->signers[i] ? strlen(o->signers[i]) : 0,
+					   &sg->keys[sg->n_keys], why, sizeof(why));
+		if (rc) {
+			snprintf(reason, BUNDLE_ERR_LEN, "signer %zu: %s", i + 1, why);
+			return RW_EINVAL;
+		}
+		sg->n_keys++;
+	}
+	if (sig_url(o->url, sg->url, sizeof(sg->url))) {
+		snprintf(reason, BUNDLE_ERR_LEN, "the signature's URL is too long");
+		return RW_ETOOBIG;
+	}
+	fd = memfd_create("bundle-minisig", MFD_CLOEXEC);
+	if (fd < 0) {
+		snprintf(reason, BUNDLE_ERR_LEN, "cannot hold the signature: %s", strerror(errno));
+		return RW_EIO;
+	}
+	fo.max_bytes = MINISIGN_MAX_SIG_FILE;
+	if (o->cancel)
+		fo.cancel = o->cancel;
+	rc = bundle_fetch(sg->url, &fo, fd, NULL, NULL, &fres, why, sizeof(why));
+	if (rc) {
+		snprintf(reason, BUNDLE_ERR_LEN, "unsigned bundle: signers are required and "
+			 "%.160s could not be fetched: %.200s", sg->url, why);
+		close(fd);
+		return rc == RW_ESTATE ? rc : RW_EAUTH;
+	}
+	text = malloc(MINISIGN_MAX_SIG_FILE);
+	n = text ? pread(fd, text, MINISIGN_MAX_SIG_FILE, 0) : -1;
+	close(fd);
+	if (n < 0) {
+		free(text);
+		snprintf(reason, BUNDLE_ERR_LEN, "reading the signature failed");
+		return RW_EIO;
+	}
+	rc = minisign_sig_parse(text, (size_t)n, &sg->sig, why, sizeof(why));
+	free(text);
+	if (rc) {
+		snprintf(reason, BUNDLE_ERR_LEN, "bad signature file: %s", why);
+		return rc;
+	}
+	sg->key = minisign_find_key(&sg->sig, sg->keys, sg->n_keys);
+	if (!sg->key) {
+		minisign_key_id_hex(sg->sig.key_id, id);
+		snprintf(reason, BUNDLE_ERR_LEN, "signed by key %s, which is not among the %zu "
+			 "required signers", id, sg->n_keys);
+		return RW_EAUTH;
+	}
+	rc = minisign_verify_comment(&sg->sig, sg->key, why, sizeof(why));
+	if (rc)
+		snprintf(reason, BUNDLE_ERR_LEN, "signature refused: %s", why);
+	return rc;
+}
+
 /* ---- steps ---- */
 
 /* 0 when `dest` does not exist or is an empty directory (checked before any download). */
@@ -208,6 +319,7 @@ int bundle_prepare(const struct bundle_opts *o, bundle_event_fn cb, void *ud,
 	struct bundle_unpack_stats ust = { 0 };
 	struct bundle_cache_info info;
 	struct bundle_cache *cache = NULL;
+	struct signature *sg = NULL;
 	uint8_t want[32];
 	int rc, fd = -1, lock_fd = -1;
 
@@ -239,16 +351,31 @@ int bundle_prepare(const struct bundle_opts *o, bundle_event_fn cb, void *ud,
 		rc = stage_failed(&p, "unpack", rc);
 		goto out;
 	}
+	if (o->n_signers) {
+		sg = calloc(1, sizeof(*sg));
+		if (!sg) {
+			snprintf(reason, sizeof(reason), "out of memory");
+			rc = stage_failed(&p, "verify", RW_ENOMEM);
+			goto out;
+		}
+		rc = signature_fetch(o, sg, reason);
+		if (rc) {
+			rc = stage_failed(&p, "verify", rc);
+			goto out;
+		}
+	}
 
 	/* A cached tree: no network at all. The fill lock makes a second agent that asks for the
-	 * same digest wait for the first one's download instead of repeating it. */
+	 * same digest wait for the first one's download instead of repeating it. A signed bundle
+	 * is always downloaded: its signature covers the archive's bytes, which the cache no
+	 * longer holds (an entry cached from an unsigned source must not pass as signed). */
 	if (o->cache_dir) {
 		cache = bundle_cache_open(o->cache_dir, o->cache_max_bytes, reason, sizeof(reason));
 		if (!cache) {
 			rc = stage_failed(&p, "fetch", RW_EIO);
 			goto out;
 		}
-		for (int attempt = 0; attempt < 2; attempt++) {
+		for (int attempt = 0; attempt < 2 && !sg; attempt++) {
 			rc = bundle_cache_get(cache, hex, o->dest_dir, on_copy_progress, &p, &info,
 					      reason, sizeof(reason));
 			if (rc == RW_OK) {
@@ -275,6 +402,14 @@ int bundle_prepare(const struct bundle_opts *o, bundle_event_fn cb, void *ud,
 				}
 			}
 		}
+		if (sg) {
+			lock_fd = bundle_cache_lock(cache, hex);
+			if (lock_fd < 0) {
+				snprintf(reason, sizeof(reason), "cannot lock the cache entry");
+				rc = stage_failed(&p, "fetch", lock_fd);
+				goto out;
+			}
+		}
 	}
 
 	/* Fetch, hashing as the bytes arrive. */
@@ -296,14 +431,33 @@ int bundle_prepare(const struct bundle_opts *o, bundle_event_fn cb, void *ud,
 	     (json_int_t)fres.bytes);
 	out.download_bytes = fres.bytes;
 
-	/* Verify: constant-time compare of the streamed digest. */
+	/* Verify: the signature over the bytes, then a constant-time compare of the digest. */
+	if (sg) {
+		char why[BUNDLE_ERR_LEN / 2];
+
+		rc = minisign_verify_fd(&sg->sig, sg->key, fd, why, sizeof(why));
+		if (rc) {
+			snprintf(reason, sizeof(reason), "signature refused: %s", why);
+			rc = stage_failed(&p, "verify", rc);
+			goto out;
+		}
+	}
 	if (sodium_memcmp(fres.sha256, want, sizeof(want))) {
 		rw_hex(got, fres.sha256, sizeof(fres.sha256));
 		snprintf(reason, sizeof(reason), "sha256 mismatch: expected %s got %s", hex, got);
 		rc = stage_failed(&p, "verify", RW_EDIGEST);
 		goto out;
 	}
-	emit(&p, "verify", "done", "{s:s}", "sha256", hex);
+	if (sg) {
+		char id[MINISIGN_KEY_ID_HEX + 1], detail[64];
+
+		minisign_key_id_hex(sg->key->key_id, id);
+		snprintf(detail, sizeof(detail), "signed by key %s", id);
+		emit(&p, "verify", "done", "{s:s, s:s, s:o, s:s}", "sha256", hex, "signer", id,
+		     "trustedComment", comment_json(&sg->sig), "detail", detail);
+	} else {
+		emit(&p, "verify", "done", "{s:s}", "sha256", hex);
+	}
 
 	/* Unpack: into the cache (then a private copy), or straight into place. */
 	p.last_us = 0;
@@ -348,6 +502,7 @@ out:
 		bundle_cache_discard(stage_dir);
 	bundle_cache_unlock(lock_fd);
 	bundle_cache_free(cache);
+	free(sg);
 	if (fd >= 0)
 		close(fd);
 	if (res)

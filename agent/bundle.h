@@ -9,6 +9,12 @@
  *   {"type":"stage","stage":"verify","state":"done","source":"agent","sha256":"..."}
  *   {"type":"stage","stage":"unpack","state":"failed","source":"agent","reason":"..."}
  *
+ * With signers, the signature "<url>.minisig" is fetched first (same rules as the bundle) and
+ * its key and trusted comment checked before the bundle is downloaded; after the download the
+ * signature over the bytes, then the SHA-256. verify done then also carries "signer" (the key
+ * id as minisign prints it) and "trustedComment"; a missing, foreign or wrong signature ends
+ * with verify failed and its reason.
+ *
  * Order: fetch running (repeated, at most 10 per second) then done; verify done; unpack running
  * (entries) then done. On a cache hit: fetch skipped, verify done (verified when cached), unpack
  * running/done (a private copy of the cached tree). A failure ends with one "failed" event for
@@ -35,11 +41,18 @@
 #define BUNDLE_SHA256_HEX_LEN 64               /* a digest as hex, without the NUL */
 #define BUNDLE_PROGRESS_INTERVAL_US 100000     /* at most 10 "running" events per second */
 #define BUNDLE_ERR_LEN 512                     /* a good size for the caller's `err` buffer */
+#define BUNDLE_MAX_SIGNERS 16                  /* minisign keys a bundle may be checked against */
+#define BUNDLE_SIG_SUFFIX ".minisig"           /* appended to the bundle URL's path */
 
 struct bundle_opts {
 	const char *url;               /* https://..., s3://bucket/key, http://loopback (when
 					* fetch.allow_http_loopback), file:///path or a local path */
 	const char *sha256_hex;        /* required: 64 hex digits; missing or malformed is refused */
+	const char *const *signers;    /* minisign public keys ("RW..."); when any is given the
+					* bundle must carry "<url>.minisig" signed by one of them,
+					* checked before the digest, and the cache is not read
+					* (it is still filled). Borrowed for the call */
+	size_t n_signers;
 	const char *dest_dir;          /* the tree lands here: must not exist or be empty; the
 					* parent must exist. Downloads go to an unlinked temporary
 					* file in the parent, so a partial file never stays behind */
@@ -78,7 +91,8 @@ int bundle_parse_sha256(const char *hex, char *out, uint8_t raw[32]);
  * `res` (may be NULL) says how it got there. `cb` may be NULL. Returns 0, or a negative RW_E
  * code with a one-line reason in `err` (`errlen` bytes, BUNDLE_ERR_LEN is plenty):
  * RW_EINVAL (bad options, no or malformed digest, destination not empty, not an archive),
- * RW_EDIGEST (bytes differ from the digest: "sha256 mismatch: expected X got Y"),
+ * RW_EDIGEST (bytes differ from the digest: "sha256 mismatch: expected X got Y", or from the
+ * signature), RW_EAUTH (signers required: no signature, or one by another key),
  * RW_EUNSAFE (scheme, host, redirect or archive entry refused), RW_ETOOBIG (a cap),
  * RW_ETIMEDOUT, RW_EAUTH, RW_ENOTFOUND, RW_EPROTO, RW_EIO, RW_ENOMEM, RW_ESTATE (cancelled).
  * Nothing is left in o->dest_dir's parent on failure. */

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,12 @@ static void usage(FILE *out)
 "                      (env RUNWIRE_CACHE_DIR, default: runwire-cache beside the work\n"
 "                      root; \"none\" for no cache)\n"
 "  --keep-work         keep the session's work directory\n"
+"  --sandbox           run each session in a bubblewrap sandbox (local runners; see\n"
+"                      docs/security.md); a session fails when it cannot be made\n"
+"  --bwrap PATH        the bubblewrap binary (default: bwrap from PATH)\n"
+"  --sandbox-ro DIR    also show DIR, read-only, inside the sandbox (repeatable)\n"
+"  --run-as USER       run the CLI as USER (the agent must be root); its work\n"
+"                      directory is given to USER\n"
 "  --exit-with-parent  exit when the spawning process does (local dispatcher)\n"
 "  -h, --help          this text\n",
 		AGENT_DEFAULT_WINDOW, AGENT_MIN_WINDOW, AGENT_MAX_WINDOW, AGENT_DEFAULT_GRACE_S);
@@ -100,6 +107,10 @@ int main(int argc, char **argv)
 		{ "cache-dir", required_argument, NULL, 'D' },
 		{ "keep-work", no_argument, NULL, 'k' },
 		{ "exit-with-parent", no_argument, NULL, 'P' },
+		{ "sandbox", no_argument, NULL, 'S' },
+		{ "bwrap", required_argument, NULL, 'B' },
+		{ "run-as", required_argument, NULL, 'U' },
+		{ "sandbox-ro", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -147,10 +158,36 @@ int main(int argc, char **argv)
 			if (getppid() == 1)
 				return 3;
 			break;
+		case 'S': a.cfg.sandbox = 1; break;
+		case 'B': free(a.cfg.bwrap); a.cfg.bwrap = strdup(optarg); break;
+		case 'R':
+			if (a.cfg.n_sandbox_ro == SANDBOX_MAX_RO_DIRS || optarg[0] != '/') {
+				fprintf(stderr, "runwire-agent: --sandbox-ro wants an absolute path "
+						"(at most %d)\n", SANDBOX_MAX_RO_DIRS);
+				return 2;
+			}
+			a.cfg.sandbox_ro[a.cfg.n_sandbox_ro++] = optarg;
+			break;
+		case 'U': {
+			struct passwd *pw = getpwnam(optarg);
+
+			if (!pw || !pw->pw_uid || geteuid()) {
+				fprintf(stderr, "runwire-agent: --run-as wants a user other than root, "
+						"and the agent running as root\n");
+				return 2;
+			}
+			a.cfg.run_as = 1;
+			a.cfg.run_uid = pw->pw_uid;
+			a.cfg.run_gid = pw->pw_gid;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	/* Nobody of the same uid may trace this process or read its memory, environment or
+	 * fds through /proc: the credential lives here (reset for the CLI by its execve). */
+	prctl(PR_SET_DUMPABLE, 0);
 	log_init("agent", LOG_LVL_INFO);
 	if (window) {
 		if (rw_parse_int(window, AGENT_MIN_WINDOW, AGENT_MAX_WINDOW, &v)) {
@@ -215,5 +252,6 @@ int main(int argc, char **argv)
 	free(a.cfg.work_root);
 	free(a.cfg.ca_file);
 	free(a.cfg.cache_dir);
+	free(a.cfg.bwrap);
 	return a.exit_status;
 }

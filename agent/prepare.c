@@ -29,6 +29,8 @@ struct prepare {
 	char *url, *sha256, *dest, *cache, *ca, *s3_endpoint, *s3_region;
 	char **hosts;
 	size_t n_hosts;
+	char **signers;
+	size_t n_signers;
 };
 
 char *prepare_cache_dir(const char *value, const char *work_root)
@@ -70,9 +72,10 @@ bool prepare_url_is_local(const char *url)
 }
 
 int prepare_params_from_assign(json_t *bundle, json_t *fetch, const char **hosts,
-			       struct prepare_params *pp, char *err, size_t errlen)
+			       const char **signers, struct prepare_params *pp, char *err,
+			       size_t errlen)
 {
-	json_t *list = json_object_get(fetch, "allowHosts"), *v, *max;
+	json_t *list = json_object_get(fetch, "allowHosts"), *v, *max, *keys;
 	size_t i;
 
 	memset(pp, 0, sizeof(*pp));
@@ -103,6 +106,22 @@ int prepare_params_from_assign(json_t *bundle, json_t *fetch, const char **hosts
 		hosts[pp->n_allow_hosts++] = json_string_value(v);
 	}
 	pp->allow_hosts = hosts;
+	keys = json_object_get(bundle, "signers");
+	if (!keys)
+		keys = json_object_get(fetch, "signers");
+	if (keys && (!json_is_array(keys) || json_array_size(keys) > BUNDLE_MAX_SIGNERS)) {
+		snprintf(err, errlen, "ASSIGN: \"signers\" must be an array of at most %d minisign "
+			 "public keys", BUNDLE_MAX_SIGNERS);
+		return RW_EINVAL;
+	}
+	json_array_foreach(keys, i, v) {
+		if (!json_is_string(v)) {
+			snprintf(err, errlen, "ASSIGN: \"signers\" holds a non-string");
+			return RW_EINVAL;
+		}
+		signers[pp->n_signers++] = json_string_value(v);
+	}
+	pp->signers = signers;
 	/* Anything but true is false: policy fails closed. */
 	pp->allow_http_loopback = json_is_true(json_object_get(fetch, "allowHttpLoopback"));
 	pp->allow_local_path = json_is_true(json_object_get(fetch, "allowLocalPath"));
@@ -193,6 +212,9 @@ static void prepare_release(struct prepare *p)
 	for (size_t i = 0; i < p->n_hosts; i++)
 		free(p->hosts[i]);
 	free(p->hosts);
+	for (size_t i = 0; i < p->n_signers; i++)
+		free(p->signers[i]);
+	free(p->signers);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
@@ -228,6 +250,12 @@ struct prepare *prepare_start(const struct prepare_params *pp, prepare_notify_fn
 		for (size_t i = 0; p->hosts && i < pp->n_allow_hosts; i++, p->n_hosts++)
 			p->hosts[i] = dup_or_null(pp->allow_hosts[i], &oom);
 	}
+	if (pp->n_signers) {
+		p->signers = calloc(pp->n_signers, sizeof(char *));
+		oom |= !p->signers;
+		for (size_t i = 0; p->signers && i < pp->n_signers; i++, p->n_signers++)
+			p->signers[i] = dup_or_null(pp->signers[i], &oom);
+	}
 	if (oom || !p->queue || !p->url || !p->dest) {
 		snprintf(err, errlen, oom || !p->queue ? "out of memory" : "no bundle URL or destination");
 		prepare_release(p);
@@ -242,6 +270,8 @@ struct prepare *prepare_start(const struct prepare_params *pp, prepare_notify_fn
 	p->opts.cancel = &p->cancel;
 	p->opts.fetch.allow_hosts = (const char *const *)p->hosts;
 	p->opts.fetch.n_allow_hosts = p->n_hosts;
+	p->opts.signers = (const char *const *)p->signers;
+	p->opts.n_signers = p->n_signers;
 	p->opts.fetch.allow_http_loopback = pp->allow_http_loopback;
 	p->opts.fetch.ca_file = p->ca;
 	if (pp->max_download_bytes)

@@ -39,6 +39,8 @@ struct prepare_params {
 	uint64_t max_download_bytes;    /* 0: BUNDLE_FETCH_MAX_BYTES */
 	const char *s3_endpoint;        /* NULL: AWS */
 	const char *s3_region;          /* NULL: AWS_REGION, then us-east-1 */
+	const char *const *signers;     /* minisign public keys the bundle must be signed by */
+	size_t n_signers;               /* 0: no signature needed; at most BUNDLE_MAX_SIGNERS */
 };
 
 struct prepare;
@@ -47,12 +49,15 @@ struct prepare;
  * only wake the loop: everything else happens in prepare_take() on the loop's thread. */
 typedef void (*prepare_notify_fn)(void *ud);
 
-/* Reads ASSIGN's "bundle" ({"url","sha256"}) and "fetch" policy (docs/protocol.md) into `pp`,
- * whose strings and host list stay borrowed from those objects (and `hosts`, an array of
- * PREPARE_MAX_HOSTS pointers the caller provides) until prepare_start() has copied them.
+/* Reads ASSIGN's "bundle" ({"url","sha256","signers"}) and "fetch" policy (docs/protocol.md)
+ * into `pp`, whose strings and lists stay borrowed from those objects (and `hosts`, an array of
+ * PREPARE_MAX_HOSTS pointers, and `signers`, one of BUNDLE_MAX_SIGNERS, that the caller
+ * provides) until prepare_start() has copied them. The signers are the bundle's own
+ * ("bundle.signers", from the template) or else the operator's ("fetch.signers").
  * dest_dir, cache_dir and ca_file are left for the caller. 0, or RW_EINVAL with `err` set. */
 int prepare_params_from_assign(json_t *bundle, json_t *fetch, const char **hosts,
-			       struct prepare_params *pp, char *err, size_t errlen);
+			       const char **signers, struct prepare_params *pp, char *err,
+			       size_t errlen);
 
 #define PREPARE_CACHE_NONE "none"      /* --cache-dir value that turns the cache off */
 

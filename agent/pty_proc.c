@@ -1,5 +1,6 @@
 /* pty_proc.c: spawn a child under a pty (see pty_proc.h). */
 #include "agent/pty_proc.h"
+#include "agent/sandbox.h"
 #include "common/rw.h"
 
 #include <errno.h>
@@ -77,6 +78,19 @@ static void child_exec(const struct pty_spawn_opts *o)
 				 strerror(errno));
 		(void)!write(1, msg, (size_t)n);
 		_exit(126);
+	}
+	if (o->sandbox) {
+		if (sandbox_child_enter(o->sandbox) < 0) {
+			int n = snprintf(msg, sizeof(msg), "runwire: cannot enter the sandbox: %s\r\n",
+					 strerror(errno));
+			(void)!write(1, msg, (size_t)n);
+			_exit(126);
+		}
+		execve(o->sandbox->bwrap, (char *const *)o->sandbox->argv, (char *const *)o->envp);
+		int n = snprintf(msg, sizeof(msg), "runwire: cannot run %s: %s\r\n",
+				 o->sandbox->bwrap, strerror(errno));
+		(void)!write(1, msg, (size_t)n);
+		_exit(127);
 	}
 	for (const char *const *e = o->envp; *e; e++)
 		if (!strncmp(*e, "PATH=", 5))

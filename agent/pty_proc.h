@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct sandbox;
+
 struct pty_spawn_opts {
 	const char *const *argv;   /* argv[0] is the program (looked up in envp's PATH) */
 	const char *const *envp;   /* complete environment of the child */
@@ -19,6 +21,9 @@ struct pty_spawn_opts {
 	uint16_t cols, rows;       /* initial window size */
 	int events_fd;             /* fd to pass to the child as `events_fd_child`, or -1 */
 	int events_fd_child;       /* number the child sees it as (e.g. 3) */
+	const struct sandbox *sandbox; /* NULL, or run sandbox->argv (bwrap, which runs argv
+					* itself: the caller built it with sandbox_argv) after
+					* sandbox_child_enter(); borrowed for the call */
 };
 
 struct pty_proc {

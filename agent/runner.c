@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -398,6 +399,56 @@ static int valid_sid(const char *sid)
 	return strspn(sid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
 }
 
+/* --run-as: the work directory (and the bundle unpacked into it) belongs to the CLI's uid. */
+static uid_t give_uid;
+static gid_t give_gid;
+
+static int give_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (lchown(path, give_uid, give_gid) < 0)
+		log_warn("run_as_chown_failed", "{s:s, s:s}", "path", path, "reason", strerror(errno));
+	return 0;
+}
+
+static void runner_give_tree(const char *dir, uid_t uid, gid_t gid)
+{
+	give_uid = uid;
+	give_gid = gid;
+	nftw(dir, give_one, 16, FTW_PHYS);
+}
+
+/* Prepares the session's sandbox from ASSIGN's "sandbox" (the template's network and
+ * limits): its cgroups, and the log line of what could not be applied here. */
+static int start_sandbox(struct agent *a, json_t *assign, char *err, size_t errlen)
+{
+	struct sandbox_policy pol;
+	json_t *notes = NULL;
+	int r;
+
+	sandbox_policy_init(&pol);
+	r = sandbox_policy_from_json(json_object_get(assign, "sandbox"), &pol, err, errlen);
+	if (r)
+		return r;
+	a->sb.run_as = a->cfg.run_as;
+	a->sb.uid = a->cfg.run_uid;
+	a->sb.gid = a->cfg.run_gid;
+	memcpy(a->sb.ro_dirs, a->cfg.sandbox_ro, sizeof(a->sb.ro_dirs));
+	a->sb.n_ro_dirs = a->cfg.n_sandbox_ro;
+	r = sandbox_setup(&a->sb, a->cfg.bwrap, a->sid, &pol, &notes, err, errlen);
+	a->sb_ready = 1;     /* released at the end even when set-up failed half-way */
+	if (!r && json_array_size(notes))
+		log_warn("sandbox_limits_not_applied", "{s:s, s:O}", "session", a->sid, "notes",
+			 notes);
+	log_info("sandbox", "{s:s, s:s, s:I, s:I, s:b, s:b}", "session", a->sid, "network",
+		 pol.network == SANDBOX_NET_NONE ? "none" : "outbound", "processes",
+		 (json_int_t)pol.processes, "memory", (json_int_t)pol.memory, "pids_cgroup",
+		 a->sb.cg_pids[0] != 0, "memory_cgroup", a->sb.cg_mem[0] != 0);
+	json_decref(notes);
+	if (r)
+		a->sb_ready = 0, sandbox_release(&a->sb);
+	return r;
+}
+
 /* Spawns the phase's command (install or the session's command) under a fresh pty in
  * run_dir. The events pipe is made once and lives across phases: the agent keeps its write
  * end until the last phase has spawned, so its reader sees EOF only when the command's
@@ -439,6 +490,22 @@ static int spawn_phase(struct agent *a, enum agent_phase phase, char *err, size_
 		.cols = a->cols, .rows = a->rows,
 		.events_fd = a->ev_write_fd, .events_fd_child = AGENT_EVENTS_FD,
 	};
+	if (a->sb_ready) {
+		/* the bundle is the install's to prepare, read-only to the command */
+		bool has_bundle = strcmp(a->run_dir, a->work_dir) != 0;
+
+		r = sandbox_argv(&a->sb, a->work_dir, has_bundle ? a->run_dir : NULL,
+				 phase == AGENT_PHASE_INSTALL || a->sb.policy.bundle_writable,
+				 a->run_dir, argv);
+		if (r) {
+			snprintf(err, errlen, "cannot build the sandbox's command line");
+			runner_free_env(env);
+			return r;
+		}
+		if (a->cfg.run_as)
+			runner_give_tree(a->work_dir, a->cfg.run_uid, a->cfg.run_gid);
+		o.sandbox = &a->sb;
+	}
 	runner_stage(a, stage, "running", NULL);
 	r = pty_proc_spawn(&a->proc, &o, err, errlen);
 	runner_free_env(env);
@@ -505,12 +572,13 @@ static void wake_loop(void *ud)
 /* Starts the bundle worker: the tree lands in <work_dir>/bundle, the command's cwd. */
 static int start_prepare(struct agent *a, json_t *assign, char *err, size_t errlen)
 {
-	const char *hosts[PREPARE_MAX_HOSTS];
+	const char *hosts[PREPARE_MAX_HOSTS], *signers[BUNDLE_MAX_SIGNERS];
 	struct prepare_params pp;
 	int r;
 
 	r = prepare_params_from_assign(json_object_get(assign, "bundle"),
-				       json_object_get(assign, "fetch"), hosts, &pp, err, errlen);
+				       json_object_get(assign, "fetch"), hosts, signers, &pp, err,
+				       errlen);
 	if (r)
 		return r;
 	if ((size_t)snprintf(a->run_dir, sizeof(a->run_dir), "%s/bundle", a->work_dir) >=
@@ -525,8 +593,8 @@ static int start_prepare(struct agent *a, json_t *assign, char *err, size_t errl
 	a->prep = prepare_start(&pp, wake_loop, a, err, errlen);
 	if (!a->prep)
 		return RW_EIO;
-	log_info("bundle_preparing", "{s:s, s:s, s:b}", "session", a->sid, "url", pp.url,
-		 "cache", a->cfg.cache_dir != NULL);
+	log_info("bundle_preparing", "{s:s, s:s, s:b, s:i}", "session", a->sid, "url", pp.url,
+		 "cache", a->cfg.cache_dir != NULL, "signers", (int)pp.n_signers);
 	return RW_OK;
 }
 
@@ -571,6 +639,11 @@ int runner_start(struct agent *a, json_t *assign)
 		snprintf(err, sizeof(err), "cannot create %s: %s", a->work_dir, strerror(errno));
 		goto fail;
 	}
+	/* the --run-as uid must reach its own work directory, and list no other */
+	if (a->cfg.run_as)
+		chmod(a->cfg.work_root, 0711);
+	if (a->cfg.sandbox && start_sandbox(a, assign, err, sizeof(err)))
+		goto fail;
 	if (json_object_get(assign, "bundle")) {
 		if (start_prepare(a, assign, err, sizeof(err)) == RW_OK)
 			return RW_OK;
@@ -773,4 +846,8 @@ void runner_release(struct agent *a)
 	}
 	if (a->have_session && !a->cfg.keep_work && a->work_dir[0])
 		rw_remove_tree(a->work_dir);
+	if (a->sb_ready) {
+		sandbox_release(&a->sb);
+		a->sb_ready = 0;
+	}
 }

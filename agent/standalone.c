@@ -8,6 +8,7 @@
  * (runner_child_env, pty_proc), so a bundle that works here behaves the same in a runner.
  */
 #include "agent/agent.h"
+#include "agent/minisign.h"
 #include "agent/prepare.h"
 #include "common/rw.h"
 #include "common/text.h"
@@ -37,6 +38,9 @@ struct standalone {
 	const char *url, *sha256, *install, *cache_flag, *ca_file, *s3_endpoint, *s3_region;
 	const char *hosts[PREPARE_MAX_HOSTS];
 	size_t n_hosts;
+	char signer_b64[BUNDLE_MAX_SIGNERS][MINISIGN_PUBKEY_B64_LEN + 1];
+	const char *signers[BUNDLE_MAX_SIGNERS];
+	size_t n_signers;
 	bool http_loopback, keep_work, quiet;
 	json_t *env;                   /* -e NAME=VALUE */
 	char *command;
@@ -112,6 +116,9 @@ static void usage(FILE *out)
 "  --bundle PATH|URL       a local zip or tar.gz (no allowlist needed), https://, s3://,\n"
 "                          or http:// to loopback (with --allow-http-loopback)\n"
 "  --sha256 HEX            SHA-256 of the bundle's bytes (required)\n"
+"  --minisign-key KEY      require BUNDLE.minisig signed by KEY (a minisign public key,\n"
+"                          \"RW...\", or its .pub file), checked before the SHA-256;\n"
+"                          repeatable (any one of the keys)\n"
 "  --install CMD           run CMD first in the tree, under the pty (the install stage)\n"
 "  --allow-host HOST       allow downloads from HOST (exact, or *.suffix); repeatable\n"
 "  --allow-http-loopback   allow plain http to localhost, 127.0.0.0/8, ::1\n"
@@ -417,6 +424,7 @@ static int run_prepare(struct standalone *s)
 		.allow_http_loopback = s->http_loopback,
 		.allow_local_path = true,   /* the author's own machine: any file they name */
 		.s3_endpoint = s->s3_endpoint, .s3_region = s->s3_region,
+		.signers = s->signers, .n_signers = s->n_signers,
 	};
 	char err[BUNDLE_ERR_LEN];
 	int rc = 0, cancelled = 0;
@@ -461,7 +469,7 @@ static int run_prepare(struct standalone *s)
 
 enum {
 	OPT_BUNDLE = 256, OPT_SHA256, OPT_INSTALL, OPT_ALLOW_HOST, OPT_HTTP_LOOPBACK, OPT_CA_FILE,
-	OPT_S3_ENDPOINT, OPT_S3_REGION, OPT_CACHE_DIR, OPT_KEEP_WORK,
+	OPT_S3_ENDPOINT, OPT_S3_REGION, OPT_CACHE_DIR, OPT_KEEP_WORK, OPT_MINISIGN_KEY,
 };
 
 
@@ -479,6 +487,7 @@ static int parse_args(struct standalone *s, int argc, char **argv)
 		{ "s3-region", required_argument, NULL, OPT_S3_REGION },
 		{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
 		{ "keep-work", no_argument, NULL, OPT_KEEP_WORK },
+		{ "minisign-key", required_argument, NULL, OPT_MINISIGN_KEY },
 		{ "env", required_argument, NULL, 'e' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -505,6 +514,25 @@ static int parse_args(struct standalone *s, int argc, char **argv)
 		case OPT_S3_REGION: s->s3_region = optarg; break;
 		case OPT_CACHE_DIR: s->cache_flag = optarg; break;
 		case OPT_KEEP_WORK: s->keep_work = true; break;
+		case OPT_MINISIGN_KEY: {
+			struct minisign_pubkey key;
+			char why[MINISIGN_ERR_LEN];
+
+			if (s->n_signers == BUNDLE_MAX_SIGNERS) {
+				fprintf(stderr, "runwire-agent: at most %d --minisign-key\n",
+					BUNDLE_MAX_SIGNERS);
+				return 2;
+			}
+			if (minisign_pubkey_load(optarg, &key, why, sizeof(why))) {
+				fprintf(stderr, "runwire-agent: --minisign-key: %s\n", why);
+				return 2;
+			}
+			/* the pipeline takes keys as text: a key file becomes its "RW..." line */
+			minisign_pubkey_base64(&key, s->signer_b64[s->n_signers]);
+			s->signers[s->n_signers] = s->signer_b64[s->n_signers];
+			s->n_signers++;
+			break;
+		}
 		case 'q': s->quiet = true; break;
 		case 'e': {
 			char *eq = strchr(optarg, '=');

@@ -8,5 +8,6 @@ add_executable(runwire-agent
   agent/prepare.c
   agent/standalone.c
   agent/pty_proc.c
+  agent/sandbox.c
 )
 target_link_libraries(runwire-agent PRIVATE rw_common rw_bundle PkgConfig::LWS ${UTIL_LIB})

@@ -5,6 +5,7 @@ add_library(rw_bundle STATIC
   agent/bundle_fetch.c
   agent/bundle_unpack.c
   agent/bundle_cache.c
+  agent/minisign.c
 )
 find_package(Threads REQUIRED)
 target_link_libraries(rw_bundle PUBLIC rw_common PkgConfig::CURL PkgConfig::ARCHIVE

@@ -17,6 +17,11 @@ rw_bundle_unit_test(unpack ${CMAKE_SOURCE_DIR}/tests/data/make_hostile_archives.
 rw_bundle_unit_test(fetch)
 rw_bundle_unit_test(prepare)
 
+# minisign keys and signatures (agent/minisign.c), hostile .minisig files included.
+add_executable(test_minisign tests/unit/test_minisign.c)
+target_link_libraries(test_minisign PRIVATE rw_bundle)
+add_test(NAME bundle.unit.minisign COMMAND test_minisign)
+
 # End-to-end: each script starts its own servers on loopback ports chosen at run time.
 file(GLOB RW_BUNDLE_E2E ${CMAKE_SOURCE_DIR}/tests/e2e-bundle/*.sh)
 list(FILTER RW_BUNDLE_E2E EXCLUDE REGEX "/lib\\.sh$")

@@ -148,6 +148,8 @@ void agent_link_assign(struct agent_link *l, struct session *s)
 	}
 	if (s->install)
 		json_object_set_new(assign, "install", json_string(s->install));
+	if (s->sandbox)
+		json_object_set(assign, "sandbox", s->sandbox);
 	link_queue_json(l, PROTO_ASSIGN, assign);
 	if (s->pending_input_len) {
 		agent_link_send_input(l, s->pending_input, s->pending_input_len);

@@ -14,7 +14,8 @@
 
 #define CONFIG_MAX_FILE (1u << 20)
 
-enum opt_type { OPT_STR, OPT_INT, OPT_LISTEN, OPT_DISPATCHER, OPT_DURATION, OPT_BYTES };
+enum opt_type { OPT_STR, OPT_INT, OPT_LISTEN, OPT_DISPATCHER, OPT_DURATION, OPT_BYTES,
+		OPT_FLAG };
 
 struct opt_def {
 	const char *flag;     /* --flag */
@@ -84,6 +85,12 @@ static const struct opt_def opt_defs[] = {
 	  "append audit events as JSON lines (default <data-dir>/audit.log)" },
 	{ "port-file", "RUNWIRE_PORT_FILE", "portFile", OPT_STR, 0, 0, OFF(port_file), "FILE",
 	  "write the bound port to FILE once listening" },
+	{ "bwrap", "RUNWIRE_BWRAP", "bwrap", OPT_STR, 0, 0, OFF(bwrap), "PATH",
+	  "bubblewrap for the sandbox of local runners (default: bwrap from PATH)" },
+	{ "sandbox-ro", "RUNWIRE_SANDBOX_RO", "sandboxRo", OPT_STR, 0, 0, OFF(sandbox_ro), "DIR[:DIR...]",
+	  "directories shown read-only inside every local session's sandbox (tools, shared data)" },
+	{ "unsafe-no-sandbox", "RUNWIRE_UNSAFE_NO_SANDBOX", "unsafeNoSandbox", OPT_FLAG, 0, 0, OFF(unsafe_no_sandbox), "",
+	  "run local sessions without a sandbox, each able to read the others (see docs/security.md)" },
 };
 
 static void usage(FILE *out)
@@ -156,6 +163,14 @@ static int apply(struct control_config *cfg, const struct opt_def *d, const char
 		if (set_listen(cfg, v))
 			goto bad;
 		return 0;
+	case OPT_FLAG:
+		if (!strcmp(v, "1") || !strcmp(v, "true"))
+			*(int *)p = 1;
+		else if (!strcmp(v, "0") || !strcmp(v, "false"))
+			*(int *)p = 0;
+		else
+			goto bad;
+		return 0;
 	case OPT_DISPATCHER:
 		if (!strcmp(v, "local"))
 			cfg->external = 0;
@@ -195,6 +210,8 @@ static int apply_file(struct control_config *cfg, json_t *file)
 			s = num;
 		} else if (json_is_string(v)) {
 			s = json_string_value(v);
+		} else if (json_is_boolean(v) && d->type == OPT_FLAG) {
+			s = json_is_true(v) ? "1" : "0";
 		} else {
 			fprintf(stderr, "runwire-control: config key \"%s\" must be a string or an integer\n", key);
 			return RW_EINVAL;
@@ -255,7 +272,9 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 	cfg->runner_grace_s = CONTROL_DEFAULT_RUNNER_GRACE_S;
 
 	for (i = 0; i < RW_ARRAY_LEN(opt_defs); i++)
-		longopts[i] = (struct option){ opt_defs[i].flag, required_argument, NULL, (int)(1000 + i) };
+		longopts[i] = (struct option){ opt_defs[i].flag,
+					       opt_defs[i].type == OPT_FLAG ? no_argument : required_argument,
+					       NULL, (int)(1000 + i) };
 	longopts[i++] = (struct option){ "help", no_argument, NULL, 'h' };
 	longopts[i] = (struct option){ NULL, 0, NULL, 0 };
 	while ((c = getopt_long(argc, argv, "h", longopts, &idx)) != -1) {
@@ -267,7 +286,7 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 			usage(stderr);
 			return RW_EINVAL;
 		}
-		flag_vals[c - 1000] = optarg;
+		flag_vals[c - 1000] = optarg ? optarg : "1";
 	}
 	if (optind < argc) {
 		fprintf(stderr, "runwire-control: unexpected argument \"%s\" (see --help)\n", argv[optind]);
@@ -348,6 +367,8 @@ void config_release(struct control_config *cfg)
 	free(cfg->firebase_api_key);
 	free(cfg->firebase_auth_domain);
 	free(cfg->audit_log);
+	free(cfg->bwrap);
+	free(cfg->sandbox_ro);
 	json_decref(cfg->file);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -84,6 +84,9 @@ struct control_config {
 	char *firebase_api_key;
 	char *firebase_auth_domain;
 	char *audit_log;
+	char *bwrap;              /* bubblewrap for local runners' sandbox, NULL: from PATH */
+	int unsafe_no_sandbox;    /* local sessions run unsandboxed (--unsafe-no-sandbox) */
+	char *sandbox_ro;         /* DIR[:DIR...] read-only in local sessions' sandboxes */
 };
 
 struct control_metrics {
@@ -145,6 +148,7 @@ struct session {
 	char *install;                  /* or NULL */
 	int trusted;                    /* from an operator's template */
 	char *template_name;            /* or NULL */
+	json_t *sandbox;                /* ASSIGN's "sandbox" (template's network, limits) or NULL */
 	int64_t created_ms, started_ms, ended_ms;
 	char *reason;                   /* why it failed, for people */
 	struct stream stream;           /* output (log, cache, digest) and events */

@@ -24,6 +24,9 @@
 #define DISPATCH_TICKET_BYTES 32
 #define DISPATCH_TOKEN_MAX 4096
 #define DISPATCH_TICKET_FD 3
+#define DISPATCH_PROBE_ERR 512     /* bytes of bwrap's complaint kept for the start-up log */
+#define DISPATCH_MAX_RO_DIRS 16    /* --sandbox-ro entries (the agent's SANDBOX_MAX_RO_DIRS) */
+#define DISPATCH_AGENT_ARGS (12 + 2 * DISPATCH_MAX_RO_DIRS)
 
 extern char **environ;
 
@@ -42,7 +45,91 @@ struct dispatcher {
 	char *runner_token;    /* external credential, or NULL */
 	struct runner_auth *ra; /* external one-claim service-account tokens, or NULL */
 	int64_t last_spawn_fail_ms;
+	int sandbox;           /* local agents run sessions in bubblewrap (--sandbox) */
 };
+
+/* Runs bubblewrap once with the namespaces a session's sandbox uses (agent/sandbox.c), so that
+ * control knows at start whether local sessions can be isolated here. 0, or -1 with bwrap's
+ * complaint (or the spawn error) in `why`. */
+static int sandbox_probe(const char *bwrap, char *why, size_t whylen)
+{
+	char *const argv[] = { (char *)bwrap, "--unshare-user", "--unshare-pid", "--unshare-ipc",
+			       "--unshare-uts", "--unshare-net", "--disable-userns", "--cap-drop",
+			       "ALL", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
+			       "--dev", "/dev", "--tmpfs", "/tmp", "--", "true", NULL };
+	posix_spawn_file_actions_t fa;
+	int errp[2], status = 0, r;
+	ssize_t n = 0, got;
+	pid_t pid;
+
+	snprintf(why, whylen, "unknown failure");
+	if (pipe2(errp, O_CLOEXEC) < 0)
+		return -1;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+	r = posix_spawnp(&pid, bwrap, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(errp[1]);
+	if (r) {
+		close(errp[0]);
+		snprintf(why, whylen, "cannot run %s: %s", bwrap, strerror(r));
+		return -1;
+	}
+	while (n < (ssize_t)whylen - 1 && (got = read(errp[0], why + n, whylen - 1 - (size_t)n)) != 0) {
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			break;
+		n += got;
+	}
+	close(errp[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	while (n && (why[n - 1] == '\n' || why[n - 1] == '\r'))
+		n--;
+	why[n] = '\0';
+	if (!n)
+		snprintf(why, whylen, "%s exited with status %d", bwrap,
+			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	return -1;
+}
+
+/* Decides at start whether local sessions run sandboxed (docs/security.md): with Firebase
+ * sign-in (many users on one machine) control refuses to run them unisolated unless the
+ * operator says --unsafe-no-sandbox; the single local user is warned. 0 or -1 (do not start). */
+static int sandbox_decide(struct dispatcher *d)
+{
+	struct control *ctl = d->ctl;
+	const char *bwrap = ctl->cfg.bwrap ? ctl->cfg.bwrap : "bwrap";
+	char why[DISPATCH_PROBE_ERR];
+
+	if (ctl->cfg.external)
+		return 0;      /* runners live elsewhere: their pods are their sandbox */
+	if (ctl->cfg.unsafe_no_sandbox) {
+		log_warn("sandbox_off", "{s:s}", "reason", "--unsafe-no-sandbox: local sessions can "
+			 "read each other's files and signal the agents");
+		return 0;
+	}
+	if (!sandbox_probe(bwrap, why, sizeof(why))) {
+		d->sandbox = 1;
+		log_info("sandbox", "{s:s, s:s}", "bwrap", bwrap, "state", "on");
+		return 0;
+	}
+	if (ctl->fa) {
+		fprintf(stderr, "runwire-control: bubblewrap cannot run here (%s), so local sessions "
+				"cannot be isolated from each other; with Firebase sign-in (many users) "
+				"that is refused: fix bubblewrap (user namespaces) or pass "
+				"--unsafe-no-sandbox\n", why);
+		return -1;
+	}
+	log_warn("sandbox_unavailable", "{s:s, s:s, s:s}", "bwrap", bwrap, "reason", why,
+		 "consequence", "local sessions run without a sandbox (single local user)");
+	return 0;
+}
 
 struct dispatcher *dispatcher_new(struct control *ctl)
 {
@@ -71,6 +158,14 @@ struct dispatcher *dispatcher_new(struct control *ctl)
 			free(d);
 			return NULL;
 		}
+	}
+	if (sandbox_decide(d)) {
+		if (d->runner_token)
+			sodium_memzero(d->runner_token, strlen(d->runner_token));
+		free(d->runner_token);
+		runner_auth_free(d->ra);
+		free(d);
+		return NULL;
 	}
 	return d;
 }
@@ -149,8 +244,24 @@ static int spawn_local(struct dispatcher *d)
 		return RW_EIO;
 	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/agent", ctl->cfg.port);
 	snprintf(work, sizeof(work), "%s/work", ctl->cfg.data_dir);
-	char *const argv[] = { ctl->cfg.agent_path, "--control", url, "--token-fd", "3",
-			       "--work-root", work, "--exit-with-parent", NULL };
+	char *argv[DISPATCH_AGENT_ARGS + 1] = { ctl->cfg.agent_path, "--control", url, "--token-fd",
+						"3", "--work-root", work, "--exit-with-parent" };
+	char *ro = NULL, *save = NULL;
+	size_t argc = 8;
+
+	if (d->sandbox) {
+		argv[argc++] = "--sandbox";
+		if (ctl->cfg.bwrap) {
+			argv[argc++] = "--bwrap";
+			argv[argc++] = ctl->cfg.bwrap;
+		}
+		ro = ctl->cfg.sandbox_ro ? strdup(ctl->cfg.sandbox_ro) : NULL;
+		for (char *dir = ro ? strtok_r(ro, ":", &save) : NULL;
+		     dir && argc + 2 <= DISPATCH_AGENT_ARGS; dir = strtok_r(NULL, ":", &save)) {
+			argv[argc++] = "--sandbox-ro";
+			argv[argc++] = dir;
+		}
+	}
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[0], DISPATCH_TICKET_FD);
@@ -164,6 +275,7 @@ static int spawn_local(struct dispatcher *d)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
 	r = posix_spawn(&pid, ctl->cfg.agent_path, &fa, &attr, argv, environ);
+	free(ro);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(pipefd[0]);

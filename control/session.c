@@ -39,6 +39,7 @@ struct session *session_new(struct control *ctl, const char *owner, struct sessi
 	s->install = spec->install;
 	s->trusted = spec->trusted;
 	s->template_name = spec->template_name;
+	s->sandbox = spec->sandbox;
 	memset(spec, 0, sizeof(*spec));
 	s->ctl = ctl;
 	rw_random_hex(s->id, CONTROL_SESSION_ID_BYTES);
@@ -252,6 +253,7 @@ static void session_free_fields(struct session *s)
 	json_decref(s->bundle);
 	free(s->install);
 	free(s->template_name);
+	json_decref(s->sandbox);
 	free(s->pending_input);
 	free(s->command);
 	free(s->reason);

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include <curl/curl.h>
+#include <sodium.h>
 
 #define TEMPLATE_MAX_NAME 64
 
@@ -20,6 +21,7 @@ void session_spec_release(struct session_spec *sp)
 	json_decref(sp->bundle);
 	free(sp->install);
 	free(sp->template_name);
+	json_decref(sp->sandbox);
 	memset(sp, 0, sizeof(*sp));
 }
 
@@ -85,6 +87,83 @@ static int check_bundle(json_t *b, const char *where, char *err, size_t errlen)
 	return 0;
 }
 
+/* Checks a "signers" list: 1..TEMPLATE_MAX_SIGNERS minisign public keys, each the base64 line
+ * of a minisign.pub ("RW...": "Ed", key id, Ed25519 key). The agent parses them again; this
+ * catches a pasted key file or a typo when the config loads. 0 or -1 with err set. */
+static int check_signers(json_t *list, const char *where, char *err, size_t errlen)
+{
+	uint8_t raw[42];
+	size_t i, got;
+	json_t *v;
+
+	if (!json_is_array(list) || !json_array_size(list) ||
+	    json_array_size(list) > TEMPLATE_MAX_SIGNERS) {
+		snprintf(err, errlen, "%s\"signers\" must list 1 to %d minisign public keys", where,
+			 TEMPLATE_MAX_SIGNERS);
+		return -1;
+	}
+	json_array_foreach(list, i, v) {
+		const char *k = json_string_value(v), *end = NULL;
+
+		if (!k || sodium_base642bin(raw, sizeof(raw), k, strlen(k), NULL, &got, &end,
+					    sodium_base64_VARIANT_ORIGINAL) ||
+		    got != sizeof(raw) || *end || raw[0] != 'E' || raw[1] != 'd') {
+			snprintf(err, errlen, "%s\"signers\"[%zu] is not a minisign public key (the "
+				 "\"RW...\" line of minisign.pub)", where, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The sandbox of local runners (docs/security.md): a template's "network" and "limits". Each
+ * limit is a positive integer up to the agent's cap; "timeoutSeconds" is read elsewhere.
+ * 0 or -1 with err set. */
+static const struct { const char *name; json_int_t max; } sandbox_limits[] = {
+	{ "cpuSeconds", 7 * 86400 }, { "processes", 65536 }, { "openFiles", 65536 },
+	{ "fileSizeMiB", TEMPLATE_MAX_LIMIT_MIB }, { "memoryMiB", TEMPLATE_MAX_LIMIT_MIB },
+	{ "timeoutSeconds", 7 * 86400 },
+};
+
+static int check_sandbox(json_t *t, const char *where, char *err, size_t errlen)
+{
+	json_t *net = json_object_get(t, "network"), *limits = json_object_get(t, "limits"), *v;
+	const char *k;
+
+	if (net && (!json_is_string(net) || (strcmp(json_string_value(net), "outbound") &&
+					     strcmp(json_string_value(net), "none")))) {
+		snprintf(err, errlen, "%s\"network\" must be \"outbound\" or \"none\"", where);
+		return -1;
+	}
+	if (json_object_get(t, "bundleWritable") && !json_is_boolean(json_object_get(t, "bundleWritable"))) {
+		snprintf(err, errlen, "%s\"bundleWritable\" must be true or false", where);
+		return -1;
+	}
+	if (limits && !json_is_object(limits)) {
+		snprintf(err, errlen, "%s\"limits\" must be an object", where);
+		return -1;
+	}
+	json_object_foreach(limits, k, v) {
+		size_t i;
+
+		for (i = 0; i < RW_ARRAY_LEN(sandbox_limits); i++)
+			if (!strcmp(k, sandbox_limits[i].name))
+				break;
+		if (i == RW_ARRAY_LEN(sandbox_limits)) {
+			snprintf(err, errlen, "%s\"limits\": unknown limit \"%.64s\" (cpuSeconds, "
+				 "processes, openFiles, fileSizeMiB, memoryMiB, timeoutSeconds)", where, k);
+			return -1;
+		}
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > sandbox_limits[i].max) {
+			snprintf(err, errlen, "%s\"limits.%s\" must be an integer in 1..%lld", where, k,
+				 (long long)sandbox_limits[i].max);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int templates_check(json_t *file, char *err, size_t errlen)
 {
 	json_t *templates = json_object_get(file, "templates"), *bundles = json_object_get(file, "bundles");
@@ -104,7 +183,9 @@ int templates_check(json_t *file, char *err, size_t errlen)
 		}
 		json_object_foreach(t, k, v) {
 			if (strcmp(k, "description") && strcmp(k, "bundle") && strcmp(k, "install") &&
-			    strcmp(k, "command") && strcmp(k, "env") && strcmp(k, "limits")) {
+			    strcmp(k, "command") && strcmp(k, "env") && strcmp(k, "limits") &&
+			    strcmp(k, "signers") && strcmp(k, "network") &&
+			    strcmp(k, "bundleWritable")) {
 				snprintf(err, errlen, "%sunknown field \"%.64s\"", where, k);
 				return RW_EINVAL;
 			}
@@ -123,6 +204,13 @@ int templates_check(json_t *file, char *err, size_t errlen)
 			return RW_EINVAL;
 		if (check_env(json_object_get(t, "env"), where, err, errlen))
 			return RW_EINVAL;
+		if (check_sandbox(t, where, err, errlen))
+			return RW_EINVAL;
+		if (json_object_get(t, "signers") &&
+		    (check_signers(json_object_get(t, "signers"), where, err, errlen) ||
+		     (!json_object_get(t, "bundle") &&
+		      snprintf(err, errlen, "%s\"signers\" needs a \"bundle\"", where))))
+			return RW_EINVAL;
 	}
 	if (bundles) {
 		json_t *hosts = json_object_get(bundles, "allowHosts");
@@ -136,6 +224,9 @@ int templates_check(json_t *file, char *err, size_t errlen)
 				snprintf(err, errlen, "config: \"bundles.allowHosts\" must hold host names or \"*.suffix\"");
 				return RW_EINVAL;
 			}
+		if (json_object_get(bundles, "signers") &&
+		    check_signers(json_object_get(bundles, "signers"), "config: bundles: ", err, errlen))
+			return RW_EINVAL;
 	}
 	return RW_OK;
 }
@@ -234,6 +325,18 @@ int templates_resolve(struct control *ctl, json_t *req, struct session_spec *out
 		out->command = strdup(json_string_value(json_object_get(t, "command")));
 		out->env = json_object_get(t, "env") ? json_deep_copy(json_object_get(t, "env")) : json_object();
 		out->bundle = json_object_get(t, "bundle") ? json_deep_copy(json_object_get(t, "bundle")) : NULL;
+		if (out->bundle && json_object_get(t, "signers"))
+			json_object_set(out->bundle, "signers", json_object_get(t, "signers"));
+		if (json_object_get(t, "network") || json_object_get(t, "limits") ||
+		    json_is_true(json_object_get(t, "bundleWritable"))) {
+			out->sandbox = json_object();
+			if (json_is_true(json_object_get(t, "bundleWritable")))
+				json_object_set_new(out->sandbox, "bundleWritable", json_true());
+			if (json_object_get(t, "network"))
+				json_object_set(out->sandbox, "network", json_object_get(t, "network"));
+			if (json_object_get(t, "limits"))
+				json_object_set(out->sandbox, "limits", json_object_get(t, "limits"));
+		}
 		out->install = json_object_get(t, "install") ? strdup(json_string_value(json_object_get(t, "install"))) : NULL;
 		out->trusted = 1;
 	} else {
@@ -283,7 +386,8 @@ json_t *templates_fetch_policy(struct control *ctl, int trusted)
 			      hosts ? json_incref(hosts) : json_array(),
 			      "allowHttpLoopback", json_is_true(json_object_get(bundles, "allowHttpLoopback")),
 			      "allowLocalPath", trusted);
-	const char *keys[] = { "maxDownloadBytes", "s3Endpoint", "s3Region" };
+	/* "signers": the operator's keys for every bundle without a template's own list */
+	const char *keys[] = { "maxDownloadBytes", "s3Endpoint", "s3Region", "signers" };
 
 	for (size_t i = 0; i < RW_ARRAY_LEN(keys); i++)
 		if (json_object_get(bundles, keys[i]))

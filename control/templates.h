@@ -11,15 +11,19 @@
 struct control;
 
 #define TEMPLATE_MAX_PROMPT (16u << 10)    /* bytes of "prompt", given as CLAUDE_PROMPT */
+#define TEMPLATE_MAX_SIGNERS 16
+#define TEMPLATE_MAX_LIMIT_MIB (1u << 20)  /* fileSizeMiB, memoryMiB: the agent's SANDBOX_MAX_MIB */            /* keys in "signers" (the agent's BUNDLE_MAX_SIGNERS) */
 
 /* What a request resolves to. Every pointer is owned by the spec: release it. */
 struct session_spec {
 	char *command;
 	json_t *env;          /* object of strings */
-	json_t *bundle;       /* {"url","sha256"} or NULL */
+	json_t *bundle;       /* {"url","sha256"} or NULL; a template's "signers" ride along in
+			       * it as "bundle.signers" (docs/protocol.md, ASSIGN) */
 	char *install;        /* or NULL */
 	int trusted;          /* from an operator's template: local paths allowed */
 	char *template_name;  /* or NULL */
+	json_t *sandbox;      /* {"network","limits"} from the template, or NULL (defaults) */
 };
 
 void session_spec_release(struct session_spec *sp);

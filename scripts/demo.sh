@@ -20,7 +20,7 @@ if [[ ${#config[@]} -gt 0 ]]; then
 {"templates": {"sample-cli": {
    "description": "Stage-wise demo CLI (listr2, ora, chalk, boxen; offline Claude audit)",
    "bundle": {"url": "$PWD/build/bundles/sample-cli.zip", "sha256": "$sha"},
-   "command": "node sample-cli.js run"}}}
+   "command": "node sample-cli.js run", "env": {"SAMPLE_CLI_OUT": "../out"}}}}
 JSON
 fi
 

@@ -21,11 +21,13 @@ SUM=$(cut -d' ' -f1 "$ZIP.sha256")
 check "the zip matches its .sha256" [ "$(sha "$ZIP")" = "$SUM" ]
 
 # The audit's backend is pinned offline: a `claude` on the runner's PATH or a key must not
-# change what this test sees.
+# change what this test sees. The bundle is read-only in the sandbox: the report goes to the
+# work directory beside it (SAMPLE_CLI_OUT, relative to the bundle root).
 jq -n --arg url "$ZIP" --arg sha "$SUM" '{templates: {"sample-cli": {
   description: "The stage-wise demo CLI (offline mode).",
   bundle: {url: $url, sha256: $sha}, command: "node sample-cli.js run",
-  env: {SAMPLE_CLI_BACKEND: "offline", SAMPLE_CLI_PACE: "0"}}}}' >"$TMP/config.json"
+  env: {SAMPLE_CLI_BACKEND: "offline", SAMPLE_CLI_PACE: "0", SAMPLE_CLI_OUT: "../out"}}}}' \
+  >"$TMP/config.json"
 start_control --config "$TMP/config.json" --local-runners 1
 
 api GET /api/config >"$TMP/config.out"

@@ -40,30 +40,33 @@ check "token of another user refused" refused "$($MINT mallory "$sid2")" "$sid2"
 check "a good minted token attaches" bash -c "\"$RW_BIN/runwire\" attach --token \"\$($MINT local $sid2)\" $sid2 >/dev/null 2>&1"
 
 # --- cancel: the whole process group, and SIGKILL for what ignores SIGHUP ---
-"$RW_BIN/runwire" run -- sh -c "sleep 300 & echo \$! > '$TMP/gc'; echo ready; wait" >"$TMP/cancel.out" 2>&1 &
+# The grandchildren are found by a sleep of a length no other process has: inside the
+# sandbox a session's pids are its own namespace's, and it cannot write the test's files.
+GC=$((3000 + RANDOM % 1000)); GC2=$((GC + 1000))
+"$RW_BIN/runwire" run -- sh -c "sleep $GC & echo ready; wait" >"$TMP/cancel.out" 2>&1 &
 run_pid=$!
-wait_for test -s "$TMP/gc"
+wait_for pgrep -f "^sleep $GC\$" >/dev/null
 csid=$(api GET /api/sessions | jq -r '[.sessions[] | select(.state=="running")][0].sessionId')
 "$RW_BIN/runwire" cancel "$csid" >"$TMP/cancel.msg"
-check "grandchild gone after cancel" wait_for bash -c "! kill -0 $(cat "$TMP/gc") 2>/dev/null"
+check "grandchild gone after cancel" wait_for bash -c "! pgrep -f '^sleep $GC\$' >/dev/null"
 set +e; wait "$run_pid"; rc=$?; set -e
 check "runwire run ends after cancel (status $rc)" [ "$rc" != 0 ]
 check "session state is cancelled" bash -c "[ \"\$(curl -s $SERVER/api/sessions/$csid | jq -r .state)\" = cancelled ]"
 
-"$RW_BIN/runwire" run -- sh -c "trap '' HUP; sleep 300 & echo \$! > '$TMP/gc2'; wait" >/dev/null 2>&1 &
+"$RW_BIN/runwire" run -- sh -c "trap '' HUP; sleep $GC2 & wait" >/dev/null 2>&1 &
 run_pid=$!
-wait_for test -s "$TMP/gc2"
+wait_for pgrep -f "^sleep $GC2\$" >/dev/null
 csid=$(api GET /api/sessions | jq -r '[.sessions[] | select(.state=="running")][0].sessionId')
 "$RW_BIN/runwire" cancel "$csid" >/dev/null
-check "SIGHUP-proof grandchild killed after the grace" wait_for bash -c "! kill -0 $(cat "$TMP/gc2") 2>/dev/null"
+check "SIGHUP-proof grandchild killed after the grace" wait_for bash -c "! pgrep -f '^sleep $GC2\$' >/dev/null"
 wait "$run_pid" || true
 set +e; "$RW_BIN/runwire" cancel no-such-session 2>"$TMP/nosuch.err"; rc=$?; set -e
 check "cancel of an unknown session: clear error" bash -c "[ $rc = 1 ] && grep -q 'no such session' '$TMP/nosuch.err'"
 
 # --- a runner killed mid-run ---
-"$RW_BIN/runwire" run -- sh -c "echo started > '$TMP/started'; sleep 60" >"$TMP/killed.out" 2>"$TMP/killed.err" &
+"$RW_BIN/runwire" run -- sh -c "echo started; sleep 60" >"$TMP/killed.out" 2>"$TMP/killed.err" &
 run_pid=$!
-wait_for test -s "$TMP/started"
+wait_for grep -q started "$TMP/killed.out"
 ksid=$(api GET /api/sessions | jq -r '[.sessions[] | select(.state=="running")][0].sessionId')
 agent_pid=$(jq -r "select(.event==\"session_assigned\" and .session==\"$ksid\") | .agent_pid" "$CONTROL_LOG" | head -1)
 kill -KILL "$agent_pid"

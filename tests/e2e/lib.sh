@@ -69,10 +69,13 @@ check() { # check "description" command...
   if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
-# start_control [flags...]: starts runwire-control on 127.0.0.1:<random port>.
+# start_control [flags...]: starts runwire-control on 127.0.0.1:<random port>. Sessions run
+# in the sandbox (where bubblewrap runs) and see the test's files and the source tree
+# read-only; a test of the sandbox itself sets SANDBOX_RO=() first to see nothing of them.
+SANDBOX_RO=(--sandbox-ro "$TMP:$RW_SRC")
 start_control() {
   "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --port-file "$TMP/port" \
-    --data-dir "$TMP/data" "$@" >"$CONTROL_LOG" 2>&1 &
+    --data-dir "$TMP/data" ${SANDBOX_RO[@]+"${SANDBOX_RO[@]}"} "$@" >"$CONTROL_LOG" 2>&1 &
   CONTROL_PID=$!
   local i
   for i in $(seq 1 200); do
