@@ -83,6 +83,7 @@ struct agent {
 	int attempts;
 	int64_t down_since_us;        /* link down since, 0 while up */
 	lws_sorted_usec_list_t sul_retry;
+	lws_sorted_usec_list_t sul_connect;   /* a connection attempt's deadline */
 	struct proto_reader rd;
 	struct agent_frame *q_head, *q_tail;
 	size_t q_bytes;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 /* Reconnect backoff in ms, last entry repeats; each delay gets up to 30% jitter. */
+#define UPLINK_CONNECT_TIMEOUT_S 15   /* an attempt not established by then is retried */
 static const uint32_t uplink_backoff_ms[] = { 100, 200, 500, 1000, 2000, 5000 };
 
 static void uplink_connect(struct agent *a);
@@ -125,6 +126,23 @@ static void schedule_retry(struct agent *a)
 	lws_sul_schedule(a->ctx, 0, &a->sul_retry, on_retry, (lws_usec_t)ms * 1000);
 }
 
+/* libwebsockets 4.1 does not always report a failed connection: one that fails while
+ * lws_client_connect_via_info() is still running is freed with CONNECTION_ERROR suppressed
+ * (seen as an agent that never reconnected after control's port refused it once, with its
+ * program held back for good). So every attempt has a deadline, and a link lws destroys
+ * without a word (WSI_DESTROY while it is still ours) counts as failed. A connection the
+ * agent has given up on is closed if it ever comes to life. */
+static void on_connect_deadline(lws_sorted_usec_list_t *sul)
+{
+	struct agent *a = lws_container_of(sul, struct agent, sul_connect);
+
+	if (a->connected || a->done)
+		return;
+	log_warn("connect_timeout", "{s:i}", "seconds", UPLINK_CONNECT_TIMEOUT_S);
+	a->ws = NULL;
+	schedule_retry(a);
+}
+
 static void uplink_connect(struct agent *a)
 {
 	struct lws_client_connect_info i;
@@ -141,6 +159,8 @@ static void uplink_connect(struct agent *a)
 	i.local_protocol_name = AGENT_PROTOCOL;
 	i.ssl_connection = a->tls ? LCCSCF_USE_SSL : 0;
 	i.pwsi = &a->ws;
+	lws_sul_schedule(a->ctx, 0, &a->sul_connect, on_connect_deadline,
+			 (lws_usec_t)UPLINK_CONNECT_TIMEOUT_S * LWS_US_PER_SEC);
 	if (!lws_client_connect_via_info(&i)) {
 		a->ws = NULL;
 		schedule_retry(a);
@@ -217,6 +237,9 @@ static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, vo
 
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		if (wsi != a->ws)
+			return -1;   /* an attempt given up on (see on_connect_deadline) */
+		lws_sul_cancel(&a->sul_connect);
 		log_info("connected", "{s:s, s:i}", "host", a->host, "port", a->port);
 		a->connected = 1;
 		a->attempts = 0;
@@ -262,12 +285,23 @@ static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, vo
 		runner_on_wake(a);
 		break;
 
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (wsi != a->ws)
+			break;   /* not the link, or already told */
+		log_warn("connect_failed", "{s:s}", "reason", "connection dropped unreported");
+		goto link_gone;
+
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		if (wsi != a->ws)
+			break;
 		log_warn("connect_failed", "{s:s}", "reason", in ? (const char *)in : "unknown");
-		/* fallthrough */
+		goto link_gone;
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (reason == LWS_CALLBACK_CLIENT_CLOSED)
-			log_info("disconnected", NULL);
+		if (wsi != a->ws)
+			break;
+		log_info("disconnected", NULL);
+	link_gone:
+		lws_sul_cancel(&a->sul_connect);
 		a->ws = NULL;
 		a->connected = 0;
 		if (a->done) {
@@ -367,6 +401,7 @@ void uplink_release(struct agent *a)
 	if (a->ctx) {
 		/* timers live in the context: cancel them before it goes */
 		lws_sul_cancel(&a->sul_retry);
+		lws_sul_cancel(&a->sul_connect);
 		lws_sul_cancel(&a->sul_tick);
 		lws_context_destroy(a->ctx);
 		a->ctx = NULL;

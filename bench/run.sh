@@ -88,8 +88,9 @@ start_control() {
   stop_control
   rm -rf "$TMP/$name"
   mkdir -p "$TMP/$name"
+  # --sandbox-ro: the sessions' programs read the benchmark's files from inside their sandbox
   RUNWIRE_LOG_LEVEL=warn "$RW_BIN/runwire-control" --listen 127.0.0.1:0 \
-    --port-file "$TMP/$name/port" --data-dir "$TMP/$name/data" "$@" \
+    --port-file "$TMP/$name/port" --data-dir "$TMP/$name/data" --sandbox-ro "$TMP" "$@" \
     >"$TMP/$name/control.log" 2>&1 &
   CONTROL_PID=$!
   PIDS+=("$CONTROL_PID")
