@@ -115,7 +115,8 @@ static struct client *client_get(const struct sockaddr_storage *ss)
 	return c;
 }
 
-/* One connection of `c` has gone; the entry goes with its last one. */
+/* One connection of `c` has gone (each was counted in admit()); the entry goes with its
+ * last one. */
 static void client_put(struct client *c)
 {
 	struct client **pp;
@@ -343,7 +344,8 @@ static void admit(int fd, const struct sockaddr_storage *ss, int64_t now)
 		close(fd);
 		return;
 	}
-	if (L.max_per_client && pc.cl->conns >= L.max_per_client) {
+	pc.cl->conns++;
+	if (L.max_per_client && pc.cl->conns > L.max_per_client) {
 		L.refused.per_client++;
 		refuse_fd(fd, 429, "too many connections from this address");
 		client_put(pc.cl);
@@ -355,7 +357,6 @@ static void admit(int fd, const struct sockaddr_storage *ss, int64_t now)
 		client_put(pc.cl);
 		return;
 	}
-	pc.cl->conns++;
 	if (sniff(&pc, now))
 		return;
 	if (L.n_pending == LISTENER_MAX_PENDING)
