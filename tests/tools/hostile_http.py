@@ -10,7 +10,7 @@
       Sends GET /healthz in two TCP segments S seconds apart; prints the status (or "reset").
   hold PORT N DATA --ready FILE [--src A,B,...] [--read-status]
       Opens N connections (source addresses round robin), sends DATA on each and, with
-      --read-status, reads each one's status line. Writes {"opened": n, "statuses": {...}}
+      --read-status, then reads each one's status line (all within --status-within s). Writes {"opened": n, "statuses": {...}}
       to FILE once done, then holds every connection until SIGTERM.
 """
 import argparse
@@ -111,18 +111,25 @@ def cmd_hold(a):
         try:
             s = connect(a.port, srcs[i % len(srcs)], 5)
             s.sendall(data)
-            if a.read_status:
-                line = b""
-                while b"\r\n" not in line:
-                    d = s.recv(1)
-                    if not d:
-                        break
-                    line += d
-                st = line.split(b" ")[1].decode() if line.startswith(b"HTTP/") else "none"
-                statuses[st] = statuses.get(st, 0) + 1
             conns.append(s)
         except OSError as e:
             statuses[type(e).__name__] = statuses.get(type(e).__name__, 0) + 1
+    # all requests are out before any answer is awaited, so that none of them is held
+    # long before the others; the answers are then read within one deadline
+    deadline = time.monotonic() + a.status_within
+    for s in conns if a.read_status else []:
+        line = b""
+        try:
+            while b"\r\n" not in line:
+                s.settimeout(max(0.001, deadline - time.monotonic()))
+                d = s.recv(1)
+                if not d:
+                    break
+                line += d
+        except OSError:
+            pass
+        st = line.split(b" ")[1].decode() if line.startswith(b"HTTP/") else "none"
+        statuses[st] = statuses.get(st, 0) + 1
     tmp = a.ready + ".tmp"
     with open(tmp, "w") as f:
         json.dump({"opened": len(conns), "statuses": statuses}, f)
@@ -151,6 +158,8 @@ def main():
     h.add_argument("--ready", required=True)
     h.add_argument("--src")
     h.add_argument("--read-status", action="store_true")
+    h.add_argument("--status-within", type=float, default=3,
+                   help="seconds to read every status line in, after all are sent")
     a = p.parse_args()
     {"request": cmd_request, "slow": cmd_slow, "hold": cmd_hold}[a.cmd](a)
 
