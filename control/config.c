@@ -66,7 +66,7 @@ static const struct opt_def opt_defs[] = {
 	{ "max-connections", "RUNWIRE_MAX_CONNECTIONS", "maxConnections", OPT_INT, 0, 1000000, OFF(max_connections), "N",
 	  "client connections at once, counting those still sending their request head (default: the descriptor limit minus 64)" },
 	{ "max-connections-per-client", "RUNWIRE_MAX_CONNECTIONS_PER_CLIENT", "maxConnectionsPerClient", OPT_INT, 0, 1000000, OFF(max_connections_per_client), "N",
-	  "connections at once from one client address; 0 = no limit (default 256)" },
+	  "connections at once from one client address; 0 = no limit (default 256 with Firebase sign-in, none for the embedded default's local user)" },
 	{ "agent", "RUNWIRE_AGENT", "agent", OPT_STR, 0, 0, OFF(agent_path), "PATH",
 	  "runwire-agent binary for local runners (default: beside runwire-control)" },
 	{ "firebase-project", "RUNWIRE_FIREBASE_PROJECT", "firebaseProject", OPT_STR, 0, 0, OFF(firebase_project), "ID",
@@ -241,7 +241,7 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 	cfg->scrollback = CONTROL_DEFAULT_SCROLLBACK;
 	cfg->cancel_grace_ms = CONTROL_DEFAULT_CANCEL_GRACE_MS;
 	cfg->runner_grace_s = CONTROL_DEFAULT_RUNNER_GRACE_S;
-	cfg->max_connections_per_client = CONTROL_DEFAULT_MAX_CONNECTIONS_PER_CLIENT;
+	cfg->max_connections_per_client = -1;  /* the default depends on sign-in: listener.c */
 
 	for (i = 0; i < RW_ARRAY_LEN(opt_defs); i++)
 		longopts[i] = (struct option){ opt_defs[i].flag, required_argument, NULL, (int)(1000 + i) };

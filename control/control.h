@@ -72,7 +72,7 @@ struct control_config {
 	int cancel_grace_ms;
 	int runner_grace_s;       /* an external agent may reconnect this long */
 	int max_connections;      /* client connections at once; 0 = descriptor limit - reserve */
-	int max_connections_per_client; /* from one address at once; 0 = unlimited */
+	int max_connections_per_client; /* from one address at once; 0 = unlimited, -1 = default */
 	json_t *file;             /* parsed --config, or NULL */
 	char *firebase_project;   /* user sign-in with Firebase ID tokens, or NULL */
 	char *firebase_certs_url;

@@ -37,6 +37,8 @@
 #define LISTENER_CLIENT_BUCKETS 1024
 #define LISTENER_DRAIN_MAX (64u << 10)     /* read before a refusal, so it is not lost to RST */
 #define LISTENER_LOG_EVERY_MS 10000        /* refusals are counted, and logged this often */
+#define LISTENER_MAX_LINGER 32             /* refused connections drained before their close */
+#define LISTENER_LINGER_MS 2000
 
 /* One client address, with the connections it holds (pending or handed to lws). */
 struct client {
@@ -53,6 +55,13 @@ struct pending_conn {
 	size_t peeked;             /* bytes seen at the last look */
 };
 
+/* A refused connection, answered and half-closed: what the client still sends is read and
+ * dropped until it closes too, so that our close is not a reset that discards the answer. */
+struct lingering {
+	int fd;
+	int64_t until_ms;
+};
+
 struct refusals {
 	uint64_t bad_head, busy, per_client, evicted, timed_out, out_of_fds;
 };
@@ -66,6 +75,9 @@ static struct {
 	size_t n_conns;            /* handed to lws and not yet destroyed */
 	struct pending_conn pending[LISTENER_MAX_PENDING];
 	size_t n_pending;
+	struct lingering linger[LISTENER_MAX_LINGER];
+	size_t n_linger;
+	int poll_scheduled;
 	struct client *clients[LISTENER_CLIENT_BUCKETS];
 	struct refusals refused, logged;
 	int64_t last_log_ms;
@@ -172,20 +184,37 @@ static size_t format_refusal(char *buf, size_t cap, int status, const char *reas
 	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
-/* Answers and closes a connection lws never saw. What the client sent is read first (up to
- * a cap) so that the close does not turn into a reset that loses the answer. */
-static void refuse_fd(int fd, int status, const char *reason)
+static void schedule_poll(void);
+
+/* Reads and drops what a refused client still sends. 1 once it has closed (or failed). */
+static int drain(int fd)
 {
-	char resp[512];
-	size_t drained = 0, n = format_refusal(resp, sizeof(resp), status, reason);
+	size_t drained = 0;
 	ssize_t r;
 
 	while (drained < LISTENER_DRAIN_MAX &&
 	       (r = recv(fd, L.head, HTTPHEAD_MAX_HEAD, MSG_DONTWAIT)) > 0)
 		drained += (size_t)r;
+	return drained < LISTENER_DRAIN_MAX && !(r < 0 && (errno == EAGAIN || errno == EINTR));
+}
+
+/* Answers and closes a connection lws never saw. A close with unread bytes in the socket is
+ * a reset, and a reset makes the client's kernel discard the answer it has not read yet, so
+ * the connection is half-closed and drained for a while first (a lingering close). */
+static void refuse_fd(int fd, int status, const char *reason)
+{
+	char resp[512];
+	size_t n = format_refusal(resp, sizeof(resp), status, reason);
+
+	(void)!drain(fd);
 	(void)!send(fd, resp, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	shutdown(fd, SHUT_WR);
-	close(fd);
+	if (L.n_linger == LISTENER_MAX_LINGER) {
+		close(fd);
+		return;
+	}
+	L.linger[L.n_linger++] = (struct lingering){ fd, rw_now_ms() + LISTENER_LINGER_MS };
+	schedule_poll();
 }
 
 void listener_refuse_upgrade(struct lws *wsi, int status, const char *reason)
@@ -284,8 +313,6 @@ static int sniff(struct pending_conn *pc, int64_t now)
 
 /* ---- the pending table ---- */
 
-static void schedule_poll(void);
-
 /* Closes the pending connection that has waited longest since its last byte. 1 if one was
  * closed. A slow client that keeps sending stays; one that went quiet makes room. */
 static int evict_idle(void)
@@ -310,6 +337,12 @@ static void on_poll(lws_sorted_usec_list_t *sul)
 	size_t w = 0;
 
 	(void)sul;
+	L.poll_scheduled = 0;
+	for (size_t i = 0; i < L.n_linger; i++)
+		if (drain(L.linger[i].fd) || now > L.linger[i].until_ms) {
+			close(L.linger[i].fd);
+			L.linger[i--] = L.linger[--L.n_linger];
+		}
 	for (size_t i = 0; i < L.n_pending; i++) {
 		struct pending_conn *pc = &L.pending[i];
 		if (sniff(pc, now))
@@ -324,12 +357,16 @@ static void on_poll(lws_sorted_usec_list_t *sul)
 	}
 	L.n_pending = w;
 	log_refusals(now);
-	if (L.n_pending)
+	if (L.n_pending || L.n_linger)
 		schedule_poll();
 }
 
+/* Polls pending and lingering connections soon; a poll already due is not postponed. */
 static void schedule_poll(void)
 {
+	if (L.poll_scheduled)
+		return;
+	L.poll_scheduled = 1;
 	lws_sul_schedule(L.ctl->ctx, 0, &L.sul, on_poll, LISTENER_POLL_MS * LWS_US_PER_MS);
 }
 
@@ -362,8 +399,7 @@ static void admit(int fd, const struct sockaddr_storage *ss, int64_t now)
 	if (L.n_pending == LISTENER_MAX_PENDING)
 		evict_idle();
 	L.pending[L.n_pending++] = pc;
-	if (L.n_pending == 1)
-		schedule_poll();
+	schedule_poll();
 }
 
 static void on_resume(lws_sorted_usec_list_t *sul)
@@ -451,6 +487,11 @@ int listener_start(struct control *ctl)
 
 	L.ctl = ctl;
 	L.max_conns = connection_cap(&ctl->cfg);
+	/* like the rate limits: with real users by default, not for the embedded default's one
+	 * local user, whose clients all share the loopback address */
+	if (ctl->cfg.max_connections_per_client < 0)
+		ctl->cfg.max_connections_per_client =
+			ctl->cfg.firebase_project ? CONTROL_DEFAULT_MAX_CONNECTIONS_PER_CLIENT : 0;
 	L.max_per_client = (size_t)ctl->cfg.max_connections_per_client;
 	snprintf(port, sizeof(port), "%d", ctl->cfg.port);
 	if (getaddrinfo(ctl->cfg.listen_host, port, &hints, &res) || !res) {
@@ -499,4 +540,8 @@ void listener_stop(void)
 		client_put(L.pending[i].cl);
 	}
 	L.n_pending = 0;
+	for (size_t i = 0; i < L.n_linger; i++)
+		close(L.linger[i].fd);
+	L.n_linger = 0;
+	L.poll_scheduled = 0;
 }

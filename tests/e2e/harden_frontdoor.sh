@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 HH="python3 $RW_SRC/tests/tools/hostile_http.py"
 UPGRADE='Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'
 
-healthz_fast() { curl -sS --max-time 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz" | grep -qx 200; }
+healthz_fast() { [ "$(curl -sS --max-time 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/healthz")" = 200 ]; }
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # hold N DATA READY [flags]: a background holder of N connections; waits until they are open
@@ -59,7 +59,8 @@ check "a LF inside the token is refused, nothing injected" grep -q '^400 bare LF
 out=$(ws "/ws/$sid" "Sec-WebSocket-Protocol: bearer, $token\r\n")
 check "the real long bearer upgrade still attaches" grep -q '^101 ' <<<"$out"
 check "... with the token read from the rewritten head" grep -q "viewer_attach.*$sid" "$TMP/data/audit.log" "$CONTROL_LOG"
-refused_with() { $HH request "$PORT" "$1" | grep -q "^$2 "; }
+# (the output is captured first: with pipefail, grep -q quitting early would fail the pipe)
+refused_with() { local out; out=$($HH request "$PORT" "$1"); grep -q "^$2 " <<<"$out"; }
 check "bare LF refused (400)" refused_with 'GET /healthz HTTP/1.1\nHost: x\r\n\r\n' 400
 check "bare CR refused (400)" refused_with 'GET /healthz HTTP/1.1\r\nHost: x\ry\r\n\r\n' 400
 check "obs-fold refused (400)" refused_with 'GET /healthz HTTP/1.1\r\nHost: x\r\n y\r\n\r\n' 400
