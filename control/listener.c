@@ -233,27 +233,17 @@ void listener_refuse_upgrade(struct lws *wsi, int status, const char *reason)
  * socket. The client's count now drops when lws destroys the connection. */
 static void hand_over(struct pending_conn *pc, const char *readbuf, size_t len)
 {
-	struct lws *wsi;
+	/* With a head given, lws serves it inside this call. Either way it returns NULL when it
+	 * closed the connection (its destroy callback then found no client to release), and the
+	 * client is attached only to a connection known to live. */
+	struct lws *wsi = readbuf ? lws_adopt_socket_vhost_readbuf(L.ctl->vh, pc->fd, readbuf, len)
+				  : lws_adopt_socket_vhost(L.ctl->vh, pc->fd);
 
-	if (readbuf) {
-		/* lws serves the given head inside this call and returns NULL if it closed the
-		 * connection there; the opaque pointer is set once it is known to live */
-		wsi = lws_adopt_socket_vhost_readbuf(L.ctl->vh, pc->fd, readbuf, len);
-		if (wsi)
-			lws_set_opaque_user_data(wsi, pc->cl);
-	} else {
-		lws_adopt_desc_t info = {
-			.vh = L.ctl->vh,
-			.type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP,
-			.fd.sockfd = pc->fd,
-			.opaque = pc->cl,
-		};
-		wsi = lws_adopt_descriptor_vhost_via_info(&info);
-	}
 	if (!wsi) {
-		client_put(pc->cl);  /* lws closed the socket */
+		client_put(pc->cl);
 		return;
 	}
+	lws_set_opaque_user_data(wsi, pc->cl);
 	L.n_conns++;
 }
 

@@ -112,6 +112,19 @@ unhold
 check "once they close, that client is served again" \
   wait_for bash -c "$HH request $PORT 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n' --src 127.0.0.3 | grep -q '^200 '"
 
+restart_control total --local-runners 0 --max-connections 20
+check "19 kept-alive connections and 1 idle half-head held (the total is 20)" \
+  hold 19 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' "$TMP/total.json" --src 127.0.0.2 --read-status
+HOLDER_KEPT=$HOLDER
+check "... plus one half-head" hold 1 'G' "$TMP/half.json" --src 127.0.0.3
+HOLDER_HALF=$HOLDER
+hold 1 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' "$TMP/one.json" --src 127.0.0.4 --read-status
+check "at the total, the idle half-head makes room for a new client" grep -q '"200": 1' "$TMP/one.json"
+check "20 kept alive now: the 21st connection gets 503" \
+  bash -c "$HH request $PORT 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n' --src 127.0.0.5 | grep -q '^503 too many connections'"
+unhold; HOLDER=$HOLDER_HALF; unhold; HOLDER=$HOLDER_KEPT; unhold
+check "below the total again once they close" wait_for healthz_fast
+
 # 300 agent upgrades that never say HELLO (the finding: ~290 were enough), under a
 # 300-descriptor limit
 CONTROL_LOG="$TMP/control.fds.log"
