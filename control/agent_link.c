@@ -19,6 +19,7 @@
 
 #define AGENT_LINK_HELLO_TIMEOUT_S 10
 #define AGENT_LINK_MAX_QUEUED (1u << 20)   /* frames waiting to go to one agent */
+#define AGENT_LINK_MAX_UNAUTHENTICATED 64  /* links at once that have not said HELLO yet */
 
 struct link_frame {
 	struct link_frame *next;
@@ -451,8 +452,19 @@ static int callback_agent_link(struct lws *wsi, enum lws_callback_reasons reason
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
-		    strcmp(uri, "/agent"))
+		    strcmp(uri, "/agent")) {
+			listener_refuse_upgrade(wsi, 403, "agents connect to /agent");
 			return 1;
+		}
+		/* each link holds a descriptor for up to the HELLO timeout before it proves
+		 * anything: without a cap, idle upgrades starve everyone (docs/security.md) */
+		r = 0;
+		for (struct agent_link *a = ctl->agents; a; a = a->next)
+			r += !a->authed;
+		if (r >= AGENT_LINK_MAX_UNAUTHENTICATED) {
+			listener_refuse_upgrade(wsi, 503, "too many agents connecting");
+			return 1;
+		}
 		return 0;
 
 	case LWS_CALLBACK_ESTABLISHED:
@@ -481,7 +493,8 @@ static int callback_agent_link(struct lws *wsi, enum lws_callback_reasons reason
 		return link_write(l);
 
 	case LWS_CALLBACK_CLOSED:
-		link_closed(l);
+		if (l->ctl)  /* not set when the filter refused the upgrade */
+			link_closed(l);
 		break;
 
 	default:

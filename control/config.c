@@ -69,6 +69,10 @@ static const struct opt_def opt_defs[] = {
 	  "after SIGHUP, wait this long before SIGKILL on cancel (default 3000)" },
 	{ "runner-grace", "RUNWIRE_RUNNER_GRACE", "runnerGraceS", OPT_INT, 1, 86400, OFF(runner_grace_s), "SECONDS",
 	  "a runner that lost its link may come back this long (default 300)" },
+	{ "max-connections", "RUNWIRE_MAX_CONNECTIONS", "maxConnections", OPT_INT, 0, 1000000, OFF(max_connections), "N",
+	  "client connections at once, counting those still sending their request head (default: the descriptor limit minus 64)" },
+	{ "max-connections-per-client", "RUNWIRE_MAX_CONNECTIONS_PER_CLIENT", "maxConnectionsPerClient", OPT_INT, 0, 1000000, OFF(max_connections_per_client), "N",
+	  "connections at once from one client address; 0 = no limit (default 256 with Firebase sign-in, none for the embedded default's local user)" },
 	{ "agent", "RUNWIRE_AGENT", "agent", OPT_STR, 0, 0, OFF(agent_path), "PATH",
 	  "runwire-agent binary for local runners (default: beside runwire-control)" },
 	{ "firebase-project", "RUNWIRE_FIREBASE_PROJECT", "firebaseProject", OPT_STR, 0, 0, OFF(firebase_project), "ID",
@@ -270,6 +274,7 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 	cfg->max_data_bytes = CONTROL_DEFAULT_MAX_DATA_BYTES;
 	cfg->cancel_grace_ms = CONTROL_DEFAULT_CANCEL_GRACE_MS;
 	cfg->runner_grace_s = CONTROL_DEFAULT_RUNNER_GRACE_S;
+	cfg->max_connections_per_client = -1;  /* the default depends on sign-in: listener.c */
 
 	for (i = 0; i < RW_ARRAY_LEN(opt_defs); i++)
 		longopts[i] = (struct option){ opt_defs[i].flag,

@@ -42,6 +42,8 @@
 #define CONTROL_DEFAULT_CANCEL_GRACE_MS 3000
 #define CONTROL_DEFAULT_RUNNER_GRACE_S 300
 #define CONTROL_MAX_HEADER (16u << 10)        /* HTTP headers incl. tokens */
+#define CONTROL_DEFAULT_MAX_CONNECTIONS_PER_CLIENT 256
+#define CONTROL_FD_RESERVE 64   /* descriptors kept from clients: files, pipes, outbound links */
 #define CONTROL_SESSION_ID_BYTES 12           /* random bytes in a session id (24 hex) */
 #define CONTROL_LOCAL_USER "local"
 #define FIREBASE_UID_BUF 520               /* a uid is at most 128 characters of UTF-8 */
@@ -77,6 +79,8 @@ struct control_config {
 	uint64_t max_data_bytes;  /* the data directory is kept below this, oldest first */
 	int cancel_grace_ms;
 	int runner_grace_s;       /* an external agent may reconnect this long */
+	int max_connections;      /* client connections at once; 0 = descriptor limit - reserve */
+	int max_connections_per_client; /* from one address at once; 0 = unlimited, -1 = default */
 	json_t *file;             /* parsed --config, or NULL */
 	char *firebase_project;   /* user sign-in with Firebase ID tokens, or NULL */
 	char *firebase_certs_url;
@@ -110,6 +114,7 @@ struct control {
 	struct firebase_auth *fa;       /* NULL: the embedded default's single local user */
 	struct ratelimit *rl_sessions;  /* sessions created per user per minute */
 	struct ratelimit *rl_authfail;  /* failed authentications per client per minute */
+	struct ratelimit *rl_tokens;    /* session tokens minted per user per minute */
 	int max_concurrent;             /* live sessions per user, 0 = unlimited */
 	struct control_metrics m;
 	struct retention *ret;          /* what keeps the data directory bounded */
@@ -296,6 +301,14 @@ extern const struct lws_protocols listener_protocol;
  * from the loop. 0 or RW_E... with a message printed. */
 int listener_start(struct control *ctl);
 void listener_stop(void);
+/* Every connection lws held ends here (LWS_CALLBACK_WSI_DESTROY, which lws sends to the
+ * vhost's first protocol): its client address's count drops. Others are ignored. */
+void listener_connection_closed(struct lws *wsi);
+/* Answers a WebSocket upgrade that a FILTER_PROTOCOL_CONNECTION callback is refusing with
+ * `status` and a one-line `reason`, before lws closes it (lws 4.1 itself only closes). The
+ * connection is fresh, nothing of lws's is queued on it, so the few bytes go out as they
+ * are. The caller still returns non-zero from the filter. */
+void listener_refuse_upgrade(struct lws *wsi, int status, const char *reason);
 #define LISTENER_BEARER_HEADER "x-runwire-bearer:"
 
 /* ---- server.c ---- */

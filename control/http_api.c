@@ -171,6 +171,10 @@ static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
 	const char *r;
 	char *token, addr[64];
 
+	/* minting is cheap for a caller and each token is one more way in: limited per user
+	 * like session creation (docs/security.md, "Abuse limits") */
+	if (ratelimit_hit(ctl->rl_tokens, user, rw_now_ms(), &c->retry_after))
+		return respond_error(wsi, c, 429, "too many session tokens minted this minute");
 	if (c->body_len) {
 		req = json_loadb(c->body, c->body_len, 0, NULL);
 		if (!req || !json_is_object(req)) {
@@ -381,6 +385,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		return route(ctl, wsi, c);
 
 	case LWS_CALLBACK_HTTP_BODY:
+		if (!len)
+			break;  /* lws reports an empty body (Content-Length: 0) with in == NULL */
 		if (c->body_len + len > HTTP_MAX_BODY) {
 			c->body_too_big = 1;
 			break;
@@ -438,6 +444,11 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 			return -1;
 		break;
 	}
+
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* lws sends every connection's end to the first protocol: this one */
+		listener_connection_closed(wsi);
+		break;
 
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (c) {

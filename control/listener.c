@@ -1,211 +1,426 @@
-/* listener.c: control's front door. It accepts TCP connections itself and hands each one to
- * libwebsockets, because libwebsockets 4.1 (Debian 12) refuses a WebSocket upgrade whose
- * Sec-WebSocket-Protocol list is longer than 127 bytes, and the seed's browser contract
- * (`Sec-WebSocket-Protocol: bearer, <session JWT>`) is about 300.
+/* listener.c: control's front door. It accepts TCP connections itself, reads each request
+ * head strictly (httphead.c) and hands the connection to libwebsockets, because lws 4.1
+ * (Debian 12) refuses a WebSocket upgrade whose Sec-WebSocket-Protocol list is longer than
+ * 127 bytes, and the seed's browser contract (`Sec-WebSocket-Protocol: bearer, <session
+ * JWT>`) is about 300. Such a head is consumed and given to lws rewritten, every other line
+ * kept byte for byte; any other head is only peeked at (MSG_PEEK) and lws reads it itself.
  *
- * Every connection is handed over untouched (its bytes are only peeked at, MSG_PEEK),
- * except an upgrade whose protocol list is `bearer, <token>` and too long: its request head
- * is consumed and rewritten to `Sec-WebSocket-Protocol: bearer` plus `X-Runwire-Bearer:
- * <token>`, which the relay reads. See docs/architecture.md, "The front door".
+ * Because every connection starts here, so do the limits on them: connections at once
+ * overall and per client address, a table of connections whose head is still arriving
+ * (full: the longest idle one goes), and no busy loop when descriptors run out.
+ * See docs/architecture.md, "The front door", and docs/security.md, "Abuse limits".
  */
 #include "control/control.h"
+#include "control/httphead.h"
 #include "common/log.h"
 #include "common/rw.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define LISTENER_BACKLOG 1024
-#define LISTENER_MAX_HEAD (16u << 10)      /* request head peeked at */
 #define LISTENER_MAX_PENDING 256           /* connections whose head is still arriving */
-#define LISTENER_HEAD_TIMEOUT_MS 10000
+#define LISTENER_HEAD_TIMEOUT_MS 10000     /* a whole head within this, however it is cut */
 #define LISTENER_POLL_MS 5
-#define LISTENER_AH_RX 2048                /* lws's ah rx buffer: a rewritten head fits it */
-#define LISTENER_PROTOCOL_LIMIT 127        /* lws 4.1's protocol list buffer, minus NUL */
+#define LISTENER_ACCEPT_BATCH 64           /* accepts per wakeup, so the loop stays fair */
+#define LISTENER_FULL_PAUSE_MS 100         /* listen socket ignored after EMFILE / ENFILE */
+#define LISTENER_CLIENT_BUCKETS 1024
+#define LISTENER_DRAIN_MAX (64u << 10)     /* read before a refusal, so it is not lost to RST */
+#define LISTENER_LOG_EVERY_MS 10000        /* refusals are counted, and logged this often */
+#define LISTENER_MAX_LINGER 32             /* refused connections drained before their close */
+#define LISTENER_LINGER_MS 2000
+
+/* One client address, with the connections it holds (pending or handed to lws). */
+struct client {
+	struct client *next;
+	uint8_t addr[16];          /* IPv6, or IPv4-mapped */
+	uint32_t conns;
+};
 
 struct pending_conn {
 	int fd;
+	struct client *cl;
 	int64_t deadline_ms;
+	int64_t last_rx_ms;        /* when more of its head last arrived */
+	size_t peeked;             /* bytes seen at the last look */
+};
+
+/* A refused connection, answered and half-closed: what the client still sends is read and
+ * dropped until it closes too, so that our close is not a reset that discards the answer. */
+struct lingering {
+	int fd;
+	int64_t until_ms;
+};
+
+struct refusals {
+	uint64_t bad_head, busy, per_client, evicted, timed_out, out_of_fds;
 };
 
 static struct {
 	struct control *ctl;
 	int fd;
 	struct lws *wsi;
+	int paused;                /* after EMFILE: the listen socket is not polled */
+	size_t max_conns, max_per_client;
+	size_t n_conns;            /* handed to lws and not yet destroyed */
 	struct pending_conn pending[LISTENER_MAX_PENDING];
 	size_t n_pending;
-	lws_sorted_usec_list_t sul;
-	char head[LISTENER_MAX_HEAD + 1];
+	struct lingering linger[LISTENER_MAX_LINGER];
+	size_t n_linger;
+	int poll_scheduled;
+	struct client *clients[LISTENER_CLIENT_BUCKETS];
+	struct refusals refused, logged;
+	int64_t last_log_ms;
+	lws_sorted_usec_list_t sul, sul_resume;
+	char head[HTTPHEAD_MAX_HEAD + 1];
+	char out[HTTPHEAD_MAX_HEAD + 64];
+	struct httphead h;
 } L = { .fd = -1 };
 
-static int header_is(const char *line, size_t len, const char *name)
-{
-	size_t n = strlen(name);
+/* ---- client addresses ---- */
 
-	return len > n && line[n] == ':' && !strncasecmp(line, name, n);
+static void addr_key(const struct sockaddr_storage *ss, uint8_t key[16])
+{
+	memset(key, 0, 16);
+	if (ss->ss_family == AF_INET6) {
+		memcpy(key, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	} else if (ss->ss_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	}
 }
 
-/* Builds a head lws accepts from one whose protocol list is too long. Keeps only what a
- * WebSocket upgrade needs. Returns its length, or 0 when this head is not such a request. */
-static size_t rewrite_head(const char *head, size_t head_len, char *out, size_t cap)
+static size_t addr_bucket(const uint8_t key[16])
 {
-	const char *p = head, *end = head + head_len, *proto = NULL;
-	size_t proto_len = 0, n = 0;
-	char token[TOKEN_MAX_LEN + 1];
+	uint32_t h = 2166136261u;  /* FNV-1a */
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h % LISTENER_CLIENT_BUCKETS;
+}
 
-	/* request line */
-	const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-	if (!eol || (size_t)(eol - p) + 2 > cap)
-		return 0;
-	memcpy(out, p, (size_t)(eol - p) + 2);
-	n = (size_t)(eol - p) + 2;
-	p = eol + 2;
-	for (; p < end && (eol = memmem(p, (size_t)(end - p), "\r\n", 2)) && eol != p; p = eol + 2) {
-		size_t len = (size_t)(eol - p);
-		if (header_is(p, len, "sec-websocket-protocol")) {
-			proto = p + 23;
-			proto_len = len - 23;
-			continue;
+/* The entry for a client address, made when absent. NULL on ENOMEM. */
+static struct client *client_get(const struct sockaddr_storage *ss)
+{
+	uint8_t key[16];
+	struct client *c;
+
+	addr_key(ss, key);
+	for (c = L.clients[addr_bucket(key)]; c; c = c->next)
+		if (!memcmp(c->addr, key, 16))
+			return c;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	memcpy(c->addr, key, 16);
+	c->next = L.clients[addr_bucket(key)];
+	L.clients[addr_bucket(key)] = c;
+	return c;
+}
+
+/* One connection of `c` has gone (each was counted in admit()); the entry goes with its
+ * last one. */
+static void client_put(struct client *c)
+{
+	struct client **pp;
+
+	if (c->conns && --c->conns)
+		return;
+	for (pp = &L.clients[addr_bucket(c->addr)]; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			free(c);
+			return;
 		}
-		if (!(header_is(p, len, "host") || header_is(p, len, "upgrade") ||
-		      header_is(p, len, "connection") || header_is(p, len, "sec-websocket-key") ||
-		      header_is(p, len, "sec-websocket-version") || header_is(p, len, "origin") ||
-		      header_is(p, len, "x-forwarded-for")))
-			continue;
-		if (n + len + 2 > cap)
-			return 0;
-		memcpy(out + n, p, len + 2);
-		n += len + 2;
-	}
-	if (!proto)
-		return 0;
-	while (proto_len && *proto == ' ') {
-		proto++;
-		proto_len--;
-	}
-	/* "bearer, <token>" with nothing after the token */
-	if (proto_len < 8 || strncasecmp(proto, "bearer", 6))
-		return 0;
-	proto += 6;
-	proto_len -= 6;
-	while (proto_len && (*proto == ' ' || *proto == ',')) {
-		proto++;
-		proto_len--;
-	}
-	while (proto_len && proto[proto_len - 1] == ' ')
-		proto_len--;
-	if (!proto_len || proto_len > TOKEN_MAX_LEN || memchr(proto, ',', proto_len))
-		return 0;
-	memcpy(token, proto, proto_len);
-	token[proto_len] = '\0';
-	int w = snprintf(out + n, cap - n,
-			 "Sec-WebSocket-Protocol: bearer\r\nX-Runwire-Bearer: %s\r\n\r\n", token);
-	if (w < 0 || (size_t)w >= cap - n)
-		return 0;
-	return n + (size_t)w;
 }
 
-/* Hands the connection to lws. `consume` bytes of head were peeked and are replaced by
- * `readbuf` (NULL: nothing consumed). */
-static void hand_over(int fd, const char *readbuf, size_t len)
+/* ---- refusals ---- */
+
+static void log_refusals(int64_t now)
 {
-	struct lws *wsi = readbuf ? lws_adopt_socket_vhost_readbuf(L.ctl->vh, fd, readbuf, len)
-				  : lws_adopt_socket_vhost(L.ctl->vh, fd);
-	if (!wsi)
-		log_warn("adopt_failed", "{s:i}", "fd", fd);  /* lws closed it */
+	if (now - L.last_log_ms < LISTENER_LOG_EVERY_MS ||
+	    !memcmp(&L.refused, &L.logged, sizeof(L.refused)))
+		return;
+	L.last_log_ms = now;
+	log_warn("front_door_refusals", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		 "bad_head", (json_int_t)L.refused.bad_head, "busy", (json_int_t)L.refused.busy,
+		 "per_client", (json_int_t)L.refused.per_client,
+		 "evicted_idle", (json_int_t)L.refused.evicted,
+		 "head_timeout", (json_int_t)L.refused.timed_out,
+		 "out_of_descriptors", (json_int_t)L.refused.out_of_fds,
+		 "connections", (json_int_t)L.n_conns, "pending", (json_int_t)L.n_pending);
+	L.logged = L.refused;
+}
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	default: return "Service Unavailable";
+	}
+}
+
+/* A short response that closes the connection. Into `buf`; its length. */
+static size_t format_refusal(char *buf, size_t cap, int status, const char *reason)
+{
+	int n = snprintf(buf, cap,
+			 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+			 "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%s\n",
+			 status, status_text(status), strlen(reason) + 1,
+			 status == 429 || status == 503 ? "Retry-After: 1\r\n" : "", reason);
+	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
+static void schedule_poll(void);
+
+/* Reads and drops what a refused client still sends. 1 once it has closed (or failed). */
+static int drain(int fd)
+{
+	size_t drained = 0;
+	ssize_t r;
+
+	while (drained < LISTENER_DRAIN_MAX &&
+	       (r = recv(fd, L.head, HTTPHEAD_MAX_HEAD, MSG_DONTWAIT)) > 0)
+		drained += (size_t)r;
+	return drained < LISTENER_DRAIN_MAX && !(r < 0 && (errno == EAGAIN || errno == EINTR));
+}
+
+/* Answers and closes a connection lws never saw. A close with unread bytes in the socket is
+ * a reset, and a reset makes the client's kernel discard the answer it has not read yet, so
+ * the connection is half-closed and drained for a while first (a lingering close). */
+static void refuse_fd(int fd, int status, const char *reason)
+{
+	char resp[512];
+	size_t n = format_refusal(resp, sizeof(resp), status, reason);
+
+	(void)!drain(fd);
+	(void)!send(fd, resp, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(fd, SHUT_WR);
+	if (L.n_linger == LISTENER_MAX_LINGER) {
+		close(fd);
+		return;
+	}
+	L.linger[L.n_linger++] = (struct lingering){ fd, rw_now_ms() + LISTENER_LINGER_MS };
+	schedule_poll();
+}
+
+void listener_refuse_upgrade(struct lws *wsi, int status, const char *reason)
+{
+	char resp[512];
+	size_t n = format_refusal(resp, sizeof(resp), status, reason);
+	int fd = (int)lws_get_socket_fd(wsi);
+
+	if (fd >= 0)
+		(void)!send(fd, resp, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* ---- handing over ---- */
+
+/* Gives the connection to lws; `readbuf` (NULL: none) replaces the head consumed from the
+ * socket. The client's count now drops when lws destroys the connection. */
+static void hand_over(struct pending_conn *pc, const char *readbuf, size_t len)
+{
+	/* With a head given, lws serves it inside this call. Either way it returns NULL when it
+	 * closed the connection (its destroy callback then found no client to release), and the
+	 * client is attached only to a connection known to live. */
+	struct lws *wsi = readbuf ? lws_adopt_socket_vhost_readbuf(L.ctl->vh, pc->fd, readbuf, len)
+				  : lws_adopt_socket_vhost(L.ctl->vh, pc->fd);
+
+	if (!wsi) {
+		client_put(pc->cl);
+		return;
+	}
+	lws_set_opaque_user_data(wsi, pc->cl);
+	L.n_conns++;
+}
+
+void listener_connection_closed(struct lws *wsi)
+{
+	struct client *c = lws_get_opaque_user_data(wsi);
+
+	if (!c || wsi == L.wsi)
+		return;
+	lws_set_opaque_user_data(wsi, NULL);
+	L.n_conns--;
+	client_put(c);
 }
 
 /* Looks at what has arrived. Returns 1 when the connection was handed over or closed,
  * 0 when its head is still incomplete. */
-static int sniff(int fd)
+static int sniff(struct pending_conn *pc, int64_t now)
 {
-	ssize_t n = recv(fd, L.head, LISTENER_MAX_HEAD, MSG_PEEK);
-	char *end, out[LISTENER_AH_RX];
-	size_t head_len, out_len;
+	ssize_t n = recv(pc->fd, L.head, HTTPHEAD_MAX_HEAD, MSG_PEEK);
+	int r;
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (n <= 0) {
-		close(fd);
+		close(pc->fd);
+		client_put(pc->cl);
 		return 1;
 	}
-	L.head[n] = '\0';
-	end = memmem(L.head, (size_t)n, "\r\n\r\n", 4);
-	if (!end) {
-		if ((size_t)n < LISTENER_MAX_HEAD)
-			return 0;
-		hand_over(fd, NULL, 0);  /* lws answers an oversized head itself */
+	if ((size_t)n == pc->peeked)
+		return 0;  /* nothing new since the last look */
+	pc->peeked = (size_t)n;
+	pc->last_rx_ms = now;
+	r = httphead_parse(&L.h, L.head, (size_t)n);
+	if (r == 0)
+		return 0;
+	if (r > 0)
+		r = httphead_rewrite_bearer(&L.h, L.head, L.out, sizeof(L.out));
+	if (r < 0) {
+		L.refused.bad_head++;
+		refuse_fd(pc->fd, L.h.status, L.h.errstr);
+		client_put(pc->cl);
 		return 1;
 	}
-	head_len = (size_t)(end - L.head) + 4;
-	/* the common case: nothing for us to change */
-	char *proto = strcasestr(L.head, "\r\nsec-websocket-protocol:");
-	if (!proto || proto > end) {
-		hand_over(fd, NULL, 0);
+	if (r == 0) {
+		hand_over(pc, NULL, 0);  /* the common case: lws reads the head itself */
 		return 1;
 	}
-	char *peol = strstr(proto + 2, "\r\n");
-	if ((size_t)(peol - (proto + 2 + 23)) <= LISTENER_PROTOCOL_LIMIT) {
-		hand_over(fd, NULL, 0);
+	/* consume exactly the head; whatever follows it stays in the socket for lws */
+	if (recv(pc->fd, L.head, L.h.head_len, 0) != (ssize_t)L.h.head_len) {
+		close(pc->fd);
+		client_put(pc->cl);
 		return 1;
 	}
-	out_len = rewrite_head(L.head, head_len, out, sizeof(out));
-	if (!out_len) {
-		static const char refuse[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-					     "Content-Length: 0\r\nConnection: close\r\n\r\n";
-		(void)!write(fd, refuse, sizeof(refuse) - 1);
-		close(fd);
-		return 1;
-	}
-	/* consume exactly the head; anything after it stays in the socket for lws */
-	if (recv(fd, L.head, head_len, 0) != (ssize_t)head_len) {
-		close(fd);
-		return 1;
-	}
-	hand_over(fd, out, out_len);
+	hand_over(pc, L.out, (size_t)r);
 	return 1;
 }
 
-static void schedule_poll(void);
+/* ---- the pending table ---- */
+
+/* Closes the pending connection that has waited longest since its last byte. 1 if one was
+ * closed. A slow client that keeps sending stays; one that went quiet makes room. */
+static int evict_idle(void)
+{
+	size_t victim = 0;
+
+	if (!L.n_pending)
+		return 0;
+	for (size_t i = 1; i < L.n_pending; i++)
+		if (L.pending[i].last_rx_ms < L.pending[victim].last_rx_ms)
+			victim = i;
+	close(L.pending[victim].fd);
+	client_put(L.pending[victim].cl);
+	L.pending[victim] = L.pending[--L.n_pending];
+	L.refused.evicted++;
+	return 1;
+}
 
 static void on_poll(lws_sorted_usec_list_t *sul)
 {
 	int64_t now = rw_now_ms();
 	size_t w = 0;
 
+	(void)sul;
+	L.poll_scheduled = 0;
+	for (size_t i = 0; i < L.n_linger; i++)
+		if (drain(L.linger[i].fd) || now > L.linger[i].until_ms) {
+			close(L.linger[i].fd);
+			L.linger[i--] = L.linger[--L.n_linger];
+		}
 	for (size_t i = 0; i < L.n_pending; i++) {
 		struct pending_conn *pc = &L.pending[i];
-		if (sniff(pc->fd))
+		if (sniff(pc, now))
 			continue;
 		if (now > pc->deadline_ms) {
+			L.refused.timed_out++;
 			close(pc->fd);
+			client_put(pc->cl);
 			continue;
 		}
 		L.pending[w++] = *pc;
 	}
 	L.n_pending = w;
-	if (L.n_pending)
+	log_refusals(now);
+	if (L.n_pending || L.n_linger)
 		schedule_poll();
 }
 
+/* Polls pending and lingering connections soon; a poll already due is not postponed. */
 static void schedule_poll(void)
 {
+	if (L.poll_scheduled)
+		return;
+	L.poll_scheduled = 1;
 	lws_sul_schedule(L.ctl->ctx, 0, &L.sul, on_poll, LISTENER_POLL_MS * LWS_US_PER_MS);
+}
+
+/* A new connection: counted against its address and the total, then looked at. */
+static void admit(int fd, const struct sockaddr_storage *ss, int64_t now)
+{
+	struct pending_conn pc = { .fd = fd, .deadline_ms = now + LISTENER_HEAD_TIMEOUT_MS,
+				   .last_rx_ms = now };
+
+	pc.cl = client_get(ss);
+	if (!pc.cl) {
+		close(fd);
+		return;
+	}
+	pc.cl->conns++;
+	if (L.max_per_client && pc.cl->conns > L.max_per_client) {
+		L.refused.per_client++;
+		refuse_fd(fd, 429, "too many connections from this address");
+		client_put(pc.cl);
+		return;
+	}
+	if (L.n_conns + L.n_pending >= L.max_conns && !evict_idle()) {
+		L.refused.busy++;
+		refuse_fd(fd, 503, "too many connections");
+		client_put(pc.cl);
+		return;
+	}
+	if (sniff(&pc, now))
+		return;
+	if (L.n_pending == LISTENER_MAX_PENDING)
+		evict_idle();
+	L.pending[L.n_pending++] = pc;
+	schedule_poll();
+}
+
+static void on_resume(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	if (L.wsi && L.paused) {
+		L.paused = 0;
+		lws_rx_flow_control(L.wsi, 1);
+	}
+}
+
+/* accept4 failed for want of descriptors. The listen socket stays readable, so polling it
+ * again at once would spin: it is left alone for a moment, and the connections wait in the
+ * backlog until descriptors are free again. */
+static void out_of_descriptors(void)
+{
+	L.refused.out_of_fds++;
+	if (L.paused)
+		return;
+	L.paused = 1;
+	lws_rx_flow_control(L.wsi, 0);
+	lws_sul_schedule(L.ctl->ctx, 0, &L.sul_resume, on_resume,
+			 LISTENER_FULL_PAUSE_MS * LWS_US_PER_MS);
 }
 
 static int callback_listener(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			     void *in, size_t len)
 {
+	int64_t now = rw_now_ms();
+
+	(void)wsi, (void)user, (void)in, (void)len;
 	if (reason == LWS_CALLBACK_RAW_CLOSE_FILE) {
 		L.wsi = NULL;
 		L.fd = -1;
@@ -213,26 +428,42 @@ static int callback_listener(struct lws *wsi, enum lws_callback_reasons reason, 
 	}
 	if (reason != LWS_CALLBACK_RAW_RX_FILE)
 		return 0;
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(L.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+	for (int i = 0; i < LISTENER_ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(L.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				out_of_descriptors();
 			break;
-		if (sniff(fd))
-			continue;
-		if (L.n_pending == LISTENER_MAX_PENDING) {
-			close(fd);
-			continue;
 		}
-		L.pending[L.n_pending++] = (struct pending_conn){ fd, rw_now_ms() + LISTENER_HEAD_TIMEOUT_MS };
-		if (L.n_pending == 1)
-			schedule_poll();
+		admit(fd, &ss, now);
 	}
+	log_refusals(now);
 	return 0;
 }
 
 const struct lws_protocols listener_protocol = {
 	"rw-listener", callback_listener, 0, 0, 0, NULL, 0
 };
+
+/* The total connection cap: the flag, or what the descriptor limit leaves after the
+ * reserve for files, pipes and outbound links. */
+static size_t connection_cap(const struct control_config *cfg)
+{
+	struct rlimit rl;
+	size_t fds = 1024;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY)
+		fds = (size_t)rl.rlim_cur;
+	size_t derived = fds > 2 * CONTROL_FD_RESERVE ? fds - CONTROL_FD_RESERVE : fds / 2;
+	if (cfg->max_connections > 0 && (size_t)cfg->max_connections < derived)
+		return (size_t)cfg->max_connections;
+	if (cfg->max_connections > 0)
+		log_warn("max_connections_above_descriptors", "{s:i, s:I}", "max_connections",
+			 cfg->max_connections, "descriptor_limit", (json_int_t)fds);
+	return cfg->max_connections > 0 ? (size_t)cfg->max_connections : derived;
+}
 
 int listener_start(struct control *ctl)
 {
@@ -245,6 +476,13 @@ int listener_start(struct control *ctl)
 	lws_sock_file_fd_type sfd;
 
 	L.ctl = ctl;
+	L.max_conns = connection_cap(&ctl->cfg);
+	/* like the rate limits: with real users by default, not for the embedded default's one
+	 * local user, whose clients all share the loopback address */
+	if (ctl->cfg.max_connections_per_client < 0)
+		ctl->cfg.max_connections_per_client =
+			ctl->cfg.firebase_project ? CONTROL_DEFAULT_MAX_CONNECTIONS_PER_CLIENT : 0;
+	L.max_per_client = (size_t)ctl->cfg.max_connections_per_client;
 	snprintf(port, sizeof(port), "%d", ctl->cfg.port);
 	if (getaddrinfo(ctl->cfg.listen_host, port, &hints, &res) || !res) {
 		fprintf(stderr, "runwire-control: cannot resolve listen address %s\n", ctl->cfg.listen_host);
@@ -268,6 +506,9 @@ int listener_start(struct control *ctl)
 	L.wsi = lws_adopt_descriptor_vhost(ctl->vh, LWS_ADOPT_RAW_FILE_DESC, sfd, "rw-listener", NULL);
 	if (!L.wsi)
 		goto fail;
+	log_info("front_door", "{s:I, s:I, s:i, s:i}", "max_connections", (json_int_t)L.max_conns,
+		 "max_connections_per_client", (json_int_t)L.max_per_client, "max_pending",
+		 LISTENER_MAX_PENDING, "head_timeout_ms", LISTENER_HEAD_TIMEOUT_MS);
 	return RW_OK;
 fail:
 	fprintf(stderr, "runwire-control: cannot listen on %s:%d: %s\n", ctl->cfg.listen_host,
@@ -283,7 +524,14 @@ fail:
 void listener_stop(void)
 {
 	lws_sul_cancel(&L.sul);
-	for (size_t i = 0; i < L.n_pending; i++)
+	lws_sul_cancel(&L.sul_resume);
+	for (size_t i = 0; i < L.n_pending; i++) {
 		close(L.pending[i].fd);
+		client_put(L.pending[i].cl);
+	}
 	L.n_pending = 0;
+	for (size_t i = 0; i < L.n_linger; i++)
+		close(L.linger[i].fd);
+	L.n_linger = 0;
+	L.poll_scheduled = 0;
 }

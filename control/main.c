@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 static struct control *the_control;
@@ -26,6 +27,20 @@ static void on_term(int signo)
 		the_control->stopping = 1;
 		lws_cancel_service(the_control->ctx);
 	}
+}
+
+/* Every client connection holds a descriptor, and the soft limit is often 1024 while the
+ * hard one is far higher: take all we may, before libwebsockets sizes its tables from it.
+ * The front door keeps its connection cap below it (docs/security.md, "Abuse limits"). */
+static void raise_descriptor_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_warn("descriptor_limit", "{s:s}", "reason", strerror(errno));
 }
 
 static int is_loopback(const char *host)
@@ -77,6 +92,7 @@ static int start_auth(struct control *ctl)
 	int signed_in = ctl->cfg.firebase_project != NULL;
 	ctl->rl_sessions = ratelimit_new(limit_of(ctl, "sessionsPerMinute", signed_in ? 30 : 0), 60);
 	ctl->rl_authfail = ratelimit_new(limit_of(ctl, "authFailuresPerMinute", signed_in ? 20 : 0), 60);
+	ctl->rl_tokens = ratelimit_new(limit_of(ctl, "tokensPerMinute", signed_in ? 60 : 0), 60);
 	ctl->max_concurrent = limit_of(ctl, "concurrentSessions", signed_in ? 16 : 0);
 	if (log_audit_open(ctl->cfg.audit_log)) {
 		fprintf(stderr, "runwire-control: cannot open audit log %s: %s\n", ctl->cfg.audit_log,
@@ -185,6 +201,7 @@ int main(int argc, char **argv)
 	 * stay in the process), so memory after sessions end is what live ones need. */
 	mallopt(M_MMAP_THRESHOLD, CONTROL_MMAP_THRESHOLD);
 	signal(SIGPIPE, SIG_IGN);
+	raise_descriptor_limit();
 	the_control = &ctl;
 	if (server_start(&ctl)) {
 		dispatcher_free(ctl.disp);
@@ -205,6 +222,7 @@ int main(int argc, char **argv)
 	firebase_auth_free(ctl.fa);
 	ratelimit_free(ctl.rl_sessions);
 	ratelimit_free(ctl.rl_authfail);
+	ratelimit_free(ctl.rl_tokens);
 	log_audit_close();
 	token_keys_free(ctl.keys);
 	config_release(&ctl.cfg);

@@ -363,6 +363,7 @@ refuse:
 	ctl->m.auth_failures++;
 	log_audit("viewer_refused", "{s:s, s:s}", "reason", reason, "client",
 		 server_client_addr(wsi, addr, sizeof(addr)));
+	listener_refuse_upgrade(wsi, 403, reason);
 	return 1;
 }
 
