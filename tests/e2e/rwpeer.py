@@ -5,11 +5,12 @@ Speaks just enough WebSocket (RFC 6455, client side) and runwire frames (docs/pr
 play a hostile agent on /agent or a viewer on /ws/<sid>. Each subcommand prints one JSON line
 per thing it saw, so a shell test can grep the outcome.
 
-  rwpeer.py agent PORT HELLO_JSON [--send-output TEXT] [--exit-digest ok|bad] [--wait S]
+  rwpeer.py agent PORT HELLO_JSON [--send-output TEXT] [--exit-digest ok|bad] [--prior TEXT]
+                 [--wait S]
       connects to /agent, sends HELLO_JSON; prints {"recv": TYPE, ...} for each frame from
-      control until it closes or --wait seconds pass. After an accepted resume (HELLO with
-      an offset) or an ASSIGN it sends --send-output at that offset, and with --exit-digest
-      an EXIT whose SHA-256 is right or deliberately wrong.
+      control until it closes or --wait seconds pass without one. After an accepted resume
+      (HELLO with an offset) or an ASSIGN it sends --send-output at that offset, and with
+      --exit-digest an EXIT whose SHA-256 (of --prior and the output) is right or wrong.
   rwpeer.py viewer PORT SID TOKEN [--input HEX ...] [--after TEXT] [--wait S]
       attaches since 0 and prints {"output": ...} / {"event": ...} / {"exit": ...} lines;
       once TEXT has appeared in the output it sends one INPUT frame per --input (hex bytes,
@@ -148,7 +149,7 @@ def run_agent(a):
                 data = a.send_output.encode()
                 ws_send(sock, 2, rw_frame(OUTPUT, struct.pack(">Q", start) + data))
                 if a.exit_digest:
-                    digest = hashlib.sha256(data).digest() if start == 0 else bytes(32)
+                    digest = hashlib.sha256(a.prior.encode() + data).digest()
                     if a.exit_digest == "bad":
                         digest = bytes(x ^ 0xFF for x in digest)
                     ws_send(sock, 2, rw_frame(EXIT, exit_body(0, start + len(data), digest)))
@@ -198,6 +199,7 @@ def main():
     ag.add_argument("hello")
     ag.add_argument("--send-output")
     ag.add_argument("--exit-digest", choices=["ok", "bad"])
+    ag.add_argument("--prior", default="", help="the session's output before this agent's")
     ag.add_argument("--wait", type=float, default=5)
     vw = sub.add_parser("viewer")
     vw.add_argument("port", type=int)
