@@ -231,8 +231,8 @@ static void on_event(struct attach *a, const struct proto_frame *f)
 	}
 	if (!strcmp(type, "state")) {
 		if (!strcmp(state, "failed")) {
-			say(a, "session failed without an exit status: %s; exiting %d",
-			    reason ? reason : "unknown reason", CLIENT_EXIT_UNFINISHED);
+			say(a, "session failed: %s; it has no exit status, the output is unverified; "
+			       "exiting %d", reason ? reason : "unknown reason", CLIENT_EXIT_UNFINISHED);
 			finish(a, CLIENT_EXIT_UNFINISHED);
 		} else if (!strcmp(state, "cancelled") && reason) {
 			say(a, "session cancelled: %s", reason);

@@ -74,4 +74,4 @@ rc=0
 wait "$run_pid" || rc=$?
 check "failed session: exit status 123 (got $rc)" [ "$rc" = 123 ]
 check "failed session: one line on stderr, saying it failed without an exit status" \
-  bash -c "[ \$(wc -l <'$TMP/failed.err') = 1 ] && grep -q 'failed without an exit status' '$TMP/failed.err'"
+  bash -c "[ \$(wc -l <'$TMP/failed.err') = 1 ] && grep -q 'session failed: .* no exit status' '$TMP/failed.err'"
