@@ -224,8 +224,12 @@ static void on_event(struct attach *a, const struct proto_frame *f)
 	const char *state = json_string_value(json_object_get(j, "state"));
 	const char *reason = json_string_value(json_object_get(j, "reason"));
 
-	/* a resync (skipped bytes) shows as a gap in the next OUTPUT's offset, counted there */
+	/* a resync (skipped bytes) shows as a gap in the next OUTPUT's offset, counted there and
+	 * said once at the end; a line each only when asked for */
 	if (!type || !state) {
+		if (a->c->show_gaps && type && !strcmp(type, "resync"))
+			say(a, "fell behind: skipped %" JSON_INTEGER_FORMAT " bytes",
+			    json_integer_value(json_object_get(j, "skipped")));
 		json_decref(j);
 		return;
 	}

@@ -16,6 +16,8 @@ struct client {
 	const char *id_token;  /* user credential for the API, or NULL */
 	const char *ca_file;
 	int quiet;             /* no progress lines on stderr */
+	int show_gaps;         /* a line per skipped range as it happens (RUNWIRE_SHOW_GAPS=1,
+				* for diagnosis and tests), besides the one verdict at the end */
 };
 
 /* Calls the API. On success returns 0 with *status the HTTP status and *resp the parsed

@@ -51,7 +51,8 @@ static void usage(FILE *out)
 "  %d  output incomplete: bytes were skipped or never arrived\n"
 "  %d  output corrupted: the SHA-256 or the byte count does not match\n"
 "  %d  no exit status: the connection to control was lost, or the session failed\n"
-"Also: 1 cannot attach, 2 usage, 125 the bundle could not be prepared, 128+N signal N.\n",
+"Also: 1 cannot attach, 2 usage, 125 the bundle could not be prepared, 128+N signal N.\n"
+"RUNWIRE_SHOW_GAPS=1 adds a line for each skipped range as it happens.\n",
 		CLIENT_DEFAULT_SERVER, CLIENT_EXIT_INCOMPLETE, CLIENT_EXIT_CORRUPTED,
 		CLIENT_EXIT_UNFINISHED);
 }
@@ -350,6 +351,7 @@ int main(int argc, char **argv)
 									 : CLIENT_DEFAULT_SERVER;
 	c.id_token = getenv("RUNWIRE_ID_TOKEN");
 	c.ca_file = getenv("RUNWIRE_CA_FILE");
+	c.show_gaps = getenv("RUNWIRE_SHOW_GAPS") && !strcmp(getenv("RUNWIRE_SHOW_GAPS"), "1");
 	while ((opt = getopt_long(argc, argv, "+hq", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': c.server = optarg; break;

@@ -30,7 +30,8 @@ sid=$(jq -r .sessionId <<<"$body")
   >"$TMP/fast.json" 2>"$TMP/fast.err" &
 fast_pid=$!
 PIDS+=("$fast_pid")
-RUNWIRE_SERVER="http://127.0.0.1:$SLOW_PORT" "$RW_BIN/runwire" -q attach "$sid" \
+# RUNWIRE_SHOW_GAPS=1: a line per skip as it happens (by default runwire says it once, at the end)
+RUNWIRE_SHOW_GAPS=1 RUNWIRE_SERVER="http://127.0.0.1:$SLOW_PORT" "$RW_BIN/runwire" -q attach "$sid" \
   >"$TMP/slow.bin" 2>"$TMP/slow.err" &
 PIDS+=($!)
 check "both viewers attached" wait_for bash -c "[ \"\$(curl -s $SERVER/api/sessions/$sid | jq .viewers)\" = 2 ]"
