@@ -107,3 +107,25 @@ check "the session ran to its end on the resumed link" \
 check "both lines arrived" jq -se 'map(select(.all)) | .[0].all | test("first\r\nsecond")' \
   "$TMP/real.out"
 check "its EXIT matched: verified true" [ "$(session_field "$waiting" verified)" = true ]
+
+# A local agent (its one-time ticket came through a pipe) resumes with the same ticket: its
+# link to control is killed (ss -K) mid-session, and the session ends normally.
+stop_pid "$CONTROL_PID"; wait "$CONTROL_PID" 2>/dev/null || true
+rm -f "$TMP/port"
+start_control --local-runners 1
+"$RW_BIN/runwire" -q run -- sh -c "echo first; while [ ! -e '$TMP/go2' ]; do sleep 0.05; done; echo second" \
+  >"$TMP/local.out" 2>"$TMP/local.err" &
+run_pid=$!
+check "the local agent runs the session" wait_for grep -q first "$TMP/local.out"
+apid=$(jq -r 'select(.event == "session_assigned") | .agent_pid' "$CONTROL_LOG" | head -1)
+lport=$(ss -tnpH state established "( dport = :$PORT )" | grep "pid=$apid," |
+  awk '{ n = split($3, a, ":"); print a[n] }' | head -1)
+ss -K state established "( sport = :$lport and dport = :$PORT )" >/dev/null 2>&1 || true
+check "the local agent's link was cut and it resumed with its own ticket" \
+  wait_for grep -q '"event":"agent_resumed"' "$CONTROL_LOG"
+touch "$TMP/go2"
+rc=0
+wait "$run_pid" || rc=$?
+check "the session ran to its end (status $rc) with both lines" \
+  bash -c "[ $rc = 0 ] && grep -q second '$TMP/local.out'"
+check "no resume was refused" no_match agent_resume_refused "$CONTROL_LOG"
