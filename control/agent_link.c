@@ -2,9 +2,10 @@
  *
  * An agent says HELLO with its credential, waits idle until the dispatcher hands it a
  * session (ASSIGN), then streams OUTPUT frames that control acknowledges (ACK) once they
- * are in the session's scrollback. A reconnecting agent says HELLO with `resume` and the
- * session's resume key; control answers with the offset it holds and the agent resends
- * from there. EXIT ends the session; control acknowledges the total and closes the link.
+ * are in the session's scrollback. A reconnecting agent says HELLO with `resume`, the
+ * session's resume key and its runner credential again; control checks both against the
+ * runner the session was assigned to, answers with the offset it holds and the agent
+ * resends from there. EXIT ends the session; control acknowledges the total and closes the link.
  */
 #include "control/control.h"
 #include "common/log.h"

@@ -109,7 +109,8 @@ check "both lines arrived" jq -se 'map(select(.all)) | .[0].all | test("first\r\
 check "its EXIT matched: verified true" [ "$(session_field "$waiting" verified)" = true ]
 
 # A local agent (its one-time ticket came through a pipe) resumes with the same ticket: its
-# link to control is killed (ss -K) mid-session, and the session ends normally.
+# link to control is killed mid-session and the session ends normally. `ss -K` destroys the
+# one socket (it needs CAP_NET_ADMIN and a kernel with INET_DIAG_DESTROY, as here).
 stop_pid "$CONTROL_PID"; wait "$CONTROL_PID" 2>/dev/null || true
 rm -f "$TMP/port"
 start_control --local-runners 1
