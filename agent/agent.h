@@ -25,6 +25,7 @@
 #define AGENT_SEND_CHUNK (256u << 10)        /* output bytes in one OUTPUT frame */
 #define AGENT_MAX_EVENT_LINE (16u << 10)     /* one JSON line from RUNWIRE_EVENTS_FD */
 #define AGENT_MAX_QUEUED (1u << 20)          /* control frames waiting for the link */
+#define AGENT_MAX_TICKET 4096                /* runner credential's length */
 #define AGENT_MAX_INPUT_BUF (1u << 20)       /* input waiting for the pty */
 #define AGENT_PTY_DRAIN_SLACK (1u << 20)     /* output read past a full window at pty close */
 #define AGENT_DRAIN_MS 2000                  /* after the child exits, wait this long for EOF */
@@ -43,6 +44,7 @@ struct agent_frame {
 struct agent_config {
 	char *control_url;   /* ws[s]://host:port/agent */
 	char *ticket;        /* runner credential, never logged, never given to the child */
+	char *token_file;    /* where it came from, re-read before a resume, or NULL */
 	char *work_root;     /* sessions run in work_root/<sessionId> */
 	char *ca_file;       /* extra CA for wss and bundle downloads (tests, private deployments) */
 	char *cache_dir;     /* unpacked bundles by digest (bundle_cache), NULL = none */

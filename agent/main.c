@@ -17,7 +17,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#define AGENT_MAX_TICKET 4096
 
 static volatile sig_atomic_t agent_stop;
 
@@ -212,6 +211,7 @@ int main(int argc, char **argv)
 		a.cfg.ticket = read_ticket_fd(token_fd);
 	} else if (token_file) {
 		a.cfg.ticket = rw_read_file(token_file, AGENT_MAX_TICKET, NULL);
+		a.cfg.token_file = strdup(token_file);
 		if (!a.cfg.ticket) {
 			fprintf(stderr, "runwire-agent: cannot read token file %s: %s\n", token_file,
 				strerror(errno));
@@ -248,6 +248,7 @@ int main(int argc, char **argv)
 	runner_release(&a);
 	sodium_memzero(a.cfg.ticket, strlen(a.cfg.ticket));
 	free(a.cfg.ticket);
+	free(a.cfg.token_file);
 	free(a.cfg.control_url);
 	free(a.cfg.work_root);
 	free(a.cfg.ca_file);

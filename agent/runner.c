@@ -732,6 +732,9 @@ void runner_on_input(struct agent *a, const uint8_t *data, size_t len)
 	 * (control sends what a viewer typed early right after ASSIGN). */
 	if (!a->pty_wsi && (!a->have_session || a->exit_ready || a->phase == AGENT_PHASE_RUN))
 		return;
+	/* an empty INPUT frame is allowed and means nothing; realloc(p, 0) would free p */
+	if (!len)
+		return;
 	if (a->input_len + len > AGENT_MAX_INPUT_BUF) {
 		log_warn("input_dropped", "{s:i}", "bytes", (int)len);
 		return;

@@ -62,13 +62,38 @@ int uplink_queue_json(struct agent *a, enum proto_type type, json_t *obj)
 	return RW_OK;
 }
 
+/* A resume proves twice that this is the session's runner: the resume key from ASSIGN, and
+ * the credential it claimed the session with, which control checks again. A Kubernetes
+ * projected token is rotated in its file by the kubelet and the one read at start may have
+ * expired since: read the file again. */
+static void refresh_credential(struct agent *a)
+{
+	char *fresh;
+
+	if (!a->cfg.token_file)
+		return;
+	fresh = rw_read_file(a->cfg.token_file, AGENT_MAX_TICKET, NULL);
+	if (!fresh || !*fresh) {
+		log_warn("token_file_unreadable", "{s:s}", "action", "resuming with the first credential");
+		free(fresh);
+		return;
+	}
+	sodium_memzero(a->cfg.ticket, strlen(a->cfg.ticket));
+	free(a->cfg.ticket);
+	a->cfg.ticket = fresh;
+}
+
 static void queue_hello(struct agent *a)
 {
-	json_t *hello = json_pack("{s:i, s:s, s:i}", "v", PROTO_VERSION, "ticket", a->cfg.ticket,
-				  "pid", (int)getpid());
+	json_t *hello;
 	struct agent_frame *f;
 	uint8_t *enc;
 	size_t len;
+
+	if (a->have_session)
+		refresh_credential(a);
+	hello = json_pack("{s:i, s:s, s:i}", "v", PROTO_VERSION, "ticket", a->cfg.ticket,
+				  "pid", (int)getpid());
 
 	if (a->have_session)
 		json_object_set_new(hello, "resume",

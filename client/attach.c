@@ -43,6 +43,9 @@ struct attach {
 	struct proto_reader rd;
 	uint64_t cursor;            /* next offset to write to stdout */
 	int verifiable;             /* saw the stream from offset 0 with no gap */
+	uint64_t skipped;           /* bytes never received (gaps), said once at the end */
+	uint64_t first_gap;         /* offset of the first byte missing */
+	size_t gaps;
 	struct rw_sha256 sha;
 	int read_only;
 	int done, status;
@@ -122,7 +125,11 @@ static void on_output(struct attach *a, const struct proto_frame *f)
 	size_t n = f->len;
 
 	if (f->offset > a->cursor) {
-		/* only after a resync event: the gap was announced */
+		/* control skipped bytes (after a resync event): nothing is proven from here on.
+		 * Counted, and said once when the session ends, not once per gap. */
+		if (!a->gaps++)
+			a->first_gap = a->cursor;
+		a->skipped += f->offset - a->cursor;
 		a->verifiable = 0;
 		a->cursor = f->offset;
 	}
@@ -140,21 +147,35 @@ static void on_output(struct attach *a, const struct proto_frame *f)
 	a->cursor += n;
 }
 
+/* The one verdict on the output, from the exit event's total and SHA-256. A stream
+ * attached --since N > 0 was asked to start late: its total is checked, its digest cannot
+ * be. */
 static void on_exit_frame(struct attach *a, const struct proto_frame *f)
 {
 	int status = f->exit.signo ? 128 + f->exit.signo : f->exit.code;
+	unsigned long long total = f->exit.total, got = a->cursor;
+	uint8_t mine[PROTO_SHA256_LEN];
 
-	if (a->cursor != f->exit.total) {
-		say(a, "output incomplete: received up to byte %llu of %llu",
-		    (unsigned long long)a->cursor, (unsigned long long)f->exit.total);
-		status = status ? status : 1;
+	if (a->gaps || got < total) {
+		uint64_t missing = a->skipped + (got < total ? total - got : 0);
+		say(a, "output incomplete: %llu of %llu bytes never arrived (%zu gap%s, the first at "
+		       "byte %llu; the program's status was %d); exiting %d",
+		    (unsigned long long)missing, total, a->gaps + (got < total),
+		    a->gaps + (got < total) == 1 ? "" : "s",
+		    (unsigned long long)(a->gaps ? a->first_gap : got), status,
+		    CLIENT_EXIT_INCOMPLETE);
+		status = CLIENT_EXIT_INCOMPLETE;
+	} else if (got > total) {
+		say(a, "output corrupted: received %llu bytes, the session wrote %llu (the program's "
+		       "status was %d); exiting %d", got, total, status, CLIENT_EXIT_CORRUPTED);
+		status = CLIENT_EXIT_CORRUPTED;
 	} else if (a->verifiable) {
-		uint8_t mine[PROTO_SHA256_LEN];
 		rw_sha256_final(&a->sha, mine);
-		if (memcmp(mine, f->exit.sha256, PROTO_SHA256_LEN)) {
-			say(a, "output corrupted: SHA-256 of the %llu bytes received does not match",
-			    (unsigned long long)a->cursor);
-			status = status ? status : 1;
+		if (sodium_memcmp(mine, f->exit.sha256, PROTO_SHA256_LEN)) {
+			say(a, "output corrupted: the SHA-256 of the %llu bytes received does not match "
+			       "the session's (the program's status was %d); exiting %d",
+			    got, status, CLIENT_EXIT_CORRUPTED);
+			status = CLIENT_EXIT_CORRUPTED;
 		}
 	}
 	finish(a, status);
@@ -203,17 +224,20 @@ static void on_event(struct attach *a, const struct proto_frame *f)
 	const char *state = json_string_value(json_object_get(j, "state"));
 	const char *reason = json_string_value(json_object_get(j, "reason"));
 
+	/* a resync (skipped bytes) shows as a gap in the next OUTPUT's offset, counted there and
+	 * said once at the end; a line each only when asked for */
 	if (!type || !state) {
-		if (type && !strcmp(type, "resync"))
-			say(a, "fell behind: skipped %" JSON_INTEGER_FORMAT " bytes (the recording has them)",
+		if (a->c->show_gaps && type && !strcmp(type, "resync"))
+			say(a, "fell behind: skipped %" JSON_INTEGER_FORMAT " bytes",
 			    json_integer_value(json_object_get(j, "skipped")));
 		json_decref(j);
 		return;
 	}
 	if (!strcmp(type, "state")) {
 		if (!strcmp(state, "failed")) {
-			say(a, "session failed: %s", reason ? reason : "unknown reason");
-			finish(a, 1);
+			say(a, "session failed: %s; it has no exit status, the output is unverified; "
+			       "exiting %d", reason ? reason : "unknown reason", CLIENT_EXIT_UNFINISHED);
+			finish(a, CLIENT_EXIT_UNFINISHED);
 		} else if (!strcmp(state, "cancelled") && reason) {
 			say(a, "session cancelled: %s", reason);
 			finish(a, 130);
@@ -357,8 +381,8 @@ static int callback_session(struct lws *wsi, enum lws_callback_reasons reason, v
 	}
 	return 0;
 bad:
-	say(a, "protocol error from control: %s", a->rd.errstr);
-	finish(a, 1);
+	say(a, "protocol error from control: %s; exiting %d", a->rd.errstr, CLIENT_EXIT_UNFINISHED);
+	finish(a, CLIENT_EXIT_UNFINISHED);
 	return -1;
 }
 
@@ -436,9 +460,10 @@ static void reconnect(struct attach *a)
 	char err[256];
 
 	if (++a->reconnects > ATTACH_MAX_RECONNECTS) {
-		say(a, "lost the connection to control; giving up after %d attempts",
-		    ATTACH_MAX_RECONNECTS);
-		finish(a, 1);
+		say(a, "lost the connection to control before the session ended (gave up after %d "
+		       "attempts): the output is unverified; exiting %d", ATTACH_MAX_RECONNECTS,
+		    CLIENT_EXIT_UNFINISHED);
+		finish(a, CLIENT_EXIT_UNFINISHED);
 		return;
 	}
 	/* a token is good for one connection: ask for a fresh one */
@@ -451,8 +476,8 @@ static void reconnect(struct attach *a)
 					 (lws_usec_t)(200 * a->reconnects) * LWS_US_PER_MS);
 			return;
 		}
-		say(a, "%s", err);
-		finish(a, 1);
+		say(a, "%s; the output is unverified; exiting %d", err, CLIENT_EXIT_UNFINISHED);
+		finish(a, CLIENT_EXIT_UNFINISHED);
 		return;
 	}
 	if (connect_ws(a))

@@ -16,6 +16,8 @@ struct client {
 	const char *id_token;  /* user credential for the API, or NULL */
 	const char *ca_file;
 	int quiet;             /* no progress lines on stderr */
+	int show_gaps;         /* a line per skipped range as it happens (RUNWIRE_SHOW_GAPS=1,
+				* for diagnosis and tests), besides the one verdict at the end */
 };
 
 /* Calls the API. On success returns 0 with *status the HTTP status and *resp the parsed
@@ -54,9 +56,20 @@ struct attach_opts {
 	int stdin_is_tty;      /* raw mode and window size changes */
 };
 
+/* Exit statuses that say the output is not proven (docs/protocol.md, "Client exit
+ * statuses"). They win over the program's own code: a caller must never take output with
+ * a hole, a wrong byte or no end for a success. Chosen next to 125 (the runner failed
+ * before the command), away from the 1 and 2 programs usually return. */
+#define CLIENT_EXIT_INCOMPLETE 121   /* bytes were skipped (a gap), or fewer arrived than the
+				      * exit event's total */
+#define CLIENT_EXIT_CORRUPTED 122    /* the SHA-256 (or the total) does not match what arrived */
+#define CLIENT_EXIT_UNFINISHED 123   /* no exit event: the connection to control was lost for
+				      * good, or the session failed without an exit status */
+
 /* Attaches, writes output to stdout verbatim until the session ends, and returns the
- * exit status to leave with: the session's code, 128+N for signal N, 1 for a failed
- * session or a broken stream. */
+ * exit status to leave with: the session's code, 128+N for signal N, 130 for a session
+ * cancelled before it ran, 1 when it cannot attach at all, or one of the CLIENT_EXIT_*
+ * statuses above when the output is not proven (said once on stderr). */
 int attach_run(const struct client *c, const struct attach_opts *o);
 
 #endif

@@ -43,8 +43,18 @@ static void usage(FILE *out)
 "  --server URL        control's address (env RUNWIRE_SERVER, default %s)\n"
 "  --id-token TOKEN    user credential for control (env RUNWIRE_ID_TOKEN)\n"
 "  -q, --quiet         no progress lines on stderr\n"
-"  -i                  forward stdin even when it is not a terminal (^D at its end)\n",
-		CLIENT_DEFAULT_SERVER);
+"  -i                  forward stdin even when it is not a terminal (^D at its end)\n"
+"\n"
+"run and attach exit with the program's status only when every byte was received and\n"
+"checked against the total and SHA-256 of the session's exit event. Otherwise they say\n"
+"why once on stderr and exit, whatever the program's status was, with:\n"
+"  %d  output incomplete: bytes were skipped or never arrived\n"
+"  %d  output corrupted: the SHA-256 or the byte count does not match\n"
+"  %d  no exit status: the connection to control was lost, or the session failed\n"
+"Also: 1 cannot attach, 2 usage, 125 the bundle could not be prepared, 128+N signal N.\n"
+"RUNWIRE_SHOW_GAPS=1 adds a line for each skipped range as it happens.\n",
+		CLIENT_DEFAULT_SERVER, CLIENT_EXIT_INCOMPLETE, CLIENT_EXIT_CORRUPTED,
+		CLIENT_EXIT_UNFINISHED);
 }
 
 static void die_http(const char *what, long status, json_t *resp)
@@ -341,6 +351,7 @@ int main(int argc, char **argv)
 									 : CLIENT_DEFAULT_SERVER;
 	c.id_token = getenv("RUNWIRE_ID_TOKEN");
 	c.ca_file = getenv("RUNWIRE_CA_FILE");
+	c.show_gaps = getenv("RUNWIRE_SHOW_GAPS") && !strcmp(getenv("RUNWIRE_SHOW_GAPS"), "1");
 	while ((opt = getopt_long(argc, argv, "+hq", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': c.server = optarg; break;

@@ -2,9 +2,10 @@
  *
  * An agent says HELLO with its credential, waits idle until the dispatcher hands it a
  * session (ASSIGN), then streams OUTPUT frames that control acknowledges (ACK) once they
- * are in the session's scrollback. A reconnecting agent says HELLO with `resume` and the
- * session's resume key; control answers with the offset it holds and the agent resends
- * from there. EXIT ends the session; control acknowledges the total and closes the link.
+ * are in the session's scrollback. A reconnecting agent says HELLO with `resume`, the
+ * session's resume key and its runner credential again; control checks both against the
+ * runner the session was assigned to, answers with the offset it holds and the agent
+ * resends from there. EXIT ends the session; control acknowledges the total and closes the link.
  */
 #include "control/control.h"
 #include "common/log.h"
@@ -20,6 +21,7 @@
 #define AGENT_LINK_HELLO_TIMEOUT_S 10
 #define AGENT_LINK_MAX_QUEUED (1u << 20)   /* frames waiting to go to one agent */
 #define AGENT_LINK_MAX_UNAUTHENTICATED 64  /* links at once that have not said HELLO yet */
+#define AGENT_LINK_RESUME_KEY_BYTES 32     /* random bytes of a session's resume key */
 
 struct link_frame {
 	struct link_frame *next;
@@ -139,7 +141,8 @@ void agent_link_assign(struct agent_link *l, struct session *s)
 	l->s = s;
 	s->agent = l;
 	s->runner_id = l->who.local ? l->who.agent_id : 0;
-	rw_random_hex(s->resume_key, 32);
+	s->holder = l->who;
+	rw_random_hex(s->resume_key, AGENT_LINK_RESUME_KEY_BYTES);
 	json_t *assign = json_pack("{s:s, s:s, s:i, s:i, s:O, s:s}", "sessionId", s->id, "command",
 				   s->command, "cols", s->cols, "rows", s->rows, "env", s->env,
 				   "resumeKey", s->resume_key);
@@ -224,19 +227,43 @@ static void link_supersede(struct agent_link *old, struct agent_link *l)
 	lws_set_timeout(old->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
 }
 
+/* Why a resume HELLO may not take `s` over, or NULL when it may: the session must have
+ * been assigned (its resume key exists only from ASSIGN on) and be live, the key must be
+ * that key, and the credential must still be valid and belong to the runner the session
+ * was assigned to (a local agent's ticket, the same pod's token, or the shared runner
+ * token). The key alone is not enough: it is a bearer secret that travelled to the runner. */
+static const char *resume_refusal(struct control *ctl, struct session *s, const char *key,
+				  const char *cred)
+{
+	size_t n = key ? strlen(key) : 0;
+
+	if (!s)
+		return "no such session";
+	if (session_is_final(s))
+		return "session is over";
+	if (!s->resume_key[0])
+		return "session was never assigned";
+	if (n != strlen(s->resume_key) || sodium_memcmp(key, s->resume_key, n))
+		return "wrong resume key";
+	if (!cred || dispatcher_check_holder(ctl->disp, cred, &s->holder))
+		return "credential is not the session's runner's";
+	return NULL;
+}
+
 /* HELLO from an agent: credential, then either idle or resuming its session. */
 static void link_hello(struct agent_link *l, const struct proto_frame *f)
 {
 	struct control *ctl = l->ctl;
 	struct agent_link *old;
 	json_t *j = proto_parse_json(f), *resume;
-	const char *cred;
+	const char *cred, *why;
 	char addr[64];
 
 	if (!j) {
 		link_error(l, PROTO_ERR_PROTOCOL, "HELLO must be a JSON object");
 		return;
 	}
+	cred = json_string_value(json_object_get(j, "ticket"));
 	resume = json_object_get(j, "resume");
 	if (resume) {
 		const char *sid = json_string_value(json_object_get(resume, "sessionId"));
@@ -244,10 +271,12 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		json_int_t end = json_integer_value(json_object_get(resume, "end"));
 		struct session *s = sid ? session_find(ctl, sid) : NULL;
 
-		if (!s || !key || strlen(key) != strlen(s->resume_key) ||
-		    sodium_memcmp(key, s->resume_key, strlen(key)) || session_is_final(s)) {
-			log_warn("agent_resume_refused", "{s:s?, s:s}", "session", sid, "client",
-				 server_client_addr(l->wsi, addr, sizeof(addr)));
+		why = resume_refusal(ctl, s, key, cred);
+		if (why) {
+			ctl->m.auth_failures++;
+			log_audit("agent_resume_refused", "{s:s?, s:s, s:s}", "session", sid, "reason",
+				  why, "client", server_client_addr(l->wsi, addr, sizeof(addr)));
+			/* one answer for every refusal: an impostor learns nothing from it */
 			link_error(l, PROTO_ERR_NOT_FOUND, "no such session to resume");
 			json_decref(j);
 			return;
@@ -261,8 +290,7 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		l->authed = 1;
 		l->pid = (int)json_integer_value(json_object_get(j, "pid"));
 		l->s = s;
-		l->who.local = s->runner_id != 0;
-		l->who.agent_id = s->runner_id;
+		l->who = s->holder;
 		s->agent = l;
 		s->lost_since_ms = 0;
 		link_queue_json(l, PROTO_HELLO,
@@ -276,7 +304,6 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		json_decref(j);
 		return;
 	}
-	cred = json_string_value(json_object_get(j, "ticket"));
 	if (!cred || dispatcher_authenticate(ctl->disp, cred, &l->who)) {
 		ctl->m.auth_failures++;
 		log_audit("agent_refused", "{s:s, s:s}", "reason", "bad or used credential", "client",

@@ -139,6 +139,14 @@ enum session_state {
 #define SESSION_MAX_ENV 64
 #define SESSION_MAX_ENV_BYTES (32u << 10)
 
+/* Which runner presented a credential: a local agent, a pod, or (neither) the shared
+ * external runner token. */
+struct agent_identity {
+	int local;              /* spawned by this control */
+	int agent_id;           /* local agent number, or 0 */
+	char pod_uid[64];       /* external runner's pod, when it presented a service-account token */
+};
+
 struct session {
 	struct session *next, *prev;    /* control->sessions */
 	struct session *wait_next;      /* control->waiting_* */
@@ -168,6 +176,8 @@ struct session {
 	int cancel_requested;
 	char resume_key[65];            /* lets the session's agent reconnect and resume */
 	int runner_id;                  /* local agent number running it, 0 if external */
+	struct agent_identity holder;   /* the runner it was assigned to: the only one that
+					 * may resume it (with resume_key) */
 	int64_t lost_since_ms;          /* agent link down since (external runners) */
 	lws_sorted_usec_list_t sul_cancel;
 	struct recording *rec;          /* asciicast v2 file while live; NULL when closed */
@@ -239,17 +249,17 @@ void agent_link_runner_gone(struct control *ctl, int agent_id, const char *why);
 
 /* ---- dispatcher.c ---- */
 
-struct agent_identity {
-	int local;              /* spawned by this control */
-	int agent_id;           /* local agent number, or 0 */
-	char pod_uid[64];       /* external runner's pod, when it presented a service-account token */
-};
-
 struct dispatcher *dispatcher_new(struct control *ctl);
 void dispatcher_free(struct dispatcher *d);
 /* Checks an agent's credential; a local ticket is consumed. 0 or RW_EAUTH. */
 int dispatcher_authenticate(struct dispatcher *d, const char *credential,
 			    struct agent_identity *who);
+/* Checks, without consuming anything, that `credential` is still valid and belongs to the
+ * runner `holder` (a session's assignee, for its resume): the same local agent's ticket, a
+ * valid service-account token naming the same pod, or the shared runner token when that is
+ * what the holder presented. 0 or RW_EAUTH. */
+int dispatcher_check_holder(struct dispatcher *d, const char *credential,
+			    const struct agent_identity *holder);
 /* Pairs waiting sessions with idle agents and spawns local agents as needed. */
 void dispatcher_run(struct control *ctl);
 /* Called from control's periodic tick: reaps local agents, keeps the pool warm. */

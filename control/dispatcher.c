@@ -33,7 +33,9 @@ extern char **environ;
 struct local_agent {
 	int id;
 	pid_t pid;
-	char ticket[2 * DISPATCH_TICKET_BYTES + 1];   /* wiped once used */
+	/* SHA-256 of its one-time ticket: the ticket itself goes to the agent only. Kept after
+	 * the claim so that the agent, and only it, can resume its session with it. */
+	uint8_t ticket_hash[crypto_hash_sha256_BYTES];
 	int claimed;
 };
 
@@ -191,18 +193,36 @@ size_t dispatcher_local_count(const struct dispatcher *d)
 	return d->n_locals;
 }
 
-int dispatcher_authenticate(struct dispatcher *d, const char *credential,
-			    struct agent_identity *who)
+/* The local agent whose ticket `credential` is, or NULL. Compares hashes in constant time. */
+static struct local_agent *local_by_ticket(struct dispatcher *d, const char *credential)
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, (const uint8_t *)credential, strlen(credential));
+	for (size_t i = 0; i < d->n_locals; i++)
+		if (!sodium_memcmp(h, d->locals[i].ticket_hash, sizeof(h)))
+			return &d->locals[i];
+	return NULL;
+}
+
+static int is_runner_token(const struct dispatcher *d, const char *credential)
 {
 	size_t n = strlen(credential);
 
+	return d->runner_token && n == strlen(d->runner_token) &&
+	       !sodium_memcmp(credential, d->runner_token, n);
+}
+
+int dispatcher_authenticate(struct dispatcher *d, const char *credential,
+			    struct agent_identity *who)
+{
+	struct local_agent *la = local_by_ticket(d, credential);
+
 	memset(who, 0, sizeof(*who));
-	for (size_t i = 0; i < d->n_locals; i++) {
-		struct local_agent *la = &d->locals[i];
-		if (la->claimed || n != strlen(la->ticket) || sodium_memcmp(credential, la->ticket, n))
-			continue;
+	if (la) {
+		if (la->claimed)
+			return RW_EAUTH;
 		la->claimed = 1;
-		sodium_memzero(la->ticket, sizeof(la->ticket));
 		who->local = 1;
 		who->agent_id = la->id;
 		return RW_OK;
@@ -216,10 +236,32 @@ int dispatcher_authenticate(struct dispatcher *d, const char *credential,
 		}
 		return RW_OK;
 	}
-	if (d->runner_token && n == strlen(d->runner_token) &&
-	    !sodium_memcmp(credential, d->runner_token, n))
+	if (is_runner_token(d, credential))
 		return RW_OK;
 	return RW_EAUTH;
+}
+
+int dispatcher_check_holder(struct dispatcher *d, const char *credential,
+			    const struct agent_identity *holder)
+{
+	struct local_agent *la;
+	char uid[sizeof(holder->pod_uid)], reason[128];
+
+	if (holder->local) {
+		la = local_by_ticket(d, credential);
+		return la && la->claimed && la->id == holder->agent_id ? RW_OK : RW_EAUTH;
+	}
+	if (holder->pod_uid[0]) {
+		if (!d->ra || !runner_auth_is_jwt(credential))
+			return RW_EAUTH;
+		if (runner_auth_verify(d->ra, credential, rw_now_ms() / 1000, uid, sizeof(uid), reason,
+				       sizeof(reason))) {
+			log_warn("runner_token_refused", "{s:s}", "reason", reason);
+			return RW_EAUTH;
+		}
+		return strcmp(uid, holder->pod_uid) ? RW_EAUTH : RW_OK;
+	}
+	return is_runner_token(d, credential) ? RW_OK : RW_EAUTH;
 }
 
 static int spawn_local(struct dispatcher *d)
@@ -228,7 +270,7 @@ static int spawn_local(struct dispatcher *d)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	struct local_agent *la;
-	char url[512], work[4096];
+	char url[512], work[4096], ticket[2 * DISPATCH_TICKET_BYTES + 1];
 	int pipefd[2], r;
 	pid_t pid;
 
@@ -289,9 +331,11 @@ static int spawn_local(struct dispatcher *d)
 	memset(la, 0, sizeof(*la));
 	la->id = ++d->next_id;
 	la->pid = pid;
-	rw_random_hex(la->ticket, DISPATCH_TICKET_BYTES);
+	rw_random_hex(ticket, DISPATCH_TICKET_BYTES);
+	crypto_hash_sha256(la->ticket_hash, (const uint8_t *)ticket, strlen(ticket));
 	/* a pipe holds far more than one ticket: this write does not block */
-	rw_write_all(pipefd[1], la->ticket, strlen(la->ticket));
+	rw_write_all(pipefd[1], ticket, strlen(ticket));
+	sodium_memzero(ticket, sizeof(ticket));
 	close(pipefd[1]);
 	log_info("agent_spawned", "{s:i, s:i}", "agent_id", la->id, "pid", (int)pid);
 	return RW_OK;

@@ -153,8 +153,8 @@ static int aud_ok(json_t *aud)
 
 #define FAIL(...) do { snprintf(reason, reasonlen, __VA_ARGS__); goto out; } while (0)
 
-int runner_auth_claim(struct runner_auth *ra, const char *token, int64_t now_s, char *pod_uid,
-		      size_t pod_uid_len, char *reason, size_t reasonlen)
+int runner_auth_verify(struct runner_auth *ra, const char *token, int64_t now_s, char *pod_uid,
+		       size_t pod_uid_len, char *reason, size_t reasonlen)
 {
 	const char *d1, *d2;
 	uint8_t *hdr_raw = NULL, *pl_raw = NULL, *sig = NULL;
@@ -205,13 +205,6 @@ int runner_auth_claim(struct runner_auth *ra, const char *token, int64_t now_s, 
 	uid = json_string_value(json_object_get(json_object_get(json_object_get(claims, "kubernetes.io"), "pod"), "uid"));
 	if (!uid || !*uid || strlen(uid) >= sizeof(ra->used[0]) || strlen(uid) >= pod_uid_len)
 		FAIL("runner token names no pod");
-	for (size_t i = 0; i < ra->n_used; i++)
-		if (!strcmp(ra->used[i], uid))
-			FAIL("pod already claimed");
-	snprintf(ra->used[ra->next_used], sizeof(ra->used[0]), "%s", uid);
-	ra->next_used = (ra->next_used + 1) % RUNNER_AUTH_MAX_USED;
-	if (ra->n_used < RUNNER_AUTH_MAX_USED)
-		ra->n_used++;
 	snprintf(pod_uid, pod_uid_len, "%s", uid);
 	r = RW_OK;
 out:
@@ -222,4 +215,23 @@ out:
 	free(pl_raw);
 	free(sig);
 	return r;
+}
+
+int runner_auth_claim(struct runner_auth *ra, const char *token, int64_t now_s, char *pod_uid,
+		      size_t pod_uid_len, char *reason, size_t reasonlen)
+{
+	int r = runner_auth_verify(ra, token, now_s, pod_uid, pod_uid_len, reason, reasonlen);
+
+	if (r)
+		return r;
+	for (size_t i = 0; i < ra->n_used; i++)
+		if (!strcmp(ra->used[i], pod_uid)) {
+			snprintf(reason, reasonlen, "pod already claimed");
+			return RW_EAUTH;
+		}
+	snprintf(ra->used[ra->next_used], sizeof(ra->used[0]), "%s", pod_uid);
+	ra->next_used = (ra->next_used + 1) % RUNNER_AUTH_MAX_USED;
+	if (ra->n_used < RUNNER_AUTH_MAX_USED)
+		ra->n_used++;
+	return RW_OK;
 }

@@ -27,6 +27,12 @@ struct runner_auth *runner_auth_new(const char *jwks_file, const char *issuer, c
 				    size_t errlen);
 void runner_auth_free(struct runner_auth *ra);
 
+/* Verifies a service-account token (signature, issuer, audience, lifetime) and names its
+ * pod, consuming nothing: a resume checks with it that the runner holding a session is
+ * still the one that claimed it. 0 with `pod_uid` filled, RW_EAUTH with `reason`. */
+int runner_auth_verify(struct runner_auth *ra, const char *token, int64_t now_s, char *pod_uid,
+		       size_t pod_uid_len, char *reason, size_t reasonlen);
+
 /* Verifies a service-account token and consumes its pod: 0 with `pod_uid` filled the first
  * time, RW_EAUTH with `reason` otherwise ("pod already claimed" on a second use). */
 int runner_auth_claim(struct runner_auth *ra, const char *token, int64_t now_s, char *pod_uid,

@@ -209,9 +209,21 @@ json_t *session_to_json(const struct session *s)
 				    s->exit.signo ? json_null() : json_integer(s->exit.code));
 		json_object_set_new(j, "signal", s->exit.signo ? json_integer(s->exit.signo) : json_null());
 		json_object_set_new(j, "sha256", json_string(hex));
+		/* the agent's total and digest against what control itself received */
+		json_object_set_new(j, "verified", json_boolean(s->digest_ok));
+		if (!s->digest_ok)
+			json_object_set_new(j, "verifyReason",
+					    s->exit.total != s->stream.end ?
+						    json_sprintf("the runner reports %llu bytes, control "
+								 "received %llu",
+								 (unsigned long long)s->exit.total,
+								 (unsigned long long)s->stream.end) :
+						    json_string("the runner's SHA-256 differs from control's "
+								"digest of the same bytes"));
 	} else {
 		json_object_set_new(j, "exitCode", json_null());
 		json_object_set_new(j, "signal", json_null());
+		json_object_set_new(j, "verified", json_null());
 	}
 	json_object_set_new(j, "reason", s->reason ? json_string(s->reason) : json_null());
 	json_object_set_new(j, "wsUrl", json_sprintf("/ws/%s", s->id));

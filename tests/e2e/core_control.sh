@@ -72,7 +72,7 @@ agent_pid=$(jq -r "select(.event==\"session_assigned\" and .session==\"$ksid\") 
 kill -KILL "$agent_pid"
 set +e; wait "$run_pid"; rc=$?; set -e
 check "viewer told the runner died" grep -q "session failed: runner exited unexpectedly (signal 9)" "$TMP/killed.err"
-check "runwire exits 1 for a failed session" [ "$rc" = 1 ]
+check "runwire exits 123 (no exit status, docs/protocol.md) for a failed session" [ "$rc" = 123 ]
 check "API shows the session failed with its reason" bash -c \
   "curl -s $SERVER/api/sessions/$ksid | jq -e '.reason | test(\"signal 9\")' >/dev/null"
 
