@@ -362,8 +362,16 @@ static void link_frame_in(struct agent_link *l, const struct proto_frame *f)
 	}
 	switch (f->type) {
 	case PROTO_OUTPUT:
-		if (relay_output(s, f->offset, f->data, f->len)) {
+		switch (relay_output(s, f->offset, f->data, f->len)) {
+		case RW_OK:
+			break;
+		case RW_EPROTO:
 			link_error(l, PROTO_ERR_PROTOCOL, "output offset does not follow the stream");
+			return;
+		default:
+			/* Not stored, so not acknowledged: the agent keeps it in its window and sends
+			 * it again when it has reconnected (with backoff, while the disk is full). */
+			link_error(l, PROTO_ERR_INTERNAL, "control cannot store output now");
 			return;
 		}
 		if (s->state == SESSION_STARTING)
