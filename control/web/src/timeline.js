@@ -95,11 +95,17 @@ export class Timeline {
   // cancelled when the session was.
   _stopRunning(ev, replayed) {
     const t = eventTime(ev, replayed, this.now);
+    const cancelled = ev.state === 'cancelled';
     for (const st of this.stages) {
       if (st.state === 'running') {
-        st.state = ev.state === 'cancelled' ? 'cancelled' : 'failed';
+        st.state = cancelled ? 'cancelled' : 'failed';
         st.endedAt = t;
         if (!st.reason) st.reason = ev.reason || `session ${ev.state}`;
+      } else if (cancelled && st.source === 'agent' && st.name === 'run' && st.state === 'failed') {
+        // the agent saw the program die of the cancel's SIGHUP: that is the cancel, not a failure
+        st.state = 'cancelled';
+        st.message = st.reason;
+        st.reason = ev.reason || 'session cancelled';
       }
     }
   }

@@ -51,7 +51,7 @@ test('progress, failure reason, and a session that ends under a running stage', 
 
 test('a cancelled session: the running stage shows as cancelled, with the reason', () => {
   const tl = new Timeline(clock());
-  tl.apply({ type: 'stage', stage: 'run', state: 'running' });
+  tl.apply({ type: 'stage', stage: 'audit', state: 'running' });
   tl.apply({ type: 'stage', stage: 'later', state: 'skipped' });
   tl.apply({ type: 'state', state: 'cancelled', reason: 'cancelled by the owner' });
   assert.equal(tl.stages[0].state, 'cancelled');
@@ -59,6 +59,18 @@ test('a cancelled session: the running stage shows as cancelled, with the reason
   assert.equal(tl.stages[1].state, 'skipped', 'a stage already over keeps its state');
   assert.deepEqual(tl.session, { state: 'cancelled', reason: 'cancelled by the owner' });
   assert.equal(tl.running, false);
+});
+
+test("a cancelled session: the agent's run stage, failed of the SIGHUP, is the cancel", () => {
+  const tl = new Timeline(clock());
+  tl.apply({ type: 'stage', stage: 'run', source: 'agent', state: 'running' });
+  tl.apply({ type: 'stage', stage: 'check', state: 'failed', reason: 'real failure' });
+  tl.apply({ type: 'stage', stage: 'run', source: 'agent', state: 'failed', reason: 'killed by signal 1' });
+  tl.apply({ type: 'state', state: 'cancelled', reason: 'cancelled by the owner' });
+  assert.equal(tl.stages[0].state, 'cancelled');
+  assert.equal(tl.stages[0].reason, 'cancelled by the owner');
+  assert.equal(tl.stages[0].message, 'killed by signal 1');
+  assert.equal(tl.stages[1].state, 'failed', "a CLI's own failure stays one");
 });
 
 test('nested stages: each under its parent, siblings in order, depth capped, cycles shown', () => {
