@@ -279,8 +279,8 @@ function onEvent(cur, ev, replayed) {
       cur.hashing = false;
       const why = ev.reason ? ` (${ev.reason})` : '';
       app.term.note(`${formatBytes(ev.skipped)} skipped: older than control's scrollback (the recording has them)`);
-      showNotice(`This session's first ${formatBytes(ev.skipped)} of output are no longer kept${why}: ` +
-        `the terminal starts at byte ${ev.offset ?? ev.skipped}, so its first screens are missing.` +
+      showNotice(`${formatBytes(ev.skipped)} of this session's output, up to byte ${ev.offset ?? '?'}, ` +
+        `are no longer kept${why}: the terminal goes on without them, so some screens are missing.` +
         (cur.share ? '' : ' The recording (Replay, once the session is over) may still have them.'));
       break;
     }
