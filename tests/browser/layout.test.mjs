@@ -133,8 +133,8 @@ async function inkIn(page, clip) {
   return n;
 }
 
-test('underscores and descenders are drawn at 100% zoom', async () => {
-  const ctx = await browser.newContext(LAPTOP);
+for (const scale of [1, 2]) test(`underscores and descenders are drawn at 100% zoom (device pixel ratio ${scale})`, async () => {
+  const ctx = await browser.newContext({ ...LAPTOP, deviceScaleFactor: scale });
   const page = await openPage(ctx);
   const { data } = await api('POST', '/api/sessions', {
     command: "printf 'ANTHROPIC_API_KEY gjpqy\\n'", cols: 80, rows: 24 });
@@ -146,7 +146,7 @@ test('underscores and descenders are drawn at 100% zoom', async () => {
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   const line = await page.evaluate(() => window.__runwire.lines()[0]);
   assert.equal(line, 'ANTHROPIC_API_KEY gjpqy');
-  await keepShot(page, 'laptop-1280x800-underscores');
+  await keepShot(page, `laptop-1280x800-underscores-x${scale}`);
   // each underscore's cell has ink; a blank cell (the space) has none
   for (const col of [9, 13]) {
     const ink = await inkIn(page, await cellRect(page, col, 0));

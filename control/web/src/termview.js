@@ -14,7 +14,7 @@ import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 
 const FLOW_HIGH = 256 << 10;     // bytes handed to xterm and not yet parsed, at most
-const TERM_LINE_HEIGHT = 1.2;    // rows' height as a multiple of the font's
+const TERM_LINE_HEIGHT = 1.1;    // rows' height as a multiple of the font's
 
 export class TermView {
   constructor(container) {
