@@ -70,14 +70,14 @@ check "with a hint naming RUNWIRE_DEMO_PORT" grep -q "RUNWIRE_DEMO_PORT" "$TMP/b
 TREE2=$TMP/tree2
 mkdir -p "$TREE2/bin"
 cp "$TREE/bin/"* "$TREE2/bin/"
-printf 'demo:\n\t@bash %s/scripts/demo.sh\n' "$RW_SRC" >"$TMP/demo.mk"
+printf '.PHONY: demo\ndemo:\n\t@bash %s/scripts/demo.sh\n' "$RW_SRC" >"$TMP/demo.mk"
 check "Ctrl-C under make: the demo stops, control with it, no make error" \
   env RUNWIRE_DEMO_BUILD="$TREE2" RUNWIRE_DEMO_PORT=0 python3 - "$TMP/demo.mk" "$TMP/pty.out" <<'PY'
 import os, pty, re, select, sys, time, urllib.request
 mk, out_path = sys.argv[1], sys.argv[2]
 pid, fd = pty.fork()
 if pid == 0:
-    os.execvp("make", ["make", "--no-print-directory", "-f", mk, "demo"])
+    os.execvp("make", ["make", "--no-print-directory", "-C", os.path.dirname(mk), "-f", mk, "demo"])
 out = b""
 def read_until(pred, limit):
     global out
@@ -102,7 +102,7 @@ _, status = os.waitpid(pid, 0)
 open(out_path, "wb").write(out)
 text = out.decode("utf-8", "replace")
 if not ok:
-    print("the demo did not reach its last line", file=sys.stderr); sys.exit(1)
+    print("the demo did not reach its last line:", text[-600:], file=sys.stderr); sys.exit(1)
 if "***" in text:
     print("make reported an error:", text[-400:], file=sys.stderr); sys.exit(1)
 if "stopping runwire-control" not in text:

@@ -444,7 +444,11 @@ function formatClock(sec) {
 // gaps cut as the output.
 function renderReplayTimeline(cur, pos) {
   const base = cur.info?.createdAt || (cur.cast.header.timestamp || 0) * 1000;
-  renderTimeline(cur, timelineAt(cur.events, base + sessionTime(cur.cast, pos) * 1000));
+  let cutoff = base + sessionTime(cur.cast, pos) * 1000;
+  // At the end, every event: a stage event and the output it goes with travel different
+  // ways (the events pipe, the pty), so the last events may come after the last output.
+  if (pos >= cur.cast.duration) cutoff = Math.max(cutoff, ...cur.events.map((e) => e.ts || 0));
+  renderTimeline(cur, timelineAt(cur.events, cutoff));
 }
 
 function startReplay() {
