@@ -520,6 +520,7 @@ function exitReplay() {
   // The bar goes when the output is back, not before: until then the terminal still shows
   // the replay (a viewer, or a test, must not take that for the output).
   app.term.reset().then(() => {
+    // (otherwise the replay left the terminal at the recording's last size: the output's own)
     if (cur.fixedSize && cur.conn.hello) app.term.resize(cur.conn.hello.cols, cur.conn.hello.rows);
     app.term.write(allOutput(cur.cast), true);
     show($('replay-bar'), false);
