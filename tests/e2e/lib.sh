@@ -69,10 +69,11 @@ check() { # check "description" command...
 }
 
 # start_control [flags...]: starts runwire-control on 127.0.0.1:<random port>. No config
-# file unless the flags name one (not the build tree's default runwire-control.json).
+# file unless the flags or RUNWIRE_CONFIG name one (not the build tree's default
+# runwire-control.json, which `make bundle` writes).
 start_control() {
-  "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --port-file "$TMP/port" \
-    --data-dir "$TMP/data" --config none "$@" >"$CONTROL_LOG" 2>&1 &
+  RUNWIRE_CONFIG=${RUNWIRE_CONFIG:-none} "$RW_BIN/runwire-control" --listen 127.0.0.1:0 \
+    --port-file "$TMP/port" --data-dir "$TMP/data" "$@" >"$CONTROL_LOG" 2>&1 &
   CONTROL_PID=$!
   local i
   for i in $(seq 1 200); do
