@@ -335,7 +335,8 @@ static void link_exit(struct agent_link *l, const struct proto_frame *f)
 	if (!s->digest_ok)
 		log_error("digest_mismatch", "{s:s, s:I, s:I}", "session", s->id, "agent_total",
 			  (json_int_t)f->exit.total, "control_total", (json_int_t)s->stream.end);
-	session_set_state(s, s->cancel_requested ? SESSION_CANCELLED : SESSION_EXITED, NULL);
+	session_set_state(s, s->cancel_requested ? SESSION_CANCELLED : SESSION_EXITED,
+			  s->cancel_requested ? SESSION_CANCEL_REASON : NULL);
 	l->ack_due = 1;
 	l->closing = 1;
 	lws_callback_on_writable(l->wsi);

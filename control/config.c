@@ -13,6 +13,11 @@
 #include <unistd.h>
 
 #define CONFIG_MAX_FILE (1u << 20)
+/* Read when neither --config nor RUNWIRE_CONFIG names a file: <dir of the binary>/../ this,
+ * so a build tree's control (build/bin/) finds build/runwire-control.json, which
+ * scripts/build-bundle.sh writes with the sample-cli template once the bundle is built. */
+#define CONFIG_DEFAULT_NAME "runwire-control.json"
+#define CONFIG_NONE "none"
 
 enum opt_type { OPT_STR, OPT_INT, OPT_LISTEN, OPT_DISPATCHER, OPT_DURATION, OPT_BYTES,
 		OPT_FLAG };
@@ -48,7 +53,8 @@ static const struct opt_def opt_defs[] = {
 	{ "data-dir", "RUNWIRE_DATA_DIR", "dataDir", OPT_STR, 0, 0, OFF(data_dir), "DIR",
 	  "state and work directories (default $XDG_STATE_HOME/runwire or ~/.local/state/runwire)" },
 	{ "config", "RUNWIRE_CONFIG", NULL, OPT_STR, 0, 0, OFF(config_file), "FILE",
-	  "JSON file with any of these settings (keys in camelCase)" },
+	  "JSON file with any of these settings (keys in camelCase); default: "
+	  CONFIG_DEFAULT_NAME " beside the binary's directory when present; \"none\" for no file" },
 	{ "session-secret-file", "RUNWIRE_SESSION_SECRET_FILE", "sessionSecretFile", OPT_STR, 0, 0, OFF(session_secret_file), "FILE",
 	  "HS256 secret for session tokens, at least 32 bytes (default: generated at start)" },
 	{ "session-key-file", "RUNWIRE_SESSION_KEY_FILE", "sessionKeyFile", OPT_STR, 0, 0, OFF(session_key_file), "FILE",
@@ -241,6 +247,24 @@ static char *default_data_dir(void)
 	return strdup(buf);
 }
 
+/* <dir of the binary>/../CONFIG_DEFAULT_NAME when that file exists, else NULL (malloc'd). */
+static char *default_config_path(void)
+{
+	char exe[PATH_MAX], buf[PATH_MAX + 64];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	snprintf(buf, sizeof(buf), "%s/../%s", exe, CONFIG_DEFAULT_NAME);
+	return access(buf, R_OK) ? NULL : strdup(buf);
+}
+
 static char *default_agent_path(void)
 {
 	char exe[PATH_MAX], buf[PATH_MAX + 32];
@@ -302,12 +326,19 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 	for (i = 0; i < RW_ARRAY_LEN(opt_defs); i++)
 		if (!strcmp(opt_defs[i].flag, "config")) {
 			const char *path = flag_vals[i] ? flag_vals[i] : getenv(opt_defs[i].env);
+			char *found = NULL;
+
+			if (!path || !*path)
+				path = found = default_config_path();
+			if (path && !strcmp(path, CONFIG_NONE))
+				path = NULL;
 			if (path && *path) {
 				json_error_t err;
 				cfg->config_file = strdup(path);
-				cfg->file = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+				free(found);
+				cfg->file = json_load_file(cfg->config_file, JSON_REJECT_DUPLICATES, &err);
 				if (!cfg->file || !json_is_object(cfg->file)) {
-					fprintf(stderr, "runwire-control: config %s: %s (line %d)\n", path,
+					fprintf(stderr, "runwire-control: config %s: %s (line %d)\n", cfg->config_file,
 						cfg->file ? "must be a JSON object" : err.text, err.line);
 					return RW_EINVAL;
 				}

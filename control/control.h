@@ -135,6 +135,9 @@ enum session_state {
 };
 
 #define SESSION_MAX_PENDING_INPUT (64u << 10) /* input held until an agent runs it */
+/* The reason a session cancelled while running ends with (its state event and GET), so a
+ * viewer can say why it stopped. */
+#define SESSION_CANCEL_REASON "cancelled by its owner"
 #define SESSION_MAX_COMMAND (64u << 10)
 #define SESSION_MAX_ENV 64
 #define SESSION_MAX_ENV_BYTES (32u << 10)

@@ -149,6 +149,8 @@ int main(int argc, char **argv)
 	}
 	log_init("control", LOG_LVL_INFO);
 	log_route_lws();
+	if (ctl.cfg.file)
+		log_info("config", "{s:s}", "file", ctl.cfg.config_file);
 	if (sodium_init() < 0)
 		return 1;
 

@@ -24,7 +24,7 @@ umask 022
 
 say() { echo "bundle: $*" >&2; }
 
-for tool in node npm zip sha256sum; do
+for tool in node npm zip sha256sum jq; do
   command -v "$tool" >/dev/null || { say "missing $tool (run scripts/setup.sh)"; exit 1; }
 done
 
@@ -68,3 +68,24 @@ mv -f "$tmp_zip" "$OUT_DIR/$NAME.zip"
 size=$(stat -c %s "$OUT_DIR/$NAME.zip")
 say "wrote ${OUT_DIR#"$ROOT"/}/$NAME.zip ($size bytes, $count files)"
 say "sha256 $(cut -d' ' -f1 "$OUT_DIR/$NAME.zip.sha256")"
+
+# The config a build tree's runwire-control reads when started without --config
+# (<dir of the binary>/../runwire-control.json, docs/operations.md): the sample-cli template
+# with this bundle, so `runwire run --template sample-cli` works against a control started by
+# hand. The report goes to ../out: the bundle itself is read-only in the session's sandbox.
+# A file written by someone else (no "_generated" key) is left alone.
+CONTROL_CONFIG=$(dirname "$OUT_DIR")/runwire-control.json
+if [[ ! -e $CONTROL_CONFIG ]] || jq -e 'has("_generated")' "$CONTROL_CONFIG" >/dev/null 2>&1; then
+  jq -n --arg url "$(cd "$OUT_DIR" && pwd)/$NAME.zip" \
+    --arg sha "$(cut -d' ' -f1 "$OUT_DIR/$NAME.zip.sha256")" '{
+    _generated: "by scripts/build-bundle.sh; delete this key to keep your own edits",
+    templates: {"sample-cli": {
+      description: "Stage-wise demo CLI (listr2, ora, chalk, boxen; offline Claude audit)",
+      bundle: {url: $url, sha256: $sha},
+      command: "node sample-cli.js run",
+      env: {SAMPLE_CLI_OUT: "../out"}}}}' >"$CONTROL_CONFIG.tmp"
+  mv -f "$CONTROL_CONFIG.tmp" "$CONTROL_CONFIG"
+  say "wrote ${CONTROL_CONFIG#"$ROOT"/} (the sample-cli template for runwire-control)"
+else
+  say "left ${CONTROL_CONFIG#"$ROOT"/} alone (not written by this script)"
+fi

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   launch, openPage, startFromForm, waitForText, waitForStatus, waitSettled, screenshot, text,
-  lines, api, waitForSession, assertNoProblems, count,
+  lines, api, waitForSession, assertNoProblems, count, cancelFromPage,
 } from './lib.mjs';
 
 let browser;
@@ -65,7 +65,7 @@ test('typing into cat: the echo comes back; a reload shows the same screen, noth
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => (window.__runwire.text().match(/second line/g) || []).length === 2,
     null, { timeout: 10000 });
-  await page.click('#cancel');
+  await cancelFromPage(page);
   await waitForSession(id, (s) => s.state === 'cancelled' || s.state === 'exited');
   await waitForStatus(page, 'ended');
   assertNoProblems(page);
@@ -104,7 +104,7 @@ test('replayed terminal queries are not answered into the session', async () => 
     dropped: window.__runwire.view.droppedReplies,
   }));
   assert.ok(guard.swallowed >= 3, `replayed queries swallowed: ${JSON.stringify(guard)}`);
-  await page.click('#cancel');
+  await cancelFromPage(page);
   await waitForStatus(page, 'ended');
   assertNoProblems(page);
   await ctx.close();
@@ -190,7 +190,7 @@ test('a read-only share in a second browser context sees the output; its typing 
   await waitForText(viewer, 'from the writer');
   await screenshot(viewer, 'interactive', 'share-viewer');
 
-  await page.click('#cancel');
+  await cancelFromPage(page);
   await waitForSession(id, (s) => s.state === 'cancelled' || s.state === 'exited');
   await waitForStatus(viewer, 'ended');
   await waitForStatus(page, 'ended');
@@ -227,6 +227,11 @@ test('keyboard only: start a session, type into it, leave the terminal with F6',
   assert.equal(await page.evaluate(() => document.activeElement.id), 'share', 'F6 leaves the terminal');
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'cancel');
+  await page.keyboard.press('Enter');
+  // cancel asks first; the focus is on the safe answer, the other is one Shift+Tab away
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'cancel-keep');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'cancel-confirm');
   await page.keyboard.press('Enter');
   await waitForStatus(page, 'ended');
   assertNoProblems(page);

@@ -109,3 +109,47 @@ export function count(haystack, needle) {
   for (let i = haystack.indexOf(needle); i >= 0; i = haystack.indexOf(needle, i + needle.length)) n++;
   return n;
 }
+
+// Cancels the open session from the page: the Cancel button, then the confirmation.
+export async function cancelFromPage(page) {
+  await page.click('#cancel');
+  await page.click('#cancel-confirm');
+}
+
+// Screenshots that the issue asks to keep (the layouts at 390x844 and 1280x800):
+// build/browser-shots/ beside RW_ARTIFACTS (build/browser-artifacts).
+export const SHOTS = process.env.RW_SHOTS || join(ARTIFACTS, '..', 'browser-shots');
+export async function keepShot(page, name, opts = {}) {
+  mkdirSync(SHOTS, { recursive: true });
+  const file = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path: file, ...opts });
+  return file;
+}
+
+// Pixels of a rectangle of the page as it is drawn (a screenshot, decoded in the page
+// itself: no image library in the tests). Returns {width, height, data: [r,g,b,a,...]}.
+export async function pixels(page, clip) {
+  const png = await page.screenshot({ clip });
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth;
+    c.height = img.naturalHeight;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    return { width: c.width, height: c.height, data: Array.from(g.getImageData(0, 0, c.width, c.height).data) };
+  }, png.toString('base64'));
+}
+
+// The rectangle of terminal cell (col, row) of the visible screen, in CSS pixels.
+export async function cellRect(page, col, row) {
+  return page.evaluate(({ col, row }) => {
+    const t = window.__runwire.term;
+    const screen = document.querySelector('#terminal .xterm-screen').getBoundingClientRect();
+    const w = screen.width / t.cols;
+    const h = screen.height / t.rows;
+    return { x: screen.x + col * w, y: screen.y + row * h, width: w, height: h };
+  }, { col, row });
+}

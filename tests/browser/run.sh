@@ -73,6 +73,7 @@ if grep -q '^// needs: firebase-emulator' "$file"; then
 fi
 start_control "${control_flags[@]}"
 export RW_URL=$SERVER
+export RW_CONTROL_LOG=$CONTROL_LOG   # tests that wait for something control logs
 export RW_ARTIFACTS=${RW_ARTIFACTS:-$RW_SRC/build/browser-artifacts}
 mkdir -p "$RW_ARTIFACTS"
 check "node --test $(basename "$file") (screenshots in $RW_ARTIFACTS)" \

@@ -72,10 +72,13 @@ check() { # check "description" command...
 # start_control [flags...]: starts runwire-control on 127.0.0.1:<random port>. Sessions run
 # in the sandbox (where bubblewrap runs) and see the test's files and the source tree
 # read-only; a test of the sandbox itself sets SANDBOX_RO=() first to see nothing of them.
+# No config file unless the flags or RUNWIRE_CONFIG name one (not the build tree's default
+# runwire-control.json, which `make bundle` writes).
 SANDBOX_RO=(--sandbox-ro "$TMP:$RW_SRC")
 start_control() {
-  "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --port-file "$TMP/port" \
-    --data-dir "$TMP/data" ${SANDBOX_RO[@]+"${SANDBOX_RO[@]}"} "$@" >"$CONTROL_LOG" 2>&1 &
+  RUNWIRE_CONFIG=${RUNWIRE_CONFIG:-none} "$RW_BIN/runwire-control" --listen 127.0.0.1:0 \
+    --port-file "$TMP/port" --data-dir "$TMP/data" ${SANDBOX_RO[@]+"${SANDBOX_RO[@]}"} "$@" \
+    >"$CONTROL_LOG" 2>&1 &
   CONTROL_PID=$!
   local i
   for i in $(seq 1 200); do

@@ -14,13 +14,17 @@ import * as api from './api.js';
 import { startAuth } from './auth.js';
 import { Connection, FatalStreamError, exitText } from './stream.js';
 import { TermView } from './termview.js';
-import { Timeline } from './timeline.js';
-import { parseCast, Player, SPEEDS, allOutput } from './replay.js';
-import { $, el, show, renderSessions, renderStages, renderFacts, sessionStateText } from './ui.js';
+import { Timeline, timelineAt } from './timeline.js';
+import { parseCast, Player, SPEEDS, allOutput, sessionTime } from './replay.js';
+import {
+  $, el, show, renderSessions, renderStages, renderRunState, renderFacts, sessionStateText,
+} from './ui.js';
 import { formatBytes, formatDuration } from './timeline.js';
 
 const LIST_REFRESH_MS = 3000;
 const RESIZE_DEBOUNCE_MS = 80;
+const TICK_MS = 500;             // live facts and running stages' durations
+const SEEK_STEP_S = 5;           // arrow keys in the replay
 const FINAL = new Set(['exited', 'failed', 'cancelled']);
 const STATUS_TEXT = {
   idle: 'not connected', connecting: 'connecting…', 'catching-up': 'catching up…', live: 'live',
@@ -80,13 +84,23 @@ function setupTerminal() {
 // the session's size (another person's window decides it).
 function fitTerminal() {
   const cur = app.cur;
-  if (cur && (cur.role === 'viewer' || cur.player)) return;
+  if (cur && (cur.role === 'viewer' || cur.player || cur.fixedSize)) return;
   const before = { cols: app.term.term.cols, rows: app.term.term.rows };
   const size = app.term.fitToContainer();
   if (cur?.conn && cur.role === 'writer' && !cur.conn.ended &&
       (size.cols !== before.cols || size.rows !== before.rows || cur.sentSize !== `${size.cols}x${size.rows}`)) {
     if (cur.conn.sendResize(size.cols, size.rows)) cur.sentSize = `${size.cols}x${size.rows}`;
   }
+}
+
+// A read-only viewer and a finished session keep the session's own size: the output was
+// drawn for it, and reflowing it into another width breaks boxes and tables. The pane
+// scrolls (sideways too) when the terminal is larger than it.
+function setFixedSize(cur, on, cols, rows) {
+  if (cur) cur.fixedSize = on;
+  $('terminal-pane').classList.toggle('fixed-size', on);
+  if (on && cols && rows) app.term.resize(cols, rows);
+  if (!on) fitTerminal();
 }
 
 // ---- routes ----
@@ -130,8 +144,10 @@ function closeSession() {
   app.term.setInputEnabled(false);
   app.term.reset();
   setStatus('idle');
-  for (const id of ['share', 'cancel', 'replay', 'session-state', 'role-badge', 'share-box', 'replay-bar'])
+  for (const id of ['share', 'cancel', 'replay', 'session-state', 'role-badge', 'share-box', 'replay-bar',
+    'cancel-box', 'notice', 'run-state'])
     show($(id), false);
+  $('terminal-pane').classList.remove('fixed-size');
   $('session-title').textContent = 'No session open';
   $('session-command').textContent = '';
   $('stages').replaceChildren();
@@ -150,6 +166,8 @@ function openSession(id, { share = false, firstToken = null } = {}) {
     id, share, role: share ? 'viewer' : null, info: null, exit: null, verified: null,
     timeline: new Timeline(), hash: sha256.create(), hashing: true, recording: undefined,
     cast: null, player: null, sentSize: null, closed: false, runnerLost: false,
+    events: [],            // the session's events as they came (the replay's timeline)
+    fixedSize: false, runningSince: null,
   };
   app.cur = cur;
   $('session-title').textContent = `Session ${id.slice(0, 8)}`;
@@ -207,8 +225,10 @@ function openSession(id, { share = false, firstToken = null } = {}) {
     },
   });
   cur.tick = setInterval(() => {
+    if (cur.player) return;
     if (cur.timeline.running) renderStages($('stages'), cur.timeline);
-  }, 500);
+    if (!cur.exit && !cur.conn.ended) renderInfo(cur);   // output and time so far
+  }, TICK_MS);
   cur.conn.start();
   refreshInfo(cur);
 }
@@ -218,21 +238,33 @@ function onHello(cur, hello) {
   show($('role-badge'), cur.role === 'viewer');
   show($('share'), cur.role === 'writer' && !cur.share);
   updateStateBadge(cur, hello.state);
-  if (cur.role === 'viewer') {
-    app.term.resize(hello.cols, hello.rows);
+  if (cur.role === 'viewer' || FINAL.has(hello.state)) {
+    setFixedSize(cur, true, hello.cols, hello.rows);
   } else {
     cur.sentSize = null;
-    fitTerminal();
+    setFixedSize(cur, false);
   }
 }
 
+function renderTimeline(cur, tl = cur.timeline) {
+  renderStages($('stages'), tl);
+  renderRunState($('run-state'), tl);
+  show($('stages-empty'), tl.stages.length === 0);
+}
+
+// A message where the user is looking (above the terminal), not only a line in xterm's
+// buffer that scrolls away.
+function showNotice(text) {
+  $('notice-text').textContent = text;
+  show($('notice'), true);
+}
+
 function onEvent(cur, ev, replayed) {
-  if (cur.timeline.apply(ev, replayed)) {
-    renderStages($('stages'), cur.timeline);
-    show($('stages-empty'), cur.timeline.stages.length === 0);
-  }
+  if (ev.type !== 'resync') cur.events.push(ev);
+  if (cur.timeline.apply(ev, replayed) && !cur.player) renderTimeline(cur);
   switch (ev.type) {
     case 'state':
+      if (ev.state === 'running' && typeof ev.ts === 'number') cur.runningSince = ev.ts;
       updateStateBadge(cur, ev.state, ev.reason);
       refreshInfo(cur);
       if (!replayed) refreshList();
@@ -243,10 +275,15 @@ function onEvent(cur, ev, replayed) {
         setStatus(cur.runnerLost ? 'reconnecting' : 'live', cur.runnerLost ? 'runner lost; waiting for it to come back' : '');
       }
       break;
-    case 'resync':
+    case 'resync': {
       cur.hashing = false;
+      const why = ev.reason ? ` (${ev.reason})` : '';
       app.term.note(`${formatBytes(ev.skipped)} skipped: older than control's scrollback (the recording has them)`);
+      showNotice(`${formatBytes(ev.skipped)} of this session's output, up to byte ${ev.offset ?? '?'}, ` +
+        `are no longer kept${why}: the terminal goes on without them, so some screens are missing.` +
+        (cur.share ? '' : ' The recording (Replay, once the session is over) may still have them.'));
       break;
+    }
     default:
       break;
   }
@@ -268,6 +305,7 @@ function onSessionOver() {
   if (!cur) return;
   app.term.setInputEnabled(false);
   show($('cancel'), false);
+  show($('cancel-box'), false);
   refreshInfo(cur);
   if (!cur.share) probeRecording(cur);
 }
@@ -294,17 +332,25 @@ async function refreshInfo(cur) {
   }
 }
 
+// The session's facts; while it runs, its output so far and how long it has run, counted
+// live (the tick calls this every TICK_MS).
 function renderInfo(cur) {
   const i = cur.info || {};
   $('session-command').textContent = i.template ? `${i.template}: ${i.command || ''}` : (i.command || '');
-  const took = i.startedAt && i.endedAt ? formatDuration(i.endedAt - i.startedAt) : null;
+  const over = !!cur.exit || FINAL.has(i.state) || !!cur.conn?.ended;
+  const started = i.startedAt || cur.runningSince;
+  let took = null;
+  if (started && i.endedAt) took = formatDuration(i.endedAt - started);
+  else if (started && !over) took = formatDuration(Date.now() - started);
+  const seen = cur.conn ? cur.conn.cursor.next : 0;
+  const bytes = cur.exit ? cur.exit.total : Math.max(i.bytes ?? 0, seen);
   const facts = [
     ['Session', cur.id, 'mono'],
     ['State', i.state ? sessionStateText(i) : null],
     ['Reason', i.reason],
     ['Created', i.createdAt ? new Date(i.createdAt).toLocaleTimeString() : null],
-    ['Ran for', took],
-    ['Output', cur.exit ? formatBytes(cur.exit.total) : (i.bytes !== undefined ? formatBytes(i.bytes) : null)],
+    [over ? 'Ran for' : 'Running for', took, 'live-duration'],
+    ['Output', i.bytes !== undefined || seen || cur.exit ? formatBytes(bytes) : null, 'live-bytes'],
   ];
   if (cur.exit) {
     facts.push(['Exit', exitText(cur.exit)]);
@@ -343,9 +389,23 @@ async function copyShare() {
   setTimeout(() => { $('share-copy').textContent = 'Copy'; }, 2000);
 }
 
+function closeShare() {
+  show($('share-box'), false);
+  $('share').focus();
+}
+
+// Cancel asks first, in the page (a native confirm() would stop the page's stream while open).
+function askCancel(open) {
+  show($('cancel-box'), open);
+  $('cancel').setAttribute('aria-expanded', String(open));
+  (open ? $('cancel-keep') : $('cancel')).focus();
+}
+
 async function cancelCurrent() {
   const cur = app.cur;
   if (!cur) return;
+  show($('cancel-box'), false);
+  $('cancel').setAttribute('aria-expanded', 'false');
   $('cancel').disabled = true;
   try {
     cur.info = await api.cancelSession(cur.id);
@@ -374,6 +434,23 @@ async function probeRecording(cur) {
   }
 }
 
+function formatClock(sec) {
+  const s = Math.max(0, Math.floor(sec));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+// The timeline as it stood at replay position `pos`: stage events are placed by their "ts"
+// on the recording's clock (it starts when the session was created), with the same idle
+// gaps cut as the output.
+function renderReplayTimeline(cur, pos) {
+  const base = cur.info?.createdAt || (cur.cast.header.timestamp || 0) * 1000;
+  let cutoff = base + sessionTime(cur.cast, pos) * 1000;
+  // At the end, every event: a stage event and the output it goes with travel different
+  // ways (the events pipe, the pty), so the last events may come after the last output.
+  if (pos >= cur.cast.duration) cutoff = Math.max(cutoff, ...cur.events.map((e) => e.ts || 0));
+  renderTimeline(cur, timelineAt(cur.events, cutoff));
+}
+
 function startReplay() {
   const cur = app.cur;
   if (!cur?.cast) return;
@@ -382,10 +459,18 @@ function startReplay() {
   app.term.reset().then(() => {
     const h = cur.cast.header;
     if (h.width && h.height) app.term.resize(h.width, h.height);
+    const seek = $('replay-seek');
+    seek.max = String(cur.cast.duration || 0);
+    seek.value = '0';
     cur.player = new Player(cur.cast, {
       onOutput: (s) => app.term.write(s, true),
       onResize: (c, r) => app.term.resize(c, r),
-      onProgress: (t, d) => { $('replay-time').textContent = `${t.toFixed(1)} s / ${d.toFixed(1)} s`; },
+      onProgress: (t, d) => {
+        $('replay-time').textContent = `${formatClock(t)} / ${formatClock(d)}`;
+        if (!cur.dragging) seek.value = String(t);
+        seek.setAttribute('aria-valuetext', `${t.toFixed(1)} of ${d.toFixed(1)} seconds`);
+        renderReplayTimeline(cur, t);
+      },
       onState: (playing) => { $('replay-play').textContent = playing ? 'Pause' : 'Play'; },
     });
     cur.player.setSpeed(Number($('replay-speed').value) || 1);
@@ -397,14 +482,34 @@ function startReplay() {
   });
 }
 
-function restartReplay() {
+// Jumps to `pos` seconds: the terminal is cleared and everything up to there written at
+// once. Seeks that come while one is being drawn (dragging the bar) collapse into the last.
+function seekReplay(pos, play = false) {
   const cur = app.cur;
   if (!cur?.player) return;
+  cur.seekTarget = Math.min(Math.max(0, pos), cur.cast.duration);
+  if (play) cur.playAfterSeek = true;
+  if (cur.seeking) return;
+  cur.seeking = true;
+  cur.playAfterSeek = cur.playAfterSeek || cur.player.playing;
   cur.player.pause();
-  app.term.reset().then(() => {
-    cur.player.restartPosition();
-    cur.player.play();
+  const step = () => app.term.reset().then(() => {
+    if (!cur.player) return;
+    const target = cur.seekTarget;
+    const h = cur.cast.header;
+    if (h.width && h.height) app.term.resize(h.width, h.height);
+    cur.player.seekTo(target);
+    if (cur.seekTarget !== target) return step();
+    cur.seeking = false;
+    if (cur.playAfterSeek) cur.player.play();
+    cur.playAfterSeek = false;
+    return undefined;
   });
+  step();
+}
+
+function restartReplay() {
+  seekReplay(0, true);
 }
 
 function exitReplay() {
@@ -415,12 +520,36 @@ function exitReplay() {
   // The bar goes when the output is back, not before: until then the terminal still shows
   // the replay (a viewer, or a test, must not take that for the output).
   app.term.reset().then(() => {
+    // (otherwise the replay left the terminal at the recording's last size: the output's own)
+    if (cur.fixedSize && cur.conn.hello) app.term.resize(cur.conn.hello.cols, cur.conn.hello.rows);
     app.term.write(allOutput(cur.cast), true);
     show($('replay-bar'), false);
     show($('replay'), true);
+    renderTimeline(cur);
     setStatus(cur.conn.status, cur.conn.exit ? exitText(cur.conn.exit) : '');
     $('replay').focus();
   });
+}
+
+// Keys of the replay, as asciinema's player has them: Space plays and pauses, the arrows
+// step 5 s, wherever the focus is except a field one types into (buttons keep Space).
+function onReplayKey(e) {
+  const cur = app.cur;
+  if (!cur?.player || $('replay-bar').hidden || e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  const typing = t instanceof HTMLElement && (t.tagName === 'SELECT' || t.isContentEditable ||
+    (t.tagName === 'TEXTAREA' && !t.classList.contains('xterm-helper-textarea')) ||
+    (t.tagName === 'INPUT' && t.type !== 'range'));
+  if (typing) return;
+  if (e.key === ' ' && t.tagName !== 'BUTTON') {
+    e.preventDefault();
+    e.stopPropagation();
+    cur.player.toggle();
+  } else if ((e.key === 'ArrowLeft' || e.key === 'ArrowRight') && t.id !== 'replay-seek') {
+    e.preventDefault();
+    e.stopPropagation();
+    seekReplay(cur.player.at + (e.key === 'ArrowLeft' ? -SEEK_STEP_S : SEEK_STEP_S));
+  }
 }
 
 // ---- start form and the list ----
@@ -539,7 +668,13 @@ async function boot() {
   for (const s of SPEEDS) $('replay-speed').append(el('option', { value: s, text: `${s}×`, selected: s === 1 }));
   $('share').addEventListener('click', shareLink);
   $('share-copy').addEventListener('click', copyShare);
-  $('cancel').addEventListener('click', cancelCurrent);
+  $('share-close').addEventListener('click', closeShare);
+  $('share-box').addEventListener('keydown', (e) => { if (e.key === 'Escape') closeShare(); });
+  $('cancel').addEventListener('click', () => askCancel($('cancel-box').hidden));
+  $('cancel-keep').addEventListener('click', () => askCancel(false));
+  $('cancel-confirm').addEventListener('click', cancelCurrent);
+  $('cancel-box').addEventListener('keydown', (e) => { if (e.key === 'Escape') askCancel(false); });
+  $('notice-close').addEventListener('click', () => show($('notice'), false));
   $('replay').addEventListener('click', startReplay);
   $('replay-play').addEventListener('click', () => app.cur?.player?.toggle());
   $('replay-restart').addEventListener('click', restartReplay);
@@ -550,12 +685,11 @@ async function boot() {
     e.preventDefault();   // the fragment holds the route: a real anchor jump would leave it
     app.term.focus();
   });
-  $('replay-bar').addEventListener('keydown', (e) => {
-    if (e.key === ' ' && e.target.tagName !== 'BUTTON' && e.target.tagName !== 'SELECT') {
-      e.preventDefault();
-      app.cur?.player?.toggle();
-    }
-  });
+  document.addEventListener('keydown', onReplayKey, true);
+  const seek = $('replay-seek');
+  seek.addEventListener('input', () => seekReplay(Number(seek.value)));
+  seek.addEventListener('pointerdown', () => { if (app.cur) app.cur.dragging = true; });
+  seek.addEventListener('pointerup', () => { if (app.cur) app.cur.dragging = false; });
   try {
     app.config = await api.getConfig();
   } catch (e) {

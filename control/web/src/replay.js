@@ -42,10 +42,34 @@ export function parseCast(text) {
     const gap = t - last;
     if (gap > limit) shifted += gap - limit;
     last = Math.max(last, t);
-    events.push({ t: Math.max(0, t - shifted), code, data });
+    events.push({ t: Math.max(0, t - shifted), raw: t, code, data });
   }
   const duration = events.length ? events[events.length - 1].t : 0;
-  return { header, events, duration };
+  return { header, events, duration, limit };
+}
+
+// A time of the session (seconds since the recording started) as a position of the replay,
+// whose idle gaps were shortened: the same cut parseCast made, applied to a moment between
+// two output events (a stage event, say).
+export function replayPosition(cast, raw) {
+  let pos = 0;
+  let last = 0;
+  for (const ev of cast.events) {
+    if (ev.raw > raw) break;
+    pos = ev.t;
+    last = ev.raw;
+  }
+  return Math.min(cast.duration, pos + Math.min(Math.max(0, raw - last), cast.limit ?? IDLE_LIMIT_S));
+}
+
+// The inverse: a replay position as seconds since the recording started.
+export function sessionTime(cast, pos) {
+  let base = { t: 0, raw: 0 };
+  for (const ev of cast.events) {
+    if (ev.t > pos) break;
+    base = ev;
+  }
+  return base.raw + (pos - base.t);
 }
 
 // "120x40" -> {cols: 120, rows: 40}, or null.
@@ -112,6 +136,36 @@ export class Player {
   restartPosition() {
     this.index = 0;
     this.position = 0;
+  }
+
+  // Jumps to `pos` seconds on a cleared terminal (the caller clears it first): everything
+  // the recording printed up to there is written at once, then playing goes on from there
+  // if it was playing.
+  seekTo(pos) {
+    const playing = this.playing;
+    this.pause();
+    this.index = 0;
+    this.position = Math.min(Math.max(0, pos), this.cast.duration);
+    const events = this.cast.events;
+    let out = '';
+    while (this.index < events.length && events[this.index].t <= this.position) {
+      const ev = events[this.index++];
+      if (ev.code === 'o') {
+        out += ev.data;
+      } else {
+        if (out) this.cb.onOutput?.(out);
+        out = '';
+        const size = parseSize(ev.data);
+        if (size) this.cb.onResize?.(size.cols, size.rows);
+      }
+    }
+    if (out) this.cb.onOutput?.(out);
+    this.cb.onProgress?.(this.position, this.cast.duration);
+    if (playing && this.index < events.length) this.play();
+  }
+
+  get at() {
+    return this._pos();
   }
 
   stop() {

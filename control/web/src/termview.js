@@ -14,6 +14,7 @@ import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 
 const FLOW_HIGH = 256 << 10;     // bytes handed to xterm and not yet parsed, at most
+const TERM_LINE_HEIGHT = 1.1;    // rows' height as a multiple of the font's
 
 export class TermView {
   constructor(container) {
@@ -23,6 +24,10 @@ export class TermView {
       scrollback: 10000,
       fontFamily: '"DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace',
       fontSize: 14,
+      // At line height 1.0 the glyph box of DejaVu Sans Mono is taller than the cell xterm
+      // measures, and underscores and descenders are painted over by the row below
+      // (ANTHROPIC_API_KEY read "ANTHROPIC API KEY"): give each row room for them.
+      lineHeight: TERM_LINE_HEIGHT,
       allowProposedApi: false,
       theme: { background: '#0d1117', foreground: '#e6edf3', cursor: '#58a6ff',
         selectionBackground: '#264f78' },

@@ -6,8 +6,12 @@
 // time. Without it, only events the page saw live have a time (when they arrived); stages
 // known only from replayed events show no duration rather than a wrong one.
 
-const FINAL = new Set(['done', 'failed', 'skipped']);
+const FINAL = new Set(['done', 'failed', 'skipped', 'cancelled']);
+// States an event may name; "cancelled" is the page's own, for a stage that was running when
+// the session was cancelled.
 export const STAGE_STATES = ['waiting', 'running', 'done', 'failed', 'skipped'];
+// Nesting shown at most this deep (a "parent" chain longer than this is drawn flat there).
+export const TIMELINE_MAX_DEPTH = 4;
 
 function eventTime(ev, replayed, now) {
   if (typeof ev.ts === 'number' && Number.isFinite(ev.ts)) return ev.ts;
@@ -37,7 +41,7 @@ export class Timeline {
     let st = this.byName.get(ev.stage);
     if (!st) {
       st = { name: ev.stage, source: ev.source || 'cli', state: 'waiting', startedAt: null,
-        endedAt: null, done: null, total: null, reason: null, message: null };
+        endedAt: null, done: null, total: null, reason: null, message: null, parent: null };
       this.byName.set(ev.stage, st);
       this.stages.push(st);
     }
@@ -54,17 +58,54 @@ export class Timeline {
     if (typeof ev.total === 'number') st.total = ev.total;
     if (typeof ev.reason === 'string') st.reason = ev.reason;
     if (typeof ev.message === 'string') st.message = ev.message;
+    if (typeof ev.detail === 'string') st.message = ev.detail;
+    if (typeof ev.parent === 'string' && ev.parent && ev.parent !== ev.stage) st.parent = ev.parent;
     return true;
   }
 
-  // The session ended without the stage saying so: a running stage stops where it is.
+  // The stages in the order to show them: each under its parent (a stage whose "parent" is
+  // not known yet stands on its own), siblings in order of first appearance. Returns
+  // [{stage, depth}], depth 0 for the top level, at most TIMELINE_MAX_DEPTH.
+  ordered() {
+    const children = new Map();
+    const roots = [];
+    for (const st of this.stages) {
+      if (st.parent && this.byName.has(st.parent)) {
+        if (!children.has(st.parent)) children.set(st.parent, []);
+        children.get(st.parent).push(st);
+      } else {
+        roots.push(st);
+      }
+    }
+    const out = [];
+    const seen = new Set();
+    const walk = (st, depth) => {
+      if (seen.has(st)) return;
+      seen.add(st);
+      out.push({ stage: st, depth: Math.min(depth, TIMELINE_MAX_DEPTH) });
+      for (const c of children.get(st.name) || []) walk(c, depth + 1);
+    };
+    for (const st of roots) walk(st, 0);
+    // a cycle of parents has no root: show those stages flat rather than not at all
+    for (const st of this.stages) walk(st, 0);
+    return out;
+  }
+
+  // The session ended without the stage saying so: a running stage stops where it is, as
+  // cancelled when the session was.
   _stopRunning(ev, replayed) {
     const t = eventTime(ev, replayed, this.now);
+    const cancelled = ev.state === 'cancelled';
     for (const st of this.stages) {
       if (st.state === 'running') {
-        st.state = 'failed';
+        st.state = cancelled ? 'cancelled' : 'failed';
         st.endedAt = t;
         if (!st.reason) st.reason = ev.reason || `session ${ev.state}`;
+      } else if (cancelled && st.source === 'agent' && st.name === 'run' && st.state === 'failed') {
+        // the agent saw the program die of the cancel's SIGHUP: that is the cancel, not a failure
+        st.state = 'cancelled';
+        st.message = st.reason;
+        st.reason = ev.reason || 'session cancelled';
       }
     }
   }
@@ -111,4 +152,15 @@ export function formatProgress(st) {
   const bytes = st.name === 'fetch';
   const f = bytes ? formatBytes : String;
   return typeof st.total === 'number' ? `${f(st.done)} of ${f(st.total)}` : f(st.done);
+}
+
+// The timeline as it stood at `cutoff` (ms since the epoch): built from the events with a
+// "ts" at or before it, durations of running stages counted up to it. For replay, where the
+// timeline follows the recording's time rather than showing the end.
+export function timelineAt(events, cutoff) {
+  const tl = new Timeline(() => cutoff);
+  for (const ev of events) {
+    if (typeof ev.ts === 'number' && ev.ts <= cutoff) tl.apply(ev, false);
+  }
+  return tl;
 }

@@ -63,14 +63,21 @@ export function renderSessions(list, sessions, currentId) {
   }));
 }
 
-const STAGE_TEXT = { waiting: 'waiting', running: 'running', done: 'done', failed: 'failed', skipped: 'skipped' };
+const STAGE_TEXT = { waiting: 'waiting', running: 'running', done: 'done', failed: 'failed',
+  skipped: 'skipped', cancelled: 'cancelled' };
+// One glyph per final state, so that no state but "running" looks like a spinner (the icon
+// of a running stage is a spinning ring drawn by app.css).
+const STAGE_GLYPH = { waiting: '', running: '', done: '✓', failed: '✕', skipped: '–', cancelled: '⊘' };
 
+// The timeline: each stage under its parent ("parent" in the stage event, docs/events.md),
+// indented by depth; names, messages and reasons wrap.
 export function renderStages(list, timeline) {
-  list.replaceChildren(...timeline.stages.map((st) => {
+  list.replaceChildren(...timeline.ordered().map(({ stage: st, depth }) => {
     const dur = timeline.duration(st);
     const frac = timeline.progress(st);
-    return el('li', { class: `stage stage-${st.state}`, dataset: { stage: st.name, state: st.state } },
-      el('span', { class: 'stage-icon', 'aria-hidden': 'true' }),
+    return el('li', { class: `stage stage-${st.state} depth-${depth}`,
+      dataset: { stage: st.name, state: st.state, depth: String(depth), ...(st.parent ? { parent: st.parent } : {}) } },
+      el('span', { class: 'stage-icon', 'aria-hidden': 'true', text: STAGE_GLYPH[st.state] || '' }),
       el('span', { class: 'stage-name', text: st.name }),
       el('span', { class: 'stage-state', text: STAGE_TEXT[st.state] || st.state }),
       el('span', { class: 'stage-duration', text: dur === null ? '' : formatDuration(dur) }),
@@ -78,8 +85,24 @@ export function renderStages(list, timeline) {
         'aria-label': `${st.name} progress` }) : null,
       frac !== null || st.done !== null ? el('span', { class: 'stage-count hint', text: formatProgress(st) }) : null,
       st.message ? el('span', { class: 'stage-message hint', text: st.message }) : null,
-      st.reason && st.state === 'failed' ? el('span', { class: 'stage-reason', text: st.reason }) : null);
+      st.reason && (st.state === 'failed' || st.state === 'cancelled')
+        ? el('span', { class: 'stage-reason', text: st.reason }) : null);
   }));
+}
+
+// How the session ended, above the stages: "cancelled: <reason>", "failed: <reason>".
+export function renderRunState(node, timeline) {
+  const s = timeline.session;
+  const over = s && (s.state === 'cancelled' || s.state === 'failed');
+  node.hidden = !over;
+  if (!over) return;
+  node.className = `run-state run-${s.state}`;
+  node.dataset.state = s.state;
+  const label = STATE_LABEL[s.state].replace(/^./, (c) => c.toUpperCase());
+  // "Cancelled: cancelled by its owner" says it twice
+  if (!s.reason) node.textContent = label;
+  else if (s.reason.toLowerCase().startsWith(s.state)) node.textContent = s.reason.replace(/^./, (c) => c.toUpperCase());
+  else node.textContent = `${label}: ${s.reason}`;
 }
 
 // Facts about the open session as a definition list.

@@ -2,7 +2,7 @@
 // clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseCast, Player, allOutput, IDLE_LIMIT_S } from '../src/replay.js';
+import { parseCast, Player, allOutput, IDLE_LIMIT_S, replayPosition, sessionTime } from '../src/replay.js';
 
 const CAST = [
   JSON.stringify({ version: 2, width: 80, height: 24 }),
@@ -67,4 +67,45 @@ test('play, pause and speed', () => {
   t.run(10000);
   assert.equal(out, 'one\r\ntwo\r\nthree\r\n');
   assert.ok(ended);
+});
+
+test('seek: everything up to the position at once, then on from there', () => {
+  const cast = parseCast(CAST);
+  const t = fakeTimers();
+  let out = '';
+  const sizes = [];
+  const progress = [];
+  const p = new Player(cast, {
+    onOutput: (s) => { out += s; },
+    onResize: (c, r) => sizes.push([c, r]),
+    onProgress: (pos) => progress.push(pos),
+  }, t);
+  p.seekTo(1.5);
+  assert.equal(out, 'one\r\ntwo\r\n', 'output up to 1.5 s');
+  assert.deepEqual(sizes, [[100, 30]]);
+  assert.equal(progress.at(-1), 1.5);
+  assert.equal(p.playing, false, 'a paused player stays paused');
+  t.run(10000);
+  assert.equal(out, 'one\r\ntwo\r\n');
+  out = '';
+  p.seekTo(0);
+  assert.equal(out, '', 'the start: nothing yet');
+  p.play();
+  p.seekTo(0.2);                    // while playing: goes on playing from there
+  assert.equal(out, 'one\r\n');
+  assert.equal(p.playing, true);
+  t.run(20000);
+  assert.equal(out, 'one\r\ntwo\r\nthree\r\n');
+  p.seekTo(999);
+  assert.equal(progress.at(-1), cast.duration, 'clamped to the end');
+});
+
+test('session time and replay position: the same idle cut both ways', () => {
+  const cast = parseCast(CAST);
+  assert.equal(replayPosition(cast, 0.5), 0.5);
+  assert.equal(replayPosition(cast, 30), 1.0 + IDLE_LIMIT_S, 'inside a cut gap: where the gap ends');
+  assert.equal(replayPosition(cast, 61.0), 1.0 + IDLE_LIMIT_S);
+  assert.equal(sessionTime(cast, 0.5), 0.5);
+  assert.equal(sessionTime(cast, 1.0 + IDLE_LIMIT_S), 61.0);
+  assert.equal(sessionTime(cast, 2.0), 2.0, '1 s into the cut gap');
 });
