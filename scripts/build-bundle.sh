@@ -70,7 +70,7 @@ say "wrote ${OUT_DIR#"$ROOT"/}/$NAME.zip ($size bytes, $count files)"
 say "sha256 $(cut -d' ' -f1 "$OUT_DIR/$NAME.zip.sha256")"
 
 # The config a build tree's runwire-control reads when started without --config
-# (<dir of the binary>/../runwire-control.json, docs/operations.md): the sample-cli template
+# (<dir of the binary>/../runwire-control.json, docs/bundles.md): the sample-cli template
 # with this bundle, so `runwire run --template sample-cli` works against a control started by
 # hand. The report goes to ../out: the bundle itself is read-only in the session's sandbox.
 # A file written by someone else (no "_generated" key) is left alone.
