@@ -4,6 +4,7 @@ add_executable(runwire-control
   control/config.c
   control/server.c
   control/listener.c
+  control/conn_guard.c
   control/http_api.c
   control/session.c
   control/relay.c
