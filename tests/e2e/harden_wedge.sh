@@ -69,15 +69,29 @@ hostile() {
   fi
 }
 
+ticks() { awk '{ print $14 + $15 }' "/proc/$CONTROL_PID/stat"; }
+# idle LABEL: control used at most IDLE_TICKS_MAX ticks of CPU in the next 2 s
+idle() {
+  local t0 used
+  t0=$(ticks)
+  sleep 2
+  used=$(($(ticks) - t0))
+  check "control is idle $1 ($used ticks of CPU in 2 s)" [ "$used" -le "$IDLE_TICKS_MAX" ]
+  ((used <= IDLE_TICKS_MAX)) || evidence
+}
+
 viewer_token() { api POST "/api/sessions/$sid/tokens" >/dev/null; jq -r .token "$TMP/api.body"; }
 
 # The deterministic wedge: control has bytes for the peer that its socket does not take.
 hostile viewer-fin viewer "$sid" halfclose --token "$(viewer_token)"
 log "$(cat "$TMP/viewer-fin.err")"
+idle "with the viewer half-closed"
 hostile agent-fin agent "$RUNNER_TOKEN_FILE" halfclose --min-queue 1
 log "$(cat "$TMP/agent-fin.err")"
+idle "with the agent half-closed"
 hostile download-fin http "/api/sessions/$sid/recording" halfclose --min-queue 1
 log "$(cat "$TMP/download-fin.err")"
+idle "with the download half-closed"
 
 # Close and RST at random points: after up to 1 MiB read.
 for round in 1 2; do
@@ -93,13 +107,7 @@ check "/healthz answered within 1 s in all $probes probes of the whole run" \
   [ ! -s "$TMP/health.log" ]
 [ -s "$TMP/health.log" ] && head -n 5 "$TMP/health.log" >&2
 
-ticks() { awk '{ print $14 + $15 }' "/proc/$CONTROL_PID/stat"; }
-t0=$(ticks)
-sleep 2
-used=$(($(ticks) - t0))
-check "control is idle with three half-closed peers still connected ($used ticks of CPU in 2 s)" \
-  [ "$used" -le "$IDLE_TICKS_MAX" ]
-((used <= IDLE_TICKS_MAX)) || evidence
+idle "at the end, with the three half-closed peers still connected"
 
 start_agent "$PORT"
 out=$("$RW_BIN/runwire" -q run -- echo still serving 2>"$TMP/run.err") || true
