@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """A peer that stops reading from runwire-control and then leaves badly (tests/e2e/harden_wedge.sh).
 
-usage: hostile_peer.py PORT viewer SID         END --token TOKEN [--read N] [--block-timeout S]
-       hostile_peer.py PORT agent TICKET_FILE END [--read N] [--block-timeout S]
-       hostile_peer.py PORT http PATH         END [--read N] [--block-timeout S]
+usage: hostile_peer.py PORT viewer SID         END --token TOKEN [options]
+       hostile_peer.py PORT agent TICKET_FILE END [options]
+       hostile_peer.py PORT http PATH         END [options]
+options: --read N  --min-queue BYTES  --block-timeout S
 
-It connects with a small receive buffer and a network's MSS, upgrades (viewer: /ws/SID with the bearer token;
-agent: /agent, HELLO with the ticket, then a session of its own through the API whose ASSIGN
-it waits for, flooded with INPUT by a second connection so that control has frames for it)
-or sends a GET (http), then reads at most --read bytes more and stops reading.
+It connects with a small receive buffer and a real network's MSS, upgrades (viewer: /ws/SID
+with the bearer token; agent: /agent, HELLO with the ticket, then a session of its own
+through the API whose ASSIGN it waits for, flooded with INPUT by a second connection so
+that control has frames for it) or sends a GET (http), then reads at most --read bytes more
+and stops reading.
 
 END says how it leaves:
   halfclose  wait until control's socket to it is blocked (its send queue in /proc/net/tcp
@@ -25,6 +27,7 @@ RCVBUF = 4096
 # The MSS of a real network path. On loopback (MSS 65483) the kernel sizes control's send
 # buffer in megabytes from the first segment, and 64 KiB frames never meet a full one.
 MSS = 536
+STABLE_LOOKS = 3   # unchanged queues over this many looks: control is blocked, not just slow
 PROTO_INPUT, PROTO_ASSIGN, PROTO_HELLO = 0x03, 0x0A, 0x09
 
 
@@ -85,14 +88,15 @@ def tcp_queues(local_port, remote_port):
 
 def wait_blocked(s, port, min_queue, timeout):
     """Polls until control's side of `s` holds at least min_queue unsent bytes and neither
-    its send queue nor our receive queue moved between two looks."""
+    its send queue nor our receive queue moved over STABLE_LOOKS looks 0.1 s apart."""
     me = s.getsockname()[1]
-    last = None
+    last, same = None, 0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         theirs, mine = tcp_queues(port, me), tcp_queues(me, port)
         now = (theirs, mine)
-        if theirs and theirs[0] >= min_queue and now == last:
+        same = same + 1 if now == last else 0
+        if theirs and theirs[0] >= min_queue and same >= STABLE_LOOKS:
             return theirs[0]
         last = now
         time.sleep(0.1)
