@@ -5,6 +5,7 @@ add_executable(runwire-control
   control/server.c
   control/listener.c
   control/httphead.c
+  control/conn_guard.c
   control/http_api.c
   control/session.c
   control/relay.c

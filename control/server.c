@@ -3,6 +3,7 @@
  * and a periodic tick for the dispatcher and lost runners.
  */
 #include "control/control.h"
+#include "control/conn_guard.h"
 #include "control/firebase_auth.h"
 #include "control/ratelimit.h"
 #include "control/retention.h"
@@ -18,6 +19,11 @@
 #define SERVER_TICK_MS 100
 
 static struct lws_protocols server_protocols[5];
+
+/* Every connection that control writes to goes through the guard (conn_guard.h). */
+CONN_GUARDED(guarded_http, http_api_protocol.callback)
+CONN_GUARDED(guarded_viewer, relay_protocol.callback)
+CONN_GUARDED(guarded_agent, agent_link_protocol.callback)
 
 /* Pings every 10 s and a hang-up after 30 s without a valid packet, on both links. */
 static const lws_retry_bo_t server_liveness = {
@@ -138,8 +144,11 @@ int server_start(struct control *ctl)
 	struct lws_context_creation_info info;
 
 	server_protocols[0] = http_api_protocol;
+	server_protocols[0].callback = guarded_http;
 	server_protocols[1] = relay_protocol;
+	server_protocols[1].callback = guarded_viewer;
 	server_protocols[2] = agent_link_protocol;
+	server_protocols[2].callback = guarded_agent;
 	server_protocols[3] = listener_protocol;
 	memset(&server_protocols[4], 0, sizeof(server_protocols[4]));
 
