@@ -149,8 +149,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port-file", required=True)
     p.add_argument("--log")
-    p.add_argument("--reply", default="PLAN-BEGIN Step one: read the workspace. Step two: list "
-                   "the risks. Step three: propose the changes. PLAN-END")
+    p.add_argument("--reply", default="PLAN-BEGIN\nStep 1: read the workspace.\nStep 2: list the "
+                   "risks.\nStep 3: propose the changes.\nPLAN-END")
     p.add_argument("--pieces", type=int, default=6)
     p.add_argument("--pause", type=float, default=0.4)
     ARGS = p.parse_args()
