@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/bin
-DEMO=build/demo
+DEMO=$PWD/build/demo   # absolute: the sandbox binds the work directories by path
 PORT=${RUNWIRE_DEMO_PORT:-8080}
 mkdir -p "$DEMO"
 rm -f "$DEMO/port"
@@ -22,6 +22,10 @@ if [[ ${#config[@]} -gt 0 ]]; then
    "bundle": {"url": "$PWD/build/bundles/sample-cli.zip", "sha256": "$sha"},
    "command": "node sample-cli.js run", "env": {"SAMPLE_CLI_OUT": "../out"}}}}
 JSON
+fi
+# ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL) set: the real Claude Code, else the offline audit
+if [[ -n ${ANTHROPIC_API_KEY:-} ]]; then
+  bash scripts/demo-claude.sh "$DEMO" && config=(--config "$DEMO/config.json" --sandbox-ro "$PWD/tools/claude")
 fi
 
 "$BIN/runwire-control" --listen "127.0.0.1:$PORT" --port-file "$DEMO/port" \
