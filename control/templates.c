@@ -420,6 +420,7 @@ static int resolve_secrets(json_t *t, const char *tname, json_t *req, json_t *se
 {
 	json_t *given = json_object_get(req, "secrets"), *v;
 	const char *k;
+	size_t total = 0;
 	int r;
 
 	json_object_foreach(json_object_get(t, "secrets"), k, v)
@@ -442,6 +443,13 @@ static int resolve_secrets(json_t *t, const char *tname, json_t *req, json_t *se
 			return 400;
 		}
 		json_object_set_new(secrets, k, copy);
+	}
+	json_object_foreach(secrets, k, v)
+		total += json_string_length(v);
+	if (total > TEMPLATE_MAX_SECRET_BYTES) {
+		snprintf(err, errlen, "template \"%.64s\": its secrets together are larger than 16 KiB",
+			 tname);
+		return given ? 400 : 500;
 	}
 	return 0;
 }

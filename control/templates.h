@@ -13,7 +13,9 @@ struct control;
 #define TEMPLATE_MAX_PROMPT (16u << 10)    /* bytes of "prompt", given as CLAUDE_PROMPT */
 #define TEMPLATE_MAX_SIGNERS 16
 #define TEMPLATE_MAX_SECRETS 16            /* names in a template's "secrets" + "userSecrets" */
-#define TEMPLATE_MAX_SECRET_BYTES (16u << 10) /* one secret's value (a file or a request's) */
+#define TEMPLATE_MAX_SECRET_BYTES (16u << 10) /* a session's secret values together (a file
+						* or a request's each, and all of them): ASSIGN
+						* must stay within PROTO_MAX_JSON with env */
 #define TEMPLATE_MAX_LIMIT_MIB (1u << 20)  /* fileSizeMiB, memoryMiB: the agent's SANDBOX_MAX_MIB */            /* keys in "signers" (the agent's BUNDLE_MAX_SIGNERS) */
 
 /* What a request resolves to. Every pointer is owned by the spec: release it. */

@@ -32,13 +32,14 @@ digest() { printf %s "$1" | sha256sum | cut -c1-64; }
 EMPTY=$(digest "")
 
 jq -n --arg url "$TMP/app.zip" --arg sum "$SUM" --arg key "$TMP/secrets/key" \
-  --arg missing "$TMP/secrets/absent" --arg install "$INSTALL" '
+  --arg missing "$TMP/secrets/absent" --arg big "$TMP/secrets/big" --arg install "$INSTALL" '
   {templates: {
     "file-secret": {bundle: {url: $url, sha256: $sum}, install: $install, command: "./run.sh",
                     env: {PLAIN: "plain-value"}, secrets: {SECRET_KEY: {file: $key}}},
     "user-secret": {bundle: {url: $url, sha256: $sum}, install: $install, command: "./run.sh",
                     userSecrets: ["USER_KEY"]},
-    "missing":     {command: "true", secrets: {ABSENT_KEY: {file: $missing}}}}}' >"$TMP/config.json"
+    "missing":     {command: "true", secrets: {ABSENT_KEY: {file: $missing}}},
+    "big-file":    {command: "true", secrets: {BIG_KEY: {file: $big}}}}}' >"$TMP/config.json"
 start_control --config "$TMP/config.json" --local-runners 1
 
 # --- a template's secret file: the command has it, the install does not ---
@@ -78,8 +79,22 @@ api POST /api/sessions "{\"command\": \"true\", \"secrets\": {\"USER_KEY\": \"$U
 check "secrets without a template: 400 ($(st))" [ "$(st)" = 400 ]
 api POST /api/sessions "{\"template\": \"user-secret\", \"secrets\": {\"USER_KEY\": \"$USER_MARK" >"$TMP/trunc.json"
 check "a broken body: 400 ($(st))" [ "$(st)" = 400 ]
+# the cap, TEMPLATE_MAX_SECRET_BYTES (16 KiB), one past its edge: from a user and from a file
+big=$(head -c 16384 /dev/zero | tr '\0' 'k')
+api POST /api/sessions "{\"template\": \"user-secret\", \"secrets\": {\"USER_KEY\": \"${big}k\"}}" >"$TMP/big.json"
+check "a user's secret of 16 KiB + 1 byte: 400 ($(st))" [ "$(st)" = 400 ]
+printf '%sk' "$big" >"$TMP/secrets/big"
+api POST /api/sessions '{"template": "big-file"}' >"$TMP/bigfile.json"
+check "a secret file of 16 KiB + 1 byte: 500 ($(st))" [ "$(st)" = 500 ]
+check "... saying why" jqe '.error | test("BIG_KEY.*larger than 16 KiB")' "$TMP/bigfile.json"
 check "no session was created by a refusal" [ "$(api GET /api/sessions | jq '.sessions | length')" = "$n_before" ]
 check "control still serves" [ "$(api GET /api/config >/dev/null; st)" = 200 ]
+printf '%s' "$big" >"$TMP/secrets/big"
+api POST /api/sessions '{"template": "big-file"}' >/dev/null
+check "a secret file of exactly 16 KiB is taken ($(st))" [ "$(st)" = 201 ]
+USER_KEY="$big" "$RW_BIN/runwire" run --template user-secret --secret USER_KEY >"$TMP/big.out" 2>&1
+check "a user's secret of exactly 16 KiB reaches the command" \
+  grep -q "user-secret=$(digest "$big")" "$TMP/big.out"
 
 # --- a config that puts a secret's name in "env" too is refused when control starts ---
 jq '.templates["file-secret"].env.SECRET_KEY = "x"' "$TMP/config.json" >"$TMP/bad.json"
@@ -89,6 +104,14 @@ timeout 10 "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --data-dir "$TMP/bad-d
 set -e
 check "config with a secret also in env refused (rc $rc)" \
   bash -c "[ $rc != 0 ] && [ $rc != 124 ] && grep -q 'SECRET_KEY.*both a secret and in \"env\"' '$TMP/bad.log'"
+
+jq '.templates["file-secret"].userSecrets = [range(16) | "K\(.)"]' "$TMP/config.json" >"$TMP/many.json"
+set +e
+timeout 10 "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --data-dir "$TMP/bad-data" \
+  --config "$TMP/many.json" >"$TMP/many.log" 2>&1; rc=$?
+set -e
+check "a template with 17 secret names refused (rc $rc)" \
+  bash -c "[ $rc != 0 ] && [ $rc != 124 ] && grep -q 'more than 16 secrets' '$TMP/many.log'"
 
 # --- everything a viewer, the API and /metrics show ---
 for sid in $(api GET /api/sessions | jq -r '.sessions[].sessionId'); do
