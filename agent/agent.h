@@ -102,6 +102,9 @@ struct agent {
 	struct prepare *prep;         /* the bundle worker during AGENT_PHASE_PREPARE */
 	char *command, *install;      /* kept from ASSIGN for the phases after PREPARE */
 	json_t *env;                  /* ASSIGN's "env" (owned) */
+	json_t *secrets;              /* ASSIGN's "secrets" (owned) until the command spawns, then
+				       * wiped: only the command's environment gets them, never a
+				       * log line or the install */
 	uint16_t cols, rows;          /* the size for the next pty (follows RESIZE) */
 	int ev_write_fd;              /* events pipe, write end, kept until the last phase spawns */
 	int cancel_signo;             /* a terminating SIGNAL that arrived with no child to get it */
@@ -162,10 +165,11 @@ void runner_on_wake(struct agent *a);
 void runner_stop_worker(struct agent *a);
 
 /* The child's environment, built from nothing (no credential or control URL can leak): PATH,
- * HOME=`home`, TERM, LANG, USER, RUNWIRE_SESSION_ID=`sid`, RUNWIRE_EVENTS_FD and the string
- * members of `extra` (may be NULL) with valid names. Returns a NULL-terminated array the
- * caller frees with runner_free_env(), or NULL. */
-char **runner_child_env(const char *home, const char *sid, json_t *extra);
+ * HOME=`home`, TERM, LANG, USER, RUNWIRE_SESSION_ID=`sid`, RUNWIRE_EVENTS_FD, the string
+ * members of `extra` (may be NULL) with valid names, and those of `secrets` (may be NULL),
+ * which replace a member of `extra` of the same name. Returns a NULL-terminated array the
+ * caller frees with runner_free_env() (which wipes it), or NULL. */
+char **runner_child_env(const char *home, const char *sid, json_t *extra, json_t *secrets);
 void runner_free_env(char **env);
 
 /* standalone.c: `runwire-agent run ...` (argv[0] is "run"): the bundle pipeline and the

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ftw.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -351,7 +352,7 @@ static void schedule_tick(struct agent *a)
 }
 
 
-char **runner_child_env(const char *home, const char *sid, json_t *extra)
+char **runner_child_env(const char *home, const char *sid, json_t *extra, json_t *secrets)
 {
 	char **env = calloc(RUNNER_MAX_ENV + 1, sizeof(char *));
 	struct passwd *pw = getpwuid(getuid());
@@ -376,6 +377,10 @@ char **runner_child_env(const char *home, const char *sid, json_t *extra)
 	ENV_ADD("RUNWIRE_SESSION_ID=%s", sid);
 	ENV_ADD("RUNWIRE_EVENTS_FD=%d", AGENT_EVENTS_FD);
 	json_object_foreach(extra, k, v) {
+		if (json_is_string(v) && text_env_name_ok(k) && !json_object_get(secrets, k))
+			ENV_ADD("%s=%s", k, json_string_value(v));
+	}
+	json_object_foreach(secrets, k, v) {
 		if (json_is_string(v) && text_env_name_ok(k))
 			ENV_ADD("%s=%s", k, json_string_value(v));
 	}
@@ -385,8 +390,10 @@ char **runner_child_env(const char *home, const char *sid, json_t *extra)
 
 void runner_free_env(char **env)
 {
-	for (char **e = env; e && *e; e++)
+	for (char **e = env; e && *e; e++) {
+		sodium_memzero(*e, strlen(*e));   /* it may hold a secret */
 		free(*e);
+	}
 	free(env);
 }
 
@@ -480,7 +487,8 @@ static int spawn_phase(struct agent *a, enum agent_phase phase, char *err, size_
 			return RW_EIO;
 		}
 	}
-	env = runner_child_env(a->work_dir, a->sid, a->env);
+	env = runner_child_env(a->work_dir, a->sid, a->env,
+			       phase == AGENT_PHASE_RUN ? a->secrets : NULL);
 	if (!env) {
 		snprintf(err, errlen, "out of memory");
 		return RW_ENOMEM;
@@ -509,6 +517,10 @@ static int spawn_phase(struct agent *a, enum agent_phase phase, char *err, size_
 	runner_stage(a, stage, "running", NULL);
 	r = pty_proc_spawn(&a->proc, &o, err, errlen);
 	runner_free_env(env);
+	if (phase == AGENT_PHASE_RUN) {
+		text_secrets_wipe(a->secrets);   /* the command has them; no one else needs them */
+		a->secrets = NULL;
+	}
 	if (phase == AGENT_PHASE_RUN && a->ev_write_fd >= 0) {
 		close(a->ev_write_fd);
 		a->ev_write_fd = -1;
@@ -624,6 +636,7 @@ int runner_start(struct agent *a, json_t *assign)
 	a->command = strdup(command);
 	a->install = install && *install ? strdup(install) : NULL;
 	a->env = json_incref(json_object_get(assign, "env"));
+	a->secrets = json_incref(json_object_get(assign, "secrets"));
 	log_info("session_claimed", "{s:s}", "session", a->sid);
 
 	if (!a->command || (install && *install && !a->install)) {
@@ -843,6 +856,8 @@ void runner_release(struct agent *a)
 	a->command = a->install = NULL;
 	json_decref(a->env);
 	a->env = NULL;
+	text_secrets_wipe(a->secrets);
+	a->secrets = NULL;
 	if (a->have_session && a->ev_write_fd >= 0) {
 		close(a->ev_write_fd);
 		a->ev_write_fd = -1;

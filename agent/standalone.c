@@ -267,7 +267,7 @@ static int spawn_phase(struct standalone *s, enum agent_phase phase)
 	const char *stage = phase == AGENT_PHASE_INSTALL ? "install" : "run";
 	const char *argv[] = { "/bin/sh", "-c", phase == AGENT_PHASE_INSTALL ? s->install : s->command,
 			       NULL };
-	char err[512], **env = runner_child_env(s->work_dir, STANDALONE_SID, s->env);
+	char err[512], **env = runner_child_env(s->work_dir, STANDALONE_SID, s->env, NULL);
 	struct pty_spawn_opts o = {
 		.argv = argv, .envp = (const char *const *)env, .cwd = s->run_dir,
 		.events_fd = s->ev_write, .events_fd_child = AGENT_EVENTS_FD,

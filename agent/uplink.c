@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 /* Reconnect backoff in ms, last entry repeats; each delay gets up to 30% jitter. */
 #define UPLINK_CONNECT_TIMEOUT_S 15   /* an attempt not established by then is retried */
 static const uint32_t uplink_backoff_ms[] = { 100, 200, 500, 1000, 2000, 5000 };
@@ -206,6 +208,8 @@ static void handle_frame(struct agent *a, const struct proto_frame *f)
 		}
 		runner_start(a, j);
 		json_decref(j);
+		/* the frame's bytes held ASSIGN's secrets; the parsed copy is the runner's now */
+		sodium_memzero((void *)f->data, f->len);
 		break;
 	case PROTO_HELLO:
 		/* control's answer to a resume: the offset it holds */

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #define CLIENT_MAX_COMMAND (64u << 10)
+#define CLIENT_MAX_SECRETS 16   /* --secret flags (control takes at most TEMPLATE_MAX_SECRETS) */
 
 static void usage(FILE *out)
 {
@@ -31,8 +32,10 @@ static void usage(FILE *out)
 "                      run COMMAND in a bundle's unpacked tree, after CMD (when the server\n"
 "                      allows ad-hoc bundles from that host); exits 125 when the bundle\n"
 "                      cannot be fetched, verified or unpacked, with CMD's code when it fails\n"
-"  run --template NAME [--prompt TEXT]\n"
-"                      run a template the operator wrote (GET /api/config lists them)\n"
+"  run --template NAME [--prompt TEXT] [--secret NAME]...\n"
+"                      run a template the operator wrote (GET /api/config lists them);\n"
+"                      --secret gives the value of this shell's $NAME as a secret the\n"
+"                      template takes from users (never on the command line)\n"
 "  attach [--since N] [--token T] [--read-only] SESSION\n"
 "                      watch (and type into) an existing session\n"
 "  ls                  list your sessions\n"
@@ -76,10 +79,12 @@ static int cmd_run(struct client *c, int argc, char **argv)
 		{ "install", required_argument, NULL, 'I' },
 		{ "template", required_argument, NULL, 'T' },
 		{ "prompt", required_argument, NULL, 'p' },
+		{ "secret", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *bundle = NULL, *sha256 = NULL, *install = NULL, *template_name = NULL;
-	const char *prompt = NULL;
+	const char *prompt = NULL, *secret_names[CLIENT_MAX_SECRETS];
+	size_t n_secrets = 0;
 	int forward = 0, opt;
 	long long cols = 0, rows = 0;
 	struct winsize ws;
@@ -108,6 +113,16 @@ static int cmd_run(struct client *c, int argc, char **argv)
 		case 'I': install = optarg; break;
 		case 'T': template_name = optarg; break;
 		case 'p': prompt = optarg; break;
+		case 'K':
+			/* a value on the command line would show in ps and shell history */
+			if (n_secrets == CLIENT_MAX_SECRETS || !getenv(optarg)) {
+				fprintf(stderr, "runwire: --secret %s: %s\n", optarg,
+					n_secrets == CLIENT_MAX_SECRETS ? "too many secrets"
+					: "not set in this environment (--secret NAME sends $NAME)");
+				return 2;
+			}
+			secret_names[n_secrets++] = optarg;
+			break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -115,6 +130,10 @@ static int cmd_run(struct client *c, int argc, char **argv)
 	if (template_name && (bundle || sha256 || install || optind < argc)) {
 		fprintf(stderr, "runwire: a template brings its own command, bundle and install: "
 				"drop them, or drop --template\n");
+		return 2;
+	}
+	if (n_secrets && !template_name) {
+		fprintf(stderr, "runwire: --secret needs --template\n");
 		return 2;
 	}
 	if (!bundle != !sha256) {
@@ -157,6 +176,13 @@ static int cmd_run(struct client *c, int argc, char **argv)
 		json_object_set_new(req, "install", json_string(install));
 	if (prompt)
 		json_object_set_new(req, "prompt", json_string(prompt));
+	if (n_secrets) {
+		json_t *sec = json_object();
+
+		for (size_t i = 0; i < n_secrets; i++)
+			json_object_set_new(sec, secret_names[i], json_string(getenv(secret_names[i])));
+		json_object_set_new(req, "secrets", sec);
+	}
 	if (cols)
 		json_object_set_new(req, "cols", json_integer(cols));
 	if (rows)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 char *text_shell_join(int argc, char *const *argv, size_t max)
 {
 	static const char plain_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -105,4 +107,15 @@ void text_stage_progress(json_t *ev, char *out, size_t len)
 	} else if (!strcmp(stage, "unpack") && d) {
 		snprintf(out, len, " %llu entries", (unsigned long long)d);
 	}
+}
+
+void text_secrets_wipe(json_t *obj)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(obj, k, v)
+		if (json_is_string(v))
+			sodium_memzero((char *)json_string_value(v), json_string_length(v));
+	json_decref(obj);
 }

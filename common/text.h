@@ -20,4 +20,9 @@ int text_env_name_ok(const char *name);
  * " 812/1531 entries" or " 1531 entries" for unpack, "" when there is none. */
 void text_stage_progress(json_t *event, char *out, size_t len);
 
+/* Overwrites (sodium_memzero) the bytes of every string value of `obj`, an object of secrets,
+ * then drops the caller's reference to it. jansson shares string objects by reference, so
+ * every object holding the same values sees them wiped. NULL is fine. */
+void text_secrets_wipe(json_t *obj);
+
 #endif

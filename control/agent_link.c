@@ -10,6 +10,7 @@
 #include "control/control.h"
 #include "common/log.h"
 #include "common/rw.h"
+#include "common/text.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include <sodium.h>
 
 #define AGENT_LINK_HELLO_TIMEOUT_S 10
 #define AGENT_LINK_MAX_QUEUED (1u << 20)   /* frames waiting to go to one agent */
@@ -57,10 +60,20 @@ static struct link_frame *frame_alloc(size_t len)
 	return f;
 }
 
+/* Frees a frame, its bytes wiped first: frames to an agent carry a viewer's keystrokes and
+ * ASSIGN's secrets, and freed memory is the next allocation's garbage. */
+static void frame_free(struct link_frame *f)
+{
+	if (f) {
+		sodium_memzero(f->buf, LWS_PRE + f->len);
+		free(f);
+	}
+}
+
 static int link_queue(struct agent_link *l, struct link_frame *f)
 {
 	if (l->q_bytes + f->len > AGENT_LINK_MAX_QUEUED) {
-		free(f);
+		frame_free(f);
 		return RW_ETOOBIG;
 	}
 	if (l->q_tail)
@@ -84,10 +97,12 @@ static int link_queue_json(struct agent_link *l, enum proto_type type, json_t *o
 		return RW_ENOMEM;
 	f = frame_alloc(len);
 	if (!f) {
+		sodium_memzero(enc, LWS_PRE + len);
 		free(enc);
 		return RW_ENOMEM;
 	}
 	memcpy(f->buf + LWS_PRE, enc + LWS_PRE, len);
+	sodium_memzero(enc, LWS_PRE + len);
 	free(enc);
 	return link_queue(l, f);
 }
@@ -154,7 +169,13 @@ void agent_link_assign(struct agent_link *l, struct session *s)
 		json_object_set_new(assign, "install", json_string(s->install));
 	if (s->sandbox)
 		json_object_set(assign, "sandbox", s->sandbox);
+	/* secrets ride apart from "env" (which logs and tools may show) and leave control's
+	 * memory once encoded: the session never needs them again (one ASSIGN per session) */
+	if (json_object_size(s->secrets))
+		json_object_set(assign, "secrets", s->secrets);
 	link_queue_json(l, PROTO_ASSIGN, assign);
+	text_secrets_wipe(s->secrets);
+	s->secrets = NULL;
 	if (s->pending_input_len) {
 		agent_link_send_input(l, s->pending_input, s->pending_input_len);
 		free(s->pending_input);
@@ -414,7 +435,7 @@ static int link_write(struct agent_link *l)
 			l->q_tail = NULL;
 		l->q_bytes -= f->len;
 		r = lws_write(l->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_BINARY);
-		free(f);
+		frame_free(f);
 		if (r < 0)
 			return -1;
 		lws_callback_on_writable(l->wsi);
@@ -449,7 +470,7 @@ static void link_closed(struct agent_link *l)
 	while (l->q_head) {
 		struct link_frame *f = l->q_head;
 		l->q_head = f->next;
-		free(f);
+		frame_free(f);
 	}
 	proto_reader_release(&l->rd);
 	if (s && s->agent == l) {

@@ -165,6 +165,8 @@ struct session {
 	int trusted;                    /* from an operator's template */
 	char *template_name;            /* or NULL */
 	json_t *sandbox;                /* ASSIGN's "sandbox" (template's network, limits) or NULL */
+	json_t *secrets;                /* ASSIGN's "secrets" until it is queued, then NULL: wiped
+					 * (text_secrets_wipe), never logged or shown */
 	int64_t created_ms, started_ms, ended_ms;
 	char *reason;                   /* why it failed, for people */
 	struct stream stream;           /* output (log, cache, digest) and events */

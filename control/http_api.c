@@ -7,11 +7,14 @@
 #include "control/ratelimit.h"
 #include "common/log.h"
 #include "common/rw.h"
+#include "common/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <sodium.h>
 
 #define HTTP_MAX_BODY (64u << 10)      /* request body */
 #define HTTP_MAX_PATH 256
@@ -94,11 +97,19 @@ static int get_dim(json_t *req, const char *key, uint16_t *out, uint16_t dflt)
 	return 0;
 }
 
+/* Drops a parsed POST /api/sessions body, the bytes of its "secrets" wiped first (a
+ * resolved spec holds copies of its own). */
+static void request_release(json_t *req)
+{
+	text_secrets_wipe(json_incref(json_object_get(req, "secrets")));
+	json_decref(req);
+}
+
 static int create_session(struct control *ctl, struct lws *wsi, struct http_conn *c,
 			  const char *user)
 {
 	static const char *const fields[] = { "command", "cols", "rows", "env", "bundle",
-					      "install", "template", "prompt" };
+					      "install", "template", "prompt", "secrets" };
 	struct session_spec spec;
 	json_error_t jerr;
 	json_t *req, *v;
@@ -123,10 +134,18 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 	if (ratelimit_hit(ctl->rl_sessions, user, rw_now_ms(), &c->retry_after))
 		return respond_error(wsi, c, 429, "too many sessions created this minute");
 	req = json_loadb(c->body ? c->body : "", c->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	/* the body may hold a user's secrets: parsed once, its bytes go now */
+	if (c->body)
+		sodium_memzero(c->body, c->body_len);
 	if (!req || !json_is_object(req)) {
-		snprintf(msg, sizeof(msg), "request body must be a JSON object (%s)",
-			 req ? "got another JSON value" : jerr.text);
-		json_decref(req);
+		/* jansson's text quotes the input near the error, which may be a secret's */
+		if (req)
+			snprintf(msg, sizeof(msg), "request body must be a JSON object (got another "
+				 "JSON value)");
+		else
+			snprintf(msg, sizeof(msg), "request body must be a JSON object (invalid JSON "
+				 "at line %d, column %d)", jerr.line, jerr.column);
+		request_release(req);
 		return respond_error(wsi, c, 400, msg);
 	}
 	json_object_foreach(req, key, v) {
@@ -135,16 +154,16 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 			;
 		if (i == RW_ARRAY_LEN(fields)) {
 			snprintf(msg, sizeof(msg), "unknown field \"%.64s\"", key);
-			json_decref(req);
+			request_release(req);
 			return respond_error(wsi, c, 400, msg);
 		}
 	}
 	if (get_dim(req, "cols", &cols, 80) || get_dim(req, "rows", &rows, 24)) {
-		json_decref(req);
+		request_release(req);
 		return respond_error(wsi, c, 400, "\"cols\" and \"rows\" must be integers 1..4096");
 	}
 	status = templates_resolve(ctl, req, &spec, msg, sizeof(msg));
-	json_decref(req);
+	request_release(req);
 	if (status)
 		return respond_error(wsi, c, (unsigned)status, msg);
 	s = session_new(ctl, user, &spec, cols, rows);

@@ -4,6 +4,7 @@
 #include "control/control.h"
 #include "common/log.h"
 #include "common/rw.h"
+#include "common/text.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ struct session *session_new(struct control *ctl, const char *owner, struct sessi
 	s->trusted = spec->trusted;
 	s->template_name = spec->template_name;
 	s->sandbox = spec->sandbox;
+	s->secrets = spec->secrets;
 	memset(spec, 0, sizeof(*spec));
 	s->ctl = ctl;
 	rw_random_hex(s->id, CONTROL_SESSION_ID_BYTES);
@@ -161,6 +163,8 @@ void session_set_state(struct session *s, enum session_state st, const char *rea
 		/* what only a runner needed goes now; what the API shows stays */
 		json_decref(s->env);
 		s->env = json_object();
+		text_secrets_wipe(s->secrets);   /* ended before an agent took it */
+		s->secrets = NULL;
 		free(s->pending_input);
 		s->pending_input = NULL;
 		s->pending_input_len = 0;
@@ -266,6 +270,7 @@ static void session_free_fields(struct session *s)
 	free(s->install);
 	free(s->template_name);
 	json_decref(s->sandbox);
+	text_secrets_wipe(s->secrets);
 	free(s->pending_input);
 	free(s->command);
 	free(s->reason);

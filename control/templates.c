@@ -1,8 +1,13 @@
 /* templates.c: templates, ad-hoc bundles and the bundle policy (see templates.h). */
 #include "control/templates.h"
 #include "control/control.h"
+#include "common/log.h"
 #include "common/rw.h"
 #include "common/text.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +27,7 @@ void session_spec_release(struct session_spec *sp)
 	free(sp->install);
 	free(sp->template_name);
 	json_decref(sp->sandbox);
+	text_secrets_wipe(sp->secrets);
 	memset(sp, 0, sizeof(*sp));
 }
 
@@ -164,6 +170,53 @@ static int check_sandbox(json_t *t, const char *where, char *err, size_t errlen)
 	return 0;
 }
 
+/* A template's "secrets" ({"NAME": {"file": "/abs/path"}}) and "userSecrets" (["NAME"]):
+ * environment names, at most TEMPLATE_MAX_SECRETS in all, none also in "env" (a value there
+ * would travel and show as plain configuration). A name may be in both: the file's value is
+ * then the default and the user's replaces it. 0 or -1 with err set. */
+static int check_secrets(json_t *t, const char *where, char *err, size_t errlen)
+{
+	json_t *sec = json_object_get(t, "secrets"), *user = json_object_get(t, "userSecrets"), *v;
+	const char *k;
+	size_t i;
+
+	if ((sec && !json_is_object(sec)) || (user && !json_is_array(user))) {
+		snprintf(err, errlen, "%s\"secrets\" must be {\"NAME\": {\"file\": \"/path\"}} and "
+			 "\"userSecrets\" a list of names", where);
+		return -1;
+	}
+	if (json_object_size(sec) + json_array_size(user) > TEMPLATE_MAX_SECRETS) {
+		snprintf(err, errlen, "%smore than %d secrets", where, TEMPLATE_MAX_SECRETS);
+		return -1;
+	}
+	json_object_foreach(sec, k, v) {
+		const char *file = json_string_value(json_object_get(v, "file"));
+
+		if (!text_env_name_ok(k) || !json_is_object(v) || json_object_size(v) != 1 || !file ||
+		    file[0] != '/') {
+			snprintf(err, errlen, "%s\"secrets\": \"%.64s\" must be a NAME (as in \"env\") "
+				 "with {\"file\": \"/absolute/path\"}", where, k);
+			return -1;
+		}
+		if (json_object_get(json_object_get(t, "env"), k)) {
+			snprintf(err, errlen, "%s\"%.64s\" is both a secret and in \"env\"", where, k);
+			return -1;
+		}
+	}
+	json_array_foreach(user, i, v) {
+		if (!json_is_string(v) || !text_env_name_ok(json_string_value(v))) {
+			snprintf(err, errlen, "%s\"userSecrets\"[%zu] must be a NAME as in \"env\"", where, i);
+			return -1;
+		}
+		if (json_object_get(json_object_get(t, "env"), json_string_value(v))) {
+			snprintf(err, errlen, "%s\"%.64s\" is both a secret and in \"env\"", where,
+				 json_string_value(v));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int templates_check(json_t *file, char *err, size_t errlen)
 {
 	json_t *templates = json_object_get(file, "templates"), *bundles = json_object_get(file, "bundles");
@@ -185,7 +238,8 @@ int templates_check(json_t *file, char *err, size_t errlen)
 			if (strcmp(k, "description") && strcmp(k, "bundle") && strcmp(k, "install") &&
 			    strcmp(k, "command") && strcmp(k, "env") && strcmp(k, "limits") &&
 			    strcmp(k, "signers") && strcmp(k, "network") &&
-			    strcmp(k, "bundleWritable")) {
+			    strcmp(k, "bundleWritable") && strcmp(k, "secrets") &&
+			    strcmp(k, "userSecrets")) {
 				snprintf(err, errlen, "%sunknown field \"%.64s\"", where, k);
 				return RW_EINVAL;
 			}
@@ -205,6 +259,8 @@ int templates_check(json_t *file, char *err, size_t errlen)
 		if (check_env(json_object_get(t, "env"), where, err, errlen))
 			return RW_EINVAL;
 		if (check_sandbox(t, where, err, errlen))
+			return RW_EINVAL;
+		if (check_secrets(t, where, err, errlen))
 			return RW_EINVAL;
 		if (json_object_get(t, "signers") &&
 		    (check_signers(json_object_get(t, "signers"), where, err, errlen) ||
@@ -286,6 +342,118 @@ out:
 	return r;
 }
 
+static int name_listed(json_t *list, const char *name)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list, i, v)
+		if (!strcmp(json_string_value(v), name))
+			return 1;
+	return 0;
+}
+
+/* A secret's value as a JSON string (a copy: the caller may wipe its bytes), or NULL when it
+ * is empty, holds a NUL byte or is not UTF-8 (an environment value is a C string, and
+ * jansson keeps only UTF-8). */
+static json_t *secret_value(const char *buf, size_t len)
+{
+	if (!len || memchr(buf, 0, len))
+		return NULL;
+	return json_stringn(buf, len);
+}
+
+/* Reads a template's secret file into out->secrets. Its value is the file's bytes less one
+ * trailing newline (`echo KEY > file`); at most TEMPLATE_MAX_SECRET_BYTES. 0, or 500 with err
+ * naming the secret (the path only in control's log: it is the operator's business). */
+static int read_secret_file(const char *tname, const char *name, const char *path,
+			    json_t *secrets, char *err, size_t errlen)
+{
+	char buf[TEMPLATE_MAX_SECRET_BYTES + 1];
+	const char *why = NULL;
+	size_t len = 0;
+	ssize_t n;
+	json_t *v = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0) {
+		why = strerror(errno);
+	} else {
+		while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) != 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				why = strerror(errno);
+				break;
+			}
+			len += (size_t)n;
+		}
+		close(fd);
+	}
+	if (!why && len > TEMPLATE_MAX_SECRET_BYTES)
+		why = "larger than 16 KiB";
+	if (!why) {
+		if (len && buf[len - 1] == '\n')
+			len--;
+		if (len && buf[len - 1] == '\r')
+			len--;
+		v = secret_value(buf, len);
+		if (!v)
+			why = "empty, or not a UTF-8 text without NUL bytes";
+	}
+	sodium_memzero(buf, sizeof(buf));
+	if (why) {
+		log_error("secret_unavailable", "{s:s, s:s, s:s, s:s}", "template", tname, "secret",
+			  name, "file", path, "reason", why);
+		snprintf(err, errlen, "template \"%.64s\": secret \"%.128s\" is unavailable: its "
+			 "file cannot be used (%s)", tname, name, why);
+		return 500;
+	}
+	json_object_set_new(secrets, name, v);
+	return 0;
+}
+
+/* A template's secrets: the operator's files, then the values the request gives for names
+ * the template lists in "userSecrets". 0 or the HTTP status with err set. */
+static int resolve_secrets(json_t *t, const char *tname, json_t *req, json_t *secrets,
+			   char *err, size_t errlen)
+{
+	json_t *given = json_object_get(req, "secrets"), *v;
+	const char *k;
+	size_t total = 0;
+	int r;
+
+	json_object_foreach(json_object_get(t, "secrets"), k, v)
+		if ((r = read_secret_file(tname, k, json_string_value(json_object_get(v, "file")),
+					  secrets, err, errlen)))
+			return r;
+	json_object_foreach(given, k, v) {
+		json_t *copy;
+
+		if (!name_listed(json_object_get(t, "userSecrets"), k)) {
+			snprintf(err, errlen, "template \"%.64s\" takes no secret \"%.128s\" from "
+				 "users (its \"userSecrets\")", tname, k);
+			return 403;
+		}
+		copy = json_is_string(v) && json_string_length(v) <= TEMPLATE_MAX_SECRET_BYTES
+			       ? secret_value(json_string_value(v), json_string_length(v)) : NULL;
+		if (!copy) {
+			snprintf(err, errlen, "secret \"%.128s\" must be a non-empty string of at most "
+				 "16 KiB without NUL bytes", k);
+			return 400;
+		}
+		json_object_set_new(secrets, k, copy);
+	}
+	json_object_foreach(secrets, k, v)
+		total += json_string_length(v);
+	if (total > TEMPLATE_MAX_SECRET_BYTES) {
+		snprintf(err, errlen, "template \"%.64s\": its secrets together are larger than 16 KiB",
+			 tname);
+		return given ? 400 : 500;
+	}
+	return 0;
+}
+
 int templates_resolve(struct control *ctl, json_t *req, struct session_spec *out, char *err,
 		      size_t errlen)
 {
@@ -295,8 +463,14 @@ int templates_resolve(struct control *ctl, json_t *req, struct session_spec *out
 	const char *command = json_string_value(json_object_get(req, "command"));
 	const char *install = json_string_value(json_object_get(req, "install"));
 	json_t *prompt = json_object_get(req, "prompt"), *bundle = json_object_get(req, "bundle");
+	json_t *given = json_object_get(req, "secrets");
 
 	memset(out, 0, sizeof(*out));
+	if (given && (!json_is_object(given) || !tname)) {
+		snprintf(err, errlen, "\"secrets\" must be an object of NAME -> value, and needs a "
+			 "\"template\" that takes them");
+		return 400;
+	}
 	if (json_object_get(req, "template") && !tname) {
 		snprintf(err, errlen, "\"template\" must be a string");
 		return 400;
@@ -339,6 +513,26 @@ int templates_resolve(struct control *ctl, json_t *req, struct session_spec *out
 		}
 		out->install = json_object_get(t, "install") ? strdup(json_string_value(json_object_get(t, "install"))) : NULL;
 		out->trusted = 1;
+		if (json_object_get(t, "secrets") || json_object_get(t, "userSecrets") || given) {
+			const char *k0;
+			json_t *v0;
+			int r;
+
+			out->secrets = json_object();
+			r = resolve_secrets(t, tname, req, out->secrets, err, errlen);
+			if (r) {
+				session_spec_release(out);
+				return r;
+			}
+			json_object_foreach(json_object_get(req, "env"), k0, v0)
+				if (json_object_get(out->secrets, k0) ||
+				    name_listed(json_object_get(t, "userSecrets"), k0)) {
+					snprintf(err, errlen, "\"env\": \"%.64s\" is a secret of this "
+						 "template: give it in \"secrets\"", k0);
+					session_spec_release(out);
+					return 400;
+				}
+		}
 	} else {
 		if (!command || !*command) {
 			snprintf(err, errlen, "\"command\" must be a non-empty string (or name a \"template\")");

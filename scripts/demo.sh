@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${RUNWIRE_DEMO_BUILD:-build}
 BIN=$BUILD/bin
-DEMO=$BUILD/demo
+DEMO=$(realpath -m "$BUILD/demo")   # absolute: the sandbox binds the work directories by path
 PORT=${RUNWIRE_DEMO_PORT:-8080}
 mkdir -p "$DEMO"
 rm -f "$DEMO/port"
@@ -29,9 +29,22 @@ stop_control() {
 # Ctrl-C and SIGTERM end the demo on purpose: status 0, so make reports no error.
 trap stop_control EXIT
 trap 'echo; echo "demo: stopping runwire-control"; stop_control; exit 0' INT TERM
+# ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL) set: the real Claude Code, else the offline audit
+# (its config starts from the default one, with the sample-cli template)
+claude_config=()
+if [[ -n ${ANTHROPIC_API_KEY:-} ]]; then
+  if [[ -s $BUILD/runwire-control.json ]]; then
+    jq 'del(._generated)' "$BUILD/runwire-control.json" >"$DEMO/config.json"
+  else
+    rm -f "$DEMO/config.json"
+  fi
+  bash scripts/demo-claude.sh "$DEMO" &&
+    claude_config=(--config "$DEMO/config.json" --sandbox-ro "$PWD/tools/claude")
+fi
 
 "$BIN/runwire-control" --listen "127.0.0.1:$PORT" --port-file "$DEMO/port" \
-  --data-dir "$DEMO/data" --local-runners 2 2>"$DEMO/control.log" &
+  --data-dir "$DEMO/data" --local-runners 2 ${claude_config[@]+"${claude_config[@]}"} \
+  2>"$DEMO/control.log" &
 control=$!
 while [[ ! -s $DEMO/port ]] && kill -0 "$control" 2>/dev/null; do sleep 0.05; done
 if [[ ! -s $DEMO/port ]]; then

@@ -33,48 +33,101 @@ export function findOnPath(name, pathEnv = process.env.PATH ?? '') {
   return null;
 }
 
+/** True when the environment gives Claude a credential (an API key or an auth token). */
+export function hasAnthropicKey(env = process.env) {
+  return Boolean(env.ANTHROPIC_API_KEY || env.ANTHROPIC_AUTH_TOKEN);
+}
+
 /**
- * Chooses the backend: `choice` is 'auto', 'claude', 'sdk' or 'offline'. Returns
+ * Chooses the backend: `choice` is 'auto', 'claude', 'sdk' or 'offline'. Claude Code is
+ * `CLAUDE_BIN` or `claude` on the PATH, and runs only with a key (ANTHROPIC_API_KEY or
+ * ANTHROPIC_AUTH_TOKEN): without one it could only ask for a login. Returns
  * { kind, label, why, bin? }; throws when a backend asked for by name is not available.
  */
 export function resolveBackend(choice, env = process.env) {
-  const bin = choice === 'auto' || choice === 'claude' ? findOnPath('claude', env.PATH) : null;
-  const key = env.ANTHROPIC_API_KEY;
-  if (bin) return { kind: 'claude', label: 'Claude Code CLI', why: `${bin} --permission-mode plan`, bin };
-  if (choice === 'claude') throw new Error('--backend claude: no claude binary on PATH');
-  if ((choice === 'auto' || choice === 'sdk') && key) {
+  const wantsCli = choice === 'auto' || choice === 'claude';
+  const bin = wantsCli ? (env.CLAUDE_BIN || findOnPath('claude', env.PATH)) : null;
+  const key = hasAnthropicKey(env);
+  if (bin && key) return { kind: 'claude', label: 'Claude Code CLI', why: `${bin} --permission-mode plan`, bin };
+  if (choice === 'claude') {
+    throw new Error(bin ? '--backend claude: no ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) for it'
+      : '--backend claude: no claude binary on PATH (or CLAUDE_BIN)');
+  }
+  if ((choice === 'auto' || choice === 'sdk') && env.ANTHROPIC_API_KEY) {
     const base = env.ANTHROPIC_BASE_URL || 'https://api.anthropic.com';
     return { kind: 'sdk', label: 'Anthropic SDK', why: `Messages API at ${base}` };
   }
   if (choice === 'sdk') throw new Error('--backend sdk: ANTHROPIC_API_KEY is not set');
-  const why = choice === 'offline' ? 'offline backend chosen' : 'no claude binary on PATH and no ANTHROPIC_API_KEY';
+  const why = choice === 'offline' ? 'offline backend chosen'
+    : bin ? 'no ANTHROPIC_API_KEY configured for Claude Code' : 'no claude binary on PATH and no ANTHROPIC_API_KEY';
   return { kind: 'offline', label: 'offline audit', why };
 }
 
+/** The arguments of a plan-mode run whose answer streams as JSON lines (text as it arrives). */
+export function claudeArgs(prompt) {
+  return ['--permission-mode', 'plan', '-p', prompt,
+    '--output-format', 'stream-json', '--verbose', '--include-partial-messages'];
+}
+
 /**
- * Runs `claude --permission-mode plan -p PROMPT` in `cwd`, passing each chunk of its output to
- * `onText` as it arrives (`onSpawn` is handed the child, so that a signal can end it too).
- * Resolves with the whole stdout; rejects when it exits non-zero, is killed, or outlives
- * `timeoutMs`.
+ * Turns one line of `claude --output-format stream-json` into what a person reads: the text of
+ * each text_delta as it streams, a line per tool the model calls, and the error of a failed
+ * result. Returns { text, error } (either may be empty). A line that is not JSON is text as it
+ * is (an older CLI, or a wrapper that prints plain output).
+ */
+export function streamJsonLine(line) {
+  let ev;
+  try {
+    ev = JSON.parse(line);
+  } catch {
+    return { text: `${line}\n`, error: '' };
+  }
+  const e = ev?.type === 'stream_event' ? ev.event : null;
+  if (e?.type === 'content_block_delta' && e.delta?.type === 'text_delta') return { text: e.delta.text, error: '' };
+  if (e?.type === 'content_block_start' && e.content_block?.type === 'tool_use') {
+    return { text: `\n[${e.content_block.name}]\n`, error: '' };
+  }
+  if (e?.type === 'message_stop') return { text: '\n', error: '' };
+  if (ev?.type === 'result' && ev.is_error) return { text: '', error: String(ev.result ?? ev.subtype ?? 'error') };
+  return { text: '', error: '' };
+}
+
+/**
+ * Runs `claude --permission-mode plan -p PROMPT` (stream-json, see claudeArgs) in `cwd`, passing
+ * the answer's text to `onText` piece by piece as the model writes it (`onSpawn` is handed the
+ * child, so that a signal can end it too). Resolves with the whole text; rejects when it exits
+ * non-zero, reports an error result, is killed, or outlives `timeoutMs`.
  */
 export function runClaudeCli({ bin, prompt, cwd, onText, timeoutMs, env = process.env, onSpawn }) {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['--permission-mode', 'plan', '-p', prompt], {
+    const child = spawn(bin, claudeArgs(prompt), {
       cwd, env, stdio: ['ignore', 'pipe', 'pipe'],
     });
     onSpawn?.(child);
     let out = '';
+    let partial = '';
+    let failure = '';
     let errTail = '';
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGTERM');
     }, timeoutMs);
+    const take = (line) => {
+      if (!line) return;
+      const { text, error } = streamJsonLine(line);
+      if (error) failure = error;
+      if (text) {
+        out += text;
+        onText(text);
+      }
+    };
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (chunk) => {
-      out += chunk;
-      onText(chunk);
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop();
+      for (const line of lines) take(line);
     });
     child.stderr.on('data', (chunk) => {
       errTail = (errTail + chunk).slice(-STDERR_TAIL_BYTES);
@@ -86,9 +139,11 @@ export function runClaudeCli({ bin, prompt, cwd, onText, timeoutMs, env = proces
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const last = errTail.trim().split('\n').pop() ?? '';
+      take(partial);
+      const last = (failure || errTail.trim().split('\n').pop()) ?? '';
       if (timedOut) reject(new Error(`claude did not finish within ${timeoutMs / 1000} s`));
       else if (code !== 0) reject(new Error(`claude exited with ${signal ?? `status ${code}`}${last ? `: ${last}` : ''}`));
+      else if (failure) reject(new Error(`claude: ${failure}`));
       else resolve(out);
     });
   });

@@ -33,7 +33,8 @@ Options:
   -o, --out DIR         output directory (env SAMPLE_CLI_OUT; default ./out)
   -p, --prompt TEXT     prompt for the audit (env CLAUDE_PROMPT)
       --backend NAME    auto | claude | sdk | offline (env SAMPLE_CLI_BACKEND; default auto:
-                        claude on PATH, else ANTHROPIC_API_KEY, else offline)
+                        claude (CLAUDE_BIN or PATH) with a key, else ANTHROPIC_API_KEY (SDK),
+                        else offline)
       --model NAME      model for the SDK backend (env CLAUDE_MODEL; default ${DEFAULT_MODEL})
       --max-tokens N    answer cap for the SDK backend (default ${DEFAULT_MAX_TOKENS})
       --timeout SEC     limit for the audit and the upload (default ${DEFAULT_TIMEOUT_S})

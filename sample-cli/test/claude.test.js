@@ -1,7 +1,7 @@
 // The audit's AI backends: a fake `claude` on the PATH (plan mode, prompt, live output, errors)
 // and a loopback server that speaks the Anthropic Messages streaming API (SSE).
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -17,11 +17,16 @@ try { fd3 = fs.fstatSync(3).isFIFO() ? 'pipe' : 'other'; } catch {}
 fs.writeFileSync(process.env.FAKE_CLAUDE_LOG, JSON.stringify({
   argv: process.argv.slice(2), cwd: process.cwd(), fd3, eventsVar: process.env.RUNWIRE_EVENTS_FD ?? null,
 }));
-process.stdout.write('PLAN-LINE-1 reading the workspace\\n');
+// with FAKE_CLAUDE_JSON, the answer comes as Claude Code's stream-json events (text_delta)
+const say = (text) => process.stdout.write(process.env.FAKE_CLAUDE_JSON
+  ? JSON.stringify({ type: 'stream_event', event: { type: 'content_block_delta', index: 0,
+    delta: { type: 'text_delta', text } } }) + '\\n' + '{"type":"system","subtype":"status"}\\n'
+  : text);
+say('PLAN-LINE-1 reading the workspace\\n');
 const deadline = Date.now() + 15000;
 (function wait() {
   if (fs.existsSync(process.env.FAKE_CLAUDE_GO)) {
-    process.stdout.write('PLAN-LINE-2 rotate the AWS key, drop eval\\n');
+    say('PLAN-LINE-2 rotate the AWS key, drop eval\\n');
     const status = Number(process.env.FAKE_CLAUDE_EXIT || 0);
     if (status) process.stderr.write('fake claude: usage limit reached\\n');
     process.exit(status);
@@ -33,6 +38,8 @@ const deadline = Date.now() + 15000;
   }
 })();
 `;
+
+const STREAM_JSON = ['--output-format', 'stream-json', '--verbose', '--include-partial-messages'];
 
 function fakeClaude(dir) {
   const bin = path.join(dir, 'bin');
@@ -52,7 +59,7 @@ test('claude on the PATH runs in plan mode with the prompt, its output streamed 
   const fake = fakeClaude(dir);
   const prompt = 'Audit "this" workspace; list $SECRETS & risky calls';
   const env = cleanEnv({
-    PATH: fake.bin, FAKE_CLAUDE_LOG: fake.log, FAKE_CLAUDE_GO: fake.go,
+    PATH: fake.bin, FAKE_CLAUDE_LOG: fake.log, FAKE_CLAUDE_GO: fake.go, FAKE_CLAUDE_JSON: '1',
     CLAUDE_PROMPT: prompt,
     // With both available, the automatic choice is Claude Code.
     ANTHROPIC_API_KEY: 'test-key-not-real',
@@ -65,7 +72,8 @@ test('claude on the PATH runs in plan mode with the prompt, its output streamed 
   });
   assert.equal(run.code, 0, run.stdout + run.stderr);
   const call = JSON.parse(readFileSync(fake.log, 'utf8'));
-  assert.deepEqual(call.argv, ['--permission-mode', 'plan', '-p', prompt]);
+  assert.deepEqual(call.argv, ['--permission-mode', 'plan', '-p', prompt, ...STREAM_JSON]);
+  assert.ok(!run.stdout.includes('text_delta'), 'the events are read, not shown');
   assert.equal(call.cwd, ws);
   // The events pipe (fd 3 here) and its name stay with the CLI.
   assert.equal(call.eventsVar, null);
@@ -80,21 +88,45 @@ test('claude on the PATH runs in plan mode with the prompt, its output streamed 
   assert.equal(run.events.find((e) => e.stage === 'AI-SECURITY-AUDIT (Claude Code/SDK)').backend, 'claude');
 });
 
+test('claude on the PATH but no key: the offline audit, labelled with why', async (t) => {
+  const dir = tempDir(t);
+  const fake = fakeClaude(dir);
+  writeFileSync(fake.go, '');
+  const env = cleanEnv({ PATH: `${fake.bin}:${process.env.PATH}`, FAKE_CLAUDE_LOG: fake.log, FAKE_CLAUDE_GO: fake.go });
+  const run = await runCli([makeAuditWorkspace(dir), '--out', path.join(dir, 'out')], { env });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /offline audit/);
+  assert.match(run.stdout, /no ANTHROPIC_API_KEY configured for Claude Code/);
+  assert.ok(!existsSync(fake.log), 'claude was not run');
+});
+
+test('CLAUDE_BIN names the binary when it is not on the PATH', async (t) => {
+  const dir = tempDir(t);
+  const fake = fakeClaude(dir);
+  writeFileSync(fake.go, '');
+  const env = cleanEnv({ CLAUDE_BIN: path.join(fake.bin, 'claude'), FAKE_CLAUDE_LOG: fake.log,
+    FAKE_CLAUDE_GO: fake.go, ANTHROPIC_API_KEY: 'k' });
+  const run = await runCli([makeAuditWorkspace(dir), '--out', path.join(dir, 'out')], { env });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /Audit backend: Claude Code CLI/);
+  assert.ok(existsSync(fake.log), 'claude ran');
+});
+
 test('--prompt wins over CLAUDE_PROMPT', async (t) => {
   const dir = tempDir(t);
   const fake = fakeClaude(dir);
   writeFileSync(fake.go, '');
-  const env = cleanEnv({ PATH: fake.bin, FAKE_CLAUDE_LOG: fake.log, FAKE_CLAUDE_GO: fake.go, CLAUDE_PROMPT: 'from env' });
+  const env = cleanEnv({ PATH: fake.bin, FAKE_CLAUDE_LOG: fake.log, FAKE_CLAUDE_GO: fake.go, CLAUDE_PROMPT: 'from env', ANTHROPIC_API_KEY: 'k' });
   const run = await runCli([makeAuditWorkspace(dir), '--out', path.join(dir, 'out'), '--prompt', 'from flag'], { env });
   assert.equal(run.code, 0, run.stderr);
-  assert.deepEqual(JSON.parse(readFileSync(fake.log, 'utf8')).argv, ['--permission-mode', 'plan', '-p', 'from flag']);
+  assert.deepEqual(JSON.parse(readFileSync(fake.log, 'utf8')).argv, ['--permission-mode', 'plan', '-p', 'from flag', ...STREAM_JSON]);
 });
 
 test('claude exiting non-zero fails the audit with its last error line', async (t) => {
   const dir = tempDir(t);
   const fake = fakeClaude(dir);
   writeFileSync(fake.go, '');
-  const env = cleanEnv({ PATH: fake.bin, FAKE_CLAUDE_LOG: fake.log, FAKE_CLAUDE_GO: fake.go, FAKE_CLAUDE_EXIT: '3' });
+  const env = cleanEnv({ PATH: fake.bin, FAKE_CLAUDE_LOG: fake.log, FAKE_CLAUDE_GO: fake.go, FAKE_CLAUDE_EXIT: '3', ANTHROPIC_API_KEY: 'k' });
   const run = await runCli([makeAuditWorkspace(dir), '--out', path.join(dir, 'out')], { env });
   assert.equal(run.code, 1);
   const failed = run.events.find((e) => e.stage === 'Implementing code' && e.state === 'failed');
@@ -107,7 +139,7 @@ test('claude exiting non-zero fails the audit with its last error line', async (
 test('claude that outlives --timeout is stopped and the audit fails', async (t) => {
   const dir = tempDir(t);
   const fake = fakeClaude(dir);
-  const env = cleanEnv({ PATH: fake.bin, FAKE_CLAUDE_LOG: fake.log, FAKE_CLAUDE_GO: fake.go });
+  const env = cleanEnv({ PATH: fake.bin, FAKE_CLAUDE_LOG: fake.log, FAKE_CLAUDE_GO: fake.go, ANTHROPIC_API_KEY: 'k' });
   const run = await runCli([makeAuditWorkspace(dir), '--out', path.join(dir, 'out'), '--timeout', '1'], { env });
   assert.equal(run.code, 1);
   const failed = run.events.find((e) => e.stage === 'Implementing code' && e.state === 'failed');
@@ -117,7 +149,7 @@ test('claude that outlives --timeout is stopped and the audit fails', async (t) 
 test('SIGTERM mid-audit stops claude and reports the cut-short stages', async (t) => {
   const dir = tempDir(t);
   const fake = fakeClaude(dir);
-  const env = cleanEnv({ PATH: fake.bin, FAKE_CLAUDE_LOG: fake.log, FAKE_CLAUDE_GO: fake.go });
+  const env = cleanEnv({ PATH: fake.bin, FAKE_CLAUDE_LOG: fake.log, FAKE_CLAUDE_GO: fake.go, ANTHROPIC_API_KEY: 'k' });
   let child;
   const run = runCli([makeAuditWorkspace(dir), '--out', path.join(dir, 'out')], {
     env,

@@ -5,7 +5,8 @@
 # playwright-core (tests/browser/lib.mjs). Screenshots go to RW_ARTIFACTS.
 #   RW_BIN, RW_SRC: as for the e2e tests; RW_WEB_DIR: the built page (cmake/web.cmake);
 #   RW_ARTIFACTS: where screenshots go (default build/browser-artifacts).
-# FILE.config.json beside a test file is given to control as its --config (templates).
+# FILE.config.json beside a test file is given to control as its --config (templates);
+# FILE.setup.bash is sourced before control starts (peers, a config written at run time).
 # A test file with the line "// needs: firebase-emulator" gets the real Firebase Auth
 # emulator (npm firebase-tools, scripts/setup.d/firebase-emulator.sh) on loopback ports, and
 # a control that signs users in with it (RW_EMULATOR=host:port for the test).
@@ -67,6 +68,8 @@ fi
 
 control_flags=(--local-runners 2 --max-runners 8)
 [[ -f ${file%.test.mjs}.config.json ]] && control_flags+=(--config "${file%.test.mjs}.config.json")
+# FILE.setup.bash beside a test file is sourced here: it may start peers and add flags
+[[ -f ${file%.test.mjs}.setup.bash ]] && source "${file%.test.mjs}.setup.bash"
 if grep -q '^// needs: firebase-emulator' "$file"; then
   start_firebase_emulator
   control_flags+=(--firebase-project "$FIREBASE_PROJECT" --firebase-auth-emulator "$RW_EMULATOR")
