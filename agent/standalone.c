@@ -265,8 +265,9 @@ static int exit_status_of(const struct pty_proc *p)
 static int spawn_phase(struct standalone *s, enum agent_phase phase)
 {
 	const char *stage = phase == AGENT_PHASE_INSTALL ? "install" : "run";
-	const char *argv[] = { "/bin/sh", "-c", phase == AGENT_PHASE_INSTALL ? s->install : s->command,
-			       NULL };
+	/* "exec CMD" when it is one simple command: the program, not a shell, meets signals */
+	char *line = pty_proc_shell_line(phase == AGENT_PHASE_INSTALL ? s->install : s->command);
+	const char *argv[] = { "/bin/sh", "-c", line, NULL };
 	char err[512], **env = runner_child_env(s->work_dir, STANDALONE_SID, s->env);
 	struct pty_spawn_opts o = {
 		.argv = argv, .envp = (const char *const *)env, .cwd = s->run_dir,
@@ -274,8 +275,10 @@ static int spawn_phase(struct standalone *s, enum agent_phase phase)
 	};
 	int r;
 
-	if (!env) {
+	if (!env || !line) {
 		agent_stage(s, stage, "failed", "out of memory");
+		runner_free_env(env);
+		free(line);
 		return RW_ENOMEM;
 	}
 	term_size(&o.cols, &o.rows);
@@ -284,6 +287,7 @@ static int spawn_phase(struct standalone *s, enum agent_phase phase)
 	tty_raw(s);
 	r = pty_proc_spawn(&s->proc, &o, err, sizeof(err));
 	runner_free_env(env);
+	free(line);
 	if (phase == AGENT_PHASE_RUN && s->ev_write >= 0) {
 		/* the last phase: the reader sees EOF once the command's tree is done with it */
 		close(s->ev_write);
