@@ -66,7 +66,7 @@ check "attach of an unknown session: status 1, said once ($(cat "$TMP/a.err"))" 
   2>"$TMP/long.err" &
 runpid=$!
 PIDS+=("$runpid")
-wait_for grep -q started "$TMP/long.out" || log "the long session did not start"
+wait_for grep -qs started "$TMP/long.out" || log "the long session did not start"
 long=$(sed -n 's/^runwire: session \([^:]*\): .*/\1/p' "$TMP/long.err")
 "$RW" cancel "$long" --server "$SERVER" >"$TMP/cancel.out" 2>&1
 check "cancel prints the state after the cancel ($(cat "$TMP/cancel.out"))" \
@@ -82,7 +82,7 @@ for sig in TERM INT; do
     >"$TMP/sig.out" 2>"$TMP/sig.err" </dev/null &
   runpid=$!
   PIDS+=("$runpid")
-  wait_for grep -q started "$TMP/sig.out" || log "the $sig session did not start"
+  wait_for grep -qs started "$TMP/sig.out" || log "the $sig session did not start"
   ssid=$(sed -n 's/^runwire: session \([^:]*\): .*/\1/p' "$TMP/sig.err")
   kill -"$sig" "$runpid"
   rc=0; wait "$runpid" || rc=$?
