@@ -20,8 +20,7 @@ for cmd in run attach ls cancel replay; do
   check "runwire $cmd --help prints its own usage" grep -q "^usage: runwire $cmd" "$TMP/h.out"
   check "runwire $cmd --help lists the global options" grep -q -- "--server URL" "$TMP/h.out"
 done
-check "ls --help lists no sessions" bash -c "! grep -q '^SESSION' '$TMP/h.out'"
-"$RW" ls --help >"$TMP/h.out"
+"$RW" ls --help >"$TMP/h.out" || true
 check "ls --help prints help, not the session table" bash -c "! grep -q '^SESSION' '$TMP/h.out'"
 rc=0; "$RW" run -x 2>"$TMP/h.err" || rc=$?
 check "an unknown option of run: status 2 (rc $rc)" [ "$rc" = 2 ]
