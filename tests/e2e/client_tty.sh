@@ -29,7 +29,8 @@ start_control --config "$TMP/config.json" --local-runners 1
 SOCK="$TMP/tmux.sock"
 TMUX_STARTED=
 # in_tmux NAME COMMAND: runs COMMAND in a fresh 100x40 tmux window; its status lands in
-# $TMP/NAME.rc; the window stays for capture-pane
+# $TMP/NAME.rc; the window stays for capture-pane. Every byte the window gets goes to
+# $TMP/NAME.raw too (pipe-pane, started before COMMAND: it waits for $TMP/NAME.go).
 in_tmux() {
   local name=$1 cmd=$2
   if [[ -z $TMUX_STARTED ]]; then
@@ -39,7 +40,10 @@ in_tmux() {
     TMUX_STARTED=1
   fi
   tmux -S "$SOCK" new-window -d -n "$name" \
-    "env TERM=xterm-256color RUNWIRE_SERVER=$SERVER sh -c '$cmd; echo \$? >$TMP/$name.rc.tmp; mv $TMP/$name.rc.tmp $TMP/$name.rc; exec sleep 600'"
+    "env TERM=xterm-256color RUNWIRE_SERVER=$SERVER sh -c 'while [ ! -e $TMP/$name.go ]; do sleep 0.05; done; $cmd; echo \$? >$TMP/$name.rc.tmp; mv $TMP/$name.rc.tmp $TMP/$name.rc; exec sleep 600'"
+  tmux -S "$SOCK" pipe-pane -t "main:$name" "cat >$TMP/$name.raw"
+  wait_for test -e "$TMP/$name.raw"
+  touch "$TMP/$name.go"
 }
 screen() { tmux -S "$SOCK" capture-pane -p -J -S - -E - -t "main:$1"; }
 rc_of() { cat "$TMP/$1.rc" 2>/dev/null; }
@@ -60,16 +64,16 @@ clean_screen() {
   check "$what: '✔ Prepare Workspace' appears exactly once on the screen (got $n)" [ "$n" = 1 ]
   check "$what: the pipeline's stages before the program" \
     bash -c "grep -q '$3: \[fetch\]' '$TMP/$name.screen' && grep -q '$3: \[unpack\] done' '$TMP/$name.screen'"
-  # no line of ours between the program's first and last line
-  python3 - "$TMP/$name.screen" "$3" >"$TMP/$name.check" <<'PY' || pyrc=$?
+  # no line of ours between the program's first byte and its last, in all the terminal got
+  # (the screen alone hides them: the program's redraws erase what they break)
+  python3 - "$TMP/$name.raw" "$3" >"$TMP/$name.check" <<'PY' || pyrc=$?
 import sys
-lines = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
-tag = sys.argv[2] + ": "
-ours = [i for i, l in enumerate(lines) if tag + "[" in l]
-prog = [i for i, l in enumerate(lines) if l.strip() and not l.startswith(tag)]
-inside = [lines[i] for i in ours if prog and prog[0] < i < prog[-1]]
-print("\n".join(inside))
-sys.exit(1 if inside or not prog else 0)
+raw = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
+tag = sys.argv[2] + ": ["
+first, last = raw.find("\u256d"), raw.rfind("\u2570")   # the program's first and last box
+inside = [l for l in raw[first:last].split("\n") if tag in l] if 0 <= first < last else ["no box"]
+print(len(inside), inside[:1])
+sys.exit(1 if inside else 0)
 PY
   check "$what: no '$3: [' line inside the program's drawing ($(head -c 300 "$TMP/$name.check"))" \
     [ "$pyrc" = 0 ]
@@ -94,10 +98,10 @@ check "stderr to a file: the agent's and the CLI's stage lines, all of them" \
   bash -c "grep -q '\[fetch\]' '$TMP/plain.err' && grep -q '\[Prepare Workspace\] done' '$TMP/plain.err' && grep -q '\[Consolidate API Docs\] done' '$TMP/plain.err'"
 
 # ---- detach keys ----
-# detach_case NAME KEYS...: a session that waits for $TMP/NAME.go, detached with KEYS
+# detach_case NAME KEYS...: a session that waits for $TMP/NAME.finish, detached with KEYS
 detach_case() {
   local name=$1 sid; shift
-  in_tmux "$name" "$RW run -- sh -c \"echo started-$name; while [ ! -e $TMP/$name.go ]; do sleep 0.1; done; echo finished-$name; exit 5\""
+  in_tmux "$name" "$RW run -- sh -c \"echo started-$name; while [ ! -e $TMP/$name.finish ]; do sleep 0.1; done; echo finished-$name; exit 5\""
   wait_long bash -c "tmux -S '$SOCK' capture-pane -p -t 'main:$name' | grep -q '^started-$name'" ||
     log "$name: the program did not start"
   tmux -S "$SOCK" send-keys -t "main:$name" "$@"
@@ -109,7 +113,7 @@ detach_case() {
     grep -q "detached: session $sid keeps running; runwire attach $sid resumes it" "$TMP/$name.screen"
   check "$name: the session is still running" \
     bash -c "curl -s '$SERVER/api/sessions/$sid' | jq -e '.state == \"running\"' >/dev/null"
-  touch "$TMP/$name.go"
+  touch "$TMP/$name.finish"
   rc=0; timeout 60 "$RW" attach "$sid" >"$TMP/$name.att" 2>"$TMP/$name.att.err" </dev/null || rc=$?
   check "$name: runwire attach resumes it to the program's status 5 (rc $rc)" [ "$rc" = 5 ]
   check "$name: ... with what it wrote after the detach" grep -q "finished-$name" "$TMP/$name.att"
