@@ -66,7 +66,8 @@ static int is_simple_command(const char *cmd)
 		if (!words++) {
 			size_t len = (size_t)(p - start);
 
-			if (quoted || memchr(start, '=', len))
+			/* "-x" would be an option of bash's exec (/bin/sh is not dash everywhere) */
+			if (quoted || memchr(start, '=', len) || *start == '-')
 				return 0;
 			for (size_t i = 0; i < RW_ARRAY_LEN(shell_builtins); i++)
 				if (strlen(shell_builtins[i]) == len &&
