@@ -135,7 +135,7 @@ static void usage(FILE *out)
 "                          the environment is the runner's: built from nothing)\n"
 "  --keep-work             keep the work directory and print its path\n"
 "  -q, --quiet             no progress lines (failures are still shown)\n"
-"  -h, --help              this text\n",
+"  -h, --help              this text; --version: the version\n",
 		AGENT_EXIT_PREPARE_FAILED);
 }
 

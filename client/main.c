@@ -37,7 +37,7 @@ enum { OPT_SERVER = 256, OPT_ID_TOKEN, OPT_VERSION, OPT_SINCE, OPT_TOKEN, OPT_RE
 static const char global_help[] =
 "  --server URL        control's address (env RUNWIRE_SERVER, default " CLIENT_DEFAULT_SERVER ")\n"
 "  --id-token TOKEN    user credential for control (env RUNWIRE_ID_TOKEN)\n"
-"  -q, --quiet         no progress lines on stderr (failures are still said)\n"
+"  -q, --quiet         no session or progress lines on stderr (failures are still said)\n"
 "  -h, --help          this text; --version: the version\n"
 "These go before or after the command's name: runwire run --server URL -- CMD\n";
 
