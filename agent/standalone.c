@@ -114,7 +114,7 @@ static void usage(FILE *out)
 "Runs a bundle as a runner would, in this terminal and without control: fetch, verify the\n"
 "SHA-256, unpack, the install command, then COMMAND in the unpacked tree under a pty.\n"
 "Stage lines go to stderr: all of them as they come, or, when stdout and stderr are one\n"
-"terminal, only while no program draws on it (a line kept back meanwhile is said after).\n"
+"terminal, only while no program draws on it (a failure meanwhile is said after).\n"
 "Exits with COMMAND's exit code (128+N for signal N), the\n"
 "install command's when it fails, %d when the bundle cannot be prepared.\n"
 "\n"
@@ -143,18 +143,22 @@ static void usage(FILE *out)
 
 /* A stage line. While a program draws on the terminal our stderr shares, a line of ours
  * would break its drawing (a program that redraws by moving the cursor up counts its own
- * lines): the last one is kept back and said when the program is done. */
-static void say_stage(struct standalone *s, const char *fmt, ...)
+ * lines): progress is dropped then (the program shows its own), and a failure (`keep`) is
+ * kept back, the last one, and said when the program is done. */
+static void say_stage(struct standalone *s, bool keep, const char *fmt, ...)
 {
+	char line[sizeof(s->held)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(s->held, sizeof(s->held), fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (s->shared_screen && s->drawing)
+	if (s->shared_screen && s->drawing) {
+		if (keep)
+			memcpy(s->held, line, sizeof(line));
 		return;
-	say(s, "%s", s->held);
-	s->held[0] = '\0';
+	}
+	say(s, "%s", line);
 }
 
 static void drawing_ended(struct standalone *s)
@@ -184,7 +188,7 @@ static void print_stage(struct standalone *s, json_t *ev)
 	if (!stage || !state)
 		return;
 	if (!strcmp(state, "failed")) {
-		say_stage(s, "[%s] failed%s%s", stage, reason ? ": " : "", reason ? reason : "");
+		say_stage(s, true, "[%s] failed%s%s", stage, reason ? ": " : "", reason ? reason : "");
 		return;
 	}
 	if (s->quiet)
@@ -196,7 +200,7 @@ static void print_stage(struct standalone *s, json_t *ev)
 	snprintf(s->last_stage, sizeof(s->last_stage), "%s", stage);
 	s->last_progress_us = rw_mono_us();
 	text_stage_progress(ev, progress, sizeof(progress));
-	say_stage(s, "[%s] %s%s%s%s%s", stage, state, progress, detail ? " (" : "",
+	say_stage(s, false, "[%s] %s%s%s%s%s", stage, state, progress, detail ? " (" : "",
 		  detail ? detail : "", detail ? ")" : "");
 }
 

@@ -112,25 +112,25 @@ static void say(const struct attach *a, const char *fmt, ...)
 	fprintf(stderr, "runwire: %s%s", line, a->tty_raw ? "\r\n" : "\n");
 }
 
-/* A progress line: on a screen a program is drawing on, any line of ours would break its
- * drawing (a program that redraws by moving the cursor up counts its own lines), so it is
- * kept back (the last one) and said once the program is done. */
-static void say_progress(struct attach *a, const char *fmt, ...)
+/* A line about the session's progress. On a screen a program is drawing on, any line of
+ * ours would break its drawing (a program that redraws by moving the cursor up counts its
+ * own lines): progress is dropped there (the program shows its own, viewers get the events),
+ * and news worth keeping (`keep`: a failure, the runner lost) is kept back, the last one,
+ * and said once the program is done. */
+static void say_progress(struct attach *a, int keep, const char *fmt, ...)
 {
+	char line[sizeof(a->held)];
 	va_list ap;
 
 	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
 	if (a->shared_screen && a->drawing) {
-		vsnprintf(a->held, sizeof(a->held), fmt, ap);
-		va_end(ap);
+		if (keep)
+			memcpy(a->held, line, sizeof(line));
 		return;
 	}
-	va_end(ap);
-	va_start(ap, fmt);
-	vsnprintf(a->held, sizeof(a->held), fmt, ap);
-	va_end(ap);
-	say(a, "%s", a->held);
-	a->held[0] = '\0';
+	say(a, "%s", line);
 }
 
 /* The program stopped drawing: the line kept back, if any, can be said now. */
@@ -243,7 +243,7 @@ static void say_stage(struct attach *a, json_t *j, const char *stage, const char
 	int64_t now = rw_mono_us();
 
 	if (!strcmp(state, "failed")) {
-		say_progress(a, "[%s] failed%s%s", stage, reason ? ": " : "", reason ? reason : "");
+		say_progress(a, 1, "[%s] failed%s%s", stage, reason ? ": " : "", reason ? reason : "");
 		return;
 	}
 	if (a->c->quiet)
@@ -254,7 +254,7 @@ static void say_stage(struct attach *a, json_t *j, const char *stage, const char
 	snprintf(last_stage, sizeof(last_stage), "%s", stage);
 	last_us = now;
 	text_stage_progress(j, progress, sizeof(progress));
-	say_progress(a, "[%s] %s%s%s%s%s", stage, state, progress, detail ? " (" : "",
+	say_progress(a, 0, "[%s] %s%s%s%s%s", stage, state, progress, detail ? " (" : "",
 		     detail ? detail : "", detail ? ")" : "");
 }
 
@@ -284,7 +284,7 @@ static void on_event(struct attach *a, const struct proto_frame *f)
 			finish(a, 130);
 		}
 	} else if (!strcmp(type, "runner") && !a->c->quiet) {
-		say_progress(a, "%s", !strcmp(state, "lost") ?
+		say_progress(a, 1, "%s", !strcmp(state, "lost") ?
 				"runner connection lost, waiting for it to come back" : "runner is back");
 	} else if (!strcmp(type, "stage")) {
 		const char *stage = json_string_value(json_object_get(j, "stage"));

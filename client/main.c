@@ -49,7 +49,7 @@ static const char run_help[] =
 "Starts a session and watches it live. Says the session's id and the page that shows it\n"
 "on stderr first, the pipeline's stages (fetch, verify, unpack, install) before the\n"
 "program starts, then the program's output verbatim. When stdout and stderr are one\n"
-"terminal nothing else is written while the program draws (a line kept back is said at\n"
+"terminal nothing else is written while the program draws (a failure meanwhile is said at\n"
 "the end); otherwise every stage line is said as it comes.\n"
 "\n"
 "  -i                  forward stdin even when it is not a terminal (^D at its end)\n"
