@@ -365,10 +365,20 @@ int bundle_prepare(const struct bundle_opts *o, bundle_event_fn cb, void *ud,
 		}
 	}
 
-	/* A cached tree: no network at all. The fill lock makes a second agent that asks for the
-	 * same digest wait for the first one's download instead of repeating it. A signed bundle
+	/* A cached tree: no network at all (the source is checked, without a request). The fill
+	 * lock makes a second agent that asks for the same digest wait for the first one's
+	 * download instead of repeating it. A signed bundle
 	 * is always downloaded: its signature covers the archive's bytes, which the cache no
 	 * longer holds (an entry cached from an unsigned source must not pass as signed). */
+	if (o->cache_dir && !sg) {
+		/* a cached copy stands in for the source only while the source is there and
+		 * allowed: a typo'd path or a host off the allowlist fails as a fetch would */
+		rc = bundle_fetch_check(o->url, &o->fetch, reason, sizeof(reason));
+		if (rc) {
+			rc = stage_failed(&p, "fetch", rc);
+			goto out;
+		}
+	}
 	if (o->cache_dir) {
 		cache = bundle_cache_open(o->cache_dir, o->cache_max_bytes, reason, sizeof(reason));
 		if (!cache) {

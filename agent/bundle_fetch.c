@@ -573,6 +573,27 @@ static int hop_result(CURLcode res, struct xfer *x, const struct hop *h, const c
 	return seterr(err, errlen, RW_EIO, "fetch from %s failed: %s", h->host, why);
 }
 
+static const char *s3_region(const struct bundle_fetch_opts *o)
+{
+	const char *region = o->s3_region ? o->s3_region : env_or(NULL, "AWS_REGION");
+
+	if (!region)
+		region = env_or(NULL, "AWS_DEFAULT_REGION");
+	return region ? region : BUNDLE_S3_DEFAULT_REGION;
+}
+
+/* The https URL an s3:// URL is fetched from, into `out`. 0 or RW_E... with `err` set. */
+static int s3_https_url(const char *url, const struct bundle_fetch_opts *o, char *out,
+			size_t outlen, char *err, size_t errlen)
+{
+	int rc = bundle_fetch_s3_url(url, s3_region(o), o->s3_endpoint, out, outlen);
+
+	if (rc)
+		return seterr(err, errlen, rc, "malformed s3 URL (want s3://bucket/key, region "
+			      "of letters, digits and '-')");
+	return RW_OK;
+}
+
 static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int fd,
 			 bundle_fetch_progress_fn progress, void *ud,
 			 struct bundle_fetch_result *res, char *err, size_t errlen)
@@ -595,16 +616,11 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 		return seterr(err, errlen, RW_EINVAL, "max redirects must be 0..%d",
 			      BUNDLE_FETCH_MAX_REDIRECTS);
 	if (!strncasecmp(url, "s3://", 5)) {
-		const char *region = o->s3_region ? o->s3_region : env_or(NULL, "AWS_REGION");
+		const char *region = s3_region(o);
 
-		if (!region)
-			region = env_or(NULL, "AWS_DEFAULT_REGION");
-		if (!region)
-			region = BUNDLE_S3_DEFAULT_REGION;
-		rc = bundle_fetch_s3_url(url, region, o->s3_endpoint, s3url, sizeof(s3url));
+		rc = s3_https_url(url, o, s3url, sizeof(s3url), err, errlen);
 		if (rc)
-			return seterr(err, errlen, rc, "malformed s3 URL (want s3://bucket/key, region "
-				      "of letters, digits and '-')");
+			return rc;
 		cr.s3 = true;
 		snprintf(cr.sigv4, sizeof(cr.sigv4), "aws:amz:%s:s3", region);
 		cr.key_id = env_or(o->aws_access_key_id, "AWS_ACCESS_KEY_ID");
@@ -741,15 +757,12 @@ out:
 
 /* ---- local files ---- */
 
-static int fetch_local(const char *url, const struct bundle_fetch_opts *o, int out_fd,
-		       bundle_fetch_progress_fn progress, void *ud,
-		       struct bundle_fetch_result *res, char *err, size_t errlen)
+/* Opens a local bundle (a path, or a file:// URL on this host). The fd, or RW_E... with
+ * `err` set. */
+static int open_local(const char *url, char *err, size_t errlen)
 {
-	struct xfer x = { .fd = out_fd, .max = o->max_bytes, .progress = progress, .ud = ud };
 	char *path = NULL, *host = NULL;
-	struct stat st;
 	int fd = -1, rc = RW_OK;
-	ssize_t n;
 
 	if (!strncasecmp(url, "file://", 7)) {
 		CURLU *u = curl_url();
@@ -776,6 +789,21 @@ static int fetch_local(const char *url, const struct bundle_fetch_opts *o, int o
 	if (fd < 0)
 		return seterr(err, errlen, errno == ENOENT ? RW_ENOTFOUND : RW_EIO,
 			      "cannot open the bundle: %s", strerror(errno));
+	return fd;
+}
+
+static int fetch_local(const char *url, const struct bundle_fetch_opts *o, int out_fd,
+		       bundle_fetch_progress_fn progress, void *ud,
+		       struct bundle_fetch_result *res, char *err, size_t errlen)
+{
+	struct xfer x = { .fd = out_fd, .max = o->max_bytes, .progress = progress, .ud = ud };
+	struct stat st;
+	int fd, rc = RW_OK;
+	ssize_t n;
+
+	fd = open_local(url, err, errlen);
+	if (fd < 0)
+		return fd;
 	x.buf = malloc(BUNDLE_FETCH_WRITE_BUF);
 	if (!x.buf) {
 		rc = seterr(err, errlen, RW_ENOMEM, "out of memory");
@@ -832,13 +860,23 @@ out:
 	return rc;
 }
 
+/* A URL starts with a scheme ([a-z][a-z0-9+.-]*) and "://"; anything else is a path, and
+ * file:// is local too. */
+static bool is_network_url(const char *url)
+{
+	const char *colon = strstr(url, "://");
+	bool is_url = colon && colon > url && isalpha((unsigned char)url[0]);
+
+	for (const char *p = url; is_url && p < colon; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("+.-", *p))
+			is_url = false;
+	return is_url && strncasecmp(url, "file://", 7);
+}
+
 int bundle_fetch(const char *url, const struct bundle_fetch_opts *o, int out_fd,
 		 bundle_fetch_progress_fn progress, void *ud, struct bundle_fetch_result *res,
 		 char *err, size_t errlen)
 {
-	const char *colon;
-	bool is_url;
-
 	if (err && errlen)
 		err[0] = '\0';
 	if (!url || !*url || !o || !res)
@@ -846,13 +884,47 @@ int bundle_fetch(const char *url, const struct bundle_fetch_opts *o, int out_fd,
 	if (bundle_fetch_global_init())
 		return seterr(err, errlen, RW_EIO, "libcurl or libsodium failed to initialise");
 	memset(res, 0, sizeof(*res));
-	/* A URL starts with a scheme ([a-z][a-z0-9+.-]*) and "://"; anything else is a path. */
-	colon = strstr(url, "://");
-	is_url = colon && colon > url && isalpha((unsigned char)url[0]);
-	for (const char *p = url; is_url && p < colon; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("+.-", *p))
-			is_url = false;
-	if (!is_url || !strncasecmp(url, "file://", 7))
+	if (!is_network_url(url))
 		return fetch_local(url, o, out_fd, progress, ud, res, err, errlen);
 	return fetch_network(url, o, out_fd, progress, ud, res, err, errlen);
+}
+
+int bundle_fetch_check(const char *url, const struct bundle_fetch_opts *o, char *err,
+		       size_t errlen)
+{
+	char s3url[BUNDLE_FETCH_MAX_URL + 1];
+	struct hop h = { 0 };
+	struct stat st;
+	CURLU *u;
+	int fd, rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!url || !*url || !o)
+		return seterr(err, errlen, RW_EINVAL, "no bundle URL");
+	if (bundle_fetch_global_init())
+		return seterr(err, errlen, RW_EIO, "libcurl or libsodium failed to initialise");
+	if (!is_network_url(url)) {
+		fd = open_local(url, err, errlen);
+		if (fd < 0)
+			return fd;
+		rc = fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ?
+			     seterr(err, errlen, RW_EINVAL, "the bundle is not a regular file") : RW_OK;
+		close(fd);
+		return rc;
+	}
+	if (!strncasecmp(url, "s3://", 5)) {
+		rc = s3_https_url(url, o, s3url, sizeof(s3url), err, errlen);
+		if (rc)
+			return rc;
+		url = s3url;
+	}
+	u = curl_url();
+	if (!u)
+		return seterr(err, errlen, RW_ENOMEM, "out of memory");
+	rc = hop_parse(u, url, &h, err, errlen);
+	if (!rc)
+		rc = hop_check(o, &h, NULL, 0, err, errlen);
+	curl_url_cleanup(u);
+	return rc;
 }

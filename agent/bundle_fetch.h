@@ -91,6 +91,14 @@ int bundle_fetch(const char *url, const struct bundle_fetch_opts *o, int out_fd,
 		 bundle_fetch_progress_fn progress, void *ud, struct bundle_fetch_result *res,
 		 char *err, size_t errlen);
 
+/* Checks the source without fetching it: a local path must name a regular file this process
+ * can open; a network URL must pass the rules above for its first hop (scheme, allowlist, no
+ * credentials in it). No network traffic. Lets a cached copy stand in for a source only while
+ * that source is still one the caller may use. 0, or the code and reason bundle_fetch would
+ * give (RW_ENOTFOUND, RW_EUNSAFE, RW_EINVAL, ...). */
+int bundle_fetch_check(const char *url, const struct bundle_fetch_opts *o, char *err,
+		       size_t errlen);
+
 /* The policy, exposed for the unit tests. */
 
 /* True when `host` (lowercase or not, IPv6 with or without brackets) matches an entry. */

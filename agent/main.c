@@ -58,7 +58,7 @@ static void usage(FILE *out)
 "  --run-as USER       run the CLI as USER (the agent must be root); its work\n"
 "                      directory is given to USER\n"
 "  --exit-with-parent  exit when the spawning process does (local dispatcher)\n"
-"  -h, --help          this text\n",
+"  -h, --help          this text; --version: the version\n",
 		AGENT_DEFAULT_WINDOW, AGENT_MIN_WINDOW, AGENT_MAX_WINDOW, AGENT_DEFAULT_GRACE_S);
 }
 
@@ -124,6 +124,10 @@ int main(int argc, char **argv)
 	long long v;
 	int token_fd = -1, c;
 
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("runwire-agent %s\n", RW_VERSION);
+		return 0;
+	}
 	if (argc > 1 && !strcmp(argv[1], "run"))
 		return standalone_main(argc - 1, argv + 1);
 	snprintf(work_root, sizeof(work_root), "%s/runwire-work", env_or("TMPDIR", "/tmp"));

@@ -3,6 +3,7 @@
 #include "agent/sandbox.h"
 #include "common/rw.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pty.h>
@@ -14,6 +15,82 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+
+/* Words a shell reads the same with `exec` in front: what `exec` cannot run (builtins that
+ * have no program of the same name, keywords) keeps the shell. */
+static const char *const shell_builtins[] = {
+	".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "do", "done",
+	"elif", "else", "esac", "eval", "exec", "exit", "export", "fc", "fg", "fi", "for",
+	"function", "getopts", "hash", "if", "in", "jobs", "local", "read", "readonly", "return",
+	"select", "set", "shift", "source", "then", "time", "times", "trap", "type", "ulimit",
+	"umask", "unalias", "unset", "until", "wait", "while",
+};
+
+#define PTY_PLAIN_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,+@%="
+
+/* 1 when `cmd` is one simple command: words of plain characters, '...' or "..." without
+ * expansions, separated by blanks; the first word plain, no assignment, no builtin. */
+static int is_simple_command(const char *cmd)
+{
+	const char *p = cmd;
+	int words = 0;
+
+	while (*p) {
+		const char *start;
+		int quoted = 0;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		start = p;
+		while (*p && *p != ' ' && *p != '\t') {
+			if (*p == '\'') {
+				const char *end = strchr(p + 1, '\'');
+				if (!end)
+					return 0;
+				p = end + 1;
+				quoted = 1;
+			} else if (*p == '"') {
+				const char *end = strchr(p + 1, '"');
+				if (!end || strcspn(p + 1, "$`\\!") < (size_t)(end - p - 1))
+					return 0;
+				p = end + 1;
+				quoted = 1;
+			} else if (strchr(PTY_PLAIN_CHARS, *p)) {
+				p++;
+			} else {
+				return 0;
+			}
+		}
+		if (!words++) {
+			size_t len = (size_t)(p - start);
+
+			/* "-x" would be an option of bash's exec (/bin/sh is not dash everywhere) */
+			if (quoted || memchr(start, '=', len) || *start == '-')
+				return 0;
+			for (size_t i = 0; i < RW_ARRAY_LEN(shell_builtins); i++)
+				if (strlen(shell_builtins[i]) == len &&
+				    !memcmp(shell_builtins[i], start, len))
+					return 0;
+		}
+	}
+	return words > 0;
+}
+
+char *pty_proc_shell_line(const char *cmd)
+{
+	char *line;
+
+	if (!is_simple_command(cmd))
+		return strdup(cmd);
+	line = malloc(strlen(cmd) + sizeof("exec "));
+	if (line) {
+		memcpy(line, "exec ", 5);
+		memcpy(line + 5, cmd, strlen(cmd) + 1);
+	}
+	return line;
+}
 
 /* Searches `path` (the child's own PATH, not the agent's) like execvp, without allocating:
  * the agent may have other threads, so the child only uses async-signal-safe calls. */
@@ -128,6 +205,7 @@ int pty_proc_spawn(struct pty_proc *p, const struct pty_spawn_opts *o, char *err
 	}
 	p->pid = pid;
 	p->master = master;
+	p->spare_leader = o->sandbox != NULL;
 	return RW_OK;
 }
 
@@ -140,10 +218,56 @@ int pty_proc_resize(struct pty_proc *p, uint16_t cols, uint16_t rows)
 	return ioctl(p->master, TIOCSWINSZ, &ws) < 0 ? RW_EIO : RW_OK;
 }
 
+/* Sends `signo` to every process of group `pgid` but its leader. bwrap, the leader of a
+ * sandboxed session, dies of a SIGHUP or SIGTERM it has no handler for and takes the
+ * sandbox down with it (--die-with-parent) before the program can answer; spared, it waits
+ * for the program and exits with its status. (bwrap's pid 1 inside the sandbox ignores
+ * signals it has no handler for.) A process forked while the list is read may miss it:
+ * the SIGKILL after the grace period still reaches the whole group. */
+static int signal_group_but_leader(pid_t pgid, int signo)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	if (!d)
+		return kill(-pgid, signo);
+	while ((e = readdir(d))) {
+		char path[64], line[512];
+		const char *close_paren;
+		long long pid, pgrp;
+		ssize_t n;
+		int fd;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		pid = strtoll(e->d_name, NULL, 10);
+		if (pid == pgid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%lld/stat", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, line, sizeof(line) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		line[n] = '\0';
+		/* "pid (comm) state ppid pgrp ...": comm may hold anything, so from the last ')' */
+		close_paren = strrchr(line, ')');
+		if (!close_paren || sscanf(close_paren + 1, " %*c %*d %lld", &pgrp) != 1)
+			continue;
+		if (pgrp == pgid)
+			kill((pid_t)pid, signo);
+	}
+	closedir(d);
+	return 0;
+}
+
 int pty_proc_signal(struct pty_proc *p, int signo)
 {
 	if (!p->pid)
 		return RW_ESTATE;
+	if (p->spare_leader && signo != SIGKILL && !p->exited)
+		return signal_group_but_leader(p->pid, signo) < 0 ? RW_EIO : RW_OK;
 	/* The group outlives its leader: grandchildren still get the signal after it exits. */
 	if (kill(-p->pid, signo) < 0 && !(errno == ESRCH && p->exited))
 		return errno == ESRCH ? RW_ESTATE : RW_EIO;

@@ -31,7 +31,17 @@ struct pty_proc {
 	int master;         /* pty master fd, -1 when closed */
 	int exited;         /* 1 once reaped */
 	int status;         /* waitpid status once exited */
+	int spare_leader;   /* the leader is a wrapper of ours (bwrap): signals other than
+			     * SIGKILL go to the rest of the group, so that the wrapper lives
+			     * to report the program's own status */
 };
+
+/* The line to give `/bin/sh -c` for the command line `cmd`: "exec CMD" when `cmd` is one
+ * simple command (plain or single-quoted words, no operators, redirections, expansions,
+ * assignments or shell builtins), so that the program itself, not a shell waiting for it,
+ * leads the group and meets the signals (a shell dies of a SIGHUP the program handles).
+ * Otherwise a copy of `cmd`. Returns a new string (caller frees) or NULL without memory. */
+char *pty_proc_shell_line(const char *cmd);
 
 /* Spawns the child. 0 on success; RW_EIO with `err` set otherwise. A failure to exec in
  * the child is reported as exit status 127 with a message on the pty, as a shell would. */
@@ -40,7 +50,9 @@ int pty_proc_spawn(struct pty_proc *p, const struct pty_spawn_opts *o, char *err
 /* Sets the window size (the kernel sends SIGWINCH to the foreground group). 0 or RW_EIO. */
 int pty_proc_resize(struct pty_proc *p, uint16_t cols, uint16_t rows);
 
-/* Sends `signo` to the child's whole process group. 0 or RW_EIO (RW_ESTATE when gone). */
+/* Sends `signo` to the child's whole process group (without the leader when it is a
+ * wrapper, see spare_leader, unless the signal is SIGKILL or the leader has exited). 0 or
+ * RW_EIO (RW_ESTATE when gone). */
 int pty_proc_signal(struct pty_proc *p, int signo);
 
 /* Reaps the child without blocking. Returns 1 when it has exited (status in p->status),

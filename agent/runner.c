@@ -456,15 +456,13 @@ static int start_sandbox(struct agent *a, json_t *assign, char *err, size_t errl
 	return r;
 }
 
-/* Spawns the phase's command (install or the session's command) under a fresh pty in
- * run_dir. The events pipe is made once and lives across phases: the agent keeps its write
- * end until the last phase has spawned, so its reader sees EOF only when the command's
- * process tree is done with it. 0, or RW_E... with `err` set (the caller ends the session). */
-static int spawn_phase(struct agent *a, enum agent_phase phase, char *err, size_t errlen)
+/* Spawns `argv` for the phase under a fresh pty in run_dir. The events pipe is made once
+ * and lives across phases: the agent keeps its write end until the last phase has spawned,
+ * so its reader sees EOF only when the command's process tree is done with it. */
+static int spawn_phase_argv(struct agent *a, enum agent_phase phase, const char *const *argv,
+			    char *err, size_t errlen)
 {
 	const char *stage = phase == AGENT_PHASE_INSTALL ? "install" : "run";
-	const char *argv[] = { "/bin/sh", "-c",
-			       phase == AGENT_PHASE_INSTALL ? a->install : a->command, NULL };
 	lws_sock_file_fd_type fd;
 	char **env;
 	int evp[2], r;
@@ -551,6 +549,24 @@ static int spawn_phase(struct agent *a, enum agent_phase phase, char *err, size_
 	log_info("session_started", "{s:s, s:s, s:i}", "session", a->sid, "phase", stage, "pid",
 		 (int)a->proc.pid);
 	return RW_OK;
+}
+
+/* Spawns the phase's command (install or the session's command) under a fresh pty in
+ * run_dir, through `/bin/sh -c` (as `exec` when it is one simple command: see
+ * pty_proc_shell_line). 0, or RW_E... with `err` set (the caller ends the session). */
+static int spawn_phase(struct agent *a, enum agent_phase phase, char *err, size_t errlen)
+{
+	char *line = pty_proc_shell_line(phase == AGENT_PHASE_INSTALL ? a->install : a->command);
+	const char *argv[] = { "/bin/sh", "-c", line, NULL };
+	int r;
+
+	if (!line) {
+		snprintf(err, errlen, "out of memory");
+		return RW_ENOMEM;
+	}
+	r = spawn_phase_argv(a, phase, argv, err, errlen);
+	free(line);
+	return r;
 }
 
 /* After PREPARE or INSTALL: install when there is one and it has not run, else the command. */

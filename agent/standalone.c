@@ -65,6 +65,9 @@ struct standalone {
 	int status;                    /* the exit status to leave with */
 	char last_stage[64];           /* progress throttle: the stage last shown, and when */
 	int64_t last_progress_us;
+	bool shared_screen;            /* stdout and stderr are one terminal */
+	bool drawing;                  /* install or the command draws on it: no lines of ours */
+	char held[1024];               /* the last stage line kept back meanwhile */
 };
 
 /* Signals become bytes on a self-pipe so that poll() wakes; the worker's notify writes there
@@ -110,7 +113,9 @@ static void usage(FILE *out)
 "\n"
 "Runs a bundle as a runner would, in this terminal and without control: fetch, verify the\n"
 "SHA-256, unpack, the install command, then COMMAND in the unpacked tree under a pty.\n"
-"Stage lines go to stderr; exits with COMMAND's exit code (128+N for signal N), the\n"
+"Stage lines go to stderr: all of them as they come, or, when stdout and stderr are one\n"
+"terminal, only while no program draws on it (a failure meanwhile is said after).\n"
+"Exits with COMMAND's exit code (128+N for signal N), the\n"
 "install command's when it fails, %d when the bundle cannot be prepared.\n"
 "\n"
 "  --bundle PATH|URL       a local zip or tar.gz (no allowlist needed), https://, s3://,\n"
@@ -130,11 +135,40 @@ static void usage(FILE *out)
 "                          the environment is the runner's: built from nothing)\n"
 "  --keep-work             keep the work directory and print its path\n"
 "  -q, --quiet             no progress lines (failures are still shown)\n"
-"  -h, --help              this text\n",
+"  -h, --help              this text; --version: the version\n",
 		AGENT_EXIT_PREPARE_FAILED);
 }
 
 /* ---- stage lines ---- */
+
+/* A stage line. While a program draws on the terminal our stderr shares, a line of ours
+ * would break its drawing (a program that redraws by moving the cursor up counts its own
+ * lines): progress is dropped then (the program shows its own), and a failure (`keep`) is
+ * kept back, the last one, and said when the program is done. */
+static void say_stage(struct standalone *s, bool keep, const char *fmt, ...)
+{
+	char line[sizeof(s->held)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (s->shared_screen && s->drawing) {
+		if (keep)
+			memcpy(s->held, line, sizeof(line));
+		return;
+	}
+	say(s, "%s", line);
+}
+
+static void drawing_ended(struct standalone *s)
+{
+	s->drawing = false;
+	if (s->held[0]) {
+		say(s, "%s", s->held);
+		s->held[0] = '\0';
+	}
+}
 
 /* Writes `v` bytes in the unit that suits `scale` bytes ("1.2" for MiB) and returns the
  * unit's name, so that "done/total" share one unit. */
@@ -154,7 +188,7 @@ static void print_stage(struct standalone *s, json_t *ev)
 	if (!stage || !state)
 		return;
 	if (!strcmp(state, "failed")) {
-		say(s, "[%s] failed%s%s", stage, reason ? ": " : "", reason ? reason : "");
+		say_stage(s, true, "[%s] failed%s%s", stage, reason ? ": " : "", reason ? reason : "");
 		return;
 	}
 	if (s->quiet)
@@ -166,8 +200,8 @@ static void print_stage(struct standalone *s, json_t *ev)
 	snprintf(s->last_stage, sizeof(s->last_stage), "%s", stage);
 	s->last_progress_us = rw_mono_us();
 	text_stage_progress(ev, progress, sizeof(progress));
-	say(s, "[%s] %s%s%s%s%s", stage, state, progress, detail ? " (" : "", detail ? detail : "",
-	    detail ? ")" : "");
+	say_stage(s, false, "[%s] %s%s%s%s%s", stage, state, progress, detail ? " (" : "",
+		  detail ? detail : "", detail ? ")" : "");
 }
 
 static void agent_stage(struct standalone *s, const char *stage, const char *state,
@@ -265,8 +299,9 @@ static int exit_status_of(const struct pty_proc *p)
 static int spawn_phase(struct standalone *s, enum agent_phase phase)
 {
 	const char *stage = phase == AGENT_PHASE_INSTALL ? "install" : "run";
-	const char *argv[] = { "/bin/sh", "-c", phase == AGENT_PHASE_INSTALL ? s->install : s->command,
-			       NULL };
+	/* "exec CMD" when it is one simple command: the program, not a shell, meets signals */
+	char *line = pty_proc_shell_line(phase == AGENT_PHASE_INSTALL ? s->install : s->command);
+	const char *argv[] = { "/bin/sh", "-c", line, NULL };
 	char err[512], **env = runner_child_env(s->work_dir, STANDALONE_SID, s->env, NULL);
 	struct pty_spawn_opts o = {
 		.argv = argv, .envp = (const char *const *)env, .cwd = s->run_dir,
@@ -274,16 +309,20 @@ static int spawn_phase(struct standalone *s, enum agent_phase phase)
 	};
 	int r;
 
-	if (!env) {
+	if (!env || !line) {
 		agent_stage(s, stage, "failed", "out of memory");
+		runner_free_env(env);
+		free(line);
 		return RW_ENOMEM;
 	}
 	term_size(&o.cols, &o.rows);
 	s->phase = phase;
 	agent_stage(s, stage, "running", NULL);
+	s->drawing = true;
 	tty_raw(s);
 	r = pty_proc_spawn(&s->proc, &o, err, sizeof(err));
 	runner_free_env(env);
+	free(line);
 	if (phase == AGENT_PHASE_RUN && s->ev_write >= 0) {
 		/* the last phase: the reader sees EOF once the command's tree is done with it */
 		close(s->ev_write);
@@ -491,6 +530,7 @@ static int parse_args(struct standalone *s, int argc, char **argv)
 		{ "env", required_argument, NULL, 'e' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
@@ -547,6 +587,7 @@ static int parse_args(struct standalone *s, int argc, char **argv)
 			break;
 		}
 		case 'h': usage(stdout); return 1;
+		case 'V': printf("runwire-agent %s\n", RW_VERSION); return 1;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -619,6 +660,7 @@ int standalone_main(int argc, char **argv)
 		 getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	s->cache_dir = prepare_cache_dir(s->cache_flag, work_root);
 	s->stdin_tty = isatty(0);
+	s->shared_screen = isatty(1) && isatty(2);
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
@@ -644,6 +686,7 @@ int standalone_main(int argc, char **argv)
 		}
 		s->status = run_child(s);
 		tty_restore(s);
+		drawing_ended(s);
 		if (s->status) {
 			char why[64];
 			snprintf(why, sizeof(why), "install exited with status %d", s->status);
@@ -666,6 +709,7 @@ int standalone_main(int argc, char **argv)
 	 * hold it open: take what is there, never wait) */
 	while (s->ev_read >= 0 && read_events(s) > 0)
 		;
+	drawing_ended(s);
 	if (s->status) {
 		char why[64];
 		snprintf(why, sizeof(why), "exited with status %d", s->status);
@@ -676,6 +720,7 @@ int standalone_main(int argc, char **argv)
 
 out:
 	tty_restore(s);
+	drawing_ended(s);
 	if (s->proc.pid && !s->proc.exited) {
 		pty_proc_signal(&s->proc, SIGKILL);
 		while (!pty_proc_reap(&s->proc))

@@ -58,7 +58,15 @@ struct attach {
 	lws_sorted_usec_list_t sul_tick;    /* signals */
 	struct termios saved_tty;
 	int tty_raw;
+	int shared_screen;          /* stdout and stderr are terminals: our lines and the
+				     * program's drawing land on one screen */
+	int drawing;                /* a program (install or command) draws on that screen */
+	char held[1024];            /* the last line kept back while it drew, said at the end */
+	int line_start;             /* the last key sent ended a line: "~." may follow */
+	int held_key;               /* '~' or ^\ kept back: the first half of a detach key */
 };
+
+#define ATTACH_KEY_CTRL_BACKSLASH 0x1c
 
 static volatile sig_atomic_t winch_seen, term_seen;
 
@@ -104,6 +112,37 @@ static void say(const struct attach *a, const char *fmt, ...)
 	fprintf(stderr, "runwire: %s%s", line, a->tty_raw ? "\r\n" : "\n");
 }
 
+/* A line about the session's progress. On a screen a program is drawing on, any line of
+ * ours would break its drawing (a program that redraws by moving the cursor up counts its
+ * own lines): progress is dropped there (the program shows its own, viewers get the events),
+ * and news worth keeping (`keep`: a failure, the runner lost) is kept back, the last one,
+ * and said once the program is done. */
+static void say_progress(struct attach *a, int keep, const char *fmt, ...)
+{
+	char line[sizeof(a->held)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (a->shared_screen && a->drawing) {
+		if (keep)
+			memcpy(a->held, line, sizeof(line));
+		return;
+	}
+	say(a, "%s", line);
+}
+
+/* The program stopped drawing: the line kept back, if any, can be said now. */
+static void drawing_ended(struct attach *a)
+{
+	a->drawing = 0;
+	if (a->held[0]) {
+		say(a, "%s", a->held);
+		a->held[0] = '\0';
+	}
+}
+
 static void finish(struct attach *a, int status)
 {
 	a->status = status;
@@ -141,6 +180,7 @@ static void on_output(struct attach *a, const struct proto_frame *f)
 		p += dup;
 		n -= (size_t)dup;
 	}
+	a->drawing = 1;
 	write_stdout(a, p, n);
 	if (a->verifiable)
 		rw_sha256_update(&a->sha, p, n);
@@ -156,6 +196,7 @@ static void on_exit_frame(struct attach *a, const struct proto_frame *f)
 	unsigned long long total = f->exit.total, got = a->cursor;
 	uint8_t mine[PROTO_SHA256_LEN];
 
+	drawing_ended(a);
 	if (a->gaps || got < total) {
 		uint64_t missing = a->skipped + (got < total ? total - got : 0);
 		say(a, "output incomplete: %llu of %llu bytes never arrived (%zu gap%s, the first at "
@@ -202,7 +243,7 @@ static void say_stage(struct attach *a, json_t *j, const char *stage, const char
 	int64_t now = rw_mono_us();
 
 	if (!strcmp(state, "failed")) {
-		say(a, "[%s] failed%s%s", stage, reason ? ": " : "", reason ? reason : "");
+		say_progress(a, 1, "[%s] failed%s%s", stage, reason ? ": " : "", reason ? reason : "");
 		return;
 	}
 	if (a->c->quiet)
@@ -213,8 +254,8 @@ static void say_stage(struct attach *a, json_t *j, const char *stage, const char
 	snprintf(last_stage, sizeof(last_stage), "%s", stage);
 	last_us = now;
 	text_stage_progress(j, progress, sizeof(progress));
-	say(a, "[%s] %s%s%s%s%s", stage, state, progress, detail ? " (" : "", detail ? detail : "",
-	    detail ? ")" : "");
+	say_progress(a, 0, "[%s] %s%s%s%s%s", stage, state, progress, detail ? " (" : "",
+		     detail ? detail : "", detail ? ")" : "");
 }
 
 static void on_event(struct attach *a, const struct proto_frame *f)
@@ -243,10 +284,17 @@ static void on_event(struct attach *a, const struct proto_frame *f)
 			finish(a, 130);
 		}
 	} else if (!strcmp(type, "runner") && !a->c->quiet) {
-		say(a, !strcmp(state, "lost") ? "runner connection lost, waiting for it to come back"
-					      : "runner is back");
+		say_progress(a, 1, "%s", !strcmp(state, "lost") ?
+				"runner connection lost, waiting for it to come back" : "runner is back");
 	} else if (!strcmp(type, "stage")) {
 		const char *stage = json_string_value(json_object_get(j, "stage"));
+		int program = stage && (!strcmp(stage, "install") || !strcmp(stage, "run"));
+
+		/* the install command and the command draw from their "running" on */
+		if (program && !strcmp(state, "running"))
+			a->drawing = 1;
+		else if (program && !strcmp(stage, "install"))
+			drawing_ended(a);
 		/* "run" is the output itself; its outcome is the exit status */
 		if (stage && strcmp(stage, "run"))
 			say_stage(a, j, stage, state, reason);
@@ -397,11 +445,50 @@ static void stdin_ended(struct attach *a)
 		queue_input(a, (const uint8_t *)"\x04", 1);
 }
 
+/* The detach keys of a terminal: "~." at the start of a line (as ssh's), or ^\ twice. The
+ * first half is kept back until the next key says what it was: "~~" sends one "~", "~"
+ * or ^\ followed by any other key sends both. Copies what goes to the session from `in`
+ * to `out` (room for 2 * n bytes) and returns 1 when the keys asked to detach. */
+static int scan_detach_keys(struct attach *a, const uint8_t *in, size_t n, uint8_t *out,
+			    size_t *out_len)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint8_t ch = in[i];
+
+		if (a->held_key == '~') {
+			a->held_key = 0;
+			if (ch == '.')
+				return *out_len = k, 1;
+			out[k++] = '~';
+			if (ch == '~') {
+				a->line_start = 0;
+				continue;
+			}
+		} else if (a->held_key == ATTACH_KEY_CTRL_BACKSLASH) {
+			a->held_key = 0;
+			if (ch == ATTACH_KEY_CTRL_BACKSLASH)
+				return *out_len = k, 1;
+			out[k++] = ATTACH_KEY_CTRL_BACKSLASH;
+		}
+		if ((ch == '~' && a->line_start) || ch == ATTACH_KEY_CTRL_BACKSLASH) {
+			a->held_key = ch;
+			continue;
+		}
+		out[k++] = ch;
+		a->line_start = ch == '\r' || ch == '\n';
+	}
+	*out_len = k;
+	return 0;
+}
+
 static int callback_stdin(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			  void *in, size_t len)
 {
 	struct attach *a = lws_context_user(lws_get_context(wsi));
-	uint8_t buf[ATTACH_STDIN_CHUNK];
+	uint8_t buf[ATTACH_STDIN_CHUNK], keys[2 * ATTACH_STDIN_CHUNK];
+	size_t keys_len;
 	ssize_t n;
 
 	/* a pipe whose writer left polls as POLLHUP alone: lws closes without an RX */
@@ -418,6 +505,20 @@ static int callback_stdin(struct lws *wsi, enum lws_callback_reasons reason, voi
 	if (n <= 0) {
 		stdin_ended(a);
 		return -1;
+	}
+	if (a->o->stdin_is_tty) {
+		int detach = scan_detach_keys(a, buf, (size_t)n, keys, &keys_len);
+
+		if (!a->read_only && keys_len && queue_input(a, keys, keys_len))
+			lws_rx_flow_control(wsi, 0);
+		if (detach) {
+			a->drawing = 0;
+			say(a, "detached: session %s keeps running; runwire attach %s resumes it",
+			    a->o->sid, a->o->sid);
+			finish(a, CLIENT_EXIT_DETACHED);
+			return -1;
+		}
+		return 0;
 	}
 	if (a->read_only)
 		return 0;
@@ -525,6 +626,11 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	struct attach *a = lws_container_of(sul, struct attach, sul_tick);
 
 	if (term_seen) {
+		/* a viewer leaving never ends a session: cancelling is runwire cancel's */
+		a->drawing = 0;
+		say(a, "%s: session %s keeps running; runwire attach %s resumes it, runwire "
+		       "cancel %s ends it", term_seen == SIGINT ? "interrupted" :
+		    term_seen == SIGHUP ? "hung up" : "terminated", a->o->sid, a->o->sid, a->o->sid);
 		finish(a, 128 + term_seen);
 		return;
 	}
@@ -548,6 +654,8 @@ int attach_run(const struct client *c, const struct attach_opts *o)
 	a.cursor = o->since;
 	a.verifiable = o->since == 0;
 	a.status = 1;
+	a.shared_screen = isatty(1) && isatty(2);
+	a.line_start = 1;
 	rw_sha256_init(&a.sha);
 	proto_reader_init(&a.rd);
 	if (parse_server(&a)) {
@@ -573,6 +681,7 @@ int attach_run(const struct client *c, const struct attach_opts *o)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_term);
 	signal(SIGHUP, on_term);
+	signal(SIGINT, on_term);
 	if (o->stdin_is_tty) {
 		signal(SIGWINCH, on_winch);
 		if (o->forward_stdin)
@@ -593,6 +702,7 @@ int attach_run(const struct client *c, const struct attach_opts *o)
 		if (lws_service(a.ctx, 0) < 0)
 			break;
 	tty_restore(&a);
+	drawing_ended(&a);
 	if (o->forward_stdin)
 		fcntl(0, F_SETFL, fcntl(0, F_GETFL) & ~O_NONBLOCK);
 	lws_sul_cancel(&a.sul);

@@ -12,7 +12,7 @@
 #define CLIENT_MAX_RESPONSE (16u << 20)   /* largest API response read */
 
 struct client {
-	const char *server;    /* http[s]://host:port */
+	const char *server;    /* http[s]://host:port, without a trailing '/' */
 	const char *id_token;  /* user credential for the API, or NULL */
 	const char *ca_file;
 	int quiet;             /* no progress lines on stderr */
@@ -63,13 +63,18 @@ struct attach_opts {
 #define CLIENT_EXIT_INCOMPLETE 121   /* bytes were skipped (a gap), or fewer arrived than the
 				      * exit event's total */
 #define CLIENT_EXIT_CORRUPTED 122    /* the SHA-256 (or the total) does not match what arrived */
+#define CLIENT_EXIT_DETACHED 120     /* the user pressed the detach keys: the session keeps
+				      * running, `runwire attach` resumes it */
 #define CLIENT_EXIT_UNFINISHED 123   /* no exit event: the connection to control was lost for
 				      * good, or the session failed without an exit status */
 
 /* Attaches, writes output to stdout verbatim until the session ends, and returns the
  * exit status to leave with: the session's code, 128+N for signal N, 130 for a session
  * cancelled before it ran, 1 when it cannot attach at all, or one of the CLIENT_EXIT_*
- * statuses above when the output is not proven (said once on stderr). */
+ * statuses above when the output is not proven (said once on stderr). The client leaving
+ * never ends the session: CLIENT_EXIT_DETACHED after the detach keys of a terminal ("~."
+ * after a newline, or ^\ twice), 128+N when signal N (SIGINT, SIGTERM, SIGHUP) stops it,
+ * each said on stderr with the way back (runwire attach). */
 int attach_run(const struct client *c, const struct attach_opts *o);
 
 #endif

@@ -20,10 +20,88 @@
 #define CLIENT_MAX_COMMAND (64u << 10)
 #define CLIENT_MAX_SECRETS 16   /* --secret flags (control takes at most TEMPLATE_MAX_SECRETS) */
 
+#define CLIENT_CANCEL_WAIT_MS 10000   /* how long `cancel` waits to show the state it led to */
+#define CLIENT_CANCEL_POLL_MS 100
+
+/* Options every command takes, before or after its name. */
+enum { OPT_SERVER = 256, OPT_ID_TOKEN, OPT_VERSION, OPT_SINCE, OPT_TOKEN, OPT_READ_ONLY,
+       OPT_SPEED, OPT_MAX_IDLE, OPT_COLS, OPT_ROWS, OPT_BUNDLE, OPT_SHA256, OPT_INSTALL,
+       OPT_TEMPLATE, OPT_PROMPT, OPT_SECRET };
+
+#define GLOBAL_LONG_OPTS                                            \
+	{ "server", required_argument, NULL, OPT_SERVER },          \
+	{ "id-token", required_argument, NULL, OPT_ID_TOKEN },      \
+	{ "quiet", no_argument, NULL, 'q' },                        \
+	{ "help", no_argument, NULL, 'h' },                         \
+	{ "version", no_argument, NULL, OPT_VERSION }
+
+static const char global_help[] =
+"  --server URL        control's address (env RUNWIRE_SERVER, default " CLIENT_DEFAULT_SERVER ")\n"
+"  --id-token TOKEN    user credential for control (env RUNWIRE_ID_TOKEN)\n"
+"  -q, --quiet         no session or progress lines on stderr (failures are still said)\n"
+"  -h, --help          this text; --version: the version\n"
+"These go before or after the command's name: runwire run --server URL -- CMD\n";
+
+static const char run_help[] =
+"usage: runwire run [options] [--] COMMAND...\n"
+"       runwire run --bundle URL --sha256 HEX [--install CMD] [options] [--] COMMAND...\n"
+"       runwire run --template NAME [--prompt TEXT] [--secret NAME]... [options]\n"
+"\n"
+"Starts a session and watches it live. Says the session's id and the page that shows it\n"
+"on stderr first, the pipeline's stages (fetch, verify, unpack, install) before the\n"
+"program starts, then the program's output verbatim. When stdout and stderr are one\n"
+"terminal nothing else is written while the program draws (a failure meanwhile is said at\n"
+"the end); otherwise every stage line is said as it comes.\n"
+"\n"
+"  -i                  forward stdin even when it is not a terminal (^D at its end)\n"
+"  --cols N, --rows N  the session's terminal size (default: this terminal's)\n"
+"  --bundle URL --sha256 HEX\n"
+"                      run COMMAND in a bundle's unpacked tree (when the server allows\n"
+"                      ad-hoc bundles from that host)\n"
+"  --install CMD       run CMD in the tree first\n"
+"  --template NAME     run a template the operator wrote (GET /api/config lists them)\n"
+"  --prompt TEXT       the template's prompt\n"
+"  --secret NAME       give this shell's $NAME as a secret the template takes from users\n"
+"                      (userSecrets); the value never appears on a command line\n"
+"\n"
+"On a terminal, \"~.\" after a newline, or Ctrl-\\ twice, detaches: the session keeps\n"
+"running and `runwire attach SESSION` resumes it (\"~~\" sends one \"~\"). Ctrl-C goes to\n"
+"the program. A SIGINT, SIGTERM or SIGHUP to runwire itself stops watching, never the\n"
+"session (runwire cancel ends it).\n";
+
+static const char attach_help[] =
+"usage: runwire attach [--since N] [--token T] [--read-only] [-i] SESSION\n"
+"\n"
+"Watches (and types into) an existing session from byte N of its output (default 0: all\n"
+"of it, checked against its SHA-256 at the end). Detach keys as for run.\n"
+"\n"
+"  --since N           start at byte offset N\n"
+"  --token T           a one-time session token (default: one minted for you)\n"
+"  --read-only         watch without typing (a viewer token)\n"
+"  -i                  forward stdin even when it is not a terminal\n";
+
+static const char ls_help[] =
+"usage: runwire ls\n"
+"\n"
+"Lists your sessions: id, state, exit code (sN: signal N), bytes of output, creation time\n"
+"and command.\n";
+
+static const char cancel_help[] =
+"usage: runwire cancel SESSION\n"
+"\n"
+"Ends a session (SIGHUP to the program, SIGKILL after a grace period) and prints the state\n"
+"it led to, with the program's exit code or signal, waiting up to 10 s for it to end.\n";
+
+static const char replay_help[] =
+"usage: runwire replay [--speed X] [--max-idle S] SESSION\n"
+"\n"
+"Plays a session's recording at X times real time (0: at once), idle gaps capped at S\n"
+"seconds (default 1 and 2).\n";
+
 static void usage(FILE *out)
 {
 	fprintf(out,
-"usage: runwire [--server URL] COMMAND [ARGS]\n"
+"usage: runwire [options] COMMAND [ARGS]\n"
 "\n"
 "  run [-i] [--cols N] [--rows N] [--] COMMAND...\n"
 "                      start a session running COMMAND and watch it live; exits with its\n"
@@ -42,11 +120,9 @@ static void usage(FILE *out)
 "  cancel SESSION      end a session (SIGHUP, then SIGKILL after a grace period)\n"
 "  replay [--speed X] [--max-idle S] SESSION\n"
 "                      play a session's recording (X times real time; 0: at once)\n"
+"runwire COMMAND --help says more about each.\n"
 "\n"
-"  --server URL        control's address (env RUNWIRE_SERVER, default %s)\n"
-"  --id-token TOKEN    user credential for control (env RUNWIRE_ID_TOKEN)\n"
-"  -q, --quiet         no progress lines on stderr\n"
-"  -i                  forward stdin even when it is not a terminal (^D at its end)\n"
+"%s"
 "\n"
 "run and attach exit with the program's status only when every byte was received and\n"
 "checked against the total and SHA-256 of the session's exit event. Otherwise they say\n"
@@ -54,12 +130,51 @@ static void usage(FILE *out)
 "  %d  output incomplete: bytes were skipped or never arrived\n"
 "  %d  output corrupted: the SHA-256 or the byte count does not match\n"
 "  %d  no exit status: the connection to control was lost, or the session failed\n"
-"Also: 1 cannot attach, 2 usage, 125 the bundle could not be prepared, 128+N signal N.\n"
+"Also: 1 cannot attach, 2 usage, 125 the bundle could not be prepared, 128+N signal N\n"
+"(the session's, or runwire's own SIGINT/SIGTERM/SIGHUP: the session keeps running),\n"
+"%d detached with \"~.\" or Ctrl-\\ twice (the session keeps running).\n"
 "RUNWIRE_SHOW_GAPS=1 adds a line for each skipped range as it happens.\n",
-		CLIENT_DEFAULT_SERVER, CLIENT_EXIT_INCOMPLETE, CLIENT_EXIT_CORRUPTED,
-		CLIENT_EXIT_UNFINISHED);
+		global_help, CLIENT_EXIT_INCOMPLETE, CLIENT_EXIT_CORRUPTED,
+		CLIENT_EXIT_UNFINISHED, CLIENT_EXIT_DETACHED);
 }
 
+/* A subcommand's --help: its own text, then the options every command takes. */
+static int command_help(const char *text)
+{
+	printf("%s\n%s", text, global_help);
+	return 0;
+}
+
+/* Takes an option every command knows. 1 when `opt` was one (*exit_status set when the
+ * option ends the program: --help, --version), 0 when it is not. */
+static int global_option(struct client *c, int opt, const char *help, int *exit_status)
+{
+	switch (opt) {
+	case OPT_SERVER: c->server = optarg; return 1;
+	case OPT_ID_TOKEN: c->id_token = optarg; return 1;
+	case 'q': c->quiet = 1; return 1;
+	case 'h':
+		*exit_status = help ? command_help(help) : (usage(stdout), 0);
+		return 1;
+	case OPT_VERSION:
+		printf("runwire %s\n", RW_VERSION);
+		*exit_status = 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Says a usage error and how to get the command's help. Returns 2. */
+static int usage_error(const char *command)
+{
+	fprintf(stderr, "runwire: see runwire %s%s--help\n", command ? command : "",
+		command ? " " : "");
+	return 2;
+}
+
+/* "runwire: WHAT: control's reason (HTTP N)": `what` says what failed, never why (control's
+ * reason does), so that nothing is said twice. */
 static void die_http(const char *what, long status, json_t *resp)
 {
 	const char *msg = json_string_value(json_object_get(resp, "error"));
@@ -68,20 +183,34 @@ static void die_http(const char *what, long status, json_t *resp)
 		status);
 }
 
+/* The page's address for a session: the page routes #/s/<id> (control/web/src/main.js). */
+static void say_session(const struct client *c, const char *sid)
+{
+	int len = (int)strlen(c->server);
+
+	while (len && c->server[len - 1] == '/')
+		len--;
+	if (!c->quiet)
+		fprintf(stderr, "runwire: session %s: watch it at %.*s/#/s/%s\n", sid, len,
+			c->server, sid);
+}
+
 
 static int cmd_run(struct client *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "cols", required_argument, NULL, 'c' },
-		{ "rows", required_argument, NULL, 'r' },
-		{ "bundle", required_argument, NULL, 'b' },
-		{ "sha256", required_argument, NULL, 'S' },
-		{ "install", required_argument, NULL, 'I' },
-		{ "template", required_argument, NULL, 'T' },
-		{ "prompt", required_argument, NULL, 'p' },
-		{ "secret", required_argument, NULL, 'K' },
+		{ "cols", required_argument, NULL, OPT_COLS },
+		{ "rows", required_argument, NULL, OPT_ROWS },
+		{ "bundle", required_argument, NULL, OPT_BUNDLE },
+		{ "sha256", required_argument, NULL, OPT_SHA256 },
+		{ "install", required_argument, NULL, OPT_INSTALL },
+		{ "template", required_argument, NULL, OPT_TEMPLATE },
+		{ "prompt", required_argument, NULL, OPT_PROMPT },
+		{ "secret", required_argument, NULL, OPT_SECRET },
+		GLOBAL_LONG_OPTS,
 		{ NULL, 0, NULL, 0 }
 	};
+	int done = -1;
 	const char *bundle = NULL, *sha256 = NULL, *install = NULL, *template_name = NULL;
 	const char *prompt = NULL, *secret_names[CLIENT_MAX_SECRETS];
 	size_t n_secrets = 0;
@@ -92,28 +221,34 @@ static int cmd_run(struct client *c, int argc, char **argv)
 	json_t *req, *resp = NULL;
 	long status = 0;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+i", opts, NULL)) != -1) {
+	/* "+": the first word that is not an option starts COMMAND, whose own options stay its */
+	optind = 0;   /* 0, not 1: glibc then forgets the last parse, "+" (stop at words) included */
+	while ((opt = getopt_long(argc, argv, "+iqh", opts, NULL)) != -1) {
+		if (global_option(c, opt, run_help, &done)) {
+			if (done >= 0)
+				return done;
+			continue;
+		}
 		switch (opt) {
 		case 'i': forward = 1; break;
-		case 'c':
+		case OPT_COLS:
 			if (rw_parse_int(optarg, 1, 4096, &cols)) {
 				fprintf(stderr, "runwire: --cols must be 1..4096\n");
 				return 2;
 			}
 			break;
-		case 'r':
+		case OPT_ROWS:
 			if (rw_parse_int(optarg, 1, 4096, &rows)) {
 				fprintf(stderr, "runwire: --rows must be 1..4096\n");
 				return 2;
 			}
 			break;
-		case 'b': bundle = optarg; break;
-		case 'S': sha256 = optarg; break;
-		case 'I': install = optarg; break;
-		case 'T': template_name = optarg; break;
-		case 'p': prompt = optarg; break;
-		case 'K':
+		case OPT_BUNDLE: bundle = optarg; break;
+		case OPT_SHA256: sha256 = optarg; break;
+		case OPT_INSTALL: install = optarg; break;
+		case OPT_TEMPLATE: template_name = optarg; break;
+		case OPT_PROMPT: prompt = optarg; break;
+		case OPT_SECRET:
 			/* a value on the command line would show in ps and shell history */
 			if (n_secrets == CLIENT_MAX_SECRETS || !getenv(optarg)) {
 				fprintf(stderr, "runwire: --secret %s: %s\n", optarg,
@@ -123,7 +258,7 @@ static int cmd_run(struct client *c, int argc, char **argv)
 			}
 			secret_names[n_secrets++] = optarg;
 			break;
-		default: usage(stderr); return 2;
+		default: return usage_error("run");
 		}
 	}
 	/* the server checks all of this too; saying it here saves a round trip */
@@ -198,6 +333,7 @@ static int cmd_run(struct client *c, int argc, char **argv)
 		json_decref(resp);
 		return 1;
 	}
+	say_session(c, json_string_value(json_object_get(resp, "sessionId")));
 	struct attach_opts o = {
 		.sid = json_string_value(json_object_get(resp, "sessionId")),
 		.token = json_string_value(json_object_get(resp, "token")),
@@ -212,34 +348,41 @@ static int cmd_run(struct client *c, int argc, char **argv)
 static int cmd_attach(struct client *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "since", required_argument, NULL, 's' },
-		{ "token", required_argument, NULL, 't' },
-		{ "read-only", no_argument, NULL, 'R' },
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "token", required_argument, NULL, OPT_TOKEN },
+		{ "read-only", no_argument, NULL, OPT_READ_ONLY },
+		GLOBAL_LONG_OPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *token = NULL;
 	char *minted = NULL, err[512];
 	long long since = 0;
-	int read_only = 0, forward = 0, opt, r;
+	int read_only = 0, forward = 0, opt, r, done = -1;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+i", opts, NULL)) != -1) {
+	/* options anywhere: runwire attach SESSION --since N */
+	optind = 0;   /* 0, not 1: glibc then forgets the last parse, "+" (stop at words) included */
+	while ((opt = getopt_long(argc, argv, "iqh", opts, NULL)) != -1) {
+		if (global_option(c, opt, attach_help, &done)) {
+			if (done >= 0)
+				return done;
+			continue;
+		}
 		switch (opt) {
-		case 's':
+		case OPT_SINCE:
 			if (rw_parse_int(optarg, 0, INT64_MAX, &since)) {
 				fprintf(stderr, "runwire: --since wants a byte offset\n");
 				return 2;
 			}
 			break;
-		case 't': token = optarg; break;
-		case 'R': read_only = 1; break;
+		case OPT_TOKEN: token = optarg; break;
+		case OPT_READ_ONLY: read_only = 1; break;
 		case 'i': forward = 1; break;
-		default: usage(stderr); return 2;
+		default: return usage_error("attach");
 		}
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "runwire: attach needs one SESSION id\n");
-		return 2;
+		return usage_error("attach");
 	}
 	if (!token) {
 		minted = api_mint_token(c, argv[optind], read_only ? "viewer" : "writer", err,
@@ -260,13 +403,38 @@ static int cmd_attach(struct client *c, int argc, char **argv)
 	return r;
 }
 
-static int cmd_ls(struct client *c)
+/* Options for a command that takes only the global ones and `nargs` words. Returns -1 to
+ * go on, or the exit status. */
+static int parse_plain(struct client *c, int argc, char **argv, const char *name,
+		       const char *help, int nargs, const char *what)
+{
+	static const struct option opts[] = { GLOBAL_LONG_OPTS, { NULL, 0, NULL, 0 } };
+	int opt, done = -1;
+
+	optind = 0;   /* 0, not 1: glibc then forgets the last parse, "+" (stop at words) included */
+	while ((opt = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		if (!global_option(c, opt, help, &done))
+			return usage_error(name);
+		if (done >= 0)
+			return done;
+	}
+	if (argc - optind != nargs) {
+		fprintf(stderr, "runwire: %s %s\n", name, what);
+		return usage_error(name);
+	}
+	return -1;
+}
+
+static int cmd_ls(struct client *c, int argc, char **argv)
 {
 	json_t *resp = NULL, *s;
 	long status = 0;
 	char err[512];
 	size_t i;
+	int r = parse_plain(c, argc, argv, "ls", ls_help, 0, "takes no arguments");
 
+	if (r >= 0)
+		return r;
 	if (api_call(c, "GET", "/api/sessions", NULL, &status, &resp, err, sizeof(err))) {
 		fprintf(stderr, "runwire: %s\n", err);
 		return 1;
@@ -303,75 +471,112 @@ static int cmd_ls(struct client *c)
 static int cmd_replay(struct client *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "speed", required_argument, NULL, 's' },
-		{ "max-idle", required_argument, NULL, 'm' },
+		{ "speed", required_argument, NULL, OPT_SPEED },
+		{ "max-idle", required_argument, NULL, OPT_MAX_IDLE },
+		GLOBAL_LONG_OPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	double speed = 1, max_idle = 2;
 	char *end;
-	int opt;
+	int opt, done = -1;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	optind = 0;   /* 0, not 1: glibc then forgets the last parse, "+" (stop at words) included */
+	while ((opt = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		double v;
-		if (opt != 's' && opt != 'm') {
-			usage(stderr);
-			return 2;
+		if (global_option(c, opt, replay_help, &done)) {
+			if (done >= 0)
+				return done;
+			continue;
 		}
+		if (opt != OPT_SPEED && opt != OPT_MAX_IDLE)
+			return usage_error("replay");
 		v = strtod(optarg, &end);
 		if (*end || v < 0 || v > 1000) {
-			fprintf(stderr, "runwire: --%s wants a number 0..1000\n", opt == 's' ? "speed" : "max-idle");
+			fprintf(stderr, "runwire: --%s wants a number 0..1000\n",
+				opt == OPT_SPEED ? "speed" : "max-idle");
 			return 2;
 		}
-		if (opt == 's')
+		if (opt == OPT_SPEED)
 			speed = v;
 		else
 			max_idle = v;
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "runwire: replay needs one SESSION id\n");
-		return 2;
+		return usage_error("replay");
 	}
 	return replay_run(c, argv[optind], speed, max_idle);
 }
 
+/* A state a session leaves: anything but these is its last. */
+static int state_is_live(const char *state)
+{
+	return !state || !strcmp(state, "waiting") || !strcmp(state, "starting") ||
+	       !strcmp(state, "running");
+}
+
 static int cmd_cancel(struct client *c, int argc, char **argv)
 {
-	json_t *resp = NULL;
+	json_t *resp = NULL, *code, *sig;
 	long status = 0;
-	char err[512], path[256];
+	char err[512], path[256], what[128];
+	const char *sid, *state;
+	int r = parse_plain(c, argc, argv, "cancel", cancel_help, 1, "needs one SESSION id");
 
-	if (argc != 2) {
-		fprintf(stderr, "runwire: cancel needs one SESSION id\n");
-		return 2;
-	}
-	snprintf(path, sizeof(path), "/api/sessions/%.64s", argv[1]);
+	if (r >= 0)
+		return r;
+	sid = argv[optind];
+	snprintf(path, sizeof(path), "/api/sessions/%.64s", sid);
+	snprintf(what, sizeof(what), "cannot cancel %.64s", sid);
 	if (api_call(c, "DELETE", path, NULL, &status, &resp, err, sizeof(err))) {
 		fprintf(stderr, "runwire: %s\n", err);
 		return 1;
 	}
 	if (status != 202) {
-		die_http(status == 404 ? "no such session" : "cannot cancel", status, resp);
+		die_http(what, status, resp);
 		json_decref(resp);
 		return 1;
 	}
-	printf("%s %s\n", argv[1], json_string_value(json_object_get(resp, "state")));
+	/* DELETE answers at once, while the program is still being hung up: the state worth
+	 * saying is the one the cancel leads to */
+	for (int waited = 0; waited < CLIENT_CANCEL_WAIT_MS; waited += CLIENT_CANCEL_POLL_MS) {
+		if (!state_is_live(json_string_value(json_object_get(resp, "state"))))
+			break;
+		usleep(CLIENT_CANCEL_POLL_MS * 1000);
+		json_decref(resp);
+		resp = NULL;
+		if (api_call(c, "GET", path, NULL, &status, &resp, err, sizeof(err)) ||
+		    status != 200) {
+			fprintf(stderr, "runwire: cancel of %s requested; cannot read its state: %s\n",
+				sid, status && status != 200 ? "unexpected answer" : err);
+			json_decref(resp);
+			return 1;
+		}
+	}
+	state = json_string_value(json_object_get(resp, "state"));
+	code = json_object_get(resp, "exitCode");
+	sig = json_object_get(resp, "signal");
+	if (state_is_live(state))
+		printf("%s %s (cancel requested; still ending after %d s)\n", sid,
+		       state ? state : "unknown", CLIENT_CANCEL_WAIT_MS / 1000);
+	else if (json_is_integer(code))
+		printf("%s %s (exit %" JSON_INTEGER_FORMAT ")\n", sid, state,
+		       json_integer_value(code));
+	else if (json_is_integer(sig))
+		printf("%s %s (signal %" JSON_INTEGER_FORMAT ")\n", sid, state,
+		       json_integer_value(sig));
+	else
+		printf("%s %s\n", sid, state);
 	json_decref(resp);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "server", required_argument, NULL, 's' },
-		{ "id-token", required_argument, NULL, 't' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option opts[] = { GLOBAL_LONG_OPTS, { NULL, 0, NULL, 0 } };
 	struct client c = { 0 };
 	const char *cmd;
-	int opt, r;
+	int opt, r, done = -1;
 
 	c.server = getenv("RUNWIRE_SERVER") && *getenv("RUNWIRE_SERVER") ? getenv("RUNWIRE_SERVER")
 									 : CLIENT_DEFAULT_SERVER;
@@ -379,13 +584,12 @@ int main(int argc, char **argv)
 	c.ca_file = getenv("RUNWIRE_CA_FILE");
 	c.show_gaps = getenv("RUNWIRE_SHOW_GAPS") && !strcmp(getenv("RUNWIRE_SHOW_GAPS"), "1");
 	while ((opt = getopt_long(argc, argv, "+hq", opts, NULL)) != -1) {
-		switch (opt) {
-		case 's': c.server = optarg; break;
-		case 't': c.id_token = optarg; break;
-		case 'q': c.quiet = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		if (!global_option(&c, opt, NULL, &done)) {
+			usage(stderr);
+			return 2;
 		}
+		if (done >= 0)
+			return done;
 	}
 	if (optind >= argc) {
 		usage(stderr);
@@ -397,12 +601,17 @@ int main(int argc, char **argv)
 	cmd = argv[optind];
 	argc -= optind;
 	argv += optind;
+	if (!strcmp(cmd, "help")) {
+		usage(stdout);
+		curl_global_cleanup();
+		return 0;
+	}
 	if (!strcmp(cmd, "run"))
 		r = cmd_run(&c, argc, argv);
 	else if (!strcmp(cmd, "attach"))
 		r = cmd_attach(&c, argc, argv);
 	else if (!strcmp(cmd, "ls"))
-		r = cmd_ls(&c);
+		r = cmd_ls(&c, argc, argv);
 	else if (!strcmp(cmd, "replay"))
 		r = cmd_replay(&c, argc, argv);
 	else if (!strcmp(cmd, "cancel"))

@@ -115,6 +115,7 @@ static void usage(FILE *out)
 		fprintf(out, "  %-32s %s\n  %-32s (env %s)\n", left, d->help, "", d->env);
 	}
 	fprintf(out, "  %-32s %s\n", "-h, --help", "this text");
+	fprintf(out, "  %-32s %s\n", "--version", "the version (alone)");
 }
 
 static int set_listen(struct control_config *cfg, const char *v)

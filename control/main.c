@@ -142,6 +142,10 @@ int main(int argc, char **argv)
 	char err[256];
 	int r;
 
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("runwire-control %s\n", RW_VERSION);
+		return 0;
+	}
 	r = config_load(&ctl.cfg, argc, argv);
 	if (r) {
 		config_release(&ctl.cfg);

@@ -276,9 +276,18 @@ static void test_cache(void)
 	rc = run(&o, events, &res, err);
 	CHECK(rc == 0 && !res.cache_hit, "first run fills the cache: %s", err);
 
-	/* The source is gone: only the cache can answer. */
-	unlink(bundle);
+	/* The source is gone: the cache does not stand in for it (a typo'd path must fail). */
+	char moved[PATH_MAX];
+	pathf(moved, sizeof(moved), "%s.moved", bundle);
+	rename(bundle, moved);
 	pathf(dest, sizeof(dest), "%s/work/c2", root);
+	rc = run(&o, events, &res, err);
+	event_trail(events, trail, sizeof(trail));
+	CHECK(rc == RW_ENOTFOUND && !res.cache_hit && !strcmp(trail, "fetch:failed"),
+	      "a missing source fails even with its digest cached: %d %s (%s)", rc, err, trail);
+	rename(moved, bundle);
+
+	/* The source is there: the cache answers. */
 	rc = run(&o, events, &res, err);
 	event_trail(events, trail, sizeof(trail));
 	CHECK(rc == 0 && res.cache_hit && res.download_bytes == 0, "cache hit: %s", err);
