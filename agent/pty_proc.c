@@ -163,6 +163,14 @@ static void child_exec(const struct pty_spawn_opts *o)
 			(void)!write(1, msg, (size_t)n);
 			_exit(126);
 		}
+		/* The keys of the terminal (Ctrl-C, Ctrl-\, Ctrl-Z) signal the whole foreground
+		 * group, bwrap included: by default bwrap dies of them and takes the sandbox with
+		 * it, so a program that handles Ctrl-C (Claude Code's "press Ctrl-C again") was
+		 * ended by the first one. bwrap ignores them; the sandbox's command line resets
+		 * them to the default before the program runs (sandbox_argv). */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGQUIT, SIG_IGN);
+		signal(SIGTSTP, SIG_IGN);
 		execve(o->sandbox->bwrap, (char *const *)o->sandbox->argv, (char *const *)o->envp);
 		int n = snprintf(msg, sizeof(msg), "runwire: cannot run %s: %s\r\n",
 				 o->sandbox->bwrap, strerror(errno));

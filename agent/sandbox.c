@@ -1,5 +1,7 @@
 /* sandbox.c: the bwrap command line, the session's cgroups and rlimits (see sandbox.h). */
 #include "agent/sandbox.h"
+
+#define SANDBOX_ENV_BIN "/usr/bin/env"   /* coreutils: --default-signal (8.31 and later) */
 #include "common/rw.h"
 
 #include <errno.h>
@@ -389,6 +391,10 @@ int sandbox_argv(struct sandbox *sb, const char *work_dir, const char *bundle_di
 	add3(&b, "--remount-ro", "/", NULL);
 	add3(&b, "--chdir", cwd, NULL);
 	add(&b, "--");
+	/* bwrap runs with the terminal's signals ignored (pty_proc.c): the program gets them
+	 * back at their default (coreutils' env resets dispositions a shell cannot) */
+	add(&b, SANDBOX_ENV_BIN);
+	add(&b, "--default-signal=INT,QUIT,TSTP");
 	for (const char *const *c = cmd; *c; c++)
 		add(&b, *c);
 	if (b.full)

@@ -61,6 +61,7 @@ struct attach {
 	int shared_screen;          /* stdout and stderr are terminals: our lines and the
 				     * program's drawing land on one screen */
 	int drawing;                /* a program (install or command) draws on that screen */
+	int ran;                    /* a program started: its EXIT will come, even if cancelled */
 	char held[1024];            /* the last line kept back while it drew, said at the end */
 	int line_start;             /* the last key sent ended a line: "~." may follow */
 	int held_key;               /* '~' or ^\ kept back: the first half of a detach key */
@@ -281,7 +282,9 @@ static void on_event(struct attach *a, const struct proto_frame *f)
 			finish(a, CLIENT_EXIT_UNFINISHED);
 		} else if (!strcmp(state, "cancelled") && reason) {
 			say(a, "session cancelled: %s", reason);
-			finish(a, 130);
+			/* cancelled before anything ran: no EXIT will follow */
+			if (!a->ran)
+				finish(a, 130);
 		}
 	} else if (!strcmp(type, "runner") && !a->c->quiet) {
 		say_progress(a, 1, "%s", !strcmp(state, "lost") ?
@@ -292,7 +295,7 @@ static void on_event(struct attach *a, const struct proto_frame *f)
 
 		/* the install command and the command draw from their "running" on */
 		if (program && !strcmp(state, "running"))
-			a->drawing = 1;
+			a->drawing = a->ran = 1;
 		else if (program && !strcmp(stage, "install"))
 			drawing_ended(a);
 		/* "run" is the output itself; its outcome is the exit status */

@@ -102,8 +102,11 @@ static void test_argv(void)
 	int root = find(&sb, "--remount-ro", "/"), dash = find(&sb, "--", NULL);
 	CHECK(tmp > 0 && tmp < ro && ro < work && work < bundle && bundle < root && root < dash);
 	CHECK(find(&sb, "--chdir", "/tmp/w/s1/bundle") > 0 && find(&sb, "--chdir", NULL) < dash);
-	CHECK(!strcmp(sb.argv[dash + 1], "/bin/sh") && !strcmp(sb.argv[dash + 3], "echo hi") &&
-	      !sb.argv[dash + 4]);
+	/* the program gets the terminal's signals back (bwrap ignores them), then the command */
+	CHECK(!strcmp(sb.argv[dash + 1], "/usr/bin/env") &&
+	      !strcmp(sb.argv[dash + 2], "--default-signal=INT,QUIT,TSTP"));
+	CHECK(!strcmp(sb.argv[dash + 3], "/bin/sh") && !strcmp(sb.argv[dash + 5], "echo hi") &&
+	      !sb.argv[dash + 6]);
 
 	/* install (or bundleWritable): no read-only bundle; network none */
 	sb.policy.network = SANDBOX_NET_NONE;
