@@ -29,21 +29,6 @@ struct bundle_cache {
 	uint64_t max_bytes;
 };
 
-static int seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 static bool digest_ok(const char *hex)
 {
 	size_t i;
@@ -75,12 +60,12 @@ struct bundle_cache *bundle_cache_open(const char *dir, uint64_t max_bytes, char
 	struct bundle_cache *c;
 
 	if (!dir || !*dir || strlen(dir) > PATH_MAX - 128) {
-		seterr(err, errlen, RW_EINVAL, "bad cache directory");
+		rw_seterr(err, errlen, RW_EINVAL, "bad cache directory");
 		return NULL;
 	}
 	if (mkdir_if_missing(dir) || path_join(path, dir, "tmp", NULL) || mkdir_if_missing(path) ||
 	    path_join(path, dir, "locks", NULL) || mkdir_if_missing(path)) {
-		seterr(err, errlen, RW_EIO, "cache directory %s: %s", dir, strerror(errno));
+		rw_seterr(err, errlen, RW_EIO, "cache directory %s: %s", dir, strerror(errno));
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
@@ -88,7 +73,7 @@ struct bundle_cache *bundle_cache_open(const char *dir, uint64_t max_bytes, char
 		c->dir = strdup(dir);
 	if (!c || !c->dir) {
 		free(c);
-		seterr(err, errlen, RW_ENOMEM, "out of memory");
+		rw_seterr(err, errlen, RW_ENOMEM, "out of memory");
 		return NULL;
 	}
 	c->max_bytes = max_bytes ? max_bytes : BUNDLE_CACHE_MAX_BYTES;
@@ -125,11 +110,11 @@ static int copy_file(struct copy_ctx *cc, const struct stat *st)
 
 	in = open(cc->src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (in < 0)
-		return seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->src, strerror(errno));
+		return rw_seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->src, strerror(errno));
 	out = open(cc->dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0) {
 		close(in);
-		return seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst, strerror(errno));
+		return rw_seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst, strerror(errno));
 	}
 	for (;;) {
 		ssize_t n;
@@ -149,7 +134,7 @@ static int copy_file(struct copy_ctx *cc, const struct stat *st)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = seterr(cc->err, cc->errlen, RW_EIO, "copying %s: %s", cc->src,
+			rc = rw_seterr(cc->err, cc->errlen, RW_EIO, "copying %s: %s", cc->src,
 				    strerror(errno));
 			break;
 		}
@@ -157,10 +142,10 @@ static int copy_file(struct copy_ctx *cc, const struct stat *st)
 			break;
 	}
 	if (!rc && (fchmod(out, st->st_mode & 07777) < 0 || futimens(out, times) < 0))
-		rc = seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst, strerror(errno));
+		rc = rw_seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst, strerror(errno));
 	close(in);
 	if (close(out) < 0 && !rc)
-		rc = seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst, strerror(errno));
+		rc = rw_seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst, strerror(errno));
 	return rc;
 }
 
@@ -170,10 +155,10 @@ static int copy_link(struct copy_ctx *cc, const struct stat *st)
 	ssize_t n = readlink(cc->src, target, sizeof(target) - 1);
 
 	if (n < 0)
-		return seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->src, strerror(errno));
+		return rw_seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->src, strerror(errno));
 	target[n] = '\0';
 	if (symlink(target, cc->dst) < 0)
-		return seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst, strerror(errno));
+		return rw_seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst, strerror(errno));
 	return RW_OK;
 }
 
@@ -183,7 +168,7 @@ static int copy_push(struct copy_ctx *cc, const char *name)
 	size_t n = strlen(name);
 
 	if (cc->src_len + n + 2 > PATH_MAX || cc->dst_len + n + 2 > PATH_MAX)
-		return seterr(cc->err, cc->errlen, RW_EINVAL, "path too long below %s", cc->src);
+		return rw_seterr(cc->err, cc->errlen, RW_EINVAL, "path too long below %s", cc->src);
 	cc->src[cc->src_len] = '/';
 	memcpy(cc->src + cc->src_len + 1, name, n + 1);
 	cc->dst[cc->dst_len] = '/';
@@ -214,7 +199,7 @@ static int copy_dir(struct copy_ctx *cc)
 
 	dir = opendir(cc->src);
 	if (!dir)
-		return seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->src, strerror(errno));
+		return rw_seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->src, strerror(errno));
 	while ((d = readdir(dir))) {
 		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, ".."))
 			continue;
@@ -237,7 +222,7 @@ static int copy_dir(struct copy_ctx *cc)
 	}
 	closedir(dir);
 	if (rc)
-		seterr(cc->err, cc->errlen, rc, "out of memory");
+		rw_seterr(cc->err, cc->errlen, rc, "out of memory");
 
 	for (size_t i = 0; i < n && !rc; i++) {
 		struct stat st;
@@ -246,15 +231,15 @@ static int copy_dir(struct copy_ctx *cc)
 		if (rc)
 			break;
 		if (lstat(cc->src, &st) < 0) {
-			rc = seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->src, strerror(errno));
+			rc = rw_seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->src, strerror(errno));
 		} else if (S_ISDIR(st.st_mode)) {
 			if (mkdir(cc->dst, 0700) < 0)
-				rc = seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst,
+				rc = rw_seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst,
 					    strerror(errno));
 			else
 				rc = copy_dir(cc);
 			if (!rc && chmod(cc->dst, st.st_mode & 07777) < 0)
-				rc = seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst,
+				rc = rw_seterr(cc->err, cc->errlen, RW_EIO, "%s: %s", cc->dst,
 					    strerror(errno));
 		} else if (S_ISREG(st.st_mode)) {
 			rc = copy_file(cc, &st);
@@ -285,7 +270,7 @@ int bundle_cache_copy_tree(const char *src, const char *dst, bundle_cache_progre
 	if (!cc || !cc->buf) {
 		if (cc)
 			free(cc);
-		return seterr(err, errlen, RW_ENOMEM, "out of memory");
+		return rw_seterr(err, errlen, RW_ENOMEM, "out of memory");
 	}
 	cc->progress = progress;
 	cc->ud = ud;
@@ -294,22 +279,22 @@ int bundle_cache_copy_tree(const char *src, const char *dst, bundle_cache_progre
 	cc->errlen = errlen;
 	if (snprintf(cc->src, PATH_MAX, "%s", src) >= PATH_MAX ||
 	    snprintf(cc->dst, PATH_MAX, "%s", dst) >= PATH_MAX) {
-		rc = seterr(err, errlen, RW_EINVAL, "path too long");
+		rc = rw_seterr(err, errlen, RW_EINVAL, "path too long");
 		goto out;
 	}
 	cc->src_len = strlen(cc->src);
 	cc->dst_len = strlen(cc->dst);
 	if (lstat(src, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		rc = seterr(err, errlen, RW_EIO, "%s is not a directory", src);
+		rc = rw_seterr(err, errlen, RW_EIO, "%s is not a directory", src);
 		goto out;
 	}
 	if (mkdir(dst, 0700) < 0) {
-		rc = seterr(err, errlen, RW_EIO, "%s: %s", dst, strerror(errno));
+		rc = rw_seterr(err, errlen, RW_EIO, "%s: %s", dst, strerror(errno));
 		goto out;
 	}
 	rc = copy_dir(cc);
 	if (!rc && chmod(dst, st.st_mode & 07777) < 0)
-		rc = seterr(err, errlen, RW_EIO, "%s: %s", dst, strerror(errno));
+		rc = rw_seterr(err, errlen, RW_EIO, "%s: %s", dst, strerror(errno));
 out:
 	free(cc->buf);
 	free(cc);
@@ -351,16 +336,16 @@ int bundle_cache_get(struct bundle_cache *c, const char *sha256_hex, const char 
 	int fd, rc;
 
 	if (!digest_ok(sha256_hex))
-		return seterr(err, errlen, RW_EINVAL, "cache key is not a lowercase SHA-256");
+		return rw_seterr(err, errlen, RW_EINVAL, "cache key is not a lowercase SHA-256");
 	if (path_join(entry, c->dir, sha256_hex, NULL) || path_join(lock, entry, "lock", NULL) ||
 	    path_join(tree, entry, "tree", NULL) || path_join(meta, entry, "meta.json", NULL))
-		return seterr(err, errlen, RW_EINVAL, "cache path too long");
+		return rw_seterr(err, errlen, RW_EINVAL, "cache path too long");
 	fd = open(lock, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return RW_ENOTFOUND;
 	if (flock(fd, LOCK_SH) < 0) {
 		close(fd);
-		return seterr(err, errlen, RW_EIO, "locking %s: %s", lock, strerror(errno));
+		return rw_seterr(err, errlen, RW_EIO, "locking %s: %s", lock, strerror(errno));
 	}
 	/* Evicted between open and flock: the lock file now lives in the trash. */
 	if (fstat(fd, &held) < 0 || stat(lock, &now) < 0 || held.st_ino != now.st_ino ||
@@ -418,9 +403,9 @@ void bundle_cache_unlock(int lock_fd)
 int bundle_cache_stage(struct bundle_cache *c, char *stage, char *err, size_t errlen)
 {
 	if (snprintf(stage, PATH_MAX, "%s/tmp/stage-XXXXXX", c->dir) >= PATH_MAX)
-		return seterr(err, errlen, RW_EINVAL, "cache path too long");
+		return rw_seterr(err, errlen, RW_EINVAL, "cache path too long");
 	if (!mkdtemp(stage))
-		return seterr(err, errlen, RW_EIO, "staging in %s: %s", c->dir, strerror(errno));
+		return rw_seterr(err, errlen, RW_EIO, "staging in %s: %s", c->dir, strerror(errno));
 	return RW_OK;
 }
 
@@ -439,31 +424,31 @@ int bundle_cache_commit(struct bundle_cache *c, const char *sha256_hex, const ch
 
 	if (!digest_ok(sha256_hex)) {
 		bundle_cache_discard(stage);
-		return seterr(err, errlen, RW_EINVAL, "cache key is not a lowercase SHA-256");
+		return rw_seterr(err, errlen, RW_EINVAL, "cache key is not a lowercase SHA-256");
 	}
 	meta = json_pack("{s:s, s:I, s:I, s:I}", "sha256", sha256_hex,
 			 "bytes", (json_int_t)info->bytes, "entries", (json_int_t)info->entries,
 			 "created", (json_int_t)rw_now_ms());
 	if (!meta)
-		rc = seterr(err, errlen, RW_ENOMEM, "out of memory");
+		rc = rw_seterr(err, errlen, RW_ENOMEM, "out of memory");
 	else if (path_join(path, stage, "meta.json", NULL) || json_dump_file(meta, path, JSON_COMPACT))
-		rc = seterr(err, errlen, RW_EIO, "writing %s: %s", path, strerror(errno));
+		rc = rw_seterr(err, errlen, RW_EIO, "writing %s: %s", path, strerror(errno));
 	json_decref(meta);
 	if (!rc) {
 		fd = path_join(path, stage, "lock", NULL) ? -1 :
 		     open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0)
-			rc = seterr(err, errlen, RW_EIO, "writing %s: %s", path, strerror(errno));
+			rc = rw_seterr(err, errlen, RW_EIO, "writing %s: %s", path, strerror(errno));
 		else
 			close(fd);
 	}
 	if (!rc && path_join(entry, c->dir, sha256_hex, NULL))
-		rc = seterr(err, errlen, RW_EINVAL, "cache path too long");
+		rc = rw_seterr(err, errlen, RW_EINVAL, "cache path too long");
 	if (!rc && rename(stage, entry) < 0) {
 		if (errno == ENOTEMPTY || errno == EEXIST)
 			bundle_cache_discard(stage);   /* another agent added it first: keep theirs */
 		else
-			rc = seterr(err, errlen, RW_EIO, "adding %s to the cache: %s", sha256_hex,
+			rc = rw_seterr(err, errlen, RW_EIO, "adding %s to the cache: %s", sha256_hex,
 				    strerror(errno));
 	}
 	if (rc) {
@@ -471,7 +456,7 @@ int bundle_cache_commit(struct bundle_cache *c, const char *sha256_hex, const ch
 		return rc;
 	}
 	rc = bundle_cache_evict(c, sha256_hex);
-	return rc < 0 ? seterr(err, errlen, rc, "cache eviction failed") : RW_OK;
+	return rc < 0 ? rw_seterr(err, errlen, rc, "cache eviction failed") : RW_OK;
 }
 
 /* ---- eviction ---- */

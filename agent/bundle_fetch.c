@@ -60,21 +60,6 @@ void bundle_fetch_opts_init(struct bundle_fetch_opts *o)
 	o->max_bytes = BUNDLE_FETCH_MAX_BYTES;
 }
 
-static int seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* ---- host policy ---- */
 
 /* Lowercase, without IPv6 brackets or a trailing dot. False when it does not fit. */
@@ -401,19 +386,19 @@ static int hop_parse(CURLU *u, const char *url, struct hop *h, char *err, size_t
 	int rc = RW_OK;
 
 	if (strlen(url) > BUNDLE_FETCH_MAX_URL)
-		return seterr(err, errlen, RW_ETOOBIG, "URL longer than %d bytes refused",
+		return rw_seterr(err, errlen, RW_ETOOBIG, "URL longer than %d bytes refused",
 			      BUNDLE_FETCH_MAX_URL);
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
-		rc = seterr(err, errlen, RW_EINVAL, "malformed URL");
+		rc = rw_seterr(err, errlen, RW_EINVAL, "malformed URL");
 	else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
 		 curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK)
-		rc = seterr(err, errlen, RW_EUNSAFE, "credentials in a URL are refused");
+		rc = rw_seterr(err, errlen, RW_EUNSAFE, "credentials in a URL are refused");
 	else if (!host_canon(host, h->host, sizeof(h->host)) ||
 		 snprintf(h->scheme, sizeof(h->scheme), "%s", scheme) >= (int)sizeof(h->scheme))
-		rc = seterr(err, errlen, RW_EINVAL, "malformed URL");
+		rc = rw_seterr(err, errlen, RW_EINVAL, "malformed URL");
 	else
 		h->port = strtol(port, NULL, 10);
 	curl_free(scheme);
@@ -434,18 +419,18 @@ static int hop_check(const struct bundle_fetch_opts *o, const struct hop *h, con
 		snprintf(where, sizeof(where), " (redirect %d)", hop);
 	if (!strcmp(h->scheme, "http")) {
 		if (prev && !strcmp(prev->scheme, "https"))
-			return seterr(err, errlen, RW_EUNSAFE,
+			return rw_seterr(err, errlen, RW_EUNSAFE,
 				      "redirect from https to http://%s refused%s", h->host, where);
 		if (!o->allow_http_loopback || !bundle_fetch_host_is_loopback(h->host))
-			return seterr(err, errlen, RW_EUNSAFE,
+			return rw_seterr(err, errlen, RW_EUNSAFE,
 				      "plain http to %s refused%s: https only (http only to loopback "
 				      "hosts when allowed)", h->host, where);
 	} else if (strcmp(h->scheme, "https")) {
-		return seterr(err, errlen, RW_EUNSAFE, "scheme %s refused%s: https only", h->scheme,
+		return rw_seterr(err, errlen, RW_EUNSAFE, "scheme %s refused%s: https only", h->scheme,
 			      where);
 	}
 	if (!bundle_fetch_host_allowed(h->host, o->allow_hosts, o->n_allow_hosts))
-		return seterr(err, errlen, RW_EUNSAFE, "host %s is not on the allowlist%s", h->host,
+		return rw_seterr(err, errlen, RW_EUNSAFE, "host %s is not on the allowlist%s", h->host,
 			      where);
 	return RW_OK;
 }
@@ -547,7 +532,7 @@ static int hop_result(CURLcode res, struct xfer *x, const struct hop *h, const c
 	const char *why = errbuf[0] ? errbuf : curl_easy_strerror(res);
 
 	if (x->rc)
-		return seterr(err, errlen, x->rc, "%s from %s", x->msg, h->host);
+		return rw_seterr(err, errlen, x->rc, "%s from %s", x->msg, h->host);
 	switch (res) {
 	case CURLE_OK:
 		return RW_OK;
@@ -556,21 +541,21 @@ static int hop_result(CURLcode res, struct xfer *x, const struct hop *h, const c
 			return RW_OK;
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
-		return seterr(err, errlen, RW_ETIMEDOUT, "fetch from %s timed out: %s", h->host, why);
+		return rw_seterr(err, errlen, RW_ETIMEDOUT, "fetch from %s timed out: %s", h->host, why);
 	case CURLE_FILESIZE_EXCEEDED:
-		return seterr(err, errlen, RW_ETOOBIG,
+		return rw_seterr(err, errlen, RW_ETOOBIG,
 			      "Content-Length from %s passes the cap of %llu bytes", h->host,
 			      (unsigned long long)x->max);
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CONNECT_ERROR:
-		return seterr(err, errlen, RW_EUNSAFE, "TLS with %s failed: %s", h->host, why);
+		return rw_seterr(err, errlen, RW_EUNSAFE, "TLS with %s failed: %s", h->host, why);
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		return seterr(err, errlen, RW_EUNSAFE, "protocol refused for %s: %s", h->host, why);
+		return rw_seterr(err, errlen, RW_EUNSAFE, "protocol refused for %s: %s", h->host, why);
 	default:
 		break;
 	}
-	return seterr(err, errlen, RW_EIO, "fetch from %s failed: %s", h->host, why);
+	return rw_seterr(err, errlen, RW_EIO, "fetch from %s failed: %s", h->host, why);
 }
 
 static const char *s3_region(const struct bundle_fetch_opts *o)
@@ -589,7 +574,7 @@ static int s3_https_url(const char *url, const struct bundle_fetch_opts *o, char
 	int rc = bundle_fetch_s3_url(url, s3_region(o), o->s3_endpoint, out, outlen);
 
 	if (rc)
-		return seterr(err, errlen, rc, "malformed s3 URL (want s3://bucket/key, region "
+		return rw_seterr(err, errlen, rc, "malformed s3 URL (want s3://bucket/key, region "
 			      "of letters, digits and '-')");
 	return RW_OK;
 }
@@ -613,7 +598,7 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 	int hop;
 
 	if (o->max_redirects < 0 || o->max_redirects > BUNDLE_FETCH_MAX_REDIRECTS)
-		return seterr(err, errlen, RW_EINVAL, "max redirects must be 0..%d",
+		return rw_seterr(err, errlen, RW_EINVAL, "max redirects must be 0..%d",
 			      BUNDLE_FETCH_MAX_REDIRECTS);
 	if (!strncasecmp(url, "s3://", 5)) {
 		const char *region = s3_region(o);
@@ -635,7 +620,7 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 	u = curl_url();
 	c = curl_easy_init();
 	if (!x.buf || !u || !c) {
-		rc = seterr(err, errlen, RW_ENOMEM, "out of memory");
+		rc = rw_seterr(err, errlen, RW_ENOMEM, "out of memory");
 		goto out;
 	}
 	x.curl = c;
@@ -643,7 +628,7 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 		struct curl_slist *n = curl_slist_append(resolve, o->resolve[i]);
 
 		if (!n) {
-			rc = seterr(err, errlen, RW_ENOMEM, "out of memory");
+			rc = rw_seterr(err, errlen, RW_ENOMEM, "out of memory");
 			goto out;
 		}
 		resolve = n;
@@ -667,7 +652,7 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 		if (deadline_us) {
 			timeout_ms = (deadline_us - rw_mono_us()) / 1000;
 			if (timeout_ms <= 0) {
-				rc = seterr(err, errlen, RW_ETIMEDOUT, "fetch timed out after %ld s",
+				rc = rw_seterr(err, errlen, RW_ETIMEDOUT, "fetch timed out after %ld s",
 					    o->timeout_s);
 				goto out;
 			}
@@ -682,7 +667,7 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 		rc = hop_setup(c, u, o, &cr, &cur, !left_origin, &headers, resolve, timeout_ms, &x,
 			       errbuf);
 		if (rc) {
-			seterr(err, errlen, rc, "out of memory");
+			rw_seterr(err, errlen, rc, "out of memory");
 			goto out;
 		}
 		cres = curl_easy_perform(c);
@@ -701,12 +686,12 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 			char *resolved = NULL;
 
 			if (hop >= o->max_redirects) {
-				rc = seterr(err, errlen, RW_ETOOBIG, "more than %ld redirects, the last "
+				rc = rw_seterr(err, errlen, RW_ETOOBIG, "more than %ld redirects, the last "
 					    "from %s", o->max_redirects, cur.host);
 				goto out;
 			}
 			if (x.location_too_long) {
-				rc = seterr(err, errlen, RW_ETOOBIG, "redirect from %s to a URL longer "
+				rc = rw_seterr(err, errlen, RW_ETOOBIG, "redirect from %s to a URL longer "
 					    "than %d bytes refused", cur.host, BUNDLE_FETCH_MAX_URL);
 				goto out;
 			}
@@ -715,14 +700,14 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 			/* Resolved against this hop's URL, as a browser would (relative Locations). */
 			if (!x.location || curl_url_set(u, CURLUPART_URL, x.location, 0) != CURLUE_OK ||
 			    curl_url_get(u, CURLUPART_URL, &resolved, 0) != CURLUE_OK) {
-				rc = seterr(err, errlen, RW_EPROTO, "HTTP %ld from %s without a "
+				rc = rw_seterr(err, errlen, RW_EPROTO, "HTTP %ld from %s without a "
 					    "usable Location", x.status, cur.host);
 				goto out;
 			}
 			next = strdup(resolved);
 			curl_free(resolved);
 			if (!next) {
-				rc = seterr(err, errlen, RW_ENOMEM, "out of memory");
+				rc = rw_seterr(err, errlen, RW_ENOMEM, "out of memory");
 				goto out;
 			}
 			prev = cur;
@@ -730,12 +715,12 @@ static int fetch_network(const char *url, const struct bundle_fetch_opts *o, int
 		}
 		rc = x.status == 401 || x.status == 403 ? RW_EAUTH :
 		     x.status == 404 ? RW_ENOTFOUND : RW_EPROTO;
-		seterr(err, errlen, rc, "HTTP %ld from %s%s%s", x.status, cur.host,
+		rw_seterr(err, errlen, rc, "HTTP %ld from %s%s%s", x.status, cur.host,
 		       x.errbody_len ? ": " : "", errbody_line(&x));
 		goto out;
 	}
 	if (xfer_flush(&x)) {
-		rc = seterr(err, errlen, x.rc, "%s", x.msg);
+		rc = rw_seterr(err, errlen, x.rc, "%s", x.msg);
 		goto out;
 	}
 	xfer_progress(&x, true);
@@ -768,13 +753,13 @@ static int open_local(const char *url, char *err, size_t errlen)
 		CURLU *u = curl_url();
 
 		if (!u)
-			return seterr(err, errlen, RW_ENOMEM, "out of memory");
+			return rw_seterr(err, errlen, RW_ENOMEM, "out of memory");
 		if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 		    curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) != CURLUE_OK)
-			rc = seterr(err, errlen, RW_EINVAL, "malformed file URL");
+			rc = rw_seterr(err, errlen, RW_EINVAL, "malformed file URL");
 		else if (curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && *host &&
 			 strcasecmp(host, "localhost"))
-			rc = seterr(err, errlen, RW_EUNSAFE, "file URL names a remote host");
+			rc = rw_seterr(err, errlen, RW_EUNSAFE, "file URL names a remote host");
 		curl_url_cleanup(u);
 		curl_free(host);
 		if (rc) {
@@ -787,7 +772,7 @@ static int open_local(const char *url, char *err, size_t errlen)
 		fd = open(url, O_RDONLY | O_CLOEXEC);
 	}
 	if (fd < 0)
-		return seterr(err, errlen, errno == ENOENT ? RW_ENOTFOUND : RW_EIO,
+		return rw_seterr(err, errlen, errno == ENOENT ? RW_ENOTFOUND : RW_EIO,
 			      "cannot open the bundle: %s", strerror(errno));
 	return fd;
 }
@@ -806,15 +791,15 @@ static int fetch_local(const char *url, const struct bundle_fetch_opts *o, int o
 		return fd;
 	x.buf = malloc(BUNDLE_FETCH_WRITE_BUF);
 	if (!x.buf) {
-		rc = seterr(err, errlen, RW_ENOMEM, "out of memory");
+		rc = rw_seterr(err, errlen, RW_ENOMEM, "out of memory");
 		goto out;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rc = seterr(err, errlen, RW_EINVAL, "the bundle is not a regular file");
+		rc = rw_seterr(err, errlen, RW_EINVAL, "the bundle is not a regular file");
 		goto out;
 	}
 	if ((uint64_t)st.st_size > x.max) {
-		rc = seterr(err, errlen, RW_ETOOBIG, "the bundle's %lld bytes pass the cap of %llu",
+		rc = rw_seterr(err, errlen, RW_ETOOBIG, "the bundle's %lld bytes pass the cap of %llu",
 			    (long long)st.st_size, (unsigned long long)x.max);
 		goto out;
 	}
@@ -824,27 +809,27 @@ static int fetch_local(const char *url, const struct bundle_fetch_opts *o, int o
 	/* Read straight into the write buffer: one copy fewer than on the network path. */
 	for (;;) {
 		if (o->cancel && atomic_load(o->cancel)) {
-			rc = seterr(err, errlen, RW_ESTATE, "cancelled");
+			rc = rw_seterr(err, errlen, RW_ESTATE, "cancelled");
 			goto out;
 		}
 		n = read(fd, x.buf, BUNDLE_FETCH_WRITE_BUF);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = seterr(err, errlen, RW_EIO, "reading the bundle: %s", strerror(errno));
+			rc = rw_seterr(err, errlen, RW_EIO, "reading the bundle: %s", strerror(errno));
 			goto out;
 		}
 		if (!n)
 			break;
 		if ((uint64_t)n > x.max - x.done) {
-			rc = seterr(err, errlen, RW_ETOOBIG, "the bundle passes the cap of %llu bytes",
+			rc = rw_seterr(err, errlen, RW_ETOOBIG, "the bundle passes the cap of %llu bytes",
 				    (unsigned long long)x.max);
 			goto out;
 		}
 		crypto_hash_sha256_update(&x.sha, x.buf, (size_t)n);
 		x.done += (uint64_t)n;
 		if (rw_write_all(out_fd, x.buf, (size_t)n)) {
-			rc = seterr(err, errlen, RW_EIO, "writing the copy: %s", strerror(errno));
+			rc = rw_seterr(err, errlen, RW_EIO, "writing the copy: %s", strerror(errno));
 			goto out;
 		}
 		xfer_progress(&x, false);
@@ -880,9 +865,9 @@ int bundle_fetch(const char *url, const struct bundle_fetch_opts *o, int out_fd,
 	if (err && errlen)
 		err[0] = '\0';
 	if (!url || !*url || !o || !res)
-		return seterr(err, errlen, RW_EINVAL, "no bundle URL");
+		return rw_seterr(err, errlen, RW_EINVAL, "no bundle URL");
 	if (bundle_fetch_global_init())
-		return seterr(err, errlen, RW_EIO, "libcurl or libsodium failed to initialise");
+		return rw_seterr(err, errlen, RW_EIO, "libcurl or libsodium failed to initialise");
 	memset(res, 0, sizeof(*res));
 	if (!is_network_url(url))
 		return fetch_local(url, o, out_fd, progress, ud, res, err, errlen);
@@ -901,15 +886,15 @@ int bundle_fetch_check(const char *url, const struct bundle_fetch_opts *o, char 
 	if (err && errlen)
 		err[0] = '\0';
 	if (!url || !*url || !o)
-		return seterr(err, errlen, RW_EINVAL, "no bundle URL");
+		return rw_seterr(err, errlen, RW_EINVAL, "no bundle URL");
 	if (bundle_fetch_global_init())
-		return seterr(err, errlen, RW_EIO, "libcurl or libsodium failed to initialise");
+		return rw_seterr(err, errlen, RW_EIO, "libcurl or libsodium failed to initialise");
 	if (!is_network_url(url)) {
 		fd = open_local(url, err, errlen);
 		if (fd < 0)
 			return fd;
 		rc = fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ?
-			     seterr(err, errlen, RW_EINVAL, "the bundle is not a regular file") : RW_OK;
+			     rw_seterr(err, errlen, RW_EINVAL, "the bundle is not a regular file") : RW_OK;
 		close(fd);
 		return rc;
 	}
@@ -921,7 +906,7 @@ int bundle_fetch_check(const char *url, const struct bundle_fetch_opts *o, char 
 	}
 	u = curl_url();
 	if (!u)
-		return seterr(err, errlen, RW_ENOMEM, "out of memory");
+		return rw_seterr(err, errlen, RW_ENOMEM, "out of memory");
 	rc = hop_parse(u, url, &h, err, errlen);
 	if (!rc)
 		rc = hop_check(o, &h, NULL, 0, err, errlen);

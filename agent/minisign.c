@@ -23,21 +23,6 @@
 #define SIG_BYTES (2 + MINISIGN_KEY_ID_BYTES + 64)      /* "ED"/"Ed" | id | sig */
 #define B64_MAX 128                                     /* base64 of the longest field */
 
-static int seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* Decodes exactly `want` bytes of standard base64 (padding as minisign writes it). */
 static bool b64_exact(const char *s, size_t n, uint8_t *out, size_t want)
 {
@@ -107,10 +92,10 @@ int minisign_pubkey_parse(const char *text, size_t len, struct minisign_pubkey *
 	bool first = true;
 
 	if (len > MINISIGN_MAX_KEY_FILE)
-		return seterr(err, errlen, RW_ETOOBIG, "public key longer than %d bytes",
+		return rw_seterr(err, errlen, RW_ETOOBIG, "public key longer than %d bytes",
 			      MINISIGN_MAX_KEY_FILE);
 	if (memchr(text, '\0', len))
-		return seterr(err, errlen, RW_EINVAL, "public key holds a NUL byte");
+		return rw_seterr(err, errlen, RW_EINVAL, "public key holds a NUL byte");
 	/* At most one comment line, then the key, then only blank space. */
 	while (next_line(&p, end, &line, &n)) {
 		while (n && (*line == ' ' || *line == '\t')) {
@@ -125,25 +110,25 @@ int minisign_pubkey_parse(const char *text, size_t len, struct minisign_pubkey *
 		    !memcmp(line, UNTRUSTED_PREFIX, strlen(UNTRUSTED_PREFIX))) {
 			first = false;
 			if (n - strlen(UNTRUSTED_PREFIX) > MINISIGN_MAX_COMMENT)
-				return seterr(err, errlen, RW_ETOOBIG,
+				return rw_seterr(err, errlen, RW_ETOOBIG,
 					      "public key comment longer than %d bytes",
 					      MINISIGN_MAX_COMMENT);
 			continue;
 		}
 		first = false;
 		if (key)
-			return seterr(err, errlen, RW_EINVAL, "public key: text after the key");
+			return rw_seterr(err, errlen, RW_EINVAL, "public key: text after the key");
 		key = line;
 		key_len = n;
 	}
 	if (!key)
-		return seterr(err, errlen, RW_EINVAL, "no public key found");
+		return rw_seterr(err, errlen, RW_EINVAL, "no public key found");
 	if (!b64_exact(key, key_len, raw, sizeof(raw)))
-		return seterr(err, errlen, RW_EINVAL,
+		return rw_seterr(err, errlen, RW_EINVAL,
 			      "not a minisign public key (want base64 of %d bytes, \"RW...\")",
 			      PUBKEY_BYTES);
 	if (raw[0] != 'E' || raw[1] != 'd')
-		return seterr(err, errlen, RW_EINVAL, "public key for an unknown algorithm");
+		return rw_seterr(err, errlen, RW_EINVAL, "public key for an unknown algorithm");
 	memcpy(out->key_id, raw + 2, MINISIGN_KEY_ID_BYTES);
 	memcpy(out->pk, raw + 2 + MINISIGN_KEY_ID_BYTES, sizeof(out->pk));
 	return RW_OK;
@@ -157,12 +142,12 @@ int minisign_pubkey_load(const char *arg, struct minisign_pubkey *out, char *err
 	int fd;
 
 	if (!arg || !*arg)
-		return seterr(err, errlen, RW_EINVAL, "empty public key");
+		return rw_seterr(err, errlen, RW_EINVAL, "empty public key");
 	if (!minisign_pubkey_parse(arg, strlen(arg), out, err, errlen))
 		return RW_OK;
 	fd = open(arg, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return seterr(err, errlen, RW_EINVAL, "'%.64s' is neither a minisign public key nor "
+		return rw_seterr(err, errlen, RW_EINVAL, "'%.64s' is neither a minisign public key nor "
 			      "a readable key file (%s)", arg, strerror(errno));
 	while (len < sizeof(buf)) {
 		n = read(fd, buf + len, sizeof(buf) - len);
@@ -185,33 +170,33 @@ int minisign_sig_parse(const uint8_t *bytes, size_t len, struct minisign_sig *ou
 
 	memset(out, 0, sizeof(*out));
 	if (len > MINISIGN_MAX_SIG_FILE)
-		return seterr(err, errlen, RW_ETOOBIG, "signature file longer than %u bytes",
+		return rw_seterr(err, errlen, RW_ETOOBIG, "signature file longer than %u bytes",
 			      MINISIGN_MAX_SIG_FILE);
 	if (memchr(text, '\0', len))
-		return seterr(err, errlen, RW_EINVAL, "signature file holds a NUL byte");
+		return rw_seterr(err, errlen, RW_EINVAL, "signature file holds a NUL byte");
 
 	if (!next_line(&p, end, &line, &n) || n < ul || memcmp(line, UNTRUSTED_PREFIX, ul))
-		return seterr(err, errlen, RW_EINVAL, "signature file: the first line must be "
+		return rw_seterr(err, errlen, RW_EINVAL, "signature file: the first line must be "
 			      "\"untrusted comment: ...\"");
 	if (n - ul > MINISIGN_MAX_COMMENT)
-		return seterr(err, errlen, RW_ETOOBIG, "signature file: untrusted comment longer "
+		return rw_seterr(err, errlen, RW_ETOOBIG, "signature file: untrusted comment longer "
 			      "than %d bytes", MINISIGN_MAX_COMMENT);
 
 	if (!next_line(&p, end, &line, &n) || !b64_exact(line, n, raw, sizeof(raw)))
-		return seterr(err, errlen, RW_EINVAL, "signature file: the second line must be the "
+		return rw_seterr(err, errlen, RW_EINVAL, "signature file: the second line must be the "
 			      "signature (base64 of %d bytes)", SIG_BYTES);
 	if (raw[0] == 'E' && raw[1] == 'D')
 		out->prehashed = true;
 	else if (raw[0] != 'E' || raw[1] != 'd')
-		return seterr(err, errlen, RW_EINVAL, "signature file: unknown algorithm");
+		return rw_seterr(err, errlen, RW_EINVAL, "signature file: unknown algorithm");
 	memcpy(out->key_id, raw + 2, MINISIGN_KEY_ID_BYTES);
 	memcpy(out->sig, raw + 2 + MINISIGN_KEY_ID_BYTES, sizeof(out->sig));
 
 	if (!next_line(&p, end, &line, &n) || n < tl || memcmp(line, TRUSTED_PREFIX, tl))
-		return seterr(err, errlen, RW_EINVAL, "signature file: the third line must be "
+		return rw_seterr(err, errlen, RW_EINVAL, "signature file: the third line must be "
 			      "\"trusted comment: ...\"");
 	if (n - tl > MINISIGN_MAX_TRUSTED_COMMENT)
-		return seterr(err, errlen, RW_ETOOBIG, "signature file: trusted comment longer than "
+		return rw_seterr(err, errlen, RW_ETOOBIG, "signature file: trusted comment longer than "
 			      "%d bytes", MINISIGN_MAX_TRUSTED_COMMENT);
 	memcpy(out->trusted_comment, line + tl, n - tl);
 	out->trusted_comment[n - tl] = '\0';
@@ -219,10 +204,10 @@ int minisign_sig_parse(const uint8_t *bytes, size_t len, struct minisign_sig *ou
 
 	if (!next_line(&p, end, &line, &n) || !b64_exact(line, n, out->global_sig,
 							 sizeof(out->global_sig)))
-		return seterr(err, errlen, RW_EINVAL, "signature file: the fourth line must be the "
+		return rw_seterr(err, errlen, RW_EINVAL, "signature file: the fourth line must be the "
 			      "trusted comment's signature (base64 of 64 bytes)");
 	if (!is_blank(p, (size_t)(end - p)))
-		return seterr(err, errlen, RW_EINVAL, "signature file: text after the fourth line");
+		return rw_seterr(err, errlen, RW_EINVAL, "signature file: text after the fourth line");
 	return RW_OK;
 }
 
@@ -241,12 +226,12 @@ int minisign_verify_comment(const struct minisign_sig *sig, const struct minisig
 	uint8_t msg[sizeof(sig->sig) + MINISIGN_MAX_TRUSTED_COMMENT];
 
 	if (sig->trusted_comment_len > MINISIGN_MAX_TRUSTED_COMMENT)
-		return seterr(err, errlen, RW_ETOOBIG, "trusted comment too long");
+		return rw_seterr(err, errlen, RW_ETOOBIG, "trusted comment too long");
 	memcpy(msg, sig->sig, sizeof(sig->sig));
 	memcpy(msg + sizeof(sig->sig), sig->trusted_comment, sig->trusted_comment_len);
 	if (crypto_sign_verify_detached(sig->global_sig, msg,
 					sizeof(sig->sig) + sig->trusted_comment_len, key->pk))
-		return seterr(err, errlen, RW_EDIGEST, "the trusted comment does not match its "
+		return rw_seterr(err, errlen, RW_EDIGEST, "the trusted comment does not match its "
 			      "signature (altered comment or signature)");
 	return RW_OK;
 }
@@ -260,7 +245,7 @@ static int key_check(const struct minisign_sig *sig, const struct minisign_pubke
 		return RW_OK;
 	minisign_key_id_hex(key->key_id, want);
 	minisign_key_id_hex(sig->key_id, got);
-	return seterr(err, errlen, RW_EUNSAFE, "signed by key %s, not by %s", got, want);
+	return rw_seterr(err, errlen, RW_EUNSAFE, "signed by key %s, not by %s", got, want);
 }
 
 /* The file signature over `msg` (the BLAKE2b-512 hash or the file), then the comment's. */
@@ -271,7 +256,7 @@ static int verify_msg(const struct minisign_sig *sig, const struct minisign_pubk
 
 	if (crypto_sign_verify_detached(sig->sig, msg, len, key->pk)) {
 		minisign_key_id_hex(key->key_id, id);
-		return seterr(err, errlen, RW_EDIGEST, "the %s signature by key %s does not match "
+		return rw_seterr(err, errlen, RW_EDIGEST, "the %s signature by key %s does not match "
 			      "the bundle's bytes", sig->prehashed ? "prehashed" : "legacy", id);
 	}
 	return minisign_verify_comment(sig, key, err, errlen);
@@ -287,7 +272,7 @@ int minisign_verify_buf(const struct minisign_sig *sig, const struct minisign_pu
 		return rc;
 	if (!sig->prehashed) {
 		if ((uint64_t)len > MINISIGN_MAX_LEGACY_BYTES)
-			return seterr(err, errlen, RW_ETOOBIG, "legacy signatures are verified on "
+			return rw_seterr(err, errlen, RW_ETOOBIG, "legacy signatures are verified on "
 				      "files up to %llu bytes: sign with minisign's default (prehashed)",
 				      (unsigned long long)MINISIGN_MAX_LEGACY_BYTES);
 		return verify_msg(sig, key, data, len, err, errlen);
@@ -310,7 +295,7 @@ int minisign_verify_fd(const struct minisign_sig *sig, const struct minisign_pub
 	if (rc)
 		return rc;
 	if (fstat(fd, &sb) < 0)
-		return seterr(err, errlen, RW_EIO, "signature check: %s", strerror(errno));
+		return rw_seterr(err, errlen, RW_EIO, "signature check: %s", strerror(errno));
 	if (!sig->prehashed) {
 		void *map;
 
@@ -320,21 +305,21 @@ int minisign_verify_fd(const struct minisign_sig *sig, const struct minisign_pub
 			return verify_msg(sig, key, (const uint8_t *)"", 0, err, errlen);
 		map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (map == MAP_FAILED)
-			return seterr(err, errlen, RW_EIO, "signature check: %s", strerror(errno));
+			return rw_seterr(err, errlen, RW_EIO, "signature check: %s", strerror(errno));
 		rc = verify_msg(sig, key, map, (size_t)sb.st_size, err, errlen);
 		munmap(map, (size_t)sb.st_size);
 		return rc;
 	}
 	buf = malloc(MINISIGN_READ_CHUNK);
 	if (!buf)
-		return seterr(err, errlen, RW_ENOMEM, "out of memory");
+		return rw_seterr(err, errlen, RW_ENOMEM, "out of memory");
 	crypto_generichash_init(&st, NULL, 0, sizeof(hash));
 	for (;;) {
 		n = pread(fd, buf, MINISIGN_READ_CHUNK, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = seterr(err, errlen, RW_EIO, "signature check: %s", strerror(errno));
+			rc = rw_seterr(err, errlen, RW_EIO, "signature check: %s", strerror(errno));
 			break;
 		}
 		if (!n)

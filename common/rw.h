@@ -27,6 +27,11 @@ enum {
 	RW_EAGAIN = -13,    /* need more input or a later retry */
 };
 
+/* Formats a message into `err` (when it is not NULL and errlen > 0) and returns `rc`: the
+ * one way a function reports "what went wrong" beside its RW_E... code. */
+int rw_seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Returns a static, human-readable name for an RW_E... code. */
 const char *rw_strerror(int err);
 

@@ -17,104 +17,29 @@ per thing it saw, so a shell test can grep the outcome.
       "" for an empty frame), then reads until EXIT or --wait seconds.
 """
 import argparse
-import base64
 import hashlib
 import json
 import os
-import socket
 import struct
 import sys
-import time
+import socket
 
-OUTPUT, ACK, INPUT, RESIZE, SIGNAL, EVENT, EXIT, ERROR, HELLO, ASSIGN = range(1, 11)
-NAMES = {1: "OUTPUT", 2: "ACK", 3: "INPUT", 4: "RESIZE", 5: "SIGNAL", 6: "EVENT", 7: "EXIT",
-         8: "ERROR", 9: "HELLO", 10: "ASSIGN"}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import rwws  # noqa: E402  (tests/tools/rwws.py: WebSocket and runwire frames)
+from rwws import (NAMES, OUTPUT, ACK, INPUT, EVENT, EXIT, ERROR, HELLO, ASSIGN,  # noqa: E402
+                  rw_frame, rw_frames, ws_send)
 
 
 def say(obj):
     print(json.dumps(obj), flush=True)
 
 
-def recv_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise EOFError("connection closed")
-        buf += chunk
-    return buf
-
-
-def ws_send(sock, opcode, payload):
-    mask = os.urandom(4)
-    head = bytes([0x80 | opcode])
-    n = len(payload)
-    if n < 126:
-        head += bytes([0x80 | n])
-    elif n < 65536:
-        head += bytes([0x80 | 126]) + struct.pack(">H", n)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack(">Q", n)
-    sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-
 def ws_connect(port, path, protocol):
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                  f"Sec-WebSocket-Protocol: {protocol}\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += recv_exact(sock, 1)
-    status = head.split(b"\r\n", 1)[0].decode()
-    if " 101 " not in status:
-        say({"refused": status})
+    try:
+        return rwws.ws_connect(port, path, protocol)
+    except rwws.Refused as e:
+        say({"refused": e.args[0]})
         sys.exit(0)
-    return sock
-
-
-def ws_messages(sock):
-    """Yields whole binary messages until the peer closes."""
-    parts = b""
-    while True:
-        try:
-            b0, b1 = recv_exact(sock, 2)
-        except (EOFError, ConnectionResetError):
-            return
-        opcode, n = b0 & 0x0F, b1 & 0x7F
-        if n == 126:
-            n = struct.unpack(">H", recv_exact(sock, 2))[0]
-        elif n == 127:
-            n = struct.unpack(">Q", recv_exact(sock, 8))[0]
-        payload = recv_exact(sock, n)
-        if opcode == 0x9:
-            ws_send(sock, 0xA, payload)
-        elif opcode == 0x8:
-            return
-        elif opcode in (0x0, 0x1, 0x2):
-            parts += payload
-            if b0 & 0x80:
-                yield parts
-                parts = b""
-
-
-def rw_frame(ftype, body):
-    return b"RW\x01" + bytes([ftype]) + struct.pack(">I", len(body)) + body
-
-
-def rw_frames(sock):
-    """Yields (type, body) for each runwire frame control sends."""
-    buf = b""
-    for msg in ws_messages(sock):
-        buf += msg
-        while len(buf) >= 8:
-            ftype, blen = buf[3], struct.unpack(">I", buf[4:8])[0]
-            if len(buf) < 8 + blen:
-                break
-            body, buf = buf[8:8 + blen], buf[8 + blen:]
-            yield ftype, body
 
 
 def exit_body(code, total, digest):
