@@ -35,30 +35,48 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 	return n;
 }
 
+#define API_MAX_URL 2048
+#define API_MAX_AUTH 8192   /* "Authorization: Bearer " and a Firebase ID token */
+
+/* What every request to control has: its URL, the transport's limits and trust, and the
+ * user's credential in `auth` (which must outlive the request). Returns the header list
+ * (the caller frees it) with `hdrs` appended to. */
+static struct curl_slist *api_setup(CURL *h, const struct client *c, const char *path,
+				    struct curl_slist *hdrs, char auth[API_MAX_AUTH])
+{
+	char url[API_MAX_URL];
+
+	snprintf(url, sizeof(url), "%s%s", c->server, path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (c->id_token) {
+		snprintf(auth, API_MAX_AUTH, "Authorization: Bearer %s", c->id_token);
+		hdrs = curl_slist_append(hdrs, auth);
+	}
+	return hdrs;
+}
+
 int api_request(const struct client *c, const char *method, const char *path, json_t *body,
 		long *status, char **raw, size_t *raw_len, char *err, size_t errlen)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
 	struct body_buf b = { 0 };
-	char url[2048], auth[8192], *payload = NULL;
+	char auth[API_MAX_AUTH], *payload = NULL;
 	CURLcode rc;
 
 	*raw = NULL;
 	*raw_len = 0;
 	if (!h)
 		return RW_ENOMEM;
-	snprintf(url, sizeof(url), "%s%s", c->server, path);
-	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	if (c->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
 	if (body) {
 		payload = json_dumps(body, JSON_COMPACT);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
@@ -66,10 +84,7 @@ int api_request(const struct client *c, const char *method, const char *path, js
 	} else if (!strcmp(method, "POST")) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
 	}
-	if (c->id_token) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->id_token);
-		hdrs = curl_slist_append(hdrs, auth);
-	}
+	hdrs = api_setup(h, c, path, hdrs, auth);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
@@ -162,30 +177,20 @@ int api_stream(const struct client *c, const char *path, api_sink_fn fn, void *u
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
 	struct stream_sink k = { fn, ud, 0, h, 0 };
-	char url[2048], auth[8192];
+	char auth[API_MAX_AUTH];
 	CURLcode rc;
 
 	*status = 0;
 	if (!h)
 		return RW_ENOMEM;
-	snprintf(url, sizeof(url), "%s%s", c->server, path);
-	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_stream);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
 	/* no total timeout: a paced replay takes as long as the session did; a stalled
 	 * server is caught by the speed floor instead */
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	if (c->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-	if (c->id_token) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->id_token);
-		hdrs = curl_slist_append(hdrs, auth);
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	}
+	hdrs = api_setup(h, c, path, NULL, auth);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(hdrs);
