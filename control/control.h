@@ -1,9 +1,12 @@
 /* control.h: runwire-control's shared state and the contracts between its modules.
  *
  *   server.c        libwebsockets context, protocol table, the loop
+ *   listener.c      the front door (httphead.c parses), conn_guard.c (no peer stalls the loop)
  *   http_api.c      /api/..., /healthz, /readyz, /metrics
  *   session.c       sessions: states, registry, waiting queue, JSON views
- *   relay.c         per-session scrollback and events, viewers (WS /ws/<id>)
+ *   stream.c        a session's output: the session log, its cache, digest, events
+ *   relay.c         viewers (WS /ws/<id>): a cursor each into the stream
+ *   retention.c     the data directory bounded in age and size
  *   agent_link.c    agents (WS /agent): claim, output in, ACK / input out
  *   dispatcher.c    where agents come from: local children or elsewhere; credentials
  *   session_token.c one-time session JWTs
