@@ -23,6 +23,7 @@ struct retention {
 	struct orphan *orphans;   /* oldest first; [first, n) still on disk */
 	size_t first, n;
 	uint64_t orphan_bytes;
+	int64_t last_ms;          /* when the limits were last enforced */
 	int full_warned;          /* over the cap with nothing left to delete: said once */
 };
 
@@ -140,13 +141,16 @@ static uint64_t trim_live(struct control *ctl)
 	return freed;
 }
 
-void retention_enforce(struct retention *r, int64_t now_ms)
+void retention_tick(struct retention *r, int64_t now_ms)
 {
 	struct control *ctl = r->ctl;
 	int64_t keep_ms = ctl->cfg.retention_s * 1000;
 	struct session *s, *prev, *tail = NULL;
 	uint64_t total = 0;
 
+	if (now_ms - r->last_ms < RETENTION_TICK_MS)
+		return;
+	r->last_ms = now_ms;
 	while (r->first < r->n && now_ms - r->orphans[r->first].mtime_ms >= keep_ms)
 		drop_oldest_orphan(r);
 	for (s = ctl->sessions; s; s = s->next)

@@ -22,8 +22,9 @@ struct retention;
 struct retention *retention_new(struct control *ctl);
 void retention_free(struct retention *r);
 
-/* Deletes what age or size says must go; updates ctl->data_bytes. Called from the loop. */
-void retention_enforce(struct retention *r, int64_t now_ms);
+/* Deletes what age or size says must go and updates ctl->data_bytes, at most once per
+ * RETENTION_TICK_MS. Called from control's periodic tick. */
+void retention_tick(struct retention *r, int64_t now_ms);
 
 /* Bytes of earlier runs' files still on disk. */
 uint64_t retention_orphan_bytes(const struct retention *r);

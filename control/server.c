@@ -111,15 +111,10 @@ static void check_lost_runners(struct control *ctl)
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	struct control *ctl = lws_container_of(sul, struct control, sul_tick);
-	static int64_t last_retention_ms;
-	int64_t now = rw_now_ms();
-
 	dispatcher_tick(ctl);
 	check_lost_runners(ctl);
-	if (ctl->ret && now - last_retention_ms >= RETENTION_TICK_MS) {
-		last_retention_ms = now;
-		retention_enforce(ctl->ret, now);
-	}
+	if (ctl->ret)
+		retention_tick(ctl->ret, rw_now_ms());
 	lws_sul_schedule(ctl->ctx, 0, &ctl->sul_tick, on_tick, SERVER_TICK_MS * LWS_US_PER_MS);
 }
 
