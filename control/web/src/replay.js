@@ -147,19 +147,7 @@ export class Player {
     this.index = 0;
     this.position = Math.min(Math.max(0, pos), this.cast.duration);
     const events = this.cast.events;
-    let out = '';
-    while (this.index < events.length && events[this.index].t <= this.position) {
-      const ev = events[this.index++];
-      if (ev.code === 'o') {
-        out += ev.data;
-      } else {
-        if (out) this.cb.onOutput?.(out);
-        out = '';
-        const size = parseSize(ev.data);
-        if (size) this.cb.onResize?.(size.cols, size.rows);
-      }
-    }
-    if (out) this.cb.onOutput?.(out);
+    this._deliverUpTo(this.position);
     this.cb.onProgress?.(this.position, this.cast.duration);
     if (playing && this.index < events.length) this.play();
   }
@@ -177,10 +165,10 @@ export class Player {
     return this.anchor.pos + ((this.timers.now() - this.anchor.wall) / 1000) * this.speed;
   }
 
-  _schedule() {
-    this.timer = null;
+  /* Hands the callbacks every event up to `pos` not delivered yet: consecutive output in
+   * one piece, a resize as its own call between them. */
+  _deliverUpTo(pos) {
     const events = this.cast.events;
-    const pos = this._pos();
     let out = '';
     while (this.index < events.length && events[this.index].t <= pos) {
       const ev = events[this.index++];
@@ -194,6 +182,13 @@ export class Player {
       }
     }
     if (out) this.cb.onOutput?.(out);
+  }
+
+  _schedule() {
+    this.timer = null;
+    const events = this.cast.events;
+    const pos = this._pos();
+    this._deliverUpTo(pos);
     this.cb.onProgress?.(Math.min(pos, this.cast.duration), this.cast.duration);
     if (this.index >= events.length) {
       this.position = this.cast.duration;
