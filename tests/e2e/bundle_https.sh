@@ -10,14 +10,7 @@ source "$(dirname "$0")/lib.sh"
 jqe() { jq -e "$@" >/dev/null; }
 
 # Test CA and a server certificate for the loopback names.
-mkdir -p "$TMP/ca"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=runwire test CA" \
-  -keyout "$TMP/ca/ca.key" -out "$TMP/ca/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-  -keyout "$TMP/ca/server.key" -out "$TMP/ca/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$TMP/ca/san.ext"
-openssl x509 -req -in "$TMP/ca/server.csr" -CA "$TMP/ca/ca.pem" -CAkey "$TMP/ca/ca.key" \
-  -CAcreateserial -days 2 -extfile "$TMP/ca/san.ext" -out "$TMP/ca/server.pem" 2>/dev/null
+make_test_ca "$TMP/ca"
 CA="$TMP/ca/ca.pem"
 
 mkdir -p "$TMP/src/app" "$TMP/files"

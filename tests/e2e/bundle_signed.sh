@@ -90,14 +90,7 @@ check "a malformed --minisign-key is a usage error (rc $rc)" \
 check "no work directory left behind" bash -c "[ -z \"\$(ls -A '$TMPDIR')\" ]"
 
 # --- over https, through redirects: the .minisig follows the bundle's rules ---
-mkdir -p "$TMP/ca"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=runwire test CA" \
-  -keyout "$TMP/ca/ca.key" -out "$TMP/ca/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-  -keyout "$TMP/ca/server.key" -out "$TMP/ca/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$TMP/ca/san.ext"
-openssl x509 -req -in "$TMP/ca/server.csr" -CA "$TMP/ca/ca.pem" -CAkey "$TMP/ca/ca.key" \
-  -CAcreateserial -days 2 -extfile "$TMP/ca/san.ext" -out "$TMP/ca/server.pem" 2>/dev/null
+make_test_ca "$TMP/ca"
 python3 "$RW_SRC/tests/e2e-bundle/server.py" --root "$TMP/files" --port-file "$TMP/s.port" \
   --log "$TMP/s.log" --cert "$TMP/ca/server.pem" --key "$TMP/ca/server.key" 2>"$TMP/server.err" &
 PIDS+=($!)

@@ -149,3 +149,17 @@ emulator_user() {
     --data "{\"email\":\"$1\",\"password\":\"secret-$RANDOM-pw\",\"returnSecureToken\":true}" \
     "http://$EMU_HOSTPORT/identitytoolkit.googleapis.com/v1/accounts:signUp?key=fake-api-key" | jq -r .idToken
 }
+
+# make_test_ca DIR: a test CA (DIR/ca.pem) and a server certificate for the loopback names
+# (DIR/server.pem, DIR/server.key), for the https bundle servers.
+make_test_ca() {
+  local d=$1
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=runwire test CA" \
+    -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/san.ext"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+    -CAcreateserial -days 2 -extfile "$d/san.ext" -out "$d/server.pem" 2>/dev/null
+}
