@@ -75,6 +75,7 @@ struct agent {
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
 	int done;            /* leave the loop */
+	bool stopping;       /* uplink_release ran: a closing link schedules no retry */
 	int exit_status;     /* process exit status of the agent */
 
 	/* uplink */

@@ -65,12 +65,21 @@ void minisign_key_id_hex(const uint8_t id[MINISIGN_KEY_ID_BYTES], char *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
-	/* minisign prints the id as a little-endian 64-bit number */
-	for (int i = 0; i < MINISIGN_KEY_ID_BYTES; i++) {
-		out[2 * i] = hex[id[MINISIGN_KEY_ID_BYTES - 1 - i] >> 4];
-		out[2 * i + 1] = hex[id[MINISIGN_KEY_ID_BYTES - 1 - i] & 15];
+	size_t n = 0;
+
+	/*
+	 * minisign prints the id as a little-endian 64-bit number with PRIX64: no leading zeros.
+	 * Printing the same way lets a user match our messages against the comment in their
+	 * minisign.pub (and the test grep for it); a key id with a leading zero nibble is 1 in 16.
+	 */
+	for (int i = 0; i < 2 * MINISIGN_KEY_ID_BYTES; i++) {
+		uint8_t byte = id[MINISIGN_KEY_ID_BYTES - 1 - i / 2];
+		int digit = i % 2 ? byte & 15 : byte >> 4;
+
+		if (digit || n || i == 2 * MINISIGN_KEY_ID_BYTES - 1)
+			out[n++] = hex[digit];
 	}
-	out[MINISIGN_KEY_ID_HEX] = '\0';
+	out[n] = '\0';
 }
 
 void minisign_pubkey_base64(const struct minisign_pubkey *key, char *out)

@@ -71,7 +71,8 @@ int minisign_sig_parse(const uint8_t *text, size_t len, struct minisign_sig *out
 /* Writes the key's base64 line ("RW...", as in minisign.pub) into `out` (57 bytes). */
 void minisign_pubkey_base64(const struct minisign_pubkey *key, char *out);
 
-/* Writes the key id as minisign prints it (16 uppercase hex digits) into `out` (17 bytes). */
+/* Writes the key id as minisign prints it (up to 16 uppercase hex digits, no leading zeros)
+ * into `out` (17 bytes). */
 void minisign_key_id_hex(const uint8_t id[MINISIGN_KEY_ID_BYTES], char *out);
 
 /* The key among `keys` (n of them) whose id the signature names, or NULL. */

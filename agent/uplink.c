@@ -136,6 +136,9 @@ static void schedule_retry(struct agent *a)
 			   (size_t)a->attempts : RW_ARRAY_LEN(uplink_backoff_ms) - 1;
 	uint32_t ms = uplink_backoff_ms[i];
 
+	/* the link closed because the agent is stopping (lws_context_destroy): nothing to retry */
+	if (a->done || a->stopping)
+		return;
 	ms += (uint32_t)randombytes_uniform(ms * 3 / 10 + 1);
 	a->attempts++;
 	if (!a->down_since_us)
@@ -427,6 +430,7 @@ void uplink_release(struct agent *a)
 	}
 	a->q_tail = NULL;
 	proto_reader_release(&a->rd);
+	a->stopping = true;
 	if (a->ctx) {
 		/* timers live in the context: cancel them before it goes */
 		lws_sul_cancel(&a->sul_retry);

@@ -46,17 +46,20 @@ GC=$((3000 + RANDOM % 1000)); GC2=$((GC + 1000))
 "$RW_BIN/runwire" run -- sh -c "sleep $GC & echo ready; wait" >"$TMP/cancel.out" 2>&1 &
 run_pid=$!
 wait_for pgrep -f "^sleep $GC\$" >/dev/null
-csid=$(api GET /api/sessions | jq -r '[.sessions[] | select(.state=="running")][0].sessionId')
+# The session by the id `runwire run` printed: "the first running one" may be the sleep 5
+# above, still running when everything is slow (ASan on a busy machine).
+sid_of() { sed -n 's/^runwire: session \([0-9a-f]*\): watch it at .*/\1/p' "$1" | head -1; }
+csid=$(sid_of "$TMP/cancel.out")
 "$RW_BIN/runwire" cancel "$csid" >"$TMP/cancel.msg"
 check "grandchild gone after cancel" wait_for bash -c "! pgrep -f '^sleep $GC\$' >/dev/null"
 set +e; wait "$run_pid"; rc=$?; set -e
 check "runwire run ends after cancel (status $rc)" [ "$rc" != 0 ]
 check "session state is cancelled" bash -c "[ \"\$(curl -s $SERVER/api/sessions/$csid | jq -r .state)\" = cancelled ]"
 
-"$RW_BIN/runwire" run -- sh -c "trap '' HUP; sleep $GC2 & wait" >/dev/null 2>&1 &
+"$RW_BIN/runwire" run -- sh -c "trap '' HUP; sleep $GC2 & wait" >/dev/null 2>"$TMP/cancel2.err" &
 run_pid=$!
 wait_for pgrep -f "^sleep $GC2\$" >/dev/null
-csid=$(api GET /api/sessions | jq -r '[.sessions[] | select(.state=="running")][0].sessionId')
+csid=$(sid_of "$TMP/cancel2.err")
 "$RW_BIN/runwire" cancel "$csid" >/dev/null
 check "SIGHUP-proof grandchild killed after the grace" wait_for bash -c "! pgrep -f '^sleep $GC2\$' >/dev/null"
 wait "$run_pid" || true
@@ -67,7 +70,7 @@ check "cancel of an unknown session: clear error" bash -c "[ $rc = 1 ] && grep -
 "$RW_BIN/runwire" run -- sh -c "echo started; sleep 60" >"$TMP/killed.out" 2>"$TMP/killed.err" &
 run_pid=$!
 wait_for grep -q started "$TMP/killed.out"
-ksid=$(api GET /api/sessions | jq -r '[.sessions[] | select(.state=="running")][0].sessionId')
+ksid=$(sid_of "$TMP/killed.err")
 agent_pid=$(jq -r "select(.event==\"session_assigned\" and .session==\"$ksid\") | .agent_pid" "$CONTROL_LOG" | head -1)
 kill -KILL "$agent_pid"
 set +e; wait "$run_pid"; rc=$?; set -e

@@ -364,6 +364,13 @@ static void test_pubkeys(const struct keypair *k)
 	char hex[MINISIGN_KEY_ID_HEX + 1];
 	minisign_key_id_hex(id, hex);
 	CHECK(!strcmp(hex, "E5DBD936FE832BBD"));
+	/* minisign prints it with PRIX64: no leading zeros (its pub file says "F2D0...", not "0F2D...") */
+	uint8_t small[8] = { 0x6a, 0x79, 0x49, 0x41, 0xb2, 0x09, 0x2d, 0x0f };
+	minisign_key_id_hex(small, hex);
+	CHECK(!strcmp(hex, "F2D09B24149796A"));
+	uint8_t zero[8] = { 0 };
+	minisign_key_id_hex(zero, hex);
+	CHECK(!strcmp(hex, "0"));
 }
 
 int main(void)
