@@ -125,17 +125,17 @@ check "sessions are created again once KMS is back (new access token after a 401
 # 6. a second replica with the same key version verifies the first one's tokens
 tok1=$(api POST "/api/sessions/$sid2/tokens" | jq -r .token)
 RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --port-file "$TMP/port2" \
-  --data-dir "$TMP/data2" --session-signer "kms:$KV" --kms-endpoint "$KMS" >"$TMP/control2.log" 2>&1 &
+  --data-dir "$TMP/data2" --session-signer "kms:$KV" --kms-endpoint "$KMS" >"$TMP/control2.err" 2>&1 &
 C2=$!
 PIDS+=("$C2")
 wait_for test -s "$TMP/port2"
 S2="http://127.0.0.1:$(cat "$TMP/port2")"
 RUNWIRE_SERVER=$S2 "$RW_BIN/runwire" attach --token "$tok1" "$sid2" >/dev/null 2>&1 || true
 check "replica two accepts replica one's signature (the session itself lives on replica one)" \
-  bash -c "grep viewer_refused '$TMP/control2.log' | tail -1 | grep -q 'no such session'"
+  bash -c "grep viewer_refused '$TMP/control2.err' | tail -1 | grep -q 'no such session'"
 RUNWIRE_SERVER=$S2 "$RW_BIN/runwire" attach --token "${tok1%.*}.$(cut -d. -f3 <<<"$vtok")" "$sid2" >/dev/null 2>&1 || true
 check "and refuses a signature from elsewhere" \
-  bash -c "grep viewer_refused '$TMP/control2.log' | tail -1 | grep -q 'bad token signature'"
+  bash -c "grep viewer_refused '$TMP/control2.err' | tail -1 | grep -q 'bad token signature'"
 body2=$(curl -sf -X POST -H 'Content-Type: application/json' --data '{"command":"sleep 0.3; echo replica-two"}' "$S2/api/sessions")
 check "replica two's own token attaches to replica two" \
   bash -c "RUNWIRE_SERVER=$S2 '$RW_BIN/runwire' attach --token $(jq -r .token <<<"$body2") $(jq -r .sessionId <<<"$body2") | grep -q replica-two"
@@ -145,7 +145,7 @@ stop_pid "$C2"; wait "$C2" 2>/dev/null || true
 stop_kms
 rm -f "$TMP/port2"
 RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --port-file "$TMP/port2" \
-  --data-dir "$TMP/data3" --session-signer "kms:$KV" --kms-endpoint "$KMS" >"$TMP/control3.log" 2>&1 &
+  --data-dir "$TMP/data3" --session-signer "kms:$KV" --kms-endpoint "$KMS" >"$TMP/control3.err" 2>&1 &
 C3=$!
 PIDS+=("$C3")
 wait_for test -s "$TMP/port2"
@@ -159,7 +159,7 @@ check "ready once KMS answers (retried every 5 s)" bash -c "$(declare -f ready3)
 stop_pid "$C3"; wait "$C3" 2>/dev/null || true
 
 # 8. no access token in any log; bad configurations refused at start
-check "no access token in control's logs" bash -c "! grep -rq 'ya29' '$CONTROL_LOG' '$TMP/control2.log' '$TMP/control3.log' '$TMP/data/audit.log'"
+check "no access token in control's logs" bash -c "! grep -rq 'ya29' '$CONTROL_LOG' '$TMP/control2.err' '$TMP/control3.err' '$TMP/data/audit.log'"
 bad() { # bad EXPECTED-TEXT FLAGS...: control exits 2 saying EXPECTED-TEXT
   local want=$1 rc=0; shift
   RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --data-dir "$TMP/bad" "$@" >"$TMP/bad.out" 2>&1 || rc=$?
