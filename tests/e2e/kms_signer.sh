@@ -120,7 +120,24 @@ check "the loop stays responsive" [ "$(st)" = 200 ]
 check "a token minted before the outage still attaches" attach_ok "$pre" "$sid2"
 start_kms
 api POST /api/sessions '{"command":"true"}' >/dev/null
-check "sessions are created again once KMS is back (new access token after a 401)" [ "$(st)" = 201 ]
+check "sessions are created again once KMS is back" [ "$(st)" = 201 ]
+check "after one 401 for the access token the restarted KMS never issued, and a new one" \
+  bash -c "[ $(kstat unauthorized) = 1 ] && [ $(kstat tokens) = 1 ]"
+
+# 5b. a slow KMS does not hold up the event loop: other requests are answered meanwhile
+curl -sf -X POST --data '{"sign_delay_ms":1500}' "$KMS/_test/mode" >/dev/null
+t_start=$(date +%s%N)
+curl -s -o "$TMP/slow.json" -w '%{http_code}' -X POST "$SERVER/api/sessions/$sid2/tokens" >"$TMP/slow.code" &
+slow=$!
+sleep 0.3
+hz_ms=$(curl -s -o /dev/null -w '%{time_total}' "$SERVER/healthz" | awk '{printf "%d", $1 * 1000}')
+wait "$slow"
+total_ms=$(( ($(date +%s%N) - t_start) / 1000000 ))
+log "while a sign took ${total_ms} ms, /healthz answered in ${hz_ms} ms"
+check "the slow sign still succeeds" [ "$(cat "$TMP/slow.code")" = 201 ]
+check "and took the KMS delay (${total_ms} ms)" [ "$total_ms" -ge 1500 ]
+check "while /healthz answered at once (${hz_ms} ms)" [ "$hz_ms" -lt 300 ]
+curl -sf -X POST --data '{"sign_delay_ms":0}' "$KMS/_test/mode" >/dev/null
 
 # 6. a second replica with the same key version verifies the first one's tokens
 tok1=$(api POST "/api/sessions/$sid2/tokens" | jq -r .token)

@@ -13,7 +13,7 @@ KMS calls need "Authorization: Bearer <a token this server issued and that has n
 openssl) through `openssl pkeyutl`, so signatures verify with `openssl dgst -verify`.
 
 Test knobs: POST /_test/mode {"bad_crc": true} makes signatureCrc32c wrong; {"bad_pem_crc": true}
-the public key's; GET /_test/stats returns counters (tokens issued, signs, refusals).
+the public key's; {"sign_delay_ms": N} makes asymmetricSign answer N ms late; GET /_test/stats returns counters (tokens issued, signs, refusals).
 
 usage: fake_kms.py --key PRIV_PEM --key-version NAME --port N [--token-ttl S]
 """
@@ -48,7 +48,7 @@ PEM = subprocess.run(["openssl", "pkey", "-in", a.key, "-pubout"], check=True,
                      capture_output=True).stdout.decode()
 lock = threading.Lock()
 tokens = {}  # access token -> expiry (time.time())
-mode = {"bad_crc": False, "bad_pem_crc": False}
+mode = {"bad_crc": False, "bad_pem_crc": False, "sign_delay_ms": 0}
 stats = {"tokens": 0, "signs": 0, "public_keys": 0, "unauthorized": 0, "no_flavor": 0,
          "bad_digest_crc": 0}
 TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
@@ -153,6 +153,7 @@ class H(BaseHTTPRequestHandler):
             sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", a.key, "-pkeyopt",
                                   "digest:sha256", "-in", f.name], check=True,
                                  capture_output=True).stdout
+        time.sleep(mode["sign_delay_ms"] / 1000)
         crc = crc32c(sig) + (1 if mode["bad_crc"] else 0)
         with lock:
             stats["signs"] += 1
