@@ -10,9 +10,11 @@
  *   agent_link.c    agents (WS /agent): claim, output in, ACK / input out
  *   dispatcher.c    where agents come from: local children or elsewhere; credentials
  *   session_token.c one-time session JWTs
+ *   kms_signer.c    Cloud KMS signs them on its worker thread (kms_signer.h)
  *   config.c        flags, environment, config file
  *
- * Everything runs on one event loop; objects are freed from the loop, never inside their
+ * Everything runs on one event loop (the KMS signer's and the certificate cache's network
+ * calls run on their own threads and hand results to the loop); objects are freed from the loop, never inside their
  * own callback (a closing connection is marked and closed from its writeable callback).
  */
 #ifndef RW_CONTROL_H
