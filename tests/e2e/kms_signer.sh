@@ -102,7 +102,12 @@ check "a bad signatureCrc32c answers 503" [ "$(st)" = 503 ]
 check "saying so" bash -c "jq -r .error <<<'$body' | grep -q 'signature failed its CRC32C check'"
 check "and the session it was for is cancelled, not left waiting" \
   bash -c "[ \"\$(curl -sf $SERVER/api/sessions | jq '[.sessions[] | select(.state == \"waiting\")] | length')\" = 0 ]"
-curl -sf -X POST --data '{"bad_crc":false}' "$KMS/_test/mode" >/dev/null
+curl -sf -X POST --data '{"bad_crc":false,"unverified_digest":true}' "$KMS/_test/mode" >/dev/null
+api POST "/api/sessions/$sid2/tokens" >/dev/null
+check "an answer that did not verify the digest's CRC32C answers 503" \
+  bash -c "[ $(st) = 503 ] && jq -r .error '$TMP/api.body' | grep -q 'did not verify the digest'"
+curl -sf -X POST --data '{"unverified_digest":false}' "$KMS/_test/mode" >/dev/null
+check "control's digestCrc32c always matched its digest" [ "$(kstat bad_digest_crc)" = 0 ]
 
 # 5. KMS down: 503 quickly, existing tokens still verify, then recovery
 pre=$(api POST "/api/sessions/$sid2/tokens" | jq -r .token)
@@ -171,6 +176,11 @@ code=$(curl -s -o "$TMP/ready.json" -w '%{http_code}' "$S3/readyz")
 check "not ready while the public key cannot be fetched" [ "$code" = 503 ]
 check "saying why" grep -q 'session signing key not loaded from Cloud KMS' "$TMP/ready.json"
 start_kms
+curl -sf -X POST --data '{"bad_pem_crc":true}' "$KMS/_test/mode" >/dev/null
+pem_crc_refused() { curl -s "$S3/readyz" | grep -q 'public key failed its CRC32C check'; }
+check "a public key whose pemCrc32c does not match is refused" \
+  bash -c "$(declare -f pem_crc_refused); S3=$S3; for i in \$(seq 1 60); do pem_crc_refused && exit 0; sleep 0.25; done; exit 1"
+curl -sf -X POST --data '{"bad_pem_crc":false}' "$KMS/_test/mode" >/dev/null
 ready3() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$S3/readyz")" = 200 ]; }
 check "ready once KMS answers (retried every 5 s)" bash -c "$(declare -f ready3); S3=$S3; for i in \$(seq 1 60); do ready3 && exit 0; sleep 0.25; done; exit 1"
 stop_pid "$C3"; wait "$C3" 2>/dev/null || true

@@ -13,7 +13,8 @@ KMS calls need "Authorization: Bearer <a token this server issued and that has n
 openssl) through `openssl pkeyutl`, so signatures verify with `openssl dgst -verify`.
 
 Test knobs: POST /_test/mode {"bad_crc": true} makes signatureCrc32c wrong; {"bad_pem_crc": true}
-the public key's; {"sign_delay_ms": N} makes asymmetricSign answer N ms late; GET /_test/stats returns counters (tokens issued, signs, refusals).
+the public key's; {"sign_delay_ms": N} makes asymmetricSign answer N ms late;
+{"unverified_digest": true} answers verifiedDigestCrc32c false (as KMS does when no CRC came); GET /_test/stats returns counters (tokens issued, signs, refusals).
 
 usage: fake_kms.py --key PRIV_PEM --key-version NAME --port N [--token-ttl S]
 """
@@ -48,7 +49,7 @@ PEM = subprocess.run(["openssl", "pkey", "-in", a.key, "-pubout"], check=True,
                      capture_output=True).stdout.decode()
 lock = threading.Lock()
 tokens = {}  # access token -> expiry (time.time())
-mode = {"bad_crc": False, "bad_pem_crc": False, "sign_delay_ms": 0}
+mode = {"bad_crc": False, "bad_pem_crc": False, "sign_delay_ms": 0, "unverified_digest": False}
 stats = {"tokens": 0, "signs": 0, "public_keys": 0, "unauthorized": 0, "no_flavor": 0,
          "bad_digest_crc": 0}
 TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
@@ -158,7 +159,7 @@ class H(BaseHTTPRequestHandler):
         with lock:
             stats["signs"] += 1
         self.send(200, {"signature": base64.b64encode(sig).decode(), "signatureCrc32c": str(crc),
-                        "verifiedDigestCrc32c": verified, "name": name,
+                        "verifiedDigestCrc32c": verified and not mode["unverified_digest"], "name": name,
                         "protectionLevel": "SOFTWARE"})
 
 
