@@ -110,6 +110,10 @@ curl -sf -X POST --data '{"unverified_digest":false}' "$KMS/_test/mode" >/dev/nu
 check "control's digestCrc32c always matched its digest" [ "$(kstat bad_digest_crc)" = 0 ]
 
 # 5. KMS down: 503 quickly, existing tokens still verify, then recovery
+# control holds a long-lived access token when KMS restarts and forgets it: the next call
+# gets a 401, and control must fetch a new one rather than fail
+curl -sf -X POST --data '{"token_ttl":3600}' "$KMS/_test/mode" >/dev/null
+sleep 2.2  # past the 4 s token's half life: the next call fetches a 3600 s one
 pre=$(api POST "/api/sessions/$sid2/tokens" | jq -r .token)
 stop_kms
 t_start=$(date +%s%N)

@@ -14,7 +14,8 @@ openssl) through `openssl pkeyutl`, so signatures verify with `openssl dgst -ver
 
 Test knobs: POST /_test/mode {"bad_crc": true} makes signatureCrc32c wrong; {"bad_pem_crc": true}
 the public key's; {"sign_delay_ms": N} makes asymmetricSign answer N ms late;
-{"unverified_digest": true} answers verifiedDigestCrc32c false (as KMS does when no CRC came); GET /_test/stats returns counters (tokens issued, signs, refusals).
+{"unverified_digest": true} answers verifiedDigestCrc32c false (as KMS does when no CRC came);
+{"token_ttl": S} changes the life of access tokens issued from now on; GET /_test/stats returns counters (tokens issued, signs, refusals).
 
 usage: fake_kms.py --key PRIV_PEM --key-version NAME --port N [--token-ttl S]
 """
@@ -49,7 +50,8 @@ PEM = subprocess.run(["openssl", "pkey", "-in", a.key, "-pubout"], check=True,
                      capture_output=True).stdout.decode()
 lock = threading.Lock()
 tokens = {}  # access token -> expiry (time.time())
-mode = {"bad_crc": False, "bad_pem_crc": False, "sign_delay_ms": 0, "unverified_digest": False}
+mode = {"bad_crc": False, "bad_pem_crc": False, "sign_delay_ms": 0, "unverified_digest": False,
+        "token_ttl": a.token_ttl}
 stats = {"tokens": 0, "signs": 0, "public_keys": 0, "unauthorized": 0, "no_flavor": 0,
          "bad_digest_crc": 0}
 TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
@@ -92,9 +94,10 @@ class H(BaseHTTPRequestHandler):
                 return
             tok = "ya29.fake-" + os.urandom(24).hex()
             with lock:
-                tokens[tok] = time.time() + a.token_ttl
+                ttl = mode["token_ttl"]
+                tokens[tok] = time.time() + ttl
                 stats["tokens"] += 1
-            self.send(200, {"access_token": tok, "expires_in": a.token_ttl, "token_type": "Bearer"})
+            self.send(200, {"access_token": tok, "expires_in": ttl, "token_type": "Bearer"})
             return
         if path == "/_test/stats":
             with lock:
