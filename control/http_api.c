@@ -210,10 +210,15 @@ static void mint_done(void *arg, const char *token, const char *err)
 	if (w->wsi) {
 		c = lws_wsi_user(w->wsi);
 		c->mint = NULL;
-		if (token)
+		if (token) {
 			c->minted = strdup(token);
-		else
+		} else {
+			/* the client gets the reason without the transport's detail in parentheses
+			 * (addresses, ports): that is in the log line above */
 			c->mint_err = strdup(err);
+			if (c->mint_err && strstr(c->mint_err, " ("))
+				*strstr(c->mint_err, " (") = '\0';
+		}
 		lws_callback_on_writable(w->wsi);
 	}
 	free(w);

@@ -121,7 +121,8 @@ code=$(curl -sS -D "$TMP/down.hdr" -o "$TMP/down.json" -X POST -H 'Content-Type:
   --data '{"command":"true"}' -w '%{http_code}' "$SERVER/api/sessions")
 ms=$(( ($(date +%s%N) - t_start) / 1000000 ))
 check "KMS unreachable answers 503" [ "$code" = 503 ]
-check "with a clear message" bash -c "jq -r .error '$TMP/down.json' | grep -q '^cannot sign a session token now: Cloud KMS unreachable'"
+check "with a clear message" bash -c "[ \"\$(jq -r .error '$TMP/down.json')\" = 'cannot sign a session token now: Cloud KMS unreachable' ]"
+check "the detail (address, port) goes to the log only" grep -q '"reason":"Cloud KMS unreachable (Failed to connect to 127.0.0.1' "$CONTROL_LOG"
 check "and Retry-After" grep -qi '^retry-after: 5' "$TMP/down.hdr"
 check "within the call timeouts (${ms} ms)" [ "$ms" -lt 6000 ]
 api GET /healthz >/dev/null
