@@ -12,6 +12,7 @@ add_executable(runwire-control
   control/agent_link.c
   control/dispatcher.c
   control/session_token.c
+  control/kms_signer.c
   control/web.c
   control/recording.c
   control/stream.c

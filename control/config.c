@@ -65,6 +65,10 @@ static const struct opt_def opt_defs[] = {
 	  "during a rollover: the previous key (public or private PEM), accepted but never used to sign" },
 	{ "session-previous-key-id", "RUNWIRE_SESSION_PREVIOUS_KEY_ID", "sessionPreviousKeyId", OPT_STR, 0, 0, OFF(session_previous_key_id), "KID",
 	  "kid of --session-previous-key-file" },
+	{ "session-signer", "RUNWIRE_SESSION_SIGNER", "sessionSigner", OPT_STR, 0, 0, OFF(session_signer), "kms:KEY_VERSION",
+	  "sign session tokens (RS256) with a Cloud KMS key version, projects/.../cryptoKeyVersions/V, instead of key files" },
+	{ "kms-endpoint", "RUNWIRE_KMS_ENDPOINT", "kmsEndpoint", OPT_STR, 0, 0, OFF(kms_endpoint), "URL",
+	  "Cloud KMS REST endpoint (default https://cloudkms.googleapis.com; http only to loopback)" },
 	{ "scrollback", "RUNWIRE_SCROLLBACK", "scrollback", OPT_INT, 4096, CONTROL_MAX_SCROLLBACK, OFF(scrollback), "BYTES",
 	  "output kept per session for viewers that attach late (default 4194304)" },
 	{ "retention", "RUNWIRE_RETENTION", "retention", OPT_DURATION, 0, 0, OFF(retention_s), "DURATION",
@@ -395,6 +399,8 @@ void config_release(struct control_config *cfg)
 	free(cfg->session_key_id);
 	free(cfg->session_previous_key_file);
 	free(cfg->session_previous_key_id);
+	free(cfg->session_signer);
+	free(cfg->kms_endpoint);
 	free(cfg->agent_path);
 	free(cfg->port_file);
 	free(cfg->public_url);

@@ -10,9 +10,11 @@
  *   agent_link.c    agents (WS /agent): claim, output in, ACK / input out
  *   dispatcher.c    where agents come from: local children or elsewhere; credentials
  *   session_token.c one-time session JWTs
+ *   kms_signer.c    Cloud KMS signs them on its worker thread (kms_signer.h)
  *   config.c        flags, environment, config file
  *
- * Everything runs on one event loop; objects are freed from the loop, never inside their
+ * Everything runs on one event loop (the KMS signer's and the certificate cache's network
+ * calls run on their own threads and hand results to the loop); objects are freed from the loop, never inside their
  * own callback (a closing connection is marked and closed from its writeable callback).
  */
 #ifndef RW_CONTROL_H
@@ -74,6 +76,8 @@ struct control_config {
 	char *session_key_id;
 	char *session_previous_key_file; /* accepted, never used to sign */
 	char *session_previous_key_id;
+	char *session_signer;          /* kms:KEY_VERSION, or NULL for the key files */
+	char *kms_endpoint;            /* Cloud KMS REST endpoint (tests), NULL: Google's */
 	char *agent_path;         /* runwire-agent binary for local runners */
 	char *port_file;          /* write the bound port here once listening */
 	char *public_url;         /* how agents reach us (default ws://listen/agent) */
@@ -298,8 +302,26 @@ struct token_claims {
  * previous key, verify only, during a rollover); or generates a secret. NULL with `err`. */
 struct token_keys *token_keys_new(const struct control_config *cfg, char *err, size_t errlen);
 void token_keys_free(struct token_keys *k);
-/* Mints a session token (caller frees). NULL on failure. */
+/* Mints a session token (caller frees). NULL on failure, and always when token_keys_async. */
 char *token_mint(struct token_keys *k, const char *sub, const char *sid, enum token_role role);
+/* Asynchronous minting, for a signer that is not in this process (Cloud KMS). `done` is
+ * called on the loop from token_keys_deliver with the token (borrowed) or a reason, or from
+ * token_keys_free with "control is stopping". */
+typedef void (*token_done_fn)(void *arg, const char *token, const char *err);
+int token_keys_async(const struct token_keys *k);
+/* RW_OK: `done` will be called; RW_ELIMIT (too many waiting) or RW_ENOMEM: it will not. */
+int token_mint_async(struct token_keys *k, const char *sub, const char *sid, enum token_role role,
+		     token_done_fn done, void *arg);
+/* Runs the callbacks of finished asynchronous mints (the loop, after a wake). */
+void token_keys_deliver(struct token_keys *k);
+/* Stops an asynchronous signer (before the loop's context goes): mints still waiting get
+ * their callbacks with "control is stopping"; verification goes on working. */
+void token_keys_stop(struct token_keys *k);
+/* `wake` is called from another thread when a mint finished (control: lws_cancel_service). */
+void token_keys_set_wake(struct token_keys *k, void (*wake)(void *), void *arg);
+/* RW_OK when tokens can be verified; RW_EAGAIN with a reason while a KMS public key is
+ * not loaded yet (/readyz). */
+int token_keys_ready(struct token_keys *k, char *reason, size_t reasonlen);
 /* Verifies signature, algorithm, expiry and shape; does not consume. 0 or RW_EAUTH with
  * `reason` set. */
 int token_verify(struct token_keys *k, const char *token, struct token_claims *out,

@@ -19,6 +19,19 @@
 #define HTTP_MAX_BODY (64u << 10)      /* request body */
 #define HTTP_MAX_PATH 256
 #define HTTP_WRITE_CHUNK (16u << 10)
+#define HTTP_SIGNER_RETRY_S 5          /* Retry-After when the token signer is unavailable */
+
+/* A request waiting for its session token from an asynchronous signer (Cloud KMS): owned by
+ * the signer's callback (mint_done), which frees it; the connection only points at it and
+ * clears `wsi` when it closes first. */
+struct mint_wait {
+	struct control *ctl;
+	struct lws *wsi;              /* NULL once the connection closed */
+	int create;                   /* 1: POST /api/sessions (cancel the session on failure) */
+	enum token_role role;
+	char sid[64];
+	char user[FIREBASE_UID_BUF];
+};
 
 struct http_conn {
 	char path[HTTP_MAX_PATH];
@@ -33,6 +46,13 @@ struct http_conn {
 	int retry_after;              /* seconds, for 429 and 503; 0: no header */
 	FILE *file;                   /* response body streamed from a file, or NULL */
 	size_t file_left;
+	struct mint_wait *mint;       /* waiting for a token (not owned), or NULL */
+	char *minted;                 /* the token it brought, or NULL */
+	char *mint_err;               /* or why there is none */
+	int mint_create;              /* what the response says once it is minted */
+	enum token_role mint_role;
+	char mint_sid[64];
+	char mint_user[FIREBASE_UID_BUF];
 };
 
 /* Queues a response; takes ownership of `body`. Returns non-zero to close. */
@@ -105,6 +125,127 @@ static void request_release(json_t *req)
 	json_decref(req);
 }
 
+static void mint_done(void *arg, const char *token, const char *err);
+
+/* The 201 for a new session or a new token, once it is minted. */
+static int respond_minted(struct control *ctl, struct lws *wsi, struct http_conn *c, int create,
+			  const char *sid, const char *user, enum token_role role, const char *token)
+{
+	char addr[64];
+	const char *rn = role == TOKEN_ROLE_VIEWER ? "viewer" : "writer";
+	struct session *s = session_find(ctl, sid);
+	json_t *out;
+
+	if (create) {
+		log_audit("session_created", "{s:s, s:s, s:s, s:s?}", "session", sid, "user", user,
+			  "client", server_client_addr(wsi, addr, sizeof(addr)), "template",
+			  s ? s->template_name : NULL);
+		dispatcher_run(ctl);
+		out = json_pack("{s:s, s:s}", "sessionId", sid, "token", token);
+	} else {
+		log_audit("token_minted", "{s:s, s:s, s:s, s:s}", "session", sid, "user", user, "role",
+			  rn, "client", server_client_addr(wsi, addr, sizeof(addr)));
+		out = json_pack("{s:s, s:s, s:s}", "sessionId", sid, "token", token, "role", rn);
+	}
+	json_object_set_new(out, "wsUrl", json_sprintf("/ws/%s", sid));
+	return respond_json(wsi, c, 201, out);
+}
+
+/* Mints on the loop, or starts an asynchronous mint (the response comes from
+ * HTTP_WRITEABLE once mint_done has run). */
+static int mint_and_respond(struct control *ctl, struct lws *wsi, struct http_conn *c, int create,
+			    struct session *s, const char *user, enum token_role role)
+{
+	char *token, msg[160];
+	struct mint_wait *w;
+	int r;
+
+	if (!token_keys_async(ctl->keys)) {
+		token = token_mint(ctl->keys, user, s->id, role);
+		if (!token)
+			return respond_error(wsi, c, 500, "cannot mint a session token");
+		r = respond_minted(ctl, wsi, c, create, s->id, user, role, token);
+		free(token);
+		return r;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return respond_error(wsi, c, 500, "out of memory");
+	*w = (struct mint_wait){ .ctl = ctl, .wsi = wsi, .create = create, .role = role };
+	snprintf(w->sid, sizeof(w->sid), "%s", s->id);
+	snprintf(w->user, sizeof(w->user), "%s", user);
+	r = token_mint_async(ctl->keys, user, s->id, role, mint_done, w);
+	if (r) {
+		free(w);
+		if (create)
+			session_cancel(s);
+		c->retry_after = HTTP_SIGNER_RETRY_S;
+		snprintf(msg, sizeof(msg), "cannot sign a session token now: %s",
+			 r == RW_ELIMIT ? "too many waiting for Cloud KMS"
+			 : r == RW_ESTATE ? "control is stopping" : "out of memory");
+		return respond_error(wsi, c, 503, msg);
+	}
+	c->mint = w;
+	c->mint_create = create;
+	c->mint_role = role;
+	snprintf(c->mint_sid, sizeof(c->mint_sid), "%s", s->id);
+	snprintf(c->mint_user, sizeof(c->mint_user), "%s", user);
+	return 0;
+}
+
+/* The signer's answer, on the loop. A session whose token could not be signed is cancelled:
+ * nobody could attach to it. */
+static void mint_done(void *arg, const char *token, const char *err)
+{
+	struct mint_wait *w = arg;
+	struct http_conn *c;
+
+	if (!token) {
+		struct session *s = w->create ? session_find(w->ctl, w->sid) : NULL;
+		log_warn("session_token_unsigned", "{s:s, s:s, s:s}", "session", w->sid, "user", w->user,
+			 "reason", err);
+		if (s)
+			session_cancel(s);
+	}
+	if (w->wsi) {
+		c = lws_wsi_user(w->wsi);
+		c->mint = NULL;
+		if (token) {
+			c->minted = strdup(token);
+		} else {
+			/* the client gets the reason without the transport's detail in parentheses
+			 * (addresses, ports): that is in the log line above */
+			c->mint_err = strdup(err);
+			if (c->mint_err && strstr(c->mint_err, " ("))
+				*strstr(c->mint_err, " (") = '\0';
+		}
+		lws_callback_on_writable(w->wsi);
+	}
+	free(w);
+}
+
+/* HTTP_WRITEABLE after mint_done: the response. */
+static int respond_after_mint(struct control *ctl, struct lws *wsi, struct http_conn *c)
+{
+	char msg[512];
+	int r;
+
+	if (c->minted) {
+		r = respond_minted(ctl, wsi, c, c->mint_create, c->mint_sid, c->mint_user, c->mint_role,
+				   c->minted);
+		sodium_memzero(c->minted, strlen(c->minted));
+		free(c->minted);
+		c->minted = NULL;
+		return r;
+	}
+	c->retry_after = HTTP_SIGNER_RETRY_S;
+	snprintf(msg, sizeof(msg), "cannot sign a session token now: %s",
+		 c->mint_err ? c->mint_err : "out of memory");
+	free(c->mint_err);
+	c->mint_err = NULL;
+	return respond_error(wsi, c, 503, msg);
+}
+
 static int create_session(struct control *ctl, struct lws *wsi, struct http_conn *c,
 			  const char *user)
 {
@@ -116,7 +257,7 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 	const char *key;
 	struct session *s;
 	uint16_t cols, rows;
-	char msg[512], *token, addr[64];
+	char msg[512];
 	int status;
 
 	if (c->body_too_big)
@@ -170,25 +311,15 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 	session_spec_release(&spec);
 	if (!s)
 		return respond_error(wsi, c, 500, "out of memory");
-	token = token_mint(ctl->keys, user, s->id, TOKEN_ROLE_WRITER);
-	if (!token)
-		return respond_error(wsi, c, 500, "cannot mint a session token");
-	log_audit("session_created", "{s:s, s:s, s:s, s:s?}", "session", s->id, "user", user,
-		 "client", server_client_addr(wsi, addr, sizeof(addr)), "template", s->template_name);
-	dispatcher_run(ctl);
-	json_t *out = json_pack("{s:s, s:s}", "sessionId", s->id, "token", token);
-	json_object_set_new(out, "wsUrl", json_sprintf("/ws/%s", s->id));
-	free(token);
-	return respond_json(wsi, c, 201, out);
+	return mint_and_respond(ctl, wsi, c, 1, s, user, TOKEN_ROLE_WRITER);
 }
 
 static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
 		      struct session *s, const char *user)
 {
 	enum token_role role = TOKEN_ROLE_WRITER;
-	json_t *req = NULL, *out;
+	json_t *req = NULL;
 	const char *r;
-	char *token, addr[64];
 
 	/* minting is cheap for a caller and each token is one more way in: limited per user
 	 * like session creation (docs/security.md, "Abuse limits") */
@@ -209,17 +340,7 @@ static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
 			role = TOKEN_ROLE_VIEWER;
 		json_decref(req);
 	}
-	token = token_mint(ctl->keys, user, s->id, role);
-	if (!token)
-		return respond_error(wsi, c, 500, "cannot mint a session token");
-	log_audit("token_minted", "{s:s, s:s, s:s, s:s}", "session", s->id, "user", user, "role",
-		 role == TOKEN_ROLE_VIEWER ? "viewer" : "writer", "client",
-		 server_client_addr(wsi, addr, sizeof(addr)));
-	out = json_pack("{s:s, s:s, s:s}", "sessionId", s->id, "token", token, "role",
-			role == TOKEN_ROLE_VIEWER ? "viewer" : "writer");
-	json_object_set_new(out, "wsUrl", json_sprintf("/ws/%s", s->id));
-	free(token);
-	return respond_json(wsi, c, 201, out);
+	return mint_and_respond(ctl, wsi, c, 0, s, user, role);
 }
 
 static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
@@ -282,9 +403,14 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 
 	if (!strcmp(p, "/healthz"))
 		return respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ok"));
-	if (!strcmp(p, "/readyz"))
-		return ctl->stopping ? respond_json(wsi, c, 503, json_pack("{s:s}", "status", "stopping"))
-				     : respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ready"));
+	if (!strcmp(p, "/readyz")) {
+		if (ctl->stopping)
+			return respond_json(wsi, c, 503, json_pack("{s:s}", "status", "stopping"));
+		if (token_keys_ready(ctl->keys, reason, sizeof(reason)))
+			return respond_json(wsi, c, 503, json_pack("{s:s, s:s}", "status", "starting",
+								   "reason", reason));
+		return respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ready"));
+	}
 	if (!strcmp(p, "/metrics"))
 		return metrics(ctl, wsi, c);
 	if (!strcmp(p, "/api/config"))
@@ -431,6 +557,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		size_t n;
 		int last;
 
+		if (!c->responded && (c->minted || c->mint_err))
+			return respond_after_mint(ctl, wsi, c);
 		if (!c->resp && !c->file)
 			break;
 		n = c->resp_len - c->resp_sent;
@@ -469,8 +597,22 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		listener_connection_closed(wsi);
 		break;
 
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		/* a worker (the KMS signer) finished something: deliver it on the loop */
+		if (ctl && ctl->keys)
+			token_keys_deliver(ctl->keys);
+		break;
+
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (c) {
+			if (c->mint)
+				c->mint->wsi = NULL;  /* mint_done still runs and frees it */
+			c->mint = NULL;
+			if (c->minted)
+				sodium_memzero(c->minted, strlen(c->minted));
+			free(c->minted);
+			free(c->mint_err);
+			c->minted = c->mint_err = NULL;
 			free(c->resp);
 			free(c->body);
 			c->resp = c->body = NULL;

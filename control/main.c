@@ -29,6 +29,15 @@ static void on_term(int signo)
 	}
 }
 
+/* A worker (the KMS signer) finished: wake the loop, which delivers it (http_api.c). */
+static void wake_loop(void *arg)
+{
+	struct control *ctl = arg;
+
+	if (ctl->ctx)
+		lws_cancel_service(ctl->ctx);
+}
+
 /* Every client connection holds a descriptor, and the soft limit is often 1024 while the
  * hard one is far higher: take all we may, before libwebsockets sizes its tables from it.
  * The front door keeps its connection cap below it (docs/security.md, "Abuse limits"). */
@@ -188,6 +197,7 @@ int main(int argc, char **argv)
 		config_release(&ctl.cfg);
 		return 2;
 	}
+	token_keys_set_wake(ctl.keys, wake_loop, &ctl);
 	if (start_auth(&ctl)) {
 		token_keys_free(ctl.keys);
 		config_release(&ctl.cfg);
@@ -220,6 +230,7 @@ int main(int argc, char **argv)
 	server_run(&ctl);
 	log_info("stopping", NULL);
 	ctl.stopping = 1;
+	token_keys_stop(ctl.keys);  /* its worker wakes the loop: stop it while there is one */
 	dispatcher_free(ctl.disp);
 	ctl.disp = NULL;
 	server_stop(&ctl);

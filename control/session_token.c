@@ -5,8 +5,18 @@
  * writer or viewer. libjwt 1.10 verifies with whatever algorithm a token's header names and
  * checks no claims, so the header is read and its `alg` checked before libjwt sees the key,
  * and every claim is checked here.
+ *
+ * With --session-signer kms:KEY_VERSION the private key never leaves Cloud KMS: tokens are
+ * RS256 with the key version's resource name as kid, their signing input is built here and
+ * its SHA-256 signed by kms_signer.c on its worker thread (token_mint_async; the loop gets
+ * the result through token_keys_deliver), and they are verified locally with the key
+ * version's public key, which every replica fetches, so any replica verifies any replica's
+ * tokens. Only RS256 is accepted for that kid (an HS256 token keyed with the public PEM is
+ * refused by key_for_header like any alg mismatch).
  */
 #include "control/control.h"
+#include "control/kms_signer.h"
+#include "common/log.h"
 #include "common/rw.h"
 
 #include <errno.h>
@@ -32,7 +42,7 @@ struct used_jti {
 
 /* One signing key: an HS256 secret, or an ES256/RS256 key pair named by its kid. */
 struct signing_key {
-	char kid[TOKEN_MAX_KID + 1];
+	char kid[KMS_MAX_KEY_NAME + 1];   /* --session-key-id (TOKEN_MAX_KID), or a KMS key version */
 	jwt_alg_t alg;
 	uint8_t *sign;        /* secret, or private key PEM; NULL for a verify-only key */
 	size_t sign_len;
@@ -45,7 +55,74 @@ struct token_keys {
 	size_t n_keys;
 	struct used_jti *used;
 	size_t n_used, cap_used;
+	struct kms_signer *kms;       /* keys[0] is the KMS key version's (verify loaded lazily) */
+	int kms_stopped;              /* token_keys_stop ran: no more minting */
+	void (*wake)(void *);         /* token_keys_set_wake */
+	void *wake_arg;
 };
+
+/* A token waiting for its KMS signature: the job's arg. */
+struct pending_mint {
+	char *signing_input;          /* header.payload */
+	token_done_fn done;
+	void *arg;
+};
+
+static void kms_wake(void *arg)
+{
+	struct token_keys *k = arg;
+
+	if (k->wake)
+		k->wake(k->wake_arg);
+}
+
+/* --session-signer kms:KEY_VERSION */
+static int kms_start(struct token_keys *k, const struct control_config *cfg, char *err, size_t errlen)
+{
+	const char *name = cfg->session_signer + 4;
+	struct signing_key *cur = &k->keys[0];
+	char why[KMS_ERR_MAX];
+
+	if (strncmp(cfg->session_signer, "kms:", 4)) {
+		snprintf(err, errlen, "--session-signer: want kms:projects/P/locations/L/keyRings/R/"
+				      "cryptoKeys/K/cryptoKeyVersions/V (or leave it out for key files)");
+		return RW_EINVAL;
+	}
+	if (cfg->session_secret_file || cfg->session_key_file || cfg->session_previous_key_file) {
+		snprintf(err, errlen, "--session-signer kms:... replaces the session secret and key files: use one");
+		return RW_EINVAL;
+	}
+	struct kms_signer_opts o = { .key_version = name, .endpoint = cfg->kms_endpoint,
+				     .wake = kms_wake, .wake_arg = k };
+	k->kms = kms_signer_new(&o, err, errlen);
+	if (!k->kms)
+		return RW_EINVAL;
+	cur->alg = JWT_ALG_RS256;
+	snprintf(cur->kid, sizeof(cur->kid), "%s", name);
+	/* Start-up waits for the public key once (a few seconds at most); when KMS cannot be
+	 * reached now, control still starts, /readyz says why, and the key is fetched later. */
+	if (kms_signer_fetch_public_key(k->kms, why, sizeof(why)))
+		log_warn("kms_public_key_unavailable", "{s:s, s:s}", "key", name, "reason", why);
+	else
+		log_info("session_signer", "{s:s, s:s}", "signer", "kms", "key", name);
+	return RW_OK;
+}
+
+/* The KMS key's public PEM, once known (the loop owns keys[0]). */
+static int kms_load_verify(struct token_keys *k, char *why, size_t whylen)
+{
+	struct signing_key *cur = &k->keys[0];
+	char *pem;
+	size_t len;
+
+	if (cur->verify)
+		return RW_OK;
+	if (kms_signer_public_pem(k->kms, &pem, &len, why, whylen))
+		return RW_EAGAIN;
+	cur->verify = (uint8_t *)pem;
+	cur->verify_len = len;
+	return RW_OK;
+}
 
 static void key_release(struct signing_key *k)
 {
@@ -134,6 +211,11 @@ struct token_keys *token_keys_new(const struct control_config *cfg, char *err, s
 		return NULL;
 	cur = &k->keys[0];
 	k->n_keys = 1;
+	if (cfg->session_signer) {
+		if (kms_start(k, cfg, err, errlen))
+			goto fail;
+		return k;
+	}
 	if (cfg->session_key_file) {
 		if (cfg->session_secret_file) {
 			snprintf(err, errlen, "use a session secret or a session key pair, not both");
@@ -197,19 +279,155 @@ fail:
 	return NULL;
 }
 
+static void release_mint(struct pending_mint *m)
+{
+	free(m->signing_input);
+	free(m);
+}
+
+void token_keys_stop(struct token_keys *k)
+{
+	struct kms_job *left;
+
+	if (!k || !k->kms)
+		return;
+	kms_signer_free(k->kms, &left);
+	k->kms = NULL;
+	k->kms_stopped = 1;
+	for (struct kms_job *j = left, *next; j; j = next) {
+		struct pending_mint *m = j->arg;
+		next = j->next;
+		m->done(m->arg, NULL, "control is stopping");
+		release_mint(m);
+		free(j);
+	}
+}
+
 void token_keys_free(struct token_keys *k)
 {
 	if (!k)
 		return;
+	token_keys_stop(k);
 	for (size_t i = 0; i < RW_ARRAY_LEN(k->keys); i++)
 		key_release(&k->keys[i]);
 	free(k->used);
 	free(k);
 }
 
+void token_keys_set_wake(struct token_keys *k, void (*wake)(void *), void *arg)
+{
+	k->wake = wake;
+	k->wake_arg = arg;
+}
+
+int token_keys_async(const struct token_keys *k)
+{
+	return k->kms != NULL || k->kms_stopped;
+}
+
+int token_keys_ready(struct token_keys *k, char *reason, size_t reasonlen)
+{
+	char why[KMS_ERR_MAX];
+
+	if (!k->kms || !kms_load_verify(k, why, sizeof(why)))
+		return RW_OK;
+	snprintf(reason, reasonlen, "session signing key not loaded from Cloud KMS: %s", why);
+	return RW_EAGAIN;
+}
+
+static char *b64url_json(json_t *j)
+{
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL, *out = NULL;
+	size_t n;
+
+	json_decref(j);
+	if (!text)
+		return NULL;
+	n = sodium_base64_ENCODED_LEN(strlen(text), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	out = malloc(n);
+	if (out)
+		sodium_bin2base64(out, n, (const unsigned char *)text, strlen(text),
+				  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	free(text);
+	return out;
+}
+
+int token_mint_async(struct token_keys *k, const char *sub, const char *sid, enum token_role role,
+		     token_done_fn done, void *arg)
+{
+	char jti[2 * TOKEN_JTI_BYTES + 1], *hdr, *body;
+	uint8_t digest[32];
+	int64_t now = rw_now_ms() / 1000;
+	struct pending_mint *m;
+	size_t n;
+	int r;
+
+	if (!k->kms)
+		return RW_ESTATE;  /* stopping */
+	rw_random_hex(jti, TOKEN_JTI_BYTES);
+	hdr = b64url_json(json_pack("{s:s, s:s, s:s}", "alg", "RS256", "typ", "JWT", "kid", k->keys[0].kid));
+	body = b64url_json(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "sub", sub, "sid", sid, "jti", jti,
+				     "role", role == TOKEN_ROLE_VIEWER ? "viewer" : "writer",
+				     "iat", (json_int_t)now, "exp", (json_int_t)(now + TOKEN_TTL_S)));
+	m = calloc(1, sizeof(*m));
+	if (!hdr || !body || !m) {
+		free(hdr);
+		free(body);
+		free(m);
+		return RW_ENOMEM;
+	}
+	n = strlen(hdr) + strlen(body) + 2;
+	m->signing_input = malloc(n);
+	if (m->signing_input)
+		snprintf(m->signing_input, n, "%s.%s", hdr, body);
+	free(hdr);
+	free(body);
+	if (!m->signing_input) {
+		free(m);
+		return RW_ENOMEM;
+	}
+	m->done = done;
+	m->arg = arg;
+	crypto_hash_sha256(digest, (const unsigned char *)m->signing_input, strlen(m->signing_input));
+	r = kms_signer_submit(k->kms, digest, m);
+	if (r)
+		release_mint(m);
+	return r;
+}
+
+void token_keys_deliver(struct token_keys *k)
+{
+	struct kms_job *j = k->kms ? kms_signer_take_done(k->kms) : NULL;
+
+	for (struct kms_job *next; j; j = next) {
+		struct pending_mint *m = j->arg;
+		char *token = NULL;
+
+		next = j->next;
+		if (j->status == RW_OK) {
+			size_t in = strlen(m->signing_input);
+			size_t n = in + 1 + sodium_base64_ENCODED_LEN(j->sig_len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+			token = malloc(n);
+			if (token) {
+				memcpy(token, m->signing_input, in);
+				token[in] = '.';
+				sodium_bin2base64(token + in + 1, n - in - 1, j->sig, j->sig_len,
+						  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+			}
+		}
+		m->done(m->arg, token, token ? NULL : j->status ? j->err : "out of memory");
+		free(token);
+		release_mint(m);
+		free(j);
+	}
+}
+
 char *token_mint(struct token_keys *k, const char *sub, const char *sid, enum token_role role)
 {
 	struct signing_key *key = &k->keys[0];
+
+	if (k->kms || k->kms_stopped)
+		return NULL;  /* token_mint_async */
 	jwt_t *jwt = NULL;
 	char jti[2 * TOKEN_JTI_BYTES + 1];
 	char *out = NULL;
@@ -291,6 +509,13 @@ int token_verify(struct token_keys *k, const char *token, struct token_claims *o
 	if (!key) {
 		snprintf(reason, reasonlen, "token is not signed with a current session key");
 		return RW_EAUTH;
+	}
+	if (!key->verify) {
+		char why[KMS_ERR_MAX];
+		if (!k->kms || kms_load_verify(k, why, sizeof(why))) {
+			snprintf(reason, reasonlen, "session signing key not loaded yet (Cloud KMS unreachable)");
+			return RW_EAUTH;
+		}
 	}
 	if (jwt_decode(&jwt, token, key->verify, (int)key->verify_len) || !jwt ||
 	    jwt_get_alg(jwt) != key->alg) {

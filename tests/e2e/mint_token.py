@@ -2,8 +2,9 @@
 """Mints session JWTs for the tests, good or deliberately bad.
 
 usage: mint_token.py SECRET_FILE SUB SID [--exp-in S] [--alg HS256|none|ES256] [--role R]
-                     [--jti J] [--kid K] [--key EC_PEM]
-HS256 signs with the secret file; ES256 signs with --key through the openssl command line.
+                     [--jti J] [--kid K] [--key PEM]
+HS256 signs with the secret file; ES256 (EC key) and RS256 (RSA key) sign with --key through
+the openssl command line.
 """
 import argparse, base64, hashlib, hmac, json, os, subprocess, time
 
@@ -49,6 +50,9 @@ elif a.alg == "ES256":
     der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", a.key], input=signing,
                          check=True, capture_output=True).stdout
     sig = b64(der_to_raw(der))
+elif a.alg == "RS256":
+    sig = b64(subprocess.run(["openssl", "dgst", "-sha256", "-sign", a.key], input=signing,
+                             check=True, capture_output=True).stdout)
 else:
     secret = open(a.secret_file, "rb").read().strip()
     sig = b64(hmac.new(secret, signing, hashlib.sha256).digest())
