@@ -308,7 +308,6 @@ function check(objs, overlay) {
       const il = argValue(c, '--internal-listen') || '';
       internalPort = Number(il.split(':').pop());
       if (!internalPort) fail('--internal-listen ADDR:PORT missing');
-      if (argValue(c, '--runner-audience') !== 'runwire') fail('--runner-audience must be runwire');
       if (argValue(c, '--dispatcher') !== 'external') fail('--dispatcher must be external (KEDA)');
     }
     const pdb = byKind('PodDisruptionBudget').find((p) => matches(((p.spec || {}).selector || {}).matchLabels, podLabels));
