@@ -61,6 +61,23 @@ for o in "${overlays[@]}"; do
   node tests/deploy/hostile.js "$o" "$tmp/$o.yaml" || die "hostile copies of k8s/overlays/$o"
 done
 [[ -f $tmp/gke.yaml ]] || die "k8s/overlays/gke missing"
+# The gke overlay as cloudbuild.yaml leaves it (what `kustomize edit set image` and
+# `kustomize edit set namespace` write, and a new params.env): another namespace must reach
+# the KEDA trigger's URL, the domain the Ingress and the certificate.
+cp -r k8s "$tmp/k8s-deploy"
+kz=$tmp/k8s-deploy/overlays/gke/kustomization.yaml
+digest=sha256:$(printf 'runwire' | sha256sum | cut -d' ' -f1)
+sed -i -e 's/^namespace: .*/namespace: team-a/' \
+  -e "s|newName: REGION-docker.pkg.dev/PROJECT/runwire/|newName: europe-west1-docker.pkg.dev/acme/rw/|" \
+  -e "s|digest: sha256:0\{64\}|digest: $digest|" "$kz"
+sed -i 's/^domain=.*/domain=rw.example.org/' "$tmp/k8s-deploy/overlays/gke/params.env"
+kubectl kustomize "$tmp/k8s-deploy/overlays/gke" >"$tmp/gke-deployed.yaml" || die "the deployed form of k8s/overlays/gke does not render"
+for want in "url: http://runwire-control-internal.team-a.svc.cluster.local:9090/api/queue" \
+  "host: rw.example.org" "- rw.example.org" "image: europe-west1-docker.pkg.dev/acme/rw/runwire-runner@$digest" \
+  "image: europe-west1-docker.pkg.dev/acme/rw/runwire-control@$digest"; do
+  grep -qF -- "$want" "$tmp/gke-deployed.yaml" || die "the deployed gke overlay lacks: $want"
+done
+node tests/deploy/manifests.js gke "$tmp/gke-deployed.yaml" || die "the deployed form of k8s/overlays/gke"
 # A kustomization that names a missing file does not render.
 cp -r k8s "$tmp/k8s"
 sed -i 's/^resources:$/resources:\n  - missing.yaml/' "$tmp/k8s/base/kustomization.yaml"
