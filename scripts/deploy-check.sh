@@ -153,7 +153,7 @@ if [[ -d images ]]; then
   done
 fi
 if ((${#dockerfiles[@]})); then
-  "$nm/.bin/dockerfilelint" "${dockerfiles[@]}" >"$tmp/dfl.out" 2>&1 || {
+  "$nm/.bin/dockerfilelint" -c tests/deploy "${dockerfiles[@]}" >"$tmp/dfl.out" 2>&1 || {
     cat "$tmp/dfl.out" >&2
     die "dockerfilelint"
   }
@@ -163,12 +163,14 @@ else
   echo "deploy-check: NOTE: no images/*/Dockerfile in this tree: nothing to lint (the broken copy below still runs)" >&2
 fi
 printf 'FROM debian:bookworm\nRUN apt-get install gcc\nRUN sudo make\n' >"$tmp/Dockerfile"
-expect_fail "dockerfilelint on a broken Dockerfile" "$nm/.bin/dockerfilelint" "$tmp/Dockerfile"
+expect_fail "dockerfilelint on a broken Dockerfile" "$nm/.bin/dockerfilelint" -c tests/deploy "$tmp/Dockerfile"
 expect_fail "a base image by tag" node tests/deploy/dockerfiles.js "$tmp/Dockerfile"
 printf 'FROM debian@sha256:%064d AS b\nFROM b\nUSER 0\n' 0 >"$tmp/Dockerfile"
 expect_fail "a root USER" node tests/deploy/dockerfiles.js "$tmp/Dockerfile"
-printf 'FROM debian@sha256:%064d\nUSER runwire\n' 0 >"$tmp/Dockerfile"
-expect_fail "a named USER" node tests/deploy/dockerfiles.js "$tmp/Dockerfile"
+printf 'ARG BASE=debian:bookworm\nFROM ${BASE}\nUSER runwire\n' >"$tmp/Dockerfile"
+expect_fail "a base image by tag through an ARG" node tests/deploy/dockerfiles.js "$tmp/Dockerfile"
+printf 'ARG BASE=debian@sha256:%064d\nFROM ${BASE}\nUSER runwire\n' 0 >"$tmp/Dockerfile"
+node tests/deploy/dockerfiles.js "$tmp/Dockerfile" >/dev/null || die "dockerfiles.js refuses a base pinned through an ARG"
 ok "dockerfiles: 4 broken copies, each refused"
 
 ok "all passed in $(($(date +%s) - t0)) s"
