@@ -87,6 +87,9 @@ const CASES = [
   ['runner egress anywhere', (o) => { runnerNp(o).spec.egress.push({}); }, 'allows every port'],
   ['runner egress to Redis', (o) => { runnerNp(o).spec.egress.push({ ports: [{ protocol: 'TCP', port: 6379 }] }); }, 'neither DNS, control nor HTTPS'],
   ['runner HTTPS to the cluster', (o) => { runnerNp(o).spec.egress.find((r) => r.ports && r.ports[0].port === 443).to = [{ ipBlock: { cidr: '0.0.0.0/0' } }]; }, 'private ranges'],
+  ['a Secret nobody creates', (o) => { find(o, 'TriggerAuthentication').spec.secretTargetRef[0].name = 'runwire-nope'; }, 'refers to Secret runwire-nope'],
+  ['a ConfigMap nobody creates', (o) => { controlPod(o).containers[0].env.find((e) => e.valueFrom && e.valueFrom.configMapKeyRef).valueFrom.configMapKeyRef.name = 'runwire-nope'; }, 'refers to ConfigMap runwire-nope'],
+  ['a ConfigMap key nobody sets', (o) => { controlPod(o).containers[0].env.find((e) => e.valueFrom && e.valueFrom.configMapKeyRef).valueFrom.configMapKeyRef.key = 'runner-jwks'; }, 'refers to key runner-jwks'],
   ['no NetworkPolicy for runners', (o) => { o.splice(o.indexOf(runnerNp(o)), 1); }, 'no NetworkPolicy selects runner pods'],
 ];
 

@@ -186,6 +186,43 @@ function underMount(container, file) {
   return (container.volumeMounts || []).find((m) => file && file.startsWith(m.mountPath.replace(/\/?$/, '/')));
 }
 
+// Every Secret and ConfigMap the objects refer to: [owner, kind, name].
+function references(objs) {
+  const refs = [];
+  for (const [o, tpl] of podTemplates(objs)) {
+    const spec = tpl.spec || {};
+    for (const v of spec.volumes || []) {
+      if (v.secret) refs.push([o, 'Secret', v.secret.secretName, (v.secret.items || []).map((i) => i.key)]);
+      if (v.configMap) refs.push([o, 'ConfigMap', v.configMap.name, (v.configMap.items || []).map((i) => i.key)]);
+      for (const src of (v.projected || {}).sources || []) {
+        if (src.secret) refs.push([o, 'Secret', src.secret.name]);
+        if (src.configMap) refs.push([o, 'ConfigMap', src.configMap.name]);
+      }
+    }
+    for (const c of [...(spec.containers || []), ...(spec.initContainers || [])]) {
+      for (const e of c.env || []) {
+        const vf = e.valueFrom || {};
+        if (vf.secretKeyRef) refs.push([o, 'Secret', vf.secretKeyRef.name, [vf.secretKeyRef.key]]);
+        if (vf.configMapKeyRef) refs.push([o, 'ConfigMap', vf.configMapKeyRef.name, [vf.configMapKeyRef.key]]);
+      }
+      for (const e of c.envFrom || []) {
+        if (e.secretRef) refs.push([o, 'Secret', e.secretRef.name]);
+        if (e.configMapRef) refs.push([o, 'ConfigMap', e.configMapRef.name]);
+      }
+    }
+  }
+  for (const o of objs.filter((x) => x.kind === 'TriggerAuthentication'))
+    for (const r of (o.spec || {}).secretTargetRef || []) refs.push([o, 'Secret', r.name, [r.key]]);
+  return refs;
+}
+
+// The Secrets cloudbuild.yaml writes from Secret Manager (`create secret generic NAME`).
+function deployTimeSecrets() {
+  const file = path.join(__dirname, '..', '..', 'cloudbuild.yaml');
+  const text = require('fs').readFileSync(file, 'utf8');
+  return [...text.matchAll(/create secret generic (\S+)/g)].map((m) => m[1]);
+}
+
 function check(objs, overlay) {
   const errors = [];
   const failer = (o) => (msg) => errors.push(`${id(o)}: ${msg}`);
@@ -425,6 +462,21 @@ function check(objs, overlay) {
     for (const r of (ing.spec || {}).rules || []) for (const p of ((r.http || {}).paths || [])) backends.push(p.backend);
     for (const b of backends)
       if (!b.service || b.service.name !== CONTROL) fail(`routes to ${b.service && b.service.name}, only ${CONTROL} may be routed`);
+  }
+
+  // Every Secret and ConfigMap referred to exists: in the render, or (gke) among those
+  // cloudbuild.yaml writes. kustomize renames generated ones (hash suffix) only in the fields
+  // it knows, not in a TriggerAuthentication.
+  const external = overlay === 'gke' ? deployTimeSecrets() : [];
+  for (const [o, kind, name, keys] of references(objs)) {
+    const target = one(kind, name);
+    if (target) {
+      const have = Object.keys({ ...(target.data || {}), ...(target.stringData || {}) });
+      for (const k of keys || []) if (!have.includes(k)) failer(o)(`refers to key ${k} of ${kind} ${name}, which has ${have.join(', ')}`);
+      continue;
+    }
+    if (kind === 'Secret' && external.includes(name)) continue;
+    failer(o)(`refers to ${kind} ${name}, which ${overlay === 'gke' && kind === 'Secret' ? 'neither the overlay nor cloudbuild.yaml creates' : 'the overlay does not create'}`);
   }
 
   if (overlay === 'gke') {
