@@ -52,3 +52,28 @@ resource "google_project_iam_member" "deployer" {
   role    = each.value
   member  = "serviceAccount:${google_service_account.deployer.email}"
 }
+
+# gcloud builds submit uploads the source here (--gcs-source-staging-dir) and the deployer
+# reads it back: a bucket of its own instead of a project-wide storage role.
+resource "google_storage_bucket" "build_source" {
+  name                        = "${var.project_id}-${var.cluster_name}-build-source"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true
+
+  lifecycle_rule {
+    condition {
+      age = 7
+    }
+    action {
+      type = "Delete"
+    }
+  }
+}
+
+resource "google_storage_bucket_iam_member" "deployer_source" {
+  bucket = google_storage_bucket.build_source.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.deployer.email}"
+}

@@ -37,3 +37,8 @@ output "redis_host" {
   description = "Memorystore address inside the VPC."
   value       = "${google_redis_instance.runwire.host}:${google_redis_instance.runwire.port}"
 }
+
+output "build_source_bucket" {
+  description = "Pass gs://BUCKET/source to gcloud builds submit --gcs-source-staging-dir."
+  value       = google_storage_bucket.build_source.name
+}

@@ -141,6 +141,11 @@ function check(model, gke) {
   }
   for (const [n, g] of resources(model, 'google_artifact_registry_repository_iam_member'))
     if (!REGISTRY_ROLES.includes(g.role)) fail(`google_artifact_registry_repository_iam_member.${n}: role ${g.role}`);
+  for (const [n, g] of resources(model, 'google_storage_bucket_iam_member'))
+    if (g.role !== 'roles/storage.objectViewer') fail(`google_storage_bucket_iam_member.${n}: role ${g.role} (the deployer only reads its source)`);
+  for (const [n, b] of resources(model, 'google_storage_bucket'))
+    if (b.public_access_prevention !== 'enforced' || b.uniform_bucket_level_access !== true)
+      fail(`google_storage_bucket.${n}: needs public_access_prevention enforced and uniform access`);
   for (const [n, g] of resources(model, 'google_secret_manager_secret_iam_member'))
     if (g.role !== 'roles/secretmanager.secretAccessor') fail(`google_secret_manager_secret_iam_member.${n}: role ${g.role}`);
 
@@ -213,6 +218,8 @@ function hostile(model, gke) {
     ['editor in a for_each', (m) => { const g = R(m, 'google_project_iam_member'); g.for_each = g.for_each.replace('[', '["roles/editor",'); }, 'roles/editor'],
     ['authoritative binding', (m) => { m.resource.google_project_iam_binding = { b: [{ role: 'roles/viewer' }] }; }, 'authoritative'],
     ['service account key', (m) => { m.resource.google_service_account_key = { k: [{}] }; }, 'long-lived key'],
+    ['bucket writer', (m) => { R(m, 'google_storage_bucket_iam_member').role = 'roles/storage.admin'; }, 'roles/storage.admin'],
+    ['public bucket', (m) => { delete R(m, 'google_storage_bucket').public_access_prevention; }, 'public_access_prevention'],
     ['registry admin', (m) => { R(m, 'google_artifact_registry_repository_iam_member').role = 'roles/artifactregistry.admin'; }, 'artifactregistry.admin'],
     ['KEDA 2.18', (m) => { m.variable.keda_version[0].default = '2.18.3'; }, 'older than 2.19'],
     ['KEDA from elsewhere', (m) => { R(m, 'helm_release').repository = 'https://example.com/charts'; }, 'kedacore'],
