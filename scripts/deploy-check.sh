@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016  # the literal $ in the broken copies is the point
 # deploy-check.sh: checks k8s/, infra/, cloudbuild.yaml and images/*/Dockerfile offline, on a
 # machine with no cluster, no Docker daemon and no Terraform providers (docs/deploy.md,
 # "Checked offline"). `make deploy-check`; `make test` runs it too.
@@ -15,7 +16,6 @@
 # so that a check that cannot fail is caught here. Any failure ends the script non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 t0=$(date +%s)
 
 die() { echo "deploy-check: FAIL: $*" >&2; exit 1; }
