@@ -255,6 +255,9 @@ function check(objs, overlay) {
     }
   }
 
+  // What follows looks only at well-formed objects (the others are reported above).
+  objs = objs.filter((o) => o && typeof o === 'object' && o.apiVersion && o.kind && o.metadata && o.metadata.name);
+
   // 2. unknown fields where the schemas do not look
   for (const o of byKind('ScaledJob')) {
     const fail = failer(o);
