@@ -200,6 +200,17 @@ function forEachValues(fe) {
 function hostile(model, gke) {
   const R = (m, t) => resources(m, t)[0][1];
   const cases = [
+    ['no required_version', (m) => { delete m.terraform[0].required_version; }, 'required_version'],
+    ['no project variable', (m) => { delete m.variable.project_id; }, 'variable "project_id" missing'],
+    ['two clusters', (m) => { m.resource.google_container_cluster.other = m.resource.google_container_cluster.runwire; }, 'one google_container_cluster'],
+    ['no Memorystore', (m) => { delete m.resource.google_redis_instance; }, 'one google_redis_instance'],
+    ['no KMS key', (m) => { delete m.resource.google_kms_crypto_key; }, 'google_kms_crypto_key for session tokens missing'],
+    ['control cannot sign', (m) => { delete m.resource.google_kms_crypto_key_iam_member.control_sign; }, 'roles/cloudkms.signer'],
+    ['secret admin', (m) => { R(m, 'google_secret_manager_secret_iam_member').role = 'roles/secretmanager.admin'; }, 'roles/secretmanager.admin'],
+    ['no KEDA', (m) => { delete m.resource.helm_release; }, 'keda chart'],
+    ['ban without threshold', (m) => { const r = R(m, 'google_compute_security_policy').rule.find((x) => x.action === 'rate_based_ban'); delete r.rate_limit_options[0].rate_limit_threshold; }, 'rate_based_ban rule with a threshold'],
+    ['throttle that allows', (m) => { const r = R(m, 'google_compute_security_policy').rule.find((x) => x.action === 'throttle'); r.rate_limit_options[0].exceed_action = 'allow'; }, 'throttle rule with a threshold'],
+    ['no Redis network', (m) => { delete R(m, 'google_redis_instance').authorized_network; }, 'authorized_network'],
     ['autopilot off', (m) => { R(m, 'google_container_cluster').enable_autopilot = false; }, 'enable_autopilot'],
     ['no release channel', (m) => { delete R(m, 'google_container_cluster').release_channel; }, 'release_channel'],
     ['release channel UNSPECIFIED', (m) => { R(m, 'google_container_cluster').release_channel = [{ channel: 'UNSPECIFIED' }]; }, 'release_channel'],
