@@ -10,15 +10,23 @@ locals {
     "secretmanager.googleapis.com",
   ]
   # Workload Identity Federation for GKE: IAM grants name Kubernetes service accounts
-  # directly, no Google service account in between for the pods.
-  workload_pool = "${var.project_id}.svc.id.goog"
-  control_principal = format(
-    "principal://iam.googleapis.com/projects/%s/locations/global/workloadIdentityPools/%s/subject/ns/%s/sa/runwire-control",
-    data.google_project.current.number, local.workload_pool, var.namespace,
-  )
+  # directly, no Google service account in between for the pods (modules/names).
+  workload_pool     = module.names.workload_pool
+  control_principal = module.names.control_principal
 }
 
 data "google_project" "current" {}
+
+# Every derived name and URL, checked and tested offline (modules/names/tests).
+module "names" {
+  source         = "./modules/names"
+  project_id     = var.project_id
+  project_number = data.google_project.current.number
+  region         = var.region
+  cluster_name   = var.cluster_name
+  namespace      = var.namespace
+  repository     = var.repository
+}
 
 resource "google_project_service" "apis" {
   for_each           = toset(local.services)

@@ -42,3 +42,13 @@ output "build_source_bucket" {
   description = "Pass gs://BUCKET/source to gcloud builds submit --gcs-source-staging-dir."
   value       = google_storage_bucket.build_source.name
 }
+
+output "runner_issuer" {
+  description = "The issuer of runner tokens (control's --runner-issuer; cloudbuild.yaml derives the same)."
+  value       = module.names.runner_issuer
+}
+
+output "image_prefix" {
+  description = "Where cloudbuild.yaml pushes the images."
+  value       = module.names.image_prefix
+}

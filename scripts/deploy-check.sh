@@ -96,17 +96,28 @@ sed -i 's/^  enable_autopilot    = true/  enable_autopilot = true/' "$tmp/infra/
 cmp -s infra/main.tf "$tmp/infra/main.tf" && die "hostile: the fmt mutation did not apply"
 expect_fail "terraform fmt of a misaligned copy" terraform fmt -check -recursive "$tmp/infra"
 # terraform validate needs every provider a module uses, and none can be downloaded here:
-# it runs on the modules that use none (today: none; every module of infra/ uses google).
-free=0
+# it runs on the modules that use none (infra/modules/names), with their `terraform test`
+# suites; the root module (google, helm, random) is checked by structure below.
+free=()
 while IFS= read -r dir; do
-  if ! grep -qE '^\s*(resource|data|provider|module)\s' "$dir"/*.tf; then
-    free=$((free + 1))
-    rm -rf "$tmp/validate" && cp -r "$dir" "$tmp/validate"
-    (cd "$tmp/validate" && terraform init -backend=false -input=false >/dev/null && terraform validate >/dev/null) ||
-      die "terraform validate $dir"
-  fi
-done < <(find infra -name '*.tf' -printf '%h\n' | sort -u)
-ok "terraform validate: $free provider-free module(s) under infra/ (the others need providers: structure checked next)"
+  grep -qE '^\s*(resource|data|provider|module)\s' "$dir"/*.tf || free+=("$dir")
+done < <(find infra -name '*.tf' -not -path '*/.terraform/*' -printf '%h\n' | sort -u)
+tfcheck() { # tfcheck DIR: init (nothing to download), validate, test
+  rm -rf "$tmp/tf" && cp -r "$1" "$tmp/tf"
+  (cd "$tmp/tf" && terraform init -backend=false -input=false >/dev/null &&
+    terraform validate -no-color >/dev/null &&
+    if [[ -d tests ]]; then terraform test -no-color >"$tmp/tftest.out"; fi)
+}
+for dir in "${free[@]}"; do
+  tfcheck "$dir" || { cat "$tmp/tftest.out" >&2 2>/dev/null || true; die "terraform validate/test $dir"; }
+  ok "terraform validate + test: $dir ($(grep -c '^  run .*pass' "$tmp/tftest.out" 2>/dev/null || echo 0) runs pass)"
+done
+((${#free[@]})) || die "no provider-free module under infra/ (infra/modules/names is expected)"
+# A module whose validation lets a bad namespace through fails its own tests.
+cp -r infra/modules/names "$tmp/names-broken"
+sed -i 's/\^\[a-z0-9\](\[-a-z0-9\]{0,61}\[a-z0-9\])?\$/^.*$/' "$tmp/names-broken/main.tf"
+cmp -s infra/modules/names/main.tf "$tmp/names-broken/main.tf" && die "hostile: the names mutation did not apply"
+expect_fail "terraform test of a module that accepts any namespace" tfcheck "$tmp/names-broken"
 node tests/deploy/infra.js infra "$tmp/gke.yaml" --hostile || die "infra/"
 
 # 4: cloudbuild.yaml with gcloud's own loader, on gcloud's bundled Python.

@@ -18,22 +18,23 @@ const KMS_ROLES = ['roles/cloudkms.signer', 'roles/cloudkms.publicKeyViewer'];
 const REGISTRY_ROLES = ['roles/artifactregistry.reader', 'roles/artifactregistry.writer'];
 const CHANNELS = ['RAPID', 'REGULAR', 'STABLE'];
 
+// The module in DIR (its own .tf files, not subdirectories), with the modules it calls from
+// local paths under model.modules[NAME] (their inputs in model.modules[NAME].inputs).
 async function loadModel(dir) {
   const { parse } = require('@cdktf/hcl2json');
   const model = {};
-  const files = [];
-  (function walk(d) {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      if (e.name.startsWith('.')) continue;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.tf')) files.push(p);
-    }
-  })(dir);
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.tf')).sort().map((f) => path.join(dir, f));
   if (!files.length) throw new Error(`no .tf files in ${dir}`);
-  for (const f of files.sort()) {
-    const j = await parse(f, fs.readFileSync(f, 'utf8'));
-    merge(model, j);
+  for (const f of files) merge(model, await parse(f, fs.readFileSync(f, 'utf8')));
+  model.modules = {};
+  for (const [name, bodies] of Object.entries(model.module || {})) {
+    const b = first(bodies);
+    if (typeof b.source === 'string' && b.source.startsWith('./')) {
+      const sub = await loadModel(path.join(dir, b.source));
+      sub.inputs = b;
+      sub.parent = model;
+      model.modules[name] = sub;
+    }
   }
   return model;
 }
@@ -54,17 +55,36 @@ function resources(model, type) {
 function variable(model, name) {
   return first((model.variable || {})[name]);
 }
-// Resolves "${var.x}" to the variable's default and "${local.x}" to the local's value
-// (one level, literal strings only); anything else is returned as is.
-function resolve(model, v) {
-  if (typeof v !== 'string') return v;
-  let m = v.match(/^\$\{var\.(\w+)\}$/);
-  if (m) return (variable(model, m[1]) || {}).default;
-  m = v.match(/^\$\{local\.(\w+)\}$/);
-  if (m) {
-    for (const l of [].concat(model.locals || [])) if (l && m[1] in l) return l[m[1]];
-  }
-  return v;
+// Resolves a reference to what it stands for, as far as literals go: "${var.x}" to the
+// module input or the variable's default, "${local.x}" to the local, "${module.m.o}" to that
+// module's output; strings made of such references are resolved piece by piece. Anything
+// else (resource attributes) is left as written.
+function resolve(model, v, depth = 0) {
+  if (typeof v !== 'string' || depth > 8 || !model) return v;
+  const one = (ref) => {
+    let m = ref.match(/^var\.(\w+)$/);
+    if (m) {
+      if (model.inputs && m[1] in model.inputs) return resolve(model.parent, model.inputs[m[1]], depth + 1);
+      return resolve(model, (variable(model, m[1]) || {}).default, depth + 1);
+    }
+    m = ref.match(/^local\.(\w+)$/);
+    if (m) {
+      for (const l of [].concat(model.locals || [])) if (l && m[1] in l) return resolve(model, l[m[1]], depth + 1);
+      return undefined;
+    }
+    m = ref.match(/^module\.(\w+)\.(\w+)$/);
+    if (m && model.modules && model.modules[m[1]]) {
+      const sub = model.modules[m[1]];
+      return resolve(sub, (first((sub.output || {})[m[2]]) || {}).value, depth + 1);
+    }
+    return '${' + ref + '}';
+  };
+  const whole = v.match(/^\$\{([\w.]+)\}$/);
+  if (whole) return one(whole[1]);
+  return v.replace(/\$\{([\w.]+)\}/g, (_, ref) => {
+    const r = one(ref);
+    return r === undefined ? '${' + ref + '}' : String(r);
+  });
 }
 
 function check(model, gke) {
@@ -127,8 +147,12 @@ function check(model, gke) {
   }
   const kmsGrants = resources(model, 'google_kms_crypto_key_iam_member');
   if (!kmsGrants.some(([, g]) => g.role === 'roles/cloudkms.signer')) fail('control needs roles/cloudkms.signer on the session key');
-  for (const [n, g] of kmsGrants)
+  for (const [n, g] of kmsGrants) {
     if (!KMS_ROLES.includes(g.role)) fail(`google_kms_crypto_key_iam_member.${n}: role ${g.role} is more than signing needs`);
+    const who = String(resolve(model, g.member));
+    if (!who.endsWith(`/subject/ns/${resolve(model, '${var.namespace}')}/sa/runwire-control`))
+      fail(`google_kms_crypto_key_iam_member.${n}: member ${who} is not control's Kubernetes service account`);
+  }
 
   // Least privilege
   for (const t of ['google_project_iam_binding', 'google_project_iam_policy', 'google_service_account_key'])
@@ -205,6 +229,7 @@ function hostile(model, gke) {
     ['two clusters', (m) => { m.resource.google_container_cluster.other = m.resource.google_container_cluster.runwire; }, 'one google_container_cluster'],
     ['no Memorystore', (m) => { delete m.resource.google_redis_instance; }, 'one google_redis_instance'],
     ['no KMS key', (m) => { delete m.resource.google_kms_crypto_key; }, 'google_kms_crypto_key for session tokens missing'],
+    ['KMS grant to someone else', (m) => { R(m, 'google_kms_crypto_key_iam_member').member = 'serviceAccount:x@y.iam.gserviceaccount.com'; }, "is not control's Kubernetes service account"],
     ['control cannot sign', (m) => { delete m.resource.google_kms_crypto_key_iam_member.control_sign; }, 'roles/cloudkms.signer'],
     ['secret admin', (m) => { R(m, 'google_secret_manager_secret_iam_member').role = 'roles/secretmanager.admin'; }, 'roles/secretmanager.admin'],
     ['no KEDA', (m) => { delete m.resource.helm_release; }, 'keda chart'],
@@ -247,7 +272,7 @@ function hostile(model, gke) {
   ];
   let bad = 0;
   for (const [name, mutate, want] of cases) {
-    const m = JSON.parse(JSON.stringify(model));
+    const m = structuredClone(model); // modules point back at their parent
     mutate(m);
     const errors = check(m, gke);
     if (!errors.some((e) => e.includes(want))) {
