@@ -152,7 +152,9 @@ mutate_cb '--from-file=secret="$$d/secret"' '--from-literal=secret="$$SESSION_SE
 expect_fail "cloudbuild secret on a command line" cbcheck "$cb"
 mutate_cb "if grep -q 'sha256:0000000000000000000000000000000000000000000000000000000000000000'" "if false"
 expect_fail "cloudbuild without the placeholder guard" cbcheck "$cb"
-ok "cloudbuild: 8 broken copies, each refused"
+mutate_cb 'locations/${_REGION}/clusters' 'zones/${_REGION}/clusters'
+expect_fail "cloudbuild with another runner issuer" cbcheck "$cb"
+ok "cloudbuild: 9 broken copies, each refused"
 
 # 5: Dockerfiles. images/ is its own piece of work: whatever Dockerfiles exist are linted,
 # and those cloudbuild.yaml builds must exist once images/ does.

@@ -77,6 +77,9 @@ if not errors:
     pin = script(steps["pin"])
     for need in ("kustomize edit set image \"runwire-control=", "kustomize edit set image \"runwire-runner=",
                  "kustomize edit set namespace \"${_NAMESPACE}\"", "domain=${_DOMAIN}",
+                 # the issuer as infra/modules/names derives it (its tests pin the format)
+                 'issuer="https://container.googleapis.com/v1/projects/$PROJECT_ID/locations/${_REGION}/clusters/${_CLUSTER}"',
+                 "runner-jwks-url=$$issuer/jwks", "runner-issuer=$$issuer",
                  "sha256:" + "0" * 64):
         if need not in pin:
             fail("step pin must contain %r" % need)
