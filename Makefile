@@ -4,7 +4,7 @@ ASAN_BUILD ?= build/asan
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all setup build build-asan test test-fast test-asan demo lint bench bundle clean
+.PHONY: all setup build build-asan test test-fast test-asan deploy-check demo lint bench bundle clean
 
 all: build
 
@@ -21,8 +21,10 @@ build-asan:
 
 # The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer (the tests
 # that run C code: the Node-only suites of sample-cli and the browser page are not repeated).
+# First the offline checks of the deployment files (seconds, no build needed).
 ASAN_EXCLUDE ?= ^(sample_cli|browser)\.
 test: setup
+	@$(MAKE) --no-print-directory deploy-check
 	@$(MAKE) --no-print-directory test-fast
 	@$(MAKE) --no-print-directory test-asan
 
@@ -33,6 +35,11 @@ test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -E '$(ASAN_EXCLUDE)' $(CTEST_ARGS)
+
+# k8s/, infra/, cloudbuild.yaml and images/*/Dockerfile checked offline: rendered,
+# schema-validated, linted, and each check shown to refuse a broken copy (docs/deploy.md).
+deploy-check:
+	@bash scripts/deploy-check.sh
 
 # Sets up what is missing, builds, and runs the control service with local runners.
 demo: setup build
