@@ -26,6 +26,8 @@ module "names" {
   cluster_name   = var.cluster_name
   namespace      = var.namespace
   repository     = var.repository
+
+  session_key_version = var.session_key_version
 }
 
 resource "google_project_service" "apis" {

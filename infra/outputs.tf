@@ -33,6 +33,11 @@ output "session_key" {
   value       = google_kms_crypto_key.session.id
 }
 
+output "session_key_version" {
+  description = "The key version control signs session tokens with (--session-signer kms:<this>); cloudbuild.yaml writes the same from _REGION, _CLUSTER and _KMS_KEY_VERSION."
+  value       = module.names.session_key_version
+}
+
 output "redis_host" {
   description = "Memorystore address inside the VPC."
   value       = "${google_redis_instance.runwire.host}:${google_redis_instance.runwire.port}"

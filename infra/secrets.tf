@@ -1,12 +1,8 @@
 # What control needs at run time, kept in Secret Manager; cloudbuild.yaml reads these
 # (availableSecrets) and writes them into Kubernetes Secrets of the namespace, so no secret
 # is ever in the repository or in a kustomize overlay. They are also in the Terraform state:
-# keep the state in a bucket only operators can read (docs/deploy.md).
-resource "random_password" "session_secret" {
-  length  = 64
-  special = false
-}
-
+# keep the state in a bucket only operators can read (docs/deploy.md). No session secret:
+# on GKE control signs session tokens with Cloud KMS (kms.tf).
 resource "random_password" "internal_token" {
   length  = 48
   special = false
@@ -16,7 +12,6 @@ locals {
   secrets = {
     "runwire-redis-url"        = "redis://${google_redis_instance.runwire.host}:${google_redis_instance.runwire.port}"
     "runwire-redis-password"   = google_redis_instance.runwire.auth_string
-    "runwire-session-secret"   = random_password.session_secret.result
     "runwire-internal-token"   = random_password.internal_token.result
     "runwire-firebase-api-key" = var.firebase_api_key
   }

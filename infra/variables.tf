@@ -27,6 +27,12 @@ variable "repository" {
   default     = "runwire"
 }
 
+variable "session_key_version" {
+  description = "Version of the session-token KMS key control signs with (the _KMS_KEY_VERSION of cloudbuild.yaml; 1 is created with the key; docs/deploy.md, rotation)."
+  type        = number
+  default     = 1
+}
+
 variable "release_channel" {
   description = "GKE release channel: the cluster and its nodes follow it."
   type        = string

@@ -70,11 +70,15 @@ digest=sha256:$(printf 'runwire' | sha256sum | cut -d' ' -f1)
 sed -i -e 's/^namespace: .*/namespace: team-a/' \
   -e "s|newName: REGION-docker.pkg.dev/PROJECT/runwire/|newName: europe-west1-docker.pkg.dev/acme/rw/|" \
   -e "s|digest: sha256:0\{64\}|digest: $digest|" "$kz"
-sed -i 's/^domain=.*/domain=rw.example.org/' "$tmp/k8s-deploy/overlays/gke/params.env"
+sed -i -e 's/^domain=.*/domain=rw.example.org/' \
+  -e 's|^kms-key-version=.*|kms-key-version=projects/acme/locations/europe-west1/keyRings/rw/cryptoKeys/session-tokens/cryptoKeyVersions/2|' \
+  "$tmp/k8s-deploy/overlays/gke/params.env"
 kubectl kustomize "$tmp/k8s-deploy/overlays/gke" >"$tmp/gke-deployed.yaml" || die "the deployed form of k8s/overlays/gke does not render"
 for want in "url: http://runwire-control-internal.team-a.svc.cluster.local:9090/api/queue" \
   "host: rw.example.org" "- rw.example.org" "image: europe-west1-docker.pkg.dev/acme/rw/runwire-runner@$digest" \
-  "image: europe-west1-docker.pkg.dev/acme/rw/runwire-control@$digest"; do
+  "image: europe-west1-docker.pkg.dev/acme/rw/runwire-control@$digest" \
+  "kms-key-version: projects/acme/locations/europe-west1/keyRings/rw/cryptoKeys/session-tokens/cryptoKeyVersions/2" \
+  "- --session-signer=kms:\$(RUNWIRE_KMS_KEY_VERSION)"; do
   grep -qF -- "$want" "$tmp/gke-deployed.yaml" || die "the deployed gke overlay lacks: $want"
 done
 node tests/deploy/manifests.js gke "$tmp/gke-deployed.yaml" || die "the deployed form of k8s/overlays/gke"
@@ -118,6 +122,11 @@ cp -r infra/modules/names "$tmp/names-broken"
 sed -i 's/\^\[a-z0-9\](\[-a-z0-9\]{0,61}\[a-z0-9\])?\$/^.*$/' "$tmp/names-broken/main.tf"
 cmp -s infra/modules/names/main.tf "$tmp/names-broken/main.tf" && die "hostile: the names mutation did not apply"
 expect_fail "terraform test of a module that accepts any namespace" tfcheck "$tmp/names-broken"
+# ... and one that names the first key version whatever session_key_version says.
+cp -r infra/modules/names "$tmp/names-kms"
+sed -i 's|cryptoKeyVersions/${var.session_key_version}|cryptoKeyVersions/1|' "$tmp/names-kms/main.tf"
+cmp -s infra/modules/names/main.tf "$tmp/names-kms/main.tf" && die "hostile: the key version mutation did not apply"
+expect_fail "terraform test of a module that ignores session_key_version" tfcheck "$tmp/names-kms"
 node tests/deploy/infra.js infra "$tmp/gke.yaml" --hostile || die "infra/"
 
 # 4: cloudbuild.yaml with gcloud's own loader, on gcloud's bundled Python.
@@ -148,13 +157,20 @@ mutate_cb '  - id: build-runner' '  - id: 7
 expect_fail "cloudbuild wrong type" cbcheck "$cb"
 mutate_cb 'kubectl apply -k k8s/overlays/gke' 'kubectl apply -f /workspace/rendered.yaml'
 expect_fail "cloudbuild without apply -k" cbcheck "$cb"
-mutate_cb '--from-file=secret="$$d/secret"' '--from-literal=secret="$$SESSION_SECRET"'
+mutate_cb '--from-file=token="$$d/token"' '--from-literal=token="$$INTERNAL_TOKEN"'
 expect_fail "cloudbuild secret on a command line" cbcheck "$cb"
 mutate_cb "if grep -q 'sha256:0000000000000000000000000000000000000000000000000000000000000000'" "if false"
 expect_fail "cloudbuild without the placeholder guard" cbcheck "$cb"
 mutate_cb 'locations/${_REGION}/clusters' 'zones/${_REGION}/clusters'
 expect_fail "cloudbuild with another runner issuer" cbcheck "$cb"
-ok "cloudbuild: 9 broken copies, each refused"
+mutate_cb 'keyRings/${_CLUSTER}/cryptoKeys/session-tokens' 'keyRings/runwire/cryptoKeys/session-tokens'
+expect_fail "cloudbuild with another KMS key ring" cbcheck "$cb"
+mutate_cb '  _KMS_KEY_VERSION: "1"' '  _KMS_KEY_VERSION: latest'
+expect_fail "cloudbuild with a KMS key version that is not a number" cbcheck "$cb"
+# A key in the committed params.env that the pin step would not write again.
+{ cat k8s/overlays/gke/params.env; echo "new-setting=x"; } >"$tmp/params.env"
+RW_GKE_PARAMS=$tmp/params.env expect_fail "cloudbuild that drops a params.env key" cbcheck cloudbuild.yaml
+ok "cloudbuild: 12 broken copies, each refused"
 
 # 5: Dockerfiles. images/ is its own piece of work: whatever Dockerfiles exist are linted,
 # and those cloudbuild.yaml builds must exist once images/ does.

@@ -9,6 +9,7 @@ defined substitution is used. Then the steps this deployment relies on.
 Run with gcloud's bundled Python: scripts/deploy-check.sh finds it.
 Usage: python3 cloudbuild_check.py SDK_ROOT cloudbuild.yaml
 """
+import os
 import re
 import sys
 
@@ -80,9 +81,23 @@ if not errors:
                  # the issuer as infra/modules/names derives it (its tests pin the format)
                  'issuer="https://container.googleapis.com/v1/projects/$PROJECT_ID/locations/${_REGION}/clusters/${_CLUSTER}"',
                  "runner-jwks-url=$$issuer/jwks", "runner-issuer=$$issuer",
+                 # the session-token key version as infra/modules/names derives it (its
+                 # output session_key_version; the module's tests pin the same format)
+                 "kms-key-version=projects/$PROJECT_ID/locations/${_REGION}/keyRings/${_CLUSTER}"
+                 "/cryptoKeys/session-tokens/cryptoKeyVersions/${_KMS_KEY_VERSION}",
                  "sha256:" + "0" * 64):
         if need not in pin:
             fail("step pin must contain %r" % need)
+    # pin rewrites params.env whole: every key the committed one has (the gke overlay's
+    # ConfigMap, which control's env refers to) must be written again.
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    params = os.environ.get("RW_GKE_PARAMS") or os.path.join(root, "k8s/overlays/gke/params.env")
+    for line in open(params):
+        key = line.split("=", 1)[0].strip()
+        if key and not key.startswith("#") and ('echo "%s=' % key) not in pin:
+            fail("step pin must write %s into params.env (k8s/overlays/gke/params.env has it)" % key)
+    if not re.match(r"^[1-9][0-9]*$", subs.get("_KMS_KEY_VERSION", "")):
+        fail("substitution _KMS_KEY_VERSION must default to a key version number (1: the one infra/ creates)")
     if steps["pin"].dir != "k8s/overlays/gke":
         fail("step pin must run in k8s/overlays/gke")
     app = script(steps["apply"])

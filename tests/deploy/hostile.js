@@ -98,7 +98,6 @@ const CASES = [
   ['no resources', (o) => { delete controlPod(o).containers[0].resources.limits; }, 'resources'],
   ['no PodDisruptionBudget', (o) => { o.splice(o.indexOf(find(o, 'PodDisruptionBudget')), 1); }, 'PodDisruptionBudget'],
   ['Redis URL in plain text', (o) => { setArg(controlPod(o).containers[0], '--store', 'redis://10.0.0.3:6379'); }, '--store must come from a Secret'],
-  ['session key from a ConfigMap', (o) => { controlPod(o).volumes.find((v) => v.name === 'session').secret = undefined; controlPod(o).volumes.find((v) => v.name === 'session').configMap = { name: 'x' }; }, '--session-secret-file'],
   ['internal port public', (o) => { find(o, 'Service', 'runwire-control').spec.ports.push({ name: 'internal', port: 9090, targetPort: 'internal' }); }, 'must not expose the internal port'],
   ['a Service for runners', (o) => { o.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'r', namespace: 'runwire' }, spec: { selector: { 'app.kubernetes.io/name': 'runwire-runner' }, ports: [{ port: 80 }] } }); }, 'selects runner pods'],
   ['runner ingress allowed', (o) => { runnerNp(o).spec.ingress = [{ from: [{ podSelector: {} }] }]; }, 'no ingress'],
@@ -112,7 +111,36 @@ const CASES = [
   ['no NetworkPolicy for runners', (o) => { o.splice(o.indexOf(runnerNp(o)), 1); }, 'no NetworkPolicy selects runner pods'],
 ];
 
+const ctl = (objs) => controlPod(objs).containers[0];
+const dropArg = (c, flag) => { c.args = c.args.filter((a) => !a.startsWith(flag + '=')); };
+const controlNp = (objs) => find(objs, 'NetworkPolicy', 'runwire-control');
+const restrictEgress = (o, egress) => { const np = controlNp(o).spec; np.policyTypes = ['Ingress', 'Egress']; np.egress = egress; };
+const DNS = { ports: [{ protocol: 'UDP', port: 53 }] };
+const KMS_VERSION = 'projects/p/locations/europe-west1/keyRings/runwire/cryptoKeys/session-tokens/cryptoKeyVersions/1';
+
+// Session tokens are signed with the secret file on every overlay but gke.
+const DEV_CASES = [
+  ['session key from a ConfigMap', (o) => { controlPod(o).volumes.find((v) => v.name === 'session').secret = undefined; controlPod(o).volumes.find((v) => v.name === 'session').configMap = { name: 'x' }; }, '--session-secret-file'],
+  ['no session secret', (o) => { dropArg(ctl(o), '--session-secret-file'); }, '--session-secret-file must name a file'],
+  ['Cloud KMS on a local cluster', (o) => { ctl(o).args.push(`--session-signer=kms:${KMS_VERSION}`); }, '--session-signer is for gke'],
+];
+
 const GKE_CASES = [
+  // Session tokens signed by Cloud KMS, reached through the metadata server.
+  ['no KMS signer', (o) => { dropArg(ctl(o), '--session-signer'); }, '--session-signer=kms:KEY_VERSION missing'],
+  ['KMS signer without kms:', (o) => { setArg(ctl(o), '--session-signer', '$(RUNWIRE_KMS_KEY_VERSION)'); }, '--session-signer must be kms:'],
+  ['KMS key, not a key version', (o) => { find(o, 'ConfigMap').data['kms-key-version'] = KMS_VERSION.replace(/\/cryptoKeyVersions\/1$/, ''); }, '--session-signer must be kms:'],
+  ['KMS key version 0', (o) => { find(o, 'ConfigMap').data['kms-key-version'] = KMS_VERSION.replace(/1$/, '0'); }, '--session-signer must be kms:'],
+  ['KMS key version from no env', (o) => { ctl(o).env = ctl(o).env.filter((e) => e.name !== 'RUNWIRE_KMS_KEY_VERSION'); }, "is not in the container's env"],
+  ['KMS key version from a Secret', (o) => { ctl(o).env.find((e) => e.name === 'RUNWIRE_KMS_KEY_VERSION').valueFrom = { secretKeyRef: { name: 'runwire-internal', key: 'token' } }; }, 'must come from a ConfigMap'],
+  ['KMS key version key missing', (o) => { delete find(o, 'ConfigMap').data['kms-key-version']; }, 'has no key kms-key-version'],
+  ['session secret beside KMS', (o) => { ctl(o).args.push('--session-secret-file=/var/run/secrets/runwire/session/secret'); }, 'no --session-secret-file'],
+  ['session Secret still mounted', (o) => { controlPod(o).volumes.push({ name: 'session', secret: { secretName: 'runwire-session' } }); }, 'no runwire-session volume'],
+  ['control egress without the metadata server', (o) => { restrictEgress(o, [DNS, { ports: [{ protocol: 'TCP', port: 443 }] }]); }, 'metadata server 169.254.169.254:80'],
+  ['control egress excepting link-local', (o) => { restrictEgress(o, [DNS, { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['169.254.0.0/16'] } }] }]); }, 'metadata server 169.254.169.254:80'],
+  ['control egress without 443', (o) => { restrictEgress(o, [DNS, { to: [{ ipBlock: { cidr: '169.254.169.254/32' } }], ports: [{ protocol: 'TCP', port: 80 }] }]); }, 'Cloud KMS on port 443'],
+  ['control egress without DNS', (o) => { restrictEgress(o, [{ ports: [{ protocol: 'TCP', port: 80 }, { protocol: 'TCP', port: 443 }] }]); }, 'control must reach DNS'],
+
   ['two Ingresses', (o) => { const i = JSON.parse(JSON.stringify(find(o, 'Ingress'))); i.metadata.name = 'second'; o.push(i); }, 'exactly one Ingress'],
   ['BackendConfig timeout as text', (o) => { find(o, 'BackendConfig').spec.timeoutSec = '3600'; }, 'timeoutSec must be an integer'],
   ['BackendConfig health check typo', (o) => { find(o, 'BackendConfig').spec.healthCheck.path = '/readyz'; }, 'unknown field spec.healthCheck.path'],
@@ -129,6 +157,18 @@ const GKE_CASES = [
   ['no container-native LB', (o) => { delete find(o, 'Service', 'runwire-control').metadata.annotations['cloud.google.com/neg']; }, 'cloud.google.com/neg'],
 ];
 
+// Copies that must still pass: the checks above must not refuse a correct variant.
+const GKE_ACCEPT = [
+  ['control egress narrowed to what KMS signing needs', (o) => {
+    restrictEgress(o, [
+      { to: [{ ipBlock: { cidr: '169.254.169.254/32' } }], ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 80 }] },
+      { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.0.0.0/8', '169.254.0.0/16'] } }], ports: [{ protocol: 'TCP', port: 443 }] },
+      { ports: [{ protocol: 'TCP', port: 6379 }] },
+    ]);
+  }],
+  ['KMS key version 12', (o) => { find(o, 'ConfigMap').data['kms-key-version'] = KMS_VERSION.replace(/1$/, '12'); }],
+];
+
 function main() {
   const [overlay, file] = process.argv.slice(2);
   const base = load(file);
@@ -137,7 +177,7 @@ function main() {
     console.error(`hostile: ${overlay} does not pass to begin with:\n  ${clean.join('\n  ')}`);
     process.exit(1);
   }
-  const cases = overlay === 'gke' ? [...CASES, ...GKE_CASES] : CASES;
+  const cases = overlay === 'gke' ? [...CASES, ...GKE_CASES] : [...CASES, ...DEV_CASES];
   let bad = 0;
   for (const [name, mutate, want] of cases) {
     const objs = JSON.parse(JSON.stringify(base));
@@ -146,6 +186,15 @@ function main() {
     if (!errors.some((e) => e.includes(want))) {
       bad++;
       console.error(`hostile: ${overlay}: "${name}" was not caught (wanted "${want}"; got ${JSON.stringify(errors)})`);
+    }
+  }
+  for (const [name, mutate] of overlay === 'gke' ? GKE_ACCEPT : []) {
+    const objs = JSON.parse(JSON.stringify(base));
+    mutate(objs);
+    const errors = check(objs, overlay);
+    if (errors.length) {
+      bad++;
+      console.error(`hostile: ${overlay}: "${name}" is correct but was refused: ${JSON.stringify(errors)}`);
     }
   }
   if (bad) process.exit(1);

@@ -154,6 +154,29 @@ function check(model, gke) {
       fail(`google_kms_crypto_key_iam_member.${n}: member ${who} is not control's Kubernetes service account`);
   }
 
+  // The key version control signs with: an output (cloudbuild.yaml writes the same name into
+  // the gke overlay's params.env), naming the key ring and key kms.tf creates, and the one the
+  // grants are on.
+  const rings = resources(model, 'google_kms_key_ring');
+  const out = first((model.output || {}).session_key_version);
+  if (!out) fail('output "session_key_version" missing (the --session-signer kms:... of the gke overlay)');
+  else if (rings.length === 1 && keys.length === 1) {
+    const [ringName, ring] = rings[0];
+    const [keyName, key] = keys[0];
+    const want = `projects/\${var.project_id}/locations/${resolve(model, ring.location)}/keyRings/${resolve(model, ring.name)}` +
+      `/cryptoKeys/${resolve(model, key.name)}/cryptoKeyVersions/${resolve(model, '${var.session_key_version}')}`;
+    const got = String(resolve(model, out.value));
+    if (got !== want) fail(`output "session_key_version" is ${got}, but kms.tf creates ${want}`);
+    if (key.key_ring !== `\${google_kms_key_ring.${ringName}.id}`) fail(`google_kms_crypto_key.${keyName}: key_ring must be google_kms_key_ring.${ringName}`);
+    for (const [n, g] of kmsGrants)
+      if (g.crypto_key_id !== `\${google_kms_crypto_key.${keyName}.id}`)
+        fail(`google_kms_crypto_key_iam_member.${n}: crypto_key_id must be the session key (google_kms_crypto_key.${keyName}.id), not ${g.crypto_key_id}`);
+    const cm = gke.find((o) => o.kind === 'ConfigMap' && (o.data || {})['kms-key-version']);
+    const tail = want.replace(/^projects\/[^/]+\/locations\/[^/]+/, '');
+    if (!cm || !cm.data['kms-key-version'].endsWith(tail))
+      fail(`the gke overlay's kms-key-version (${cm && cm.data['kms-key-version']}) does not end in ${tail}`);
+  } else fail('one google_kms_key_ring and one google_kms_crypto_key');
+
   // Least privilege
   for (const t of ['google_project_iam_binding', 'google_project_iam_policy', 'google_service_account_key'])
     for (const [n] of resources(model, t)) fail(`${t}.${n}: not allowed (authoritative IAM or a long-lived key)`);
@@ -231,6 +254,12 @@ function hostile(model, gke) {
     ['no KMS key', (m) => { delete m.resource.google_kms_crypto_key; }, 'google_kms_crypto_key for session tokens missing'],
     ['KMS grant to someone else', (m) => { R(m, 'google_kms_crypto_key_iam_member').member = 'serviceAccount:x@y.iam.gserviceaccount.com'; }, "is not control's Kubernetes service account"],
     ['control cannot sign', (m) => { delete m.resource.google_kms_crypto_key_iam_member.control_sign; }, 'roles/cloudkms.signer'],
+    ['no key version output', (m) => { delete m.output.session_key_version; }, 'output "session_key_version" missing'],
+    ['key version output hard-coded', (m) => { m.output.session_key_version[0].value = 'projects/p/locations/us-east1/keyRings/k/cryptoKeys/session-tokens/cryptoKeyVersions/1'; }, 'output "session_key_version" is'],
+    ['key renamed away from the names module', (m) => { R(m, 'google_kms_crypto_key').name = 'tokens'; }, 'but kms.tf creates'],
+    ['key ring in another location', (m) => { R(m, 'google_kms_key_ring').location = 'global'; }, 'but kms.tf creates'],
+    ['KMS grant on another key', (m) => { R(m, 'google_kms_crypto_key_iam_member').crypto_key_id = 'projects/p/locations/global/keyRings/k/cryptoKeys/other'; }, 'crypto_key_id must be the session key'],
+    ['gke overlay names another key', (m, g) => { g.find((o) => o.kind === 'ConfigMap').data['kms-key-version'] = 'projects/P/locations/R/keyRings/runwire/cryptoKeys/other/cryptoKeyVersions/1'; }, "the gke overlay's kms-key-version"],
     ['secret admin', (m) => { R(m, 'google_secret_manager_secret_iam_member').role = 'roles/secretmanager.admin'; }, 'roles/secretmanager.admin'],
     ['no KEDA', (m) => { delete m.resource.helm_release; }, 'keda chart'],
     ['ban without threshold', (m) => { const r = R(m, 'google_compute_security_policy').rule.find((x) => x.action === 'rate_based_ban'); delete r.rate_limit_options[0].rate_limit_threshold; }, 'rate_based_ban rule with a threshold'],
@@ -273,8 +302,9 @@ function hostile(model, gke) {
   let bad = 0;
   for (const [name, mutate, want] of cases) {
     const m = structuredClone(model); // modules point back at their parent
-    mutate(m);
-    const errors = check(m, gke);
+    const g = structuredClone(gke);
+    mutate(m, g);
+    const errors = check(m, g);
     if (!errors.some((e) => e.includes(want))) {
       bad++;
       console.error(`hostile: infra: "${name}" was not caught (wanted "${want}"; got ${JSON.stringify(errors)})`);

@@ -21,6 +21,11 @@ const RUNNER = 'runwire-runner';
 const CONTROL = 'runwire-control';
 const INTERNAL_SVC = 'runwire-control-internal';
 const DIGEST_RE = /@sha256:[0-9a-f]{64}$/;
+// A Cloud KMS key version's resource name, what --session-signer kms:... takes.
+const KMS_VERSION_RE = /^projects\/[^/\s]+\/locations\/[^/\s]+\/keyRings\/[^/\s]+\/cryptoKeys\/[^/\s]+\/cryptoKeyVersions\/[1-9][0-9]*$/;
+// Where a GKE pod's Workload Identity access token comes from (the GKE metadata server,
+// metadata.google.internal), and KMS's port.
+const METADATA_IP = '169.254.169.254';
 
 // KEDA's ScaledJob as documented for 2.19 (keda.sh/docs/2.19/reference/scaledjob-spec and
 // apis/keda/v1alpha1/scaledjob_types.go). rolloutStrategy is the deprecated spelling of
@@ -182,6 +187,46 @@ function argValue(container, flag) {
   return i >= 0 ? container.args[i + 1] : undefined;
 }
 
+// The value a container's $(VAR) reference in an argument stands for, when VAR comes from a
+// ConfigMap of the render (env valueFrom.configMapKeyRef); plain text is returned as is.
+// {value} on success, {error} saying what is missing otherwise.
+function expandArg(objs, container, text) {
+  let error;
+  const value = text.replace(/\$\((\w+)\)/g, (_, name) => {
+    const e = (container.env || []).find((x) => x.name === name);
+    if (!e) { error = `$(${name}) is not in the container's env`; return ''; }
+    if (typeof e.value === 'string') return e.value;
+    const ref = (e.valueFrom || {}).configMapKeyRef;
+    if (!ref) { error = `$(${name}) must come from a ConfigMap (configMapKeyRef)`; return ''; }
+    const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata && o.metadata.name === ref.name);
+    const v = cm && (cm.data || {})[ref.key];
+    if (typeof v !== 'string') { error = `$(${name}): ConfigMap ${ref.name} has no key ${ref.key}`; return ''; }
+    return v;
+  });
+  return error ? { error } : { value };
+}
+
+// Whether the egress rules of policy spec `s` let a pod reach `port` at `ip` (no policy
+// type Egress: everything may be reached). `ip` undefined: some address outside the cluster.
+function egressAllows(s, port, ip, proto = 'TCP') {
+  if (!(s.policyTypes || []).includes('Egress')) return true;
+  const inBlock = (b) => {
+    if (!b) return false;
+    const [net, bits] = b.cidr.split('/');
+    const n = (a) => a.split('.').reduce((x, y) => x * 256 + Number(y), 0);
+    const mask = (a, k) => (k === 0 ? 0 : Math.floor(n(a) / 2 ** (32 - k)));
+    const hit = (c) => { const [cn, cb] = c.split('/'); return mask(ip || '8.8.8.8', Number(cb)) === mask(cn, Number(cb)); };
+    return hit(`${net}/${bits}`) && !(b.except || []).some(hit);
+  };
+  return (s.egress || []).some((r) => {
+    const ports = r.ports || [];
+    const portOk = !ports.length || ports.some((x) => (x.protocol || 'TCP') === proto && (x.port === undefined || x.port === port));
+    const to = r.to || [];
+    const toOk = !to.length || to.some((x) => x.ipBlock && inBlock(x.ipBlock));
+    return portOk && toOk;
+  });
+}
+
 function underMount(container, file) {
   return (container.volumeMounts || []).find((m) => file && file.startsWith(m.mountPath.replace(/\/?$/, '/')));
 }
@@ -339,7 +384,39 @@ function check(objs, overlay) {
       const m = store.match(/^\$\((\w+)\)$/);
       const env = m && (c.env || []).find((e) => e.name === m[1]);
       if (!env || !(env.valueFrom || {}).secretKeyRef) fail('--store must come from a Secret (env valueFrom.secretKeyRef)');
-      for (const flag of ['--store-password-file', '--session-secret-file', '--internal-token-file']) {
+      // Session tokens: exactly one signer. gke signs with a Cloud KMS key version (no secret
+      // to hand out), every other overlay with the HS256 secret file of a Secret.
+      const secretFile = argValue(c, '--session-secret-file');
+      const signer = argValue(c, '--session-signer');
+      const fileFlags = ['--store-password-file', '--internal-token-file'];
+      if (overlay === 'gke') {
+        if (secretFile !== undefined || argValue(c, '--session-key-file') !== undefined)
+          fail('gke: sign session tokens with Cloud KMS only: no --session-secret-file or --session-key-file');
+        if (signer === undefined) fail('gke: --session-signer=kms:KEY_VERSION missing (session tokens signed by Cloud KMS)');
+        else {
+          const r = expandArg(objs, c, signer);
+          if (r.error) fail(`--session-signer: ${r.error}`);
+          else if (!r.value.startsWith('kms:') || !KMS_VERSION_RE.test(r.value.slice(4)))
+            fail(`--session-signer must be kms:projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N, not ${r.value}`);
+        }
+        if ((pod.volumes || []).some((v) => v.secret && v.secret.secretName === 'runwire-session'))
+          fail('gke: the session secret is not needed with Cloud KMS: no runwire-session volume');
+        // The access token comes from the metadata server, the signature from KMS over HTTPS.
+        for (const np of byKind('NetworkPolicy').filter((p) => matches(((p.spec || {}).podSelector || {}).matchLabels, podLabels))) {
+          if (!egressAllows(np.spec, 80, METADATA_IP))
+            failer(np)(`control must reach the metadata server ${METADATA_IP}:80 (Workload Identity token for Cloud KMS)`);
+          if (!egressAllows(np.spec, 443))
+            failer(np)('control must reach Cloud KMS on port 443');
+          // metadata.google.internal and cloudkms.googleapis.com are names: DNS, which GKE
+          // Autopilot serves at the metadata address.
+          if (!egressAllows(np.spec, 53, METADATA_IP, 'UDP'))
+            failer(np)(`control must reach DNS (UDP 53 at ${METADATA_IP}) to resolve the metadata server and KMS`);
+        }
+      } else {
+        if (signer !== undefined) fail(`${overlay}: --session-signer is for gke (Cloud KMS); this overlay uses --session-secret-file`);
+        fileFlags.push('--session-secret-file');
+      }
+      for (const flag of fileFlags) {
         const file = argValue(c, flag);
         const mount = underMount(c, file);
         const vol = mount && (pod.volumes || []).find((v) => v.name === mount.name);
@@ -512,7 +589,7 @@ function load(file) {
   return yaml.loadAll(text).filter((o) => o !== null && o !== undefined);
 }
 
-module.exports = { check, load, DIGEST_RE };
+module.exports = { check, load, DIGEST_RE, KMS_VERSION_RE };
 
 if (require.main === module) {
   const [overlay, file] = process.argv.slice(2);

@@ -65,6 +65,17 @@ variable "repository" {
   }
 }
 
+variable "session_key_version" {
+  description = "The version of the session-token KMS key control signs with (1 is the one Terraform creates with the key; cloudbuild.yaml's _KMS_KEY_VERSION)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.session_key_version >= 1 && floor(var.session_key_version) == var.session_key_version
+    error_message = "session_key_version is a whole number, 1 or more."
+  }
+}
+
 locals {
   workload_pool = "${var.project_id}.svc.id.goog"
   # The issuer GKE writes into service-account tokens, and where it publishes their keys.
@@ -94,4 +105,22 @@ output "runner_jwks_url" {
 output "image_prefix" {
   description = "Where cloudbuild.yaml pushes the images."
   value       = "${var.region}-docker.pkg.dev/${var.project_id}/${var.repository}"
+}
+
+# The KMS key ring is named after the cluster and the key is "session-tokens": kms.tf creates
+# them with these names, and cloudbuild.yaml writes the same key version name into the gke
+# overlay's params.env from _REGION, _CLUSTER and _KMS_KEY_VERSION.
+output "kms_key_ring" {
+  description = "Name of the KMS key ring (in the region)."
+  value       = var.cluster_name
+}
+
+output "session_key_name" {
+  description = "Name of the session-token key in the key ring."
+  value       = "session-tokens"
+}
+
+output "session_key_version" {
+  description = "The key version control signs session tokens with: --session-signer kms:<this>."
+  value       = "projects/${var.project_id}/locations/${var.region}/keyRings/${var.cluster_name}/cryptoKeys/session-tokens/cryptoKeyVersions/${var.session_key_version}"
 }

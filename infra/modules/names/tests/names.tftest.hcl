@@ -28,6 +28,23 @@ run "derived_names" {
     condition     = output.image_prefix == "europe-west1-docker.pkg.dev/acme-runwire/runwire"
     error_message = "image_prefix is not the Artifact Registry path"
   }
+  # The same string cloudbuild.yaml writes (tests/deploy/cloudbuild_check.py pins its form).
+  assert {
+    condition     = output.session_key_version == "projects/acme-runwire/locations/europe-west1/keyRings/runwire/cryptoKeys/session-tokens/cryptoKeyVersions/1"
+    error_message = "session_key_version is not the first version of the session-token key"
+  }
+}
+
+run "rotated_key_version" {
+  command = plan
+  variables {
+    session_key_version = 2
+    cluster_name        = "fleet-b"
+  }
+  assert {
+    condition     = output.session_key_version == "projects/acme-runwire/locations/europe-west1/keyRings/fleet-b/cryptoKeys/session-tokens/cryptoKeyVersions/2"
+    error_message = "the key version or the key ring does not reach session_key_version"
+  }
 }
 
 run "another_namespace" {
@@ -103,4 +120,20 @@ run "repository_with_slash" {
     repository = "run/wire"
   }
   expect_failures = [var.repository]
+}
+
+run "session_key_version_0" {
+  command = plan
+  variables {
+    session_key_version = 0
+  }
+  expect_failures = [var.session_key_version]
+}
+
+run "session_key_version_fraction" {
+  command = plan
+  variables {
+    session_key_version = 1.5
+  }
+  expect_failures = [var.session_key_version]
 }
