@@ -338,9 +338,34 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 	l->idle_since_ms = rw_now_ms();
 	l->pid = (int)json_integer_value(json_object_get(j, "pid"));
 	json_decref(j);
+	/* the answer tells the agent it is counted as idle: only now does it call itself Ready
+	 * (--ready-file), so a scaler never sees a Ready runner that /api/queue does not count */
+	link_queue_json(l, PROTO_HELLO, json_pack("{s:i}", "v", PROTO_VERSION));
 	log_info("agent_ready", "{s:i, s:b, s:i}", "agent_pid", l->pid, "local", l->who.local,
 		 "agent_id", l->who.agent_id);
 	dispatcher_run(ctl);
+}
+
+/* HELLO {"leave":true} from an idle agent (--idle-exit): it is taken out of the idle set at
+ * once and its link closed, and the agent exits when it sees the close. Frames on a link
+ * are ordered, so an ASSIGN control sent before this arrived reaches the agent before the
+ * close does, and the agent runs that session instead of leaving (the HELLO is then
+ * ignored, above). */
+static void link_leave(struct agent_link *l, const struct proto_frame *f)
+{
+	json_t *j = proto_parse_json(f);
+
+	if (!j || !json_is_true(json_object_get(j, "leave"))) {
+		json_decref(j);
+		link_error(l, PROTO_ERR_PROTOCOL, "no session assigned");
+		return;
+	}
+	json_decref(j);
+	l->idle = 0;
+	l->closing = 1;
+	log_info("agent_left", "{s:i, s:i}", "agent_pid", l->pid, "idle_ms",
+		 (int)(rw_now_ms() - l->idle_since_ms));
+	lws_callback_on_writable(l->wsi);
 }
 
 static void link_exit(struct agent_link *l, const struct proto_frame *f)
@@ -378,7 +403,9 @@ static void link_frame_in(struct agent_link *l, const struct proto_frame *f)
 		return;
 	}
 	if (!s) {
-		if (f->type != PROTO_ERROR)
+		if (f->type == PROTO_HELLO)
+			link_leave(l, f);
+		else if (f->type != PROTO_ERROR)
 			link_error(l, PROTO_ERR_PROTOCOL, "no session assigned");
 		return;
 	}
@@ -414,6 +441,9 @@ static void link_frame_in(struct agent_link *l, const struct proto_frame *f)
 		break;
 	case PROTO_EXIT:
 		link_exit(l, f);
+		break;
+	case PROTO_HELLO:
+		/* a leave that crossed its ASSIGN: the agent runs the session instead */
 		break;
 	case PROTO_ERROR:
 		log_warn("agent_error", "{s:s, s:i, s:s%}", "session", s->id, "code", f->code,
