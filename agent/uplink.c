@@ -268,6 +268,10 @@ static void handle_frame(struct agent *a, const struct proto_frame *f)
 	case PROTO_HELLO:
 		/* control's answer to a resume: the offset it holds */
 		j = proto_parse_json(f);
+		if (j) {
+			a->attempts = 0;
+			a->down_since_us = 0;
+		}
 		if (j && !a->resume_pending && !a->have_session && !a->accepted) {
 			/* control accepted the credential: this agent is counted as idle now */
 			a->accepted = 1;
@@ -333,8 +337,9 @@ static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, vo
 		lws_sul_cancel(&a->sul_connect);
 		log_info("connected", "{s:s, s:i}", "host", a->host, "port", a->port);
 		a->connected = 1;
-		a->attempts = 0;
-		a->down_since_us = 0;
+		/* the backoff and the grace clock restart once control accepts this link's HELLO
+		 * (its answer), not at the upgrade: a control that keeps answering "retry" (a
+		 * JWKS being refetched) is retried ever more slowly, and given up on after --grace */
 		proto_reader_release(&a->rd);
 		proto_reader_init(&a->rd);
 		a->resume_pending = a->have_session;

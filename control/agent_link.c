@@ -254,10 +254,12 @@ static void link_supersede(struct agent_link *old, struct agent_link *l)
  * was assigned to (a local agent's ticket, the same pod's token, or the shared runner
  * token). The key alone is not enough: it is a bearer secret that travelled to the runner. */
 static const char *resume_refusal(struct control *ctl, struct session *s, const char *key,
-				  const char *cred)
+				  const char *cred, int *retry)
 {
 	size_t n = key ? strlen(key) : 0;
+	int r;
 
+	*retry = 0;
 	if (!s)
 		return "no such session";
 	if (session_is_final(s))
@@ -266,8 +268,10 @@ static const char *resume_refusal(struct control *ctl, struct session *s, const 
 		return "session was never assigned";
 	if (n != strlen(s->resume_key) || sodium_memcmp(key, s->resume_key, n))
 		return "wrong resume key";
-	if (!cred || dispatcher_check_holder(ctl->disp, cred, &s->holder))
-		return "credential is not the session's runner's";
+	r = cred ? dispatcher_check_holder(ctl->disp, cred, &s->holder) : RW_EAUTH;
+	*retry = r == RW_EAGAIN;
+	if (r)
+		return *retry ? "credential cannot be checked yet" : "credential is not the session's runner's";
 	return NULL;
 }
 
@@ -279,6 +283,7 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 	json_t *j = proto_parse_json(f), *resume;
 	const char *cred, *why;
 	char addr[64];
+	int retry, r;
 
 	if (!j) {
 		link_error(l, PROTO_ERR_PROTOCOL, "HELLO must be a JSON object");
@@ -292,7 +297,14 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		json_int_t end = json_integer_value(json_object_get(resume, "end"));
 		struct session *s = sid ? session_find(ctl, sid) : NULL;
 
-		why = resume_refusal(ctl, s, key, cred);
+		why = resume_refusal(ctl, s, key, cred, &retry);
+		if (why && retry) {
+			/* the runner's key is not known yet (a JWKS being refetched): the agent
+			 * reconnects with backoff and resumes then; its session waits meanwhile */
+			link_error(l, PROTO_ERR_INTERNAL, "runner credential cannot be checked yet; retry");
+			json_decref(j);
+			return;
+		}
 		if (why) {
 			ctl->m.auth_failures++;
 			log_audit("agent_resume_refused", "{s:s?, s:s, s:s}", "session", sid, "reason",
@@ -325,7 +337,13 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		json_decref(j);
 		return;
 	}
-	if (!cred || dispatcher_authenticate(ctl->disp, cred, &l->who)) {
+	r = cred ? dispatcher_authenticate(ctl->disp, cred, &l->who) : RW_EAUTH;
+	if (r == RW_EAGAIN) {
+		link_error(l, PROTO_ERR_INTERNAL, "runner credential cannot be checked yet; retry");
+		json_decref(j);
+		return;
+	}
+	if (r) {
 		ctl->m.auth_failures++;
 		log_audit("agent_refused", "{s:s, s:s}", "reason", "bad or used credential", "client",
 			 server_client_addr(l->wsi, addr, sizeof(addr)));

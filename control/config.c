@@ -57,6 +57,8 @@ static const struct opt_def opt_defs[] = {
 	  "external runners present Kubernetes service-account tokens verified with this JWKS (one claim per pod)" },
 	{ "runner-jwks-url", "RUNWIRE_RUNNER_JWKS_URL", "runnerJwksUrl", OPT_STR, 0, 0, OFF(runner_jwks_url), "URL",
 	  "like --runner-jwks-file, fetched from this URL (https, or http to loopback) and cached per its Cache-Control max-age" },
+	{ "runner-jwks-ca-file", "RUNWIRE_RUNNER_JWKS_CA_FILE", "runnerJwksCaFile", OPT_STR, 0, 0, OFF(runner_jwks_ca_file), "FILE",
+	  "CA certificates (PEM) to trust for --runner-jwks-url instead of the system's" },
 	{ "runner-jwks-refetch", "RUNWIRE_RUNNER_JWKS_REFETCH", "runnerJwksRefetch", OPT_INT, 1, 3600, OFF(runner_jwks_refetch_s), "SECONDS",
 	  "a token with a kid not in the fetched JWKS refetches it at most this often (default 60)" },
 	{ "runner-issuer", "RUNWIRE_RUNNER_ISSUER", "runnerIssuer", OPT_STR, 0, 0, OFF(runner_issuer), "ISS",
@@ -446,6 +448,7 @@ void config_release(struct control_config *cfg)
 	free(cfg->internal_host);
 	free(cfg->internal_token_file);
 	free(cfg->runner_jwks_url);
+	free(cfg->runner_jwks_ca_file);
 	json_decref(cfg->file);
 	memset(cfg, 0, sizeof(*cfg));
 }

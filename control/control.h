@@ -103,6 +103,7 @@ struct control_config {
 	int internal_port;
 	char *internal_token_file; /* bearer token the internal listener requires */
 	char *runner_jwks_url;    /* cluster JWKS fetched and cached (instead of the file) */
+	char *runner_jwks_ca_file; /* CA bundle for runner_jwks_url instead of the system's */
 	int runner_jwks_refetch_s; /* an unknown kid refetches the JWKS at most this often */
 };
 
@@ -273,7 +274,8 @@ void agent_link_runner_gone(struct control *ctl, int agent_id, const char *why);
 
 struct dispatcher *dispatcher_new(struct control *ctl);
 void dispatcher_free(struct dispatcher *d);
-/* Checks an agent's credential; a local ticket is consumed. 0 or RW_EAUTH. */
+/* Checks an agent's credential; a local ticket is consumed. 0, RW_EAUTH, or RW_EAGAIN when
+ * it cannot be checked yet (a fetched JWKS without its kid: the agent should retry). */
 int dispatcher_authenticate(struct dispatcher *d, const char *credential,
 			    struct agent_identity *who);
 /* Checks, without consuming anything, that `credential` is still valid and belongs to the

@@ -86,7 +86,7 @@ check "agent that never reached control: no ready file, and it gave up (exit 3)"
 echo stale >"$TMP/a1.ready"
 agent a1 --idle-exit 0
 A1=$AGENT_PID
-check "agent a1 Ready once control counts it" wait_for test -s "$TMP/a1.ready"
+check "agent a1 Ready once control counts it (the stale file replaced: it holds a1's pid)" wait_for grep -qx "$A1" "$TMP/a1.ready"
 check "demand = 2 + 0 - 1" queue_is '.idle_agents == 1 and .demand == 1'
 "$RW_BIN/runwire" run -- sh -c 'sleep 1; echo ran-on-a1' >"$TMP/run1.out" 2>&1 &
 run1=$!
