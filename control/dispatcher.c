@@ -4,7 +4,8 @@
  * keeps `local_runners` of them warm, and spawns more on demand up to `max_runners`. Each
  * child gets a one-time claim ticket through an inherited pipe, never through its
  * environment or a file. External: agents come from elsewhere (Kubernetes pods scaled by
- * KEDA on /api/queue) and present the runner credential from --runner-token-file.
+ * KEDA on /api/queue) and present a pod's service-account token (runner_auth.h) or the
+ * runner credential from --runner-token-file.
  */
 #include "control/control.h"
 #include "control/runner_auth.h"

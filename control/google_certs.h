@@ -12,8 +12,8 @@
  *     at most GOOGLE_CERTS_MAX_LEAD_S early), and after a failure with a backoff of 5 s
  *     doubling to 60 s, keeping the previous keys until they expire;
  *   - google_certs_get_key() on an unknown kid pokes it; it then fetches, but never sooner than
- *     GOOGLE_CERTS_KID_REFETCH_S after the previous fetch began (a poke that comes too early
- *     is deferred to that time, not lost).
+ *     GOOGLE_CERTS_KID_REFETCH_S (or the kid_refetch_s option) after the previous fetch began
+ *     (a poke that comes too early is deferred to that time, not lost).
  * google_certs_get_key() only takes a mutex for a few instructions and may be called from any
  * thread. google_certs_refresh_now() fetches on the calling thread (blocking) and is meant for
  * start-up and tests. Fetches never overlap. The clock may be replaced (tests): the refresher
