@@ -391,6 +391,10 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 		fprintf(stderr, "runwire-control: --runner-jwks-file (or --runner-jwks-url) and --runner-issuer go together\n");
 		return RW_EINVAL;
 	}
+	if (cfg->runner_jwks_ca_file && !cfg->runner_jwks_url) {
+		fprintf(stderr, "runwire-control: --runner-jwks-ca-file needs --runner-jwks-url\n");
+		return RW_EINVAL;
+	}
 	if (cfg->warm_target && !cfg->external) {
 		fprintf(stderr, "runwire-control: --warm-target is for --dispatcher external; the local "
 				"dispatcher keeps --local-runners warm itself\n");

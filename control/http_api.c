@@ -243,6 +243,16 @@ static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	fprintf(f, "# HELP runwire_queue_waiting Sessions waiting for a runner.\n"
 		   "# TYPE runwire_queue_waiting gauge\nrunwire_queue_waiting %zu\n",
 		session_count_waiting(ctl));
+	{
+		json_t *q = http_api_queue(ctl);
+		fprintf(f, "# HELP runwire_queue_demand Runners a scaler should start now (/api/queue).\n"
+			   "# TYPE runwire_queue_demand gauge\nrunwire_queue_demand %lld\n"
+			   "# HELP runwire_queue_warm_target Idle runners asked for.\n"
+			   "# TYPE runwire_queue_warm_target gauge\nrunwire_queue_warm_target %lld\n",
+			(long long)json_integer_value(json_object_get(q, "demand")),
+			(long long)json_integer_value(json_object_get(q, "warm_target")));
+		json_decref(q);
+	}
 	fprintf(f, "# HELP runwire_agents_connected Agents connected.\n"
 		   "# TYPE runwire_agents_connected gauge\nrunwire_agents_connected %zu\n",
 		agent_link_count(ctl, 0));

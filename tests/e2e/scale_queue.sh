@@ -58,6 +58,8 @@ check "internal /api/queue with the token: demand = warm target with nobody idle
   bash -c "is() { [[ \$(cat '$TMP/i.status') == 200 ]]; }; is && jq -e '.waiting == 0 and .idle_agents == 0 and .warm_target == 2 and .demand == 2' <<<'$q' >/dev/null"
 iget /metrics "$TOK" | grep -q '^runwire_auth_failures_total 4$'
 check "internal /metrics: 200, the four refusals counted" is 200
+check "internal /metrics has the demand and the warm target" \
+  bash -c "grep -q '^runwire_queue_demand 2$' '$TMP/i.body' && grep -q '^runwire_queue_warm_target 2$' '$TMP/i.body'"
 iget /healthz "$TOK" >/dev/null;     check "internal /healthz with the token: 200" is 200
 iget /api/sessions "$TOK" >/dev/null; check "internal /api/sessions: 404 (the user API is not there)" is 404
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Upgrade: websocket' -H 'Connection: Upgrade' \
