@@ -266,7 +266,8 @@ static void handle_frame(struct agent *a, const struct proto_frame *f)
 		sodium_memzero((void *)f->data, f->len);
 		break;
 	case PROTO_HELLO:
-		/* control's answer to a resume: the offset it holds */
+		/* control's answer to this link's HELLO: accepted (counted as idle), or, to a
+		 * resume, the offset it holds */
 		j = proto_parse_json(f);
 		if (j) {
 			a->attempts = 0;

@@ -107,3 +107,16 @@ sleep 1.1
 agent pod-9 k2 k9 1 >/dev/null
 check "max-age 5 is raised to the 60 s floor" \
   wait_for bash -c "jq -e -s '[.[] | select(.event == \"runner_jwks_fetched\")] | last | .max_age == 60' '$CONTROL_LOG' >/dev/null"
+
+# at most 16 keys in a set: 17 refuse the document, 16 are taken
+kids=(); for i in $(seq 17); do kids+=("$TMP/k1.pem" "m$i"); done
+$MINT jwks "${kids[@]}" >"$J/body"
+sleep 1.1
+agent pod-10 k2 k9 1 >/dev/null
+check "a JWKS of 17 keys is refused (at most 16)" \
+  wait_for bash -c "jq -e -s '[.[] | select(.event == \"runner_jwks_fetch_failed\")] | last | .reason | test(\"more than 16 keys\")' '$CONTROL_LOG' >/dev/null"
+$MINT jwks "${kids[@]:0:32}" >"$J/body"
+sleep 1.1
+agent pod-11 k2 k9 1 >/dev/null
+check "a JWKS of 16 keys is taken" \
+  wait_for bash -c "jq -e -s '[.[] | select(.event == \"runner_jwks_fetched\")] | last | .keys == 16' '$CONTROL_LOG' >/dev/null"

@@ -32,6 +32,9 @@ check "internal listener off loopback without a token: refused" \
   refused_at_start "needs --internal-token-file" "${EXT[@]}" --internal-listen 0.0.0.0:0
 check "internal token of 15 characters: refused" \
   refused_at_start "shorter than 16" "${EXT[@]}" --internal-listen 127.0.0.1:0 --internal-token-file "$TMP/short.tok"
+head -c 4097 /dev/zero | tr '\0' x >"$TMP/long.tok"   # one over the 4096 maximum
+check "internal token of 4097 characters: refused" \
+  refused_at_start "longer than 4096" "${EXT[@]}" --internal-listen 127.0.0.1:0 --internal-token-file "$TMP/long.tok"
 check "--internal-token-file without --internal-listen: refused" \
   refused_at_start "needs --internal-listen" "${EXT[@]}" --internal-token-file "$TMP/internal.tok"
 
