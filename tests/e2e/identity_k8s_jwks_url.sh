@@ -120,3 +120,4 @@ sleep 1.1
 agent pod-11 k2 k9 1 >/dev/null
 check "a JWKS of 16 keys is taken" \
   wait_for bash -c "jq -e -s '[.[] | select(.event == \"runner_jwks_fetched\")] | last | .keys == 16' '$CONTROL_LOG' >/dev/null"
+sanitizer_check "$TMP"/agent-*.log

@@ -23,3 +23,4 @@ check "some Jobs never got Ready (dead control URL) and were replaced" \
   jq -e '.jobs_dead_url >= 1 and .jobs_created > 52' "$TMP/keda.json"
 check "the warm pool is 2 idle agents at the end, demand 0" \
   jq -e '.final_queue.idle_agents == 2 and .final_queue.demand == 0' "$TMP/keda.json"
+sanitizer_check "$TMP"/jobs/*/agent.log
