@@ -33,6 +33,7 @@ struct http_conn {
 	int responded;
 	int close_after;              /* the request was refused before its body was read */
 	int retry_after;              /* seconds, for 429 and 503; 0: no header */
+	int bearer_challenge;         /* a 401 from the internal listener: WWW-Authenticate */
 	FILE *file;                   /* response body streamed from a file, or NULL */
 	size_t file_left;
 };
@@ -62,8 +63,11 @@ static int respond(struct lws *wsi, struct http_conn *c, unsigned status, const 
 						n, &p, end))
 			return 1;
 	}
-	if (
-	    lws_finalize_write_http_header(wsi, start, &p, end))
+	if (c->bearer_challenge &&
+	    lws_add_http_header_by_name(wsi, (const uint8_t *)"www-authenticate:",
+					(const uint8_t *)"Bearer realm=\"runwire-internal\"", 31, &p, end))
+		return 1;
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		return 1;
 	lws_callback_on_writable(wsi);
 	return 0;
@@ -357,6 +361,7 @@ static int route_internal(struct control *ctl, struct lws *wsi, struct http_conn
 
 	if (!internal_authorized(ctl, wsi)) {
 		ctl->m.auth_failures++;
+		c->bearer_challenge = 1;
 		return respond_error(wsi, c, 401, "missing or wrong \"Authorization: Bearer <internal token>\"");
 	}
 	if (c->method != LWSHUMETH_GET)
