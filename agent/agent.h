@@ -21,6 +21,7 @@
 #define AGENT_MIN_WINDOW (4u << 10)
 #define AGENT_MAX_WINDOW (1u << 30)
 #define AGENT_DEFAULT_GRACE_S 300            /* control unreachable this long: give up */
+#define AGENT_MAX_IDLE_EXIT_S (7 * 86400)    /* --idle-exit */
 #define AGENT_READ_CHUNK (64u << 10)         /* one pty read */
 #define AGENT_SEND_CHUNK (256u << 10)        /* output bytes in one OUTPUT frame */
 #define AGENT_MAX_EVENT_LINE (16u << 10)     /* one JSON line from RUNWIRE_EVENTS_FD */
@@ -55,6 +56,8 @@ struct agent_config {
 	char *bwrap;         /* bwrap binary, NULL: "bwrap" from PATH */
 	const char *sandbox_ro[SANDBOX_MAX_RO_DIRS];   /* --sandbox-ro DIR (argv strings) */
 	size_t n_sandbox_ro;
+	char *ready_file;    /* present while control counts this agent (--ready-file), or NULL */
+	int idle_exit_s;     /* leave after this long accepted with no session; 0: never */
 	int run_as;          /* the CLI runs as run_uid/run_gid (--run-as USER) */
 	uid_t run_uid;
 	gid_t run_gid;
@@ -91,6 +94,10 @@ struct agent {
 	struct agent_frame *q_head, *q_tail;
 	size_t q_bytes;
 	int resume_pending;           /* output waits for control's resume offset */
+	int accepted;                 /* control answered this link's HELLO: counted as idle */
+	int leaving;                  /* HELLO {"leave":true} sent (--idle-exit): exit on close */
+	int ready;                    /* the ready file exists */
+	lws_sorted_usec_list_t sul_idle;  /* --idle-exit's deadline */
 	uint64_t acked;               /* control holds every byte below this */
 
 	/* session */
@@ -140,6 +147,12 @@ void uplink_queue(struct agent *a, struct agent_frame *f);
 int uplink_queue_json(struct agent *a, enum proto_type type, json_t *obj);
 void uplink_want_write(struct agent *a);
 void uplink_release(struct agent *a);
+/* The ready file (--ready-file) follows whether control counts this agent: made (written
+ * beside it, then renamed: a probe never sees half a file) once control has accepted the
+ * link's HELLO, and kept while the agent holds a session, link up or down (a busy runner
+ * must not look like a pending one to a scaler, docs/operations.md); removed when the link
+ * of an agent without a session goes down, and at exit. */
+void uplink_set_ready(struct agent *a, int ready);
 
 /* runner.c */
 extern const struct lws_protocols runner_protocols[2];

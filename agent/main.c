@@ -57,6 +57,12 @@ static void usage(FILE *out)
 "  --sandbox-ro DIR    also show DIR, read-only, inside the sandbox (repeatable)\n"
 "  --run-as USER       run the CLI as USER (the agent must be root); its work\n"
 "                      directory is given to USER\n"
+"  --ready-file PATH   create PATH once control has accepted this agent (counted as\n"
+"                      idle), keep it while a session runs, remove it when the link\n"
+"                      of an agent without a session is down, and at exit: a\n"
+"                      Kubernetes readiness probe `test -f PATH` (env RUNWIRE_READY_FILE)\n"
+"  --idle-exit SECONDS exit 0 after this long accepted without a session (0: never,\n"
+"                      the default; env RUNWIRE_IDLE_EXIT)\n"
 "  --exit-with-parent  exit when the spawning process does (local dispatcher)\n"
 "  -h, --help          this text; --version: the version\n",
 		AGENT_DEFAULT_WINDOW, AGENT_MIN_WINDOW, AGENT_MAX_WINDOW, AGENT_DEFAULT_GRACE_S);
@@ -110,6 +116,8 @@ int main(int argc, char **argv)
 		{ "bwrap", required_argument, NULL, 'B' },
 		{ "run-as", required_argument, NULL, 'U' },
 		{ "sandbox-ro", required_argument, NULL, 'R' },
+		{ "ready-file", required_argument, NULL, 'r' },
+		{ "idle-exit", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -120,6 +128,8 @@ int main(int argc, char **argv)
 	const char *grace = getenv("RUNWIRE_GRACE");
 	const char *ca_file = getenv("RUNWIRE_CA_FILE");
 	const char *cache_dir = getenv("RUNWIRE_CACHE_DIR");
+	const char *idle_exit = getenv("RUNWIRE_IDLE_EXIT");
+	const char *ready_file = getenv("RUNWIRE_READY_FILE");
 	char work_root[4096];
 	long long v;
 	int token_fd = -1, c;
@@ -184,6 +194,8 @@ int main(int argc, char **argv)
 			a.cfg.run_gid = pw->pw_gid;
 			break;
 		}
+		case 'r': free(a.cfg.ready_file); a.cfg.ready_file = strdup(optarg); break;
+		case 'I': idle_exit = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -207,6 +219,23 @@ int main(int argc, char **argv)
 		}
 		a.cfg.grace_s = (int)v;
 	}
+	if (idle_exit) {
+		if (rw_parse_int(idle_exit, 0, AGENT_MAX_IDLE_EXIT_S, &v)) {
+			fprintf(stderr, "runwire-agent: --idle-exit must be 0..%d seconds\n",
+				AGENT_MAX_IDLE_EXIT_S);
+			return 2;
+		}
+		a.cfg.idle_exit_s = (int)v;
+	}
+	if (!a.cfg.ready_file && ready_file && *ready_file)
+		a.cfg.ready_file = strdup(ready_file);
+	if (a.cfg.ready_file && !*a.cfg.ready_file) {
+		fprintf(stderr, "runwire-agent: --ready-file wants a path\n");
+		return 2;
+	}
+	/* a file left by an earlier agent in the same place must not say Ready for this one */
+	if (a.cfg.ready_file)
+		unlink(a.cfg.ready_file);
 	if (!control) {
 		fprintf(stderr, "runwire-agent: no control URL: pass --control ws://HOST:PORT/agent or set RUNWIRE_CONTROL_URL\n");
 		return 2;
@@ -248,6 +277,7 @@ int main(int argc, char **argv)
 		a.exit_status = 128 + agent_stop;
 	}
 	runner_stop_worker(&a);   /* its wake-ups go through the context released next */
+	uplink_set_ready(&a, 0);  /* an exiting agent is counted nowhere */
 	uplink_release(&a);
 	runner_release(&a);
 	sodium_memzero(a.cfg.ticket, strlen(a.cfg.ticket));
@@ -258,5 +288,6 @@ int main(int argc, char **argv)
 	free(a.cfg.ca_file);
 	free(a.cfg.cache_dir);
 	free(a.cfg.bwrap);
+	free(a.cfg.ready_file);
 	return a.exit_status;
 }

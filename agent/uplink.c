@@ -9,6 +9,8 @@
 #include "common/log.h"
 #include "common/rw.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +22,50 @@
 static const uint32_t uplink_backoff_ms[] = { 100, 200, 500, 1000, 2000, 5000 };
 
 static void uplink_connect(struct agent *a);
+
+void uplink_set_ready(struct agent *a, int ready)
+{
+	char tmp[4200];
+	FILE *f;
+
+	if (!a->cfg.ready_file || a->ready == ready)
+		return;
+	if (!ready) {
+		if (unlink(a->cfg.ready_file) && errno != ENOENT)
+			log_warn("ready_file", "{s:s, s:s}", "action", "remove", "reason", strerror(errno));
+		a->ready = 0;
+		log_info("not_ready", NULL);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", a->cfg.ready_file, (int)getpid());
+	f = fopen(tmp, "w");
+	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) || rename(tmp, a->cfg.ready_file)) {
+		log_warn("ready_file", "{s:s, s:s}", "action", "create", "reason", strerror(errno));
+		unlink(tmp);
+		return;
+	}
+	a->ready = 1;
+	log_info("ready", NULL);
+}
+
+/* --idle-exit: the agent has been counted as idle this long without a session. It asks to
+ * leave (HELLO {"leave":true}); control takes it out of the idle set and closes the link,
+ * and the agent exits 0 when it sees the close. An ASSIGN that crossed the request is run
+ * instead (handle_frame). */
+static void on_idle_deadline(lws_sorted_usec_list_t *sul)
+{
+	struct agent *a = lws_container_of(sul, struct agent, sul_idle);
+	json_t *bye;
+
+	if (a->have_session || !a->connected || !a->accepted || a->leaving)
+		return;
+	bye = json_pack("{s:i, s:b}", "v", PROTO_VERSION, "leave", 1);
+	if (uplink_queue_json(a, PROTO_HELLO, bye) == RW_OK) {
+		a->leaving = 1;
+		log_info("idle_exit_requested", "{s:i}", "idle_s", a->cfg.idle_exit_s);
+	}
+	json_decref(bye);
+}
 
 void uplink_want_write(struct agent *a)
 {
@@ -203,6 +249,11 @@ static void handle_frame(struct agent *a, const struct proto_frame *f)
 
 	switch (f->type) {
 	case PROTO_ASSIGN:
+		lws_sul_cancel(&a->sul_idle);
+		if (a->leaving) {
+			log_info("idle_exit_cancelled", "{s:s}", "reason", "a session came first");
+			a->leaving = 0;
+		}
 		j = proto_parse_json(f);
 		if (!j || a->have_session) {
 			log_error("bad_assign", "{s:b}", "duplicate", a->have_session);
@@ -215,8 +266,21 @@ static void handle_frame(struct agent *a, const struct proto_frame *f)
 		sodium_memzero((void *)f->data, f->len);
 		break;
 	case PROTO_HELLO:
-		/* control's answer to a resume: the offset it holds */
+		/* control's answer to this link's HELLO: accepted (counted as idle), or, to a
+		 * resume, the offset it holds */
 		j = proto_parse_json(f);
+		if (j) {
+			a->attempts = 0;
+			a->down_since_us = 0;
+		}
+		if (j && !a->resume_pending && !a->have_session && !a->accepted) {
+			/* control accepted the credential: this agent is counted as idle now */
+			a->accepted = 1;
+			uplink_set_ready(a, 1);
+			if (a->cfg.idle_exit_s)
+				lws_sul_schedule(a->ctx, 0, &a->sul_idle, on_idle_deadline,
+						 (lws_usec_t)a->cfg.idle_exit_s * LWS_US_PER_SEC);
+		}
 		if (j && a->resume_pending) {
 			json_int_t held = json_integer_value(json_object_get(j, "offset"));
 			if (held < (json_int_t)a->window.start || held > (json_int_t)a->window.end) {
@@ -274,8 +338,9 @@ static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, vo
 		lws_sul_cancel(&a->sul_connect);
 		log_info("connected", "{s:s, s:i}", "host", a->host, "port", a->port);
 		a->connected = 1;
-		a->attempts = 0;
-		a->down_since_us = 0;
+		/* the backoff and the grace clock restart once control accepts this link's HELLO
+		 * (its answer), not at the upgrade: a control that keeps answering "retry" (a
+		 * JWKS being refetched) is retried ever more slowly, and given up on after --grace */
 		proto_reader_release(&a->rd);
 		proto_reader_init(&a->rd);
 		a->resume_pending = a->have_session;
@@ -334,8 +399,17 @@ static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, vo
 		log_info("disconnected", NULL);
 	link_gone:
 		lws_sul_cancel(&a->sul_connect);
+		lws_sul_cancel(&a->sul_idle);
 		a->ws = NULL;
 		a->connected = 0;
+		a->accepted = 0;
+		if (a->leaving && !a->have_session) {
+			log_info("idle_exit", "{s:s, s:i}", "reason", "no session claimed while idle",
+				 "idle_s", a->cfg.idle_exit_s);
+			a->done = 1;
+		}
+		if (!a->have_session)
+			uplink_set_ready(a, 0);
 		if (a->done) {
 			lws_cancel_service(a->ctx);
 			break;
@@ -436,6 +510,7 @@ void uplink_release(struct agent *a)
 		lws_sul_cancel(&a->sul_retry);
 		lws_sul_cancel(&a->sul_connect);
 		lws_sul_cancel(&a->sul_tick);
+		lws_sul_cancel(&a->sul_idle);
 		lws_context_destroy(a->ctx);
 		a->ctx = NULL;
 	}

@@ -254,10 +254,12 @@ static void link_supersede(struct agent_link *old, struct agent_link *l)
  * was assigned to (a local agent's ticket, the same pod's token, or the shared runner
  * token). The key alone is not enough: it is a bearer secret that travelled to the runner. */
 static const char *resume_refusal(struct control *ctl, struct session *s, const char *key,
-				  const char *cred)
+				  const char *cred, int *retry)
 {
 	size_t n = key ? strlen(key) : 0;
+	int r;
 
+	*retry = 0;
 	if (!s)
 		return "no such session";
 	if (session_is_final(s))
@@ -266,8 +268,10 @@ static const char *resume_refusal(struct control *ctl, struct session *s, const 
 		return "session was never assigned";
 	if (n != strlen(s->resume_key) || sodium_memcmp(key, s->resume_key, n))
 		return "wrong resume key";
-	if (!cred || dispatcher_check_holder(ctl->disp, cred, &s->holder))
-		return "credential is not the session's runner's";
+	r = cred ? dispatcher_check_holder(ctl->disp, cred, &s->holder) : RW_EAUTH;
+	*retry = r == RW_EAGAIN;
+	if (r)
+		return *retry ? "credential cannot be checked yet" : "credential is not the session's runner's";
 	return NULL;
 }
 
@@ -279,6 +283,7 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 	json_t *j = proto_parse_json(f), *resume;
 	const char *cred, *why;
 	char addr[64];
+	int retry, r;
 
 	if (!j) {
 		link_error(l, PROTO_ERR_PROTOCOL, "HELLO must be a JSON object");
@@ -292,7 +297,14 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		json_int_t end = json_integer_value(json_object_get(resume, "end"));
 		struct session *s = sid ? session_find(ctl, sid) : NULL;
 
-		why = resume_refusal(ctl, s, key, cred);
+		why = resume_refusal(ctl, s, key, cred, &retry);
+		if (why && retry) {
+			/* the runner's key is not known yet (a JWKS being refetched): the agent
+			 * reconnects with backoff and resumes then; its session waits meanwhile */
+			link_error(l, PROTO_ERR_INTERNAL, "runner credential cannot be checked yet; retry");
+			json_decref(j);
+			return;
+		}
 		if (why) {
 			ctl->m.auth_failures++;
 			log_audit("agent_resume_refused", "{s:s?, s:s, s:s}", "session", sid, "reason",
@@ -325,7 +337,13 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		json_decref(j);
 		return;
 	}
-	if (!cred || dispatcher_authenticate(ctl->disp, cred, &l->who)) {
+	r = cred ? dispatcher_authenticate(ctl->disp, cred, &l->who) : RW_EAUTH;
+	if (r == RW_EAGAIN) {
+		link_error(l, PROTO_ERR_INTERNAL, "runner credential cannot be checked yet; retry");
+		json_decref(j);
+		return;
+	}
+	if (r) {
 		ctl->m.auth_failures++;
 		log_audit("agent_refused", "{s:s, s:s}", "reason", "bad or used credential", "client",
 			 server_client_addr(l->wsi, addr, sizeof(addr)));
@@ -338,9 +356,34 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 	l->idle_since_ms = rw_now_ms();
 	l->pid = (int)json_integer_value(json_object_get(j, "pid"));
 	json_decref(j);
+	/* the answer tells the agent it is counted as idle: only now does it call itself Ready
+	 * (--ready-file), so a scaler never sees a Ready runner that /api/queue does not count */
+	link_queue_json(l, PROTO_HELLO, json_pack("{s:i}", "v", PROTO_VERSION));
 	log_info("agent_ready", "{s:i, s:b, s:i}", "agent_pid", l->pid, "local", l->who.local,
 		 "agent_id", l->who.agent_id);
 	dispatcher_run(ctl);
+}
+
+/* HELLO {"leave":true} from an idle agent (--idle-exit): it is taken out of the idle set at
+ * once and its link closed, and the agent exits when it sees the close. Frames on a link
+ * are ordered, so an ASSIGN control sent before this arrived reaches the agent before the
+ * close does, and the agent runs that session instead of leaving (the HELLO is then
+ * ignored, above). */
+static void link_leave(struct agent_link *l, const struct proto_frame *f)
+{
+	json_t *j = proto_parse_json(f);
+
+	if (!j || !json_is_true(json_object_get(j, "leave"))) {
+		json_decref(j);
+		link_error(l, PROTO_ERR_PROTOCOL, "no session assigned");
+		return;
+	}
+	json_decref(j);
+	l->idle = 0;
+	l->closing = 1;
+	log_info("agent_left", "{s:i, s:i}", "agent_pid", l->pid, "idle_ms",
+		 (int)(rw_now_ms() - l->idle_since_ms));
+	lws_callback_on_writable(l->wsi);
 }
 
 static void link_exit(struct agent_link *l, const struct proto_frame *f)
@@ -378,7 +421,9 @@ static void link_frame_in(struct agent_link *l, const struct proto_frame *f)
 		return;
 	}
 	if (!s) {
-		if (f->type != PROTO_ERROR)
+		if (f->type == PROTO_HELLO)
+			link_leave(l, f);
+		else if (f->type != PROTO_ERROR)
 			link_error(l, PROTO_ERR_PROTOCOL, "no session assigned");
 		return;
 	}
@@ -414,6 +459,9 @@ static void link_frame_in(struct agent_link *l, const struct proto_frame *f)
 		break;
 	case PROTO_EXIT:
 		link_exit(l, f);
+		break;
+	case PROTO_HELLO:
+		/* a leave that crossed its ASSIGN: the agent runs the session instead */
 		break;
 	case PROTO_ERROR:
 		log_warn("agent_error", "{s:s, s:i, s:s%}", "session", s->id, "code", f->code,

@@ -2,6 +2,7 @@
  * and a key in the --config JSON file; precedence is flag > environment > file > default.
  */
 #include "control/control.h"
+#include "control/google_certs.h"
 #include "control/retention.h"
 #include "common/rw.h"
 
@@ -19,8 +20,8 @@
 #define CONFIG_DEFAULT_NAME "runwire-control.json"
 #define CONFIG_NONE "none"
 
-enum opt_type { OPT_STR, OPT_INT, OPT_LISTEN, OPT_DISPATCHER, OPT_DURATION, OPT_BYTES,
-		OPT_FLAG };
+enum opt_type { OPT_STR, OPT_INT, OPT_LISTEN, OPT_INTERNAL_LISTEN, OPT_DISPATCHER,
+		OPT_DURATION, OPT_BYTES, OPT_FLAG };
 
 struct opt_def {
 	const char *flag;     /* --flag */
@@ -38,6 +39,12 @@ struct opt_def {
 static const struct opt_def opt_defs[] = {
 	{ "listen", "RUNWIRE_LISTEN", "listen", OPT_LISTEN, 0, 0, 0, "ADDR:PORT",
 	  "address to serve HTTP and WebSocket on (default 127.0.0.1:8080; port 0 picks one)" },
+	{ "internal-listen", "RUNWIRE_INTERNAL_LISTEN", "internalListen", OPT_INTERNAL_LISTEN, 0, 0, 0, "ADDR:PORT",
+	  "also serve /api/queue, /metrics, /healthz and /readyz here, behind --internal-token-file; the main listener then answers 404 for /api/queue and /metrics" },
+	{ "internal-token-file", "RUNWIRE_INTERNAL_TOKEN_FILE", "internalTokenFile", OPT_STR, 0, 0, OFF(internal_token_file), "FILE",
+	  "bearer token (16 to 4096 characters) the internal listener requires; optional only when --internal-listen is loopback" },
+	{ "warm-target", "RUNWIRE_WARM_TARGET", "warmTarget", OPT_INT, 0, CONTROL_MAX_WARM_TARGET, OFF(warm_target), "N",
+	  "--dispatcher external: idle runners to keep connected; /api/queue's demand counts them (default 0; the local dispatcher uses --local-runners)" },
 	{ "local-runners", "RUNWIRE_LOCAL_RUNNERS", "localRunners", OPT_INT, 0, 1024, OFF(local_runners), "N",
 	  "local agents kept warm (default 1)" },
 	{ "max-runners", "RUNWIRE_MAX_RUNNERS", "maxRunners", OPT_INT, 1, 4096, OFF(max_runners), "N",
@@ -48,6 +55,12 @@ static const struct opt_def opt_defs[] = {
 	  "credential that external agents present (at least 16 characters)" },
 	{ "runner-jwks-file", "RUNWIRE_RUNNER_JWKS_FILE", "runnerJwksFile", OPT_STR, 0, 0, OFF(runner_jwks_file), "FILE",
 	  "external runners present Kubernetes service-account tokens verified with this JWKS (one claim per pod)" },
+	{ "runner-jwks-url", "RUNWIRE_RUNNER_JWKS_URL", "runnerJwksUrl", OPT_STR, 0, 0, OFF(runner_jwks_url), "URL",
+	  "like --runner-jwks-file, fetched from this URL (https, or http to loopback) and cached per its Cache-Control max-age" },
+	{ "runner-jwks-ca-file", "RUNWIRE_RUNNER_JWKS_CA_FILE", "runnerJwksCaFile", OPT_STR, 0, 0, OFF(runner_jwks_ca_file), "FILE",
+	  "CA certificates (PEM) to trust for --runner-jwks-url instead of the system's" },
+	{ "runner-jwks-refetch", "RUNWIRE_RUNNER_JWKS_REFETCH", "runnerJwksRefetch", OPT_INT, 1, 3600, OFF(runner_jwks_refetch_s), "SECONDS",
+	  "a token with a kid not in the fetched JWKS refetches it at most this often (default 60)" },
 	{ "runner-issuer", "RUNWIRE_RUNNER_ISSUER", "runnerIssuer", OPT_STR, 0, 0, OFF(runner_issuer), "ISS",
 	  "expected issuer of runners' service-account tokens (the cluster's)" },
 	{ "data-dir", "RUNWIRE_DATA_DIR", "dataDir", OPT_STR, 0, 0, OFF(data_dir), "DIR",
@@ -122,7 +135,7 @@ static void usage(FILE *out)
 	fprintf(out, "  %-32s %s\n", "--version", "the version (alone)");
 }
 
-static int set_listen(struct control_config *cfg, const char *v)
+static int set_listen(char **hostp, int *portp, const char *v)
 {
 	const char *colon = strrchr(v, ':');
 	long long port;
@@ -138,9 +151,9 @@ static int set_listen(struct control_config *cfg, const char *v)
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = '\0';
 	}
-	free(cfg->listen_host);
-	cfg->listen_host = strdup(host);
-	cfg->port = (int)port;
+	free(*hostp);
+	*hostp = strdup(host);
+	*portp = (int)port;
 	return 0;
 }
 
@@ -175,7 +188,11 @@ static int apply(struct control_config *cfg, const struct opt_def *d, const char
 			goto bad;
 		return 0;
 	case OPT_LISTEN:
-		if (set_listen(cfg, v))
+		if (set_listen(&cfg->listen_host, &cfg->port, v))
+			goto bad;
+		return 0;
+	case OPT_INTERNAL_LISTEN:
+		if (set_listen(&cfg->internal_host, &cfg->internal_port, v))
 			goto bad;
 		return 0;
 	case OPT_FLAG:
@@ -303,7 +320,8 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 	cfg->max_data_bytes = CONTROL_DEFAULT_MAX_DATA_BYTES;
 	cfg->cancel_grace_ms = CONTROL_DEFAULT_CANCEL_GRACE_MS;
 	cfg->runner_grace_s = CONTROL_DEFAULT_RUNNER_GRACE_S;
-	cfg->max_connections_per_client = -1;  /* the default depends on sign-in: listener.c */
+	cfg->max_connections_per_client = -1;
+	cfg->runner_jwks_refetch_s = CONTROL_DEFAULT_JWKS_REFETCH_S;  /* the default depends on sign-in: listener.c */
 
 	for (i = 0; i < RW_ARRAY_LEN(opt_defs); i++)
 		longopts[i] = (struct option){ opt_defs[i].flag,
@@ -363,13 +381,38 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 		cfg->data_dir = default_data_dir();
 	if (!cfg->agent_path)
 		cfg->agent_path = default_agent_path();
-	if (cfg->external && !cfg->runner_token_file && !cfg->runner_jwks_file) {
-		fprintf(stderr, "runwire-control: --dispatcher external needs --runner-jwks-file (one claim "
-				"per pod) or --runner-token-file\n");
+	if (cfg->external && !cfg->runner_token_file && !cfg->runner_jwks_file &&
+	    !cfg->runner_jwks_url) {
+		fprintf(stderr, "runwire-control: --dispatcher external needs --runner-jwks-file or "
+				"--runner-jwks-url (one claim per pod), or --runner-token-file\n");
 		return RW_EINVAL;
 	}
-	if (!!cfg->runner_jwks_file != !!cfg->runner_issuer) {
-		fprintf(stderr, "runwire-control: --runner-jwks-file and --runner-issuer go together\n");
+	if (cfg->runner_jwks_file && cfg->runner_jwks_url) {
+		fprintf(stderr, "runwire-control: --runner-jwks-file and --runner-jwks-url: one or the other\n");
+		return RW_EINVAL;
+	}
+	if (!!(cfg->runner_jwks_file || cfg->runner_jwks_url) != !!cfg->runner_issuer) {
+		fprintf(stderr, "runwire-control: --runner-jwks-file (or --runner-jwks-url) and --runner-issuer go together\n");
+		return RW_EINVAL;
+	}
+	if (cfg->runner_jwks_ca_file && !cfg->runner_jwks_url) {
+		fprintf(stderr, "runwire-control: --runner-jwks-ca-file needs --runner-jwks-url\n");
+		return RW_EINVAL;
+	}
+	if (cfg->warm_target && !cfg->external) {
+		fprintf(stderr, "runwire-control: --warm-target is for --dispatcher external; the local "
+				"dispatcher keeps --local-runners warm itself\n");
+		return RW_EINVAL;
+	}
+	if (cfg->internal_token_file && !cfg->internal_host) {
+		fprintf(stderr, "runwire-control: --internal-token-file needs --internal-listen\n");
+		return RW_EINVAL;
+	}
+	/* the queue and the metrics are not for everyone: off loopback, a token is required */
+	if (cfg->internal_host && !cfg->internal_token_file &&
+	    !google_certs_host_is_loopback(cfg->internal_host)) {
+		fprintf(stderr, "runwire-control: --internal-listen %s is not loopback: it needs "
+				"--internal-token-file\n", cfg->internal_host);
 		return RW_EINVAL;
 	}
 	if (cfg->firebase_emulator && !cfg->firebase_project) {
@@ -412,6 +455,10 @@ void config_release(struct control_config *cfg)
 	free(cfg->audit_log);
 	free(cfg->bwrap);
 	free(cfg->sandbox_ro);
+	free(cfg->internal_host);
+	free(cfg->internal_token_file);
+	free(cfg->runner_jwks_url);
+	free(cfg->runner_jwks_ca_file);
 	json_decref(cfg->file);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -43,6 +43,10 @@
 #define CONTROL_DEFAULT_MAX_DATA_BYTES (10ull << 30)
 #define CONTROL_MIN_DATA_BYTES (64u << 10)
 #define CONTROL_DEFAULT_LOCAL_RUNNERS 1
+#define CONTROL_MAX_WARM_TARGET 10000
+#define CONTROL_DEFAULT_JWKS_REFETCH_S 60
+#define CONTROL_INTERNAL_TOKEN_MIN 16      /* characters of the internal listener's token */
+#define CONTROL_INTERNAL_TOKEN_MAX 4096
 #define CONTROL_DEFAULT_MAX_RUNNERS 16
 #define CONTROL_DEFAULT_CANCEL_GRACE_MS 3000
 #define CONTROL_DEFAULT_RUNNER_GRACE_S 300
@@ -98,6 +102,13 @@ struct control_config {
 	char *bwrap;              /* bubblewrap for local runners' sandbox, NULL: from PATH */
 	int unsafe_no_sandbox;    /* local sessions run unsandboxed (--unsafe-no-sandbox) */
 	char *sandbox_ro;         /* DIR[:DIR...] read-only in local sessions' sandboxes */
+	int warm_target;          /* idle runners /api/queue asks the fleet to keep (external) */
+	char *internal_host;      /* --internal-listen: /api/queue and /metrics, or NULL */
+	int internal_port;
+	char *internal_token_file; /* bearer token the internal listener requires */
+	char *runner_jwks_url;    /* cluster JWKS fetched and cached (instead of the file) */
+	char *runner_jwks_ca_file; /* CA bundle for runner_jwks_url instead of the system's */
+	int runner_jwks_refetch_s; /* an unknown kid refetches the JWKS at most this often */
 };
 
 struct control_metrics {
@@ -111,6 +122,10 @@ struct control {
 	struct control_config cfg;
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
+	/* SHA-256 of the internal listener's bearer token (the token itself is not kept);
+	 * have_internal_token 0: none (a loopback-only internal listener) */
+	uint8_t internal_token_hash[crypto_hash_sha256_BYTES];
+	int have_internal_token;
 	struct session *sessions;       /* all sessions, newest first */
 	size_t n_sessions;
 	struct session *waiting_head;   /* FIFO of sessions waiting for an agent */
@@ -263,7 +278,8 @@ void agent_link_runner_gone(struct control *ctl, int agent_id, const char *why);
 
 struct dispatcher *dispatcher_new(struct control *ctl);
 void dispatcher_free(struct dispatcher *d);
-/* Checks an agent's credential; a local ticket is consumed. 0 or RW_EAUTH. */
+/* Checks an agent's credential; a local ticket is consumed. 0, RW_EAUTH, or RW_EAGAIN when
+ * it cannot be checked yet (a fetched JWKS without its kid: the agent should retry). */
 int dispatcher_authenticate(struct dispatcher *d, const char *credential,
 			    struct agent_identity *who);
 /* Checks, without consuming anything, that `credential` is still valid and belongs to the
@@ -333,14 +349,26 @@ int token_consume(struct token_keys *k, const char *jti, int64_t exp);
 /* ---- http_api.c ---- */
 
 extern const struct lws_protocols http_api_protocol;
+/* What /api/queue answers (docs/operations.md, "Scaling runners"): sessions waiting, agents
+ * connected and idle, the warm pool asked for, and demand = max(0, waiting + warm_target -
+ * idle_agents), the runners a scaler should start now. A new reference. */
+json_t *http_api_queue(struct control *ctl);
+/* Reads --internal-token-file (CONTROL_INTERNAL_TOKEN_MIN..MAX characters) and keeps only its
+ * SHA-256 in ctl; without the file (a loopback-only internal listener) no token is asked.
+ * 0 or RW_EINVAL with a message printed. */
+int http_api_internal_token_load(struct control *ctl);
 
 /* ---- listener.c ---- */
 
 extern const struct lws_protocols listener_protocol;
-/* Binds cfg.listen_host:cfg.port (0 picks a port, written back to cfg.port) and serves it
- * from the loop. 0 or RW_E... with a message printed. */
+/* Binds cfg.listen_host:cfg.port (0 picks a port, written back to cfg.port), and
+ * cfg.internal_host:internal_port when set (the same), and serves them from the loop.
+ * Loads the internal token first. 0 or RW_E... with a message printed. */
 int listener_start(struct control *ctl);
 void listener_stop(void);
+/* Whether the connection came in on --internal-listen's socket (by its local address: lws
+ * would move a connection adopted on a second vhost back to the first by its Host header). */
+int listener_is_internal(struct lws *wsi);
 /* Every connection lws held ends here (LWS_CALLBACK_WSI_DESTROY, which lws sends to the
  * vhost's first protocol): its client address's count drops. Others are ignored. */
 void listener_connection_closed(struct lws *wsi);

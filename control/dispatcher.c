@@ -4,7 +4,8 @@
  * keeps `local_runners` of them warm, and spawns more on demand up to `max_runners`. Each
  * child gets a one-time claim ticket through an inherited pipe, never through its
  * environment or a file. External: agents come from elsewhere (Kubernetes pods scaled by
- * KEDA on /api/queue) and present the runner credential from --runner-token-file.
+ * KEDA on /api/queue) and present a pod's service-account token (runner_auth.h) or the
+ * runner credential from --runner-token-file.
  */
 #include "control/control.h"
 #include "control/runner_auth.h"
@@ -140,14 +141,24 @@ struct dispatcher *dispatcher_new(struct control *ctl)
 	if (!d)
 		return NULL;
 	d->ctl = ctl;
-	if (ctl->cfg.runner_jwks_file) {
+	if (ctl->cfg.runner_jwks_file || ctl->cfg.runner_jwks_url) {
 		char err[512];
-		d->ra = runner_auth_new(ctl->cfg.runner_jwks_file, ctl->cfg.runner_issuer, err, sizeof(err));
+		struct runner_auth_opts ro = {
+			.issuer = ctl->cfg.runner_issuer,
+			.jwks_file = ctl->cfg.runner_jwks_file,
+			.jwks_url = ctl->cfg.runner_jwks_url,
+			.ca_file = ctl->cfg.runner_jwks_ca_file,
+			.kid_refetch_s = ctl->cfg.runner_jwks_refetch_s,
+		};
+		d->ra = runner_auth_new(&ro, err, sizeof(err));
 		if (!d->ra) {
 			fprintf(stderr, "runwire-control: %s\n", err);
 			free(d);
 			return NULL;
 		}
+		/* the first set before the first runner, when the cluster answers; when it does
+		 * not, runners are asked to retry until it does (runner_auth.h) */
+		runner_auth_refresh_now(d->ra);
 	}
 	if (ctl->cfg.runner_token_file) {
 		d->runner_token = rw_read_file(ctl->cfg.runner_token_file, DISPATCH_TOKEN_MAX, NULL);
@@ -229,8 +240,13 @@ int dispatcher_authenticate(struct dispatcher *d, const char *credential,
 	}
 	if (d->ra && runner_auth_is_jwt(credential)) {
 		char reason[128];
-		if (runner_auth_claim(d->ra, credential, rw_now_ms() / 1000, who->pod_uid,
-				      sizeof(who->pod_uid), reason, sizeof(reason))) {
+		int r = runner_auth_claim(d->ra, credential, rw_now_ms() / 1000, who->pod_uid,
+					  sizeof(who->pod_uid), reason, sizeof(reason));
+		if (r == RW_EAGAIN) {
+			log_warn("runner_token_deferred", "{s:s}", "reason", reason);
+			return RW_EAGAIN;
+		}
+		if (r) {
 			log_warn("runner_token_refused", "{s:s}", "reason", reason);
 			return RW_EAUTH;
 		}
@@ -254,8 +270,13 @@ int dispatcher_check_holder(struct dispatcher *d, const char *credential,
 	if (holder->pod_uid[0]) {
 		if (!d->ra || !runner_auth_is_jwt(credential))
 			return RW_EAUTH;
-		if (runner_auth_verify(d->ra, credential, rw_now_ms() / 1000, uid, sizeof(uid), reason,
-				       sizeof(reason))) {
+		int r = runner_auth_verify(d->ra, credential, rw_now_ms() / 1000, uid, sizeof(uid),
+					   reason, sizeof(reason));
+		if (r == RW_EAGAIN) {
+			log_warn("runner_token_deferred", "{s:s}", "reason", reason);
+			return RW_EAGAIN;
+		}
+		if (r) {
 			log_warn("runner_token_refused", "{s:s}", "reason", reason);
 			return RW_EAUTH;
 		}

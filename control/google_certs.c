@@ -28,15 +28,14 @@
 #define GOOGLE_CERTS_MAX_SLEEP_S 3600 /* the refresher re-reads the clock at least this often */
 #define GOOGLE_CERTS_NEVER (INT64_MIN / 4) /* "long ago", safe to add small numbers to */
 
-struct cert_key {
-	char kid[GOOGLE_CERTS_MAX_KID + 1];
-	EVP_PKEY *pkey; /* one reference owned by the set */
-};
-
 struct google_certs {
 	char *url;
 	char *ca_file;
 	int https;                      /* the URL's scheme: 1 https, 0 http (loopback) */
+	google_certs_parse_fn parse;
+	char what[32];                  /* "certificate", "JWKS": for messages */
+	char ev_fetched[64], ev_failed[64];
+	int kid_refetch_s;
 	google_certs_clock_fn clock;
 	void *clock_arg;
 
@@ -47,7 +46,7 @@ struct google_certs {
 	int have_thread;
 	atomic_int stopping;            /* also read by curl's progress callback */
 
-	struct cert_key *keys;          /* the current set, nkeys entries */
+	struct google_certs_key *keys;          /* the current set, nkeys entries */
 	size_t nkeys;
 	int64_t expires_at;             /* clock time after which the set is unusable; 0: no set */
 	int64_t next_fetch_at;          /* scheduled refresh or retry */
@@ -153,7 +152,7 @@ int google_certs_url_ok(const char *url, char *err, size_t errlen)
 	return rc;
 }
 
-static void free_keys(struct cert_key *keys, size_t n)
+void google_certs_free_keys(struct google_certs_key *keys, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		EVP_PKEY_free(keys[i].pkey);
@@ -285,17 +284,17 @@ static int download(struct google_certs *gc, struct fetch_body *body, int64_t *t
 	cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (body->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-		set_msg(err, errlen, "certificate document larger than %d bytes", GOOGLE_CERTS_MAX_DOC);
+		set_msg(err, errlen, "%s document larger than %d bytes", gc->what, GOOGLE_CERTS_MAX_DOC);
 		rc = RW_ETOOBIG;
 	} else if (cc != CURLE_OK) {
-		set_msg(err, errlen, "certificate fetch failed: %s",
+		set_msg(err, errlen, "%s fetch failed: %s", gc->what,
 			curl_err[0] ? curl_err : curl_easy_strerror(cc));
 		rc = RW_EIO;
 	} else if (status != 200) {
-		set_msg(err, errlen, "certificate fetch answered HTTP %ld", status);
+		set_msg(err, errlen, "%s fetch answered HTTP %ld", gc->what, status);
 		rc = RW_EIO;
 	} else if (!body->buf) {
-		set_msg(err, errlen, "certificate document is empty");
+		set_msg(err, errlen, "%s document is empty", gc->what);
 		rc = RW_EPROTO;
 	} else {
 		*ttl = ttl_from_headers(h);
@@ -339,12 +338,12 @@ static int key_from_cert(const char *pem, EVP_PKEY **out, char *err, size_t errl
 
 /* Parses {"kid": "PEM", ...} into a new key array. Any bad entry refuses the whole document:
  * a half-understood answer is not one to trust. */
-static int parse_doc(const char *buf, size_t len, struct cert_key **out, size_t *nout, char *err,
+static int parse_doc(const char *buf, size_t len, struct google_certs_key **out, size_t *nout, char *err,
 		     size_t errlen)
 {
 	json_error_t jerr;
 	json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	struct cert_key *keys = NULL;
+	struct google_certs_key *keys = NULL;
 	size_t n = 0;
 	const char *kid;
 	json_t *pem;
@@ -394,7 +393,7 @@ static int parse_doc(const char *buf, size_t len, struct cert_key **out, size_t 
 	}
 	json_decref(doc);
 	if (rc) {
-		free_keys(keys, n);
+		google_certs_free_keys(keys, n);
 		return rc;
 	}
 	*out = keys;
@@ -414,7 +413,7 @@ static int64_t refresh_lead(int64_t ttl)
 static int certs_fetch(struct google_certs *gc)
 {
 	struct fetch_body body = { 0 };
-	struct cert_key *keys = NULL, *old_keys = NULL;
+	struct google_certs_key *keys = NULL, *old_keys = NULL;
 	size_t nkeys = 0, old_n = 0;
 	char err[GOOGLE_CERTS_ERR_MAX] = "";
 	int64_t started, ttl = GOOGLE_CERTS_MIN_TTL_S;
@@ -431,7 +430,7 @@ static int certs_fetch(struct google_certs *gc)
 
 	rc = download(gc, &body, &ttl, err, sizeof(err));
 	if (!rc)
-		rc = parse_doc(body.buf, body.len, &keys, &nkeys, err, sizeof(err));
+		rc = gc->parse(body.buf, body.len, &keys, &nkeys, err, sizeof(err));
 	free(body.buf);
 
 	pthread_mutex_lock(&gc->lock);
@@ -454,13 +453,14 @@ static int certs_fetch(struct google_certs *gc)
 	pthread_mutex_unlock(&gc->lock);
 	pthread_mutex_unlock(&gc->fetch_lock);
 
-	free_keys(old_keys, old_n);
+	google_certs_free_keys(old_keys, old_n);
 	if (!rc)
-		log_info("google_certs_fetched", "{s:I, s:i, s:I}", "fetch", (json_int_t)nth,
+		log_info(gc->ev_fetched, "{s:I, s:i, s:I}", "fetch", (json_int_t)nth,
 			 "keys", (int)nkeys, "max_age", (json_int_t)ttl);
 	else if (!atomic_load(&gc->stopping))
-		log_warn("google_certs_fetch_failed", "{s:I, s:s, s:s}", "fetch", (json_int_t)nth,
-			 "error", rw_strerror(rc), "reason", err);
+		log_warn(gc->ev_failed, "{s:I, s:s, s:s, s:s}", "fetch", (json_int_t)nth,
+			 "error", rw_strerror(rc), "reason", err, "action", gc->nkeys ?
+			 "keeping the previous keys until they expire" : "no keys yet: retrying");
 	return rc;
 }
 
@@ -473,8 +473,8 @@ static void *refresher_main(void *arg)
 		int64_t now = certs_now(gc), due = gc->next_fetch_at;
 		struct timespec until;
 
-		if (gc->kid_poked && gc->last_fetch_at + GOOGLE_CERTS_KID_REFETCH_S < due)
-			due = gc->last_fetch_at + GOOGLE_CERTS_KID_REFETCH_S;
+		if (gc->kid_poked && gc->last_fetch_at + gc->kid_refetch_s < due)
+			due = gc->last_fetch_at + gc->kid_refetch_s;
 		if (now >= due) {
 			pthread_mutex_unlock(&gc->lock);
 			(void)certs_fetch(gc);
@@ -526,6 +526,13 @@ struct google_certs *google_certs_new(const struct google_certs_opts *o, char *e
 	if (!gc->url || (o && o->ca_file && !gc->ca_file))
 		goto fail_alloc;
 	gc->https = !strncasecmp(url, "https:", 6);
+	gc->parse = o && o->parse ? o->parse : parse_doc;
+	snprintf(gc->what, sizeof(gc->what), "%s", o && o->what ? o->what : "certificate");
+	snprintf(gc->ev_fetched, sizeof(gc->ev_fetched), "%s_fetched",
+		 o && o->log_name ? o->log_name : "google_certs");
+	snprintf(gc->ev_failed, sizeof(gc->ev_failed), "%s_fetch_failed",
+		 o && o->log_name ? o->log_name : "google_certs");
+	gc->kid_refetch_s = o && o->kid_refetch_s > 0 ? o->kid_refetch_s : GOOGLE_CERTS_KID_REFETCH_S;
 	gc->clock = o && o->clock ? o->clock : wall_clock;
 	gc->clock_arg = o ? o->clock_arg : NULL;
 	gc->next_fetch_at = GOOGLE_CERTS_NEVER;
@@ -565,7 +572,7 @@ void google_certs_free(struct google_certs *gc)
 	pthread_mutex_unlock(&gc->lock);
 	if (gc->have_thread)
 		pthread_join(gc->thread, NULL);
-	free_keys(gc->keys, gc->nkeys);
+	google_certs_free_keys(gc->keys, gc->nkeys);
 	pthread_cond_destroy(&gc->wake);
 	pthread_mutex_destroy(&gc->lock);
 	pthread_mutex_destroy(&gc->fetch_lock);

@@ -1,4 +1,5 @@
-/* google_certs.h: the cache of Google's published token-signing certificates.
+/* google_certs.h: the cache of Google's published token-signing certificates, and of any
+ * published key set fetched the same way (a Kubernetes cluster's JWKS, runner_auth.h).
  *
  * runwire-control verifies Firebase ID tokens (firebase_auth.h) against the X.509 certificates
  * that Google publishes as a JSON object {"<kid>": "-----BEGIN CERTIFICATE-----...", ...}. This
@@ -11,8 +12,8 @@
  *     at most GOOGLE_CERTS_MAX_LEAD_S early), and after a failure with a backoff of 5 s
  *     doubling to 60 s, keeping the previous keys until they expire;
  *   - google_certs_get_key() on an unknown kid pokes it; it then fetches, but never sooner than
- *     GOOGLE_CERTS_KID_REFETCH_S after the previous fetch began (a poke that comes too early
- *     is deferred to that time, not lost).
+ *     GOOGLE_CERTS_KID_REFETCH_S (or the kid_refetch_s option) after the previous fetch began
+ *     (a poke that comes too early is deferred to that time, not lost).
  * google_certs_get_key() only takes a mutex for a few instructions and may be called from any
  * thread. google_certs_refresh_now() fetches on the calling thread (blocking) and is meant for
  * start-up and tests. Fetches never overlap. The clock may be replaced (tests): the refresher
@@ -45,12 +46,31 @@
 /* A clock in whole seconds since the epoch. */
 typedef int64_t (*google_certs_clock_fn)(void *arg);
 
+/* One key of a fetched set. */
+struct google_certs_key {
+	char kid[GOOGLE_CERTS_MAX_KID + 1];
+	EVP_PKEY *pkey; /* one reference owned by the set */
+};
+
+/* Parses a fetched document into a new array of keys (freed with google_certs_free_keys).
+ * 0, or RW_E... with a message in `err`: a document that is not wholly understood is refused
+ * whole, and the previous set stays. */
+typedef int (*google_certs_parse_fn)(const char *buf, size_t len, struct google_certs_key **keys,
+				     size_t *nkeys, char *err, size_t errlen);
+
+void google_certs_free_keys(struct google_certs_key *keys, size_t n);
+
 struct google_certs_opts {
 	const char *url;               /* NULL: GOOGLE_CERTS_DEFAULT_URL; copied */
 	const char *ca_file;           /* PEM bundle to trust instead of the system's (tests); copied */
 	google_certs_clock_fn clock;   /* NULL: the wall clock */
 	void *clock_arg;               /* passed to clock */
 	int no_refresher;              /* 1: start no thread; only refresh_now fetches (tests) */
+	google_certs_parse_fn parse;   /* NULL: Google's {"kid": "PEM certificate"} object */
+	const char *what;              /* the document in messages (NULL: "certificate") */
+	const char *log_name;          /* log events <log_name>_fetched / _fetch_failed
+					* (NULL: "google_certs") */
+	int kid_refetch_s;             /* 0: GOOGLE_CERTS_KID_REFETCH_S */
 };
 
 struct google_certs;

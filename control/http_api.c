@@ -9,9 +9,11 @@
 #include "common/rw.h"
 #include "common/text.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <sodium.h>
@@ -44,6 +46,7 @@ struct http_conn {
 	int responded;
 	int close_after;              /* the request was refused before its body was read */
 	int retry_after;              /* seconds, for 429 and 503; 0: no header */
+	int bearer_challenge;         /* a 401 from the internal listener: WWW-Authenticate */
 	FILE *file;                   /* response body streamed from a file, or NULL */
 	size_t file_left;
 	struct mint_wait *mint;       /* waiting for a token (not owned), or NULL */
@@ -80,8 +83,11 @@ static int respond(struct lws *wsi, struct http_conn *c, unsigned status, const 
 						n, &p, end))
 			return 1;
 	}
-	if (
-	    lws_finalize_write_http_header(wsi, start, &p, end))
+	if (c->bearer_challenge &&
+	    lws_add_http_header_by_name(wsi, (const uint8_t *)"www-authenticate:",
+					(const uint8_t *)"Bearer realm=\"runwire-internal\"", 31, &p, end))
+		return 1;
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		return 1;
 	lws_callback_on_writable(wsi);
 	return 0;
@@ -362,6 +368,16 @@ static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	fprintf(f, "# HELP runwire_queue_waiting Sessions waiting for a runner.\n"
 		   "# TYPE runwire_queue_waiting gauge\nrunwire_queue_waiting %zu\n",
 		session_count_waiting(ctl));
+	{
+		json_t *q = http_api_queue(ctl);
+		fprintf(f, "# HELP runwire_queue_demand Runners a scaler should start now (/api/queue).\n"
+			   "# TYPE runwire_queue_demand gauge\nrunwire_queue_demand %lld\n"
+			   "# HELP runwire_queue_warm_target Idle runners asked for.\n"
+			   "# TYPE runwire_queue_warm_target gauge\nrunwire_queue_warm_target %lld\n",
+			(long long)json_integer_value(json_object_get(q, "demand")),
+			(long long)json_integer_value(json_object_get(q, "warm_target")));
+		json_decref(q);
+	}
 	fprintf(f, "# HELP runwire_agents_connected Agents connected.\n"
 		   "# TYPE runwire_agents_connected gauge\nrunwire_agents_connected %zu\n",
 		agent_link_count(ctl, 0));
@@ -392,6 +408,109 @@ static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	return respond(wsi, c, 200, "text/plain; version=0.0.4", text, len);
 }
 
+json_t *http_api_queue(struct control *ctl)
+{
+	size_t waiting = session_count_waiting(ctl), idle = agent_link_count(ctl, 1);
+	/* the local dispatcher keeps --local-runners warm itself: that is its warm target */
+	size_t warm = (size_t)(ctl->cfg.external ? ctl->cfg.warm_target : ctl->cfg.local_runners);
+	size_t demand = waiting + warm > idle ? waiting + warm - idle : 0;
+
+	/* "idleAgents" is the name the page and older scrapers read */
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "waiting", (json_int_t)waiting, "idle_agents",
+			 (json_int_t)idle, "warm_target", (json_int_t)warm, "demand",
+			 (json_int_t)demand, "idleAgents", (json_int_t)idle);
+}
+
+int http_api_internal_token_load(struct control *ctl)
+{
+	size_t len = 0;
+	char *tok;
+
+	if (!ctl->cfg.internal_token_file) {
+		log_warn("internal_listener_open", "{s:s, s:s}", "host", ctl->cfg.internal_host,
+			 "reason", "no --internal-token-file: loopback clients need no token");
+		return RW_OK;
+	}
+	tok = rw_read_file(ctl->cfg.internal_token_file, CONTROL_INTERNAL_TOKEN_MAX, &len);
+	if (!tok || len < CONTROL_INTERNAL_TOKEN_MIN) {
+		fprintf(stderr, "runwire-control: internal token file %s: %s\n",
+			ctl->cfg.internal_token_file,
+			tok ? "shorter than 16 characters" :
+			errno == EFBIG ? "longer than 4096 characters" : strerror(errno));
+		if (tok)
+			sodium_memzero(tok, len);
+		free(tok);
+		return RW_EINVAL;
+	}
+	len = strlen(tok);
+	crypto_hash_sha256(ctl->internal_token_hash, (const uint8_t *)tok, len);
+	ctl->have_internal_token = 1;
+	sodium_memzero(tok, len);
+	free(tok);
+	return RW_OK;
+}
+
+/* Whether the request carries "Authorization: Bearer <the internal token>". The token is
+ * compared by its SHA-256, in constant time, so neither its bytes nor its length leak
+ * through timing. A loopback-only internal listener may have no token (config.c). */
+static int internal_authorized(struct control *ctl, struct lws *wsi)
+{
+	char hdr[CONTROL_INTERNAL_TOKEN_MAX + 16];
+	uint8_t h[crypto_hash_sha256_BYTES];
+	int n, ok;
+
+	if (!ctl->have_internal_token)
+		return 1;
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) >= (int)sizeof(hdr))
+		return 0;
+	n = lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (n <= 7 || strncasecmp(hdr, "Bearer ", 7)) {
+		sodium_memzero(hdr, sizeof(hdr));
+		return 0;
+	}
+	crypto_hash_sha256(h, (const uint8_t *)hdr + 7, (size_t)n - 7);
+	ok = !sodium_memcmp(h, ctl->internal_token_hash, sizeof(h));
+	sodium_memzero(hdr, sizeof(hdr));
+	return ok;
+}
+
+/* The internal listener (--internal-listen): the scaler's queue, the metrics and health,
+ * all behind the bearer token; nothing else is served there. */
+/* GET /readyz, on either listener: 503 while stopping or while the session signer has no key. */
+static int readyz(struct control *ctl, struct lws *wsi, struct http_conn *c)
+{
+	char reason[160];
+
+	if (ctl->stopping)
+		return respond_json(wsi, c, 503, json_pack("{s:s}", "status", "stopping"));
+	if (token_keys_ready(ctl->keys, reason, sizeof(reason)))
+		return respond_json(wsi, c, 503, json_pack("{s:s, s:s}", "status", "starting",
+							   "reason", reason));
+	return respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+static int route_internal(struct control *ctl, struct lws *wsi, struct http_conn *c)
+{
+	const char *p = c->path;
+
+	if (!internal_authorized(ctl, wsi)) {
+		ctl->m.auth_failures++;
+		c->bearer_challenge = 1;
+		return respond_error(wsi, c, 401, "missing or wrong \"Authorization: Bearer <internal token>\"");
+	}
+	if (c->method != LWSHUMETH_GET)
+		return respond_error(wsi, c, 405, "use GET");
+	if (!strcmp(p, "/api/queue"))
+		return respond_json(wsi, c, 200, http_api_queue(ctl));
+	if (!strcmp(p, "/metrics"))
+		return metrics(ctl, wsi, c);
+	if (!strcmp(p, "/healthz"))
+		return respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ok"));
+	if (!strcmp(p, "/readyz"))
+		return readyz(ctl, wsi, c);
+	return respond_error(wsi, c, 404, "no such endpoint");
+}
+
 /* Routes a complete request. Returns non-zero to close the connection. */
 static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 {
@@ -401,26 +520,22 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	struct session *s;
 	int m = c->method;
 
+	if (ctl->cfg.internal_host && listener_is_internal(wsi))
+		return route_internal(ctl, wsi, c);
 	if (!strcmp(p, "/healthz"))
 		return respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ok"));
-	if (!strcmp(p, "/readyz")) {
-		if (ctl->stopping)
-			return respond_json(wsi, c, 503, json_pack("{s:s}", "status", "stopping"));
-		if (token_keys_ready(ctl->keys, reason, sizeof(reason)))
-			return respond_json(wsi, c, 503, json_pack("{s:s, s:s}", "status", "starting",
-								   "reason", reason));
-		return respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ready"));
-	}
+	if (!strcmp(p, "/readyz"))
+		return readyz(ctl, wsi, c);
+	/* with an internal listener, the scaler's and the scraper's endpoints live there only */
+	if (ctl->cfg.internal_host && (!strcmp(p, "/metrics") || !strcmp(p, "/api/queue")))
+		return respond_error(wsi, c, 404, "no such endpoint");
 	if (!strcmp(p, "/metrics"))
 		return metrics(ctl, wsi, c);
 	if (!strcmp(p, "/api/config"))
 		return respond_json(wsi, c, 200, json_pack("{s:o, s:o}", "templates",
 						templates_list(ctl), "auth", server_auth_config(ctl)));
 	if (!strcmp(p, "/api/queue"))
-		return respond_json(wsi, c, 200,
-				    json_pack("{s:I, s:I}", "waiting",
-					      (json_int_t)session_count_waiting(ctl), "idleAgents",
-					      (json_int_t)agent_link_count(ctl, 1)));
+		return respond_json(wsi, c, 200, http_api_queue(ctl));
 	if (strncmp(p, "/api/", 5) && m == LWSHUMETH_GET) {
 		char *body;
 		size_t len;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@
 #define LISTENER_LOG_EVERY_MS 10000        /* refusals are counted, and logged this often */
 #define LISTENER_MAX_LINGER 32             /* refused connections drained before their close */
 #define LISTENER_LINGER_MS 2000
+#define LISTENER_MAX_SOCKS 2               /* the public listener and --internal-listen */
 
 /* One client address, with the connections it holds (pending or handed to lws). */
 struct client {
@@ -49,6 +51,7 @@ struct client {
 
 struct pending_conn {
 	int fd;
+	int internal;              /* from --internal-listen: plain HTTP only */
 	struct client *cl;
 	int64_t deadline_ms;
 	int64_t last_rx_ms;        /* when more of its head last arrived */
@@ -66,11 +69,19 @@ struct refusals {
 	uint64_t bad_head, busy, per_client, evicted, timed_out, out_of_fds;
 };
 
+/* A listening socket. Connections from each go to its vhost; the limits below are shared,
+ * because descriptors are. */
+struct listen_sock {
+	int fd;
+	struct lws *wsi;           /* the socket adopted as a raw file, NULL once closed */
+	struct sockaddr_storage addr;  /* where it is bound */
+};
+
 static struct {
 	struct control *ctl;
-	int fd;
-	struct lws *wsi;
-	int paused;                /* after EMFILE: the listen socket is not polled */
+	struct listen_sock socks[LISTENER_MAX_SOCKS];
+	size_t n_socks;
+	int paused;                /* after EMFILE: the listen sockets are not polled */
 	size_t max_conns, max_per_client;
 	size_t n_conns;            /* handed to lws and not yet destroyed */
 	struct pending_conn pending[LISTENER_MAX_PENDING];
@@ -85,7 +96,7 @@ static struct {
 	char head[HTTPHEAD_MAX_HEAD + 1];
 	char out[HTTPHEAD_MAX_HEAD + 64];
 	struct httphead h;
-} L = { .fd = -1 };
+} L;
 
 /* ---- client addresses ---- */
 
@@ -247,15 +258,32 @@ static void hand_over(struct pending_conn *pc, const char *readbuf, size_t len)
 	L.n_conns++;
 }
 
+static struct listen_sock *sock_of(struct lws *wsi)
+{
+	for (size_t i = 0; i < L.n_socks; i++)
+		if (L.socks[i].wsi == wsi)
+			return &L.socks[i];
+	return NULL;
+}
+
 void listener_connection_closed(struct lws *wsi)
 {
 	struct client *c = lws_get_opaque_user_data(wsi);
 
-	if (!c || wsi == L.wsi)
+	if (!c || sock_of(wsi))
 		return;
 	lws_set_opaque_user_data(wsi, NULL);
 	L.n_conns--;
 	client_put(c);
+}
+
+/* Whether a parsed head asks for a protocol upgrade. */
+static int has_upgrade(const struct httphead *h, const char *buf)
+{
+	for (size_t i = 0; i < h->n_fields; i++)
+		if (h->fields[i].name_len == 7 && !strncasecmp(buf + h->fields[i].name, "upgrade", 7))
+			return 1;
+	return 0;
 }
 
 /* Looks at what has arrived. Returns 1 when the connection was handed over or closed,
@@ -279,6 +307,13 @@ static int sniff(struct pending_conn *pc, int64_t now)
 	r = httphead_parse(&L.h, L.head, (size_t)n);
 	if (r == 0)
 		return 0;
+	if (r > 0 && pc->internal && has_upgrade(&L.h, L.head)) {
+		/* no viewer or agent comes in by the internal port: its token is the scaler's */
+		L.refused.bad_head++;
+		refuse_fd(pc->fd, 403, "the internal listener serves plain HTTP only");
+		client_put(pc->cl);
+		return 1;
+	}
 	if (r > 0)
 		r = httphead_rewrite_bearer(&L.h, L.head, L.out, sizeof(L.out));
 	if (r < 0) {
@@ -361,9 +396,9 @@ static void schedule_poll(void)
 }
 
 /* A new connection: counted against its address and the total, then looked at. */
-static void admit(int fd, const struct sockaddr_storage *ss, int64_t now)
+static void admit(int fd, int internal, const struct sockaddr_storage *ss, int64_t now)
 {
-	struct pending_conn pc = { .fd = fd, .deadline_ms = now + LISTENER_HEAD_TIMEOUT_MS,
+	struct pending_conn pc = { .fd = fd, .internal = internal, .deadline_ms = now + LISTENER_HEAD_TIMEOUT_MS,
 				   .last_rx_ms = now };
 
 	pc.cl = client_get(ss);
@@ -395,10 +430,12 @@ static void admit(int fd, const struct sockaddr_storage *ss, int64_t now)
 static void on_resume(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
-	if (L.wsi && L.paused) {
-		L.paused = 0;
-		lws_rx_flow_control(L.wsi, 1);
-	}
+	if (!L.paused)
+		return;
+	L.paused = 0;
+	for (size_t i = 0; i < L.n_socks; i++)
+		if (L.socks[i].wsi)
+			lws_rx_flow_control(L.socks[i].wsi, 1);
 }
 
 /* accept4 failed for want of descriptors. The listen socket stays readable, so polling it
@@ -410,7 +447,9 @@ static void out_of_descriptors(void)
 	if (L.paused)
 		return;
 	L.paused = 1;
-	lws_rx_flow_control(L.wsi, 0);
+	for (size_t i = 0; i < L.n_socks; i++)
+		if (L.socks[i].wsi)
+			lws_rx_flow_control(L.socks[i].wsi, 0);
 	lws_sul_schedule(L.ctl->ctx, 0, &L.sul_resume, on_resume,
 			 LISTENER_FULL_PAUSE_MS * LWS_US_PER_MS);
 }
@@ -419,11 +458,14 @@ static int callback_listener(struct lws *wsi, enum lws_callback_reasons reason, 
 			     void *in, size_t len)
 {
 	int64_t now = rw_now_ms();
+	struct listen_sock *ls = sock_of(wsi);
 
-	(void)wsi, (void)user, (void)in, (void)len;
+	(void)user, (void)in, (void)len;
+	if (!ls)
+		return 0;
 	if (reason == LWS_CALLBACK_RAW_CLOSE_FILE) {
-		L.wsi = NULL;
-		L.fd = -1;
+		ls->wsi = NULL;
+		ls->fd = -1;
 		return 0;
 	}
 	if (reason != LWS_CALLBACK_RAW_RX_FILE)
@@ -431,13 +473,13 @@ static int callback_listener(struct lws *wsi, enum lws_callback_reasons reason, 
 	for (int i = 0; i < LISTENER_ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int fd = accept4(L.fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(ls->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
 				out_of_descriptors();
 			break;
 		}
-		admit(fd, &ss, now);
+		admit(fd, ls != &L.socks[0], &ss, now);
 	}
 	log_refusals(now);
 	return 0;
@@ -465,16 +507,93 @@ static size_t connection_cap(const struct control_config *cfg)
 	return cfg->max_connections > 0 ? (size_t)cfg->max_connections : derived;
 }
 
-int listener_start(struct control *ctl)
+/* Binds host:*port (0 picks one, written back) and serves it from the loop. 0 or RW_E... with a message printed. */
+static int open_sock(struct control *ctl, const char *host, int *portp)
 {
 	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char port[16];
-	int one = 1, defer = 5;
+	int one = 1, defer = 5, fd = -1;
 	lws_sock_file_fd_type sfd;
+	struct listen_sock *ls;
 
+	if (L.n_socks == LISTENER_MAX_SOCKS)
+		return RW_ELIMIT;
+	snprintf(port, sizeof(port), "%d", *portp);
+	if (getaddrinfo(host, port, &hints, &res) || !res) {
+		fprintf(stderr, "runwire-control: cannot resolve listen address %s\n", host);
+		return RW_EINVAL;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* accept() once the request has arrived: the head is then usually there to peek */
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, LISTENER_BACKLOG))
+		goto fail;
+	freeaddrinfo(res);
+	res = NULL;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
+		goto fail;
+	*portp = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						 : ((struct sockaddr_in *)&ss)->sin_port);
+	ls = &L.socks[L.n_socks];
+	ls->fd = fd;
+	ls->addr = ss;
+	L.n_socks++;  /* before the adoption, whose callbacks look the socket up */
+	sfd.filefd = fd;
+	/* the raw listen socket lives on the main vhost, where the listener protocol is */
+	ls->wsi = lws_adopt_descriptor_vhost(ctl->vh, LWS_ADOPT_RAW_FILE_DESC, sfd, "rw-listener", NULL);
+	if (!ls->wsi) {
+		L.n_socks--;
+		goto fail;
+	}
+	return RW_OK;
+fail:
+	fprintf(stderr, "runwire-control: cannot listen on %s:%d: %s\n", host, *portp, strerror(errno));
+	if (res)
+		freeaddrinfo(res);
+	if (fd >= 0)
+		close(fd);
+	return RW_EIO;
+}
+
+/* The port of a bound address, and whether it is the wildcard address. */
+static int sock_port(const struct sockaddr_storage *ss, int *any)
+{
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		*any = IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
+		return ntohs(a->sin6_port);
+	}
+	*any = ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+int listener_is_internal(struct lws *wsi)
+{
+	struct sockaddr_storage local;
+	socklen_t sl = sizeof(local);
+	int fd = (int)lws_get_socket_fd(wsi), any, any_local;
+	uint8_t a[16], b[16];
+
+	if (L.n_socks < 2 || fd < 0 || getsockname(fd, (struct sockaddr *)&local, &sl))
+		return 0;
+	/* the same port twice can only be two specific addresses (bind refuses otherwise) */
+	if (sock_port(&local, &any_local) != sock_port(&L.socks[1].addr, &any))
+		return 0;
+	if (any || sock_port(&L.socks[0].addr, &any) != sock_port(&L.socks[1].addr, &any))
+		return 1;
+	addr_key(&local, a);
+	addr_key(&L.socks[1].addr, b);
+	return !memcmp(a, b, 16);
+}
+
+int listener_start(struct control *ctl)
+{
 	L.ctl = ctl;
 	L.max_conns = connection_cap(&ctl->cfg);
 	/* like the rate limits: with real users by default, not for the embedded default's one
@@ -483,42 +602,17 @@ int listener_start(struct control *ctl)
 		ctl->cfg.max_connections_per_client =
 			ctl->cfg.firebase_project ? CONTROL_DEFAULT_MAX_CONNECTIONS_PER_CLIENT : 0;
 	L.max_per_client = (size_t)ctl->cfg.max_connections_per_client;
-	snprintf(port, sizeof(port), "%d", ctl->cfg.port);
-	if (getaddrinfo(ctl->cfg.listen_host, port, &hints, &res) || !res) {
-		fprintf(stderr, "runwire-control: cannot resolve listen address %s\n", ctl->cfg.listen_host);
-		return RW_EINVAL;
-	}
-	L.fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (L.fd < 0)
-		goto fail;
-	setsockopt(L.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	/* accept() once the request has arrived: the head is then usually there to peek */
-	setsockopt(L.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
-	if (bind(L.fd, res->ai_addr, res->ai_addrlen) || listen(L.fd, LISTENER_BACKLOG))
-		goto fail;
-	freeaddrinfo(res);
-	res = NULL;
-	if (getsockname(L.fd, (struct sockaddr *)&ss, &sl))
-		goto fail;
-	ctl->cfg.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						       : ((struct sockaddr_in *)&ss)->sin_port);
-	sfd.filefd = L.fd;
-	L.wsi = lws_adopt_descriptor_vhost(ctl->vh, LWS_ADOPT_RAW_FILE_DESC, sfd, "rw-listener", NULL);
-	if (!L.wsi)
-		goto fail;
-	log_info("front_door", "{s:I, s:I, s:i, s:i}", "max_connections", (json_int_t)L.max_conns,
+	if (open_sock(ctl, ctl->cfg.listen_host, &ctl->cfg.port))
+		return RW_EIO;
+	if (ctl->cfg.internal_host &&
+	    (http_api_internal_token_load(ctl) ||
+	     open_sock(ctl, ctl->cfg.internal_host, &ctl->cfg.internal_port)))
+		return RW_EIO;
+	log_info("front_door", "{s:I, s:I, s:i, s:i, s:i}", "max_connections", (json_int_t)L.max_conns,
 		 "max_connections_per_client", (json_int_t)L.max_per_client, "max_pending",
-		 LISTENER_MAX_PENDING, "head_timeout_ms", LISTENER_HEAD_TIMEOUT_MS);
+		 LISTENER_MAX_PENDING, "head_timeout_ms", LISTENER_HEAD_TIMEOUT_MS, "internal_port",
+		 ctl->cfg.internal_host ? ctl->cfg.internal_port : 0);
 	return RW_OK;
-fail:
-	fprintf(stderr, "runwire-control: cannot listen on %s:%d: %s\n", ctl->cfg.listen_host,
-		ctl->cfg.port, strerror(errno));
-	if (res)
-		freeaddrinfo(res);
-	if (L.fd >= 0)
-		close(L.fd);
-	L.fd = -1;
-	return RW_EIO;
 }
 
 void listener_stop(void)

@@ -2,6 +2,7 @@
  * (see runner_auth.h). Verification is OpenSSL's EVP_DigestVerify; libjwt is not used here
  * because it would pick the algorithm from the token. */
 #include "control/runner_auth.h"
+#include "control/google_certs.h"
 #include "common/rw.h"
 
 #include <errno.h>
@@ -15,15 +16,11 @@
 #include <openssl/param_build.h>
 #include <sodium.h>
 
-struct runner_key {
-	char kid[128];
-	EVP_PKEY *pkey;
-};
-
 struct runner_auth {
 	char *issuer;
-	struct runner_key keys[RUNNER_AUTH_MAX_KEYS];
+	struct google_certs_key *keys;  /* from the file, or NULL */
 	size_t n_keys;
+	struct google_certs *gc;        /* fetched from the URL and cached, or NULL */
 	char (*used)[64];       /* pod UIDs that have claimed, a ring */
 	size_t n_used, next_used;
 };
@@ -76,56 +73,121 @@ out:
 	return pkey;
 }
 
-struct runner_auth *runner_auth_new(const char *jwks_file, const char *issuer, char *err,
-				    size_t errlen)
+#define FAILDOC(rc_, ...) do { snprintf(err, errlen, __VA_ARGS__); rc = (rc_); goto out; } while (0)
+
+int runner_auth_parse_jwks(const char *buf, size_t len, struct google_certs_key **keys_out,
+			   size_t *n_out, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr), *arr, *k;
+	struct google_certs_key *keys = NULL;
+	size_t n = 0, i;
+	int rc = RW_OK;
+
+	arr = json_object_get(doc, "keys");
+	if (!json_is_object(doc))
+		FAILDOC(RW_EPROTO, "JWKS is not a JSON object%s%s", doc ? "" : ": ", doc ? "" : jerr.text);
+	if (!json_is_array(arr))
+		FAILDOC(RW_EPROTO, "JWKS has no \"keys\" array");
+	if (json_array_size(arr) > RUNNER_AUTH_MAX_KEYS)
+		FAILDOC(RW_ETOOBIG, "JWKS has more than %d keys", RUNNER_AUTH_MAX_KEYS);
+	keys = calloc(json_array_size(arr) + 1, sizeof(*keys));
+	if (!keys)
+		FAILDOC(RW_ENOMEM, "out of memory");
+	json_array_foreach(arr, i, k) {
+		const char *kty = json_string_value(json_object_get(k, "kty"));
+		const char *kid = json_string_value(json_object_get(k, "kid"));
+		const char *nn = json_string_value(json_object_get(k, "n"));
+		const char *e = json_string_value(json_object_get(k, "e"));
+		const char *use = json_string_value(json_object_get(k, "use"));
+
+		if (!json_is_object(k) || !kty)
+			FAILDOC(RW_EPROTO, "JWKS key %zu has no \"kty\"", i);
+		/* a cluster may publish EC keys too: runners' tokens are checked as RS256 only */
+		if (strcmp(kty, "RSA") || (use && strcmp(use, "sig")))
+			continue;
+		if (!kid || !*kid || strlen(kid) > GOOGLE_CERTS_MAX_KID)
+			FAILDOC(RW_EPROTO, "JWKS RSA key %zu has no \"kid\" (or one over %d bytes)", i,
+				GOOGLE_CERTS_MAX_KID);
+		if (!nn || !e)
+			FAILDOC(RW_EPROTO, "JWKS RSA key \"%s\" lacks \"n\" or \"e\"", kid);
+		keys[n].pkey = rsa_from_jwk(nn, e);
+		if (!keys[n].pkey)
+			FAILDOC(RW_EUNSAFE, "JWKS RSA key \"%s\" is malformed or under 2048 bits", kid);
+		snprintf(keys[n].kid, sizeof(keys[n].kid), "%s", kid);
+		n++;
+	}
+	if (!n)
+		FAILDOC(RW_EPROTO, "JWKS holds no RSA signing key");
+	*keys_out = keys;
+	*n_out = n;
+	keys = NULL;
+out:
+	if (keys)
+		google_certs_free_keys(keys, n);
+	json_decref(doc);
+	return rc;
+}
+
+struct runner_auth *runner_auth_new(const struct runner_auth_opts *o, char *err, size_t errlen)
 {
 	struct runner_auth *ra = calloc(1, sizeof(*ra));
-	json_error_t jerr;
-	json_t *jwks, *k;
-	size_t i;
+	char msg[256];
 
 	if (!ra)
 		return NULL;
-	ra->issuer = strdup(issuer);
+	ra->issuer = strdup(o->issuer);
 	ra->used = calloc(RUNNER_AUTH_MAX_USED, sizeof(*ra->used));
-	jwks = json_load_file(jwks_file, JSON_REJECT_DUPLICATES, &jerr);
-	if (!jwks || !json_is_array(json_object_get(jwks, "keys"))) {
-		snprintf(err, errlen, "runner JWKS %s: %s", jwks_file, jwks ? "no \"keys\" array" : jerr.text);
-		json_decref(jwks);
-		runner_auth_free(ra);
-		return NULL;
+	if (!ra->issuer || !ra->used) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
 	}
-	json_array_foreach(json_object_get(jwks, "keys"), i, k) {
-		const char *kty = json_string_value(json_object_get(k, "kty"));
-		const char *kid = json_string_value(json_object_get(k, "kid"));
-		const char *n = json_string_value(json_object_get(k, "n"));
-		const char *e = json_string_value(json_object_get(k, "e"));
-		EVP_PKEY *pk;
+	if (o->jwks_file) {
+		size_t len = 0;
+		char *doc = rw_read_file(o->jwks_file, RUNNER_AUTH_MAX_JWKS, &len);
 
-		if (ra->n_keys == RUNNER_AUTH_MAX_KEYS || !kty || strcmp(kty, "RSA") || !kid || !n || !e ||
-		    strlen(kid) >= sizeof(ra->keys[0].kid))
-			continue;
-		pk = rsa_from_jwk(n, e);
-		if (!pk)
-			continue;
-		snprintf(ra->keys[ra->n_keys].kid, sizeof(ra->keys[0].kid), "%s", kid);
-		ra->keys[ra->n_keys++].pkey = pk;
+		if (!doc) {
+			snprintf(err, errlen, "runner JWKS %s: %s", o->jwks_file, strerror(errno));
+			goto fail;
+		}
+		if (runner_auth_parse_jwks(doc, len, &ra->keys, &ra->n_keys, msg, sizeof(msg))) {
+			snprintf(err, errlen, "runner JWKS %s: %s", o->jwks_file, msg);
+			free(doc);
+			goto fail;
+		}
+		free(doc);
+		return ra;
 	}
-	json_decref(jwks);
-	if (!ra->n_keys) {
-		snprintf(err, errlen, "runner JWKS %s holds no RSA key of 2048 bits or more with a kid", jwks_file);
-		runner_auth_free(ra);
-		return NULL;
+	struct google_certs_opts go = {
+		.url = o->jwks_url,
+		.ca_file = o->ca_file,
+		.parse = runner_auth_parse_jwks,
+		.what = "JWKS",
+		.log_name = "runner_jwks",
+		.kid_refetch_s = o->kid_refetch_s,
+	};
+	ra->gc = google_certs_new(&go, msg, sizeof(msg));
+	if (!ra->gc) {
+		snprintf(err, errlen, "--runner-jwks-url %s: %s", o->jwks_url, msg);
+		goto fail;
 	}
 	return ra;
+fail:
+	runner_auth_free(ra);
+	return NULL;
+}
+
+int runner_auth_refresh_now(struct runner_auth *ra)
+{
+	return ra->gc ? google_certs_refresh_now(ra->gc) : RW_OK;
 }
 
 void runner_auth_free(struct runner_auth *ra)
 {
 	if (!ra)
 		return;
-	for (size_t i = 0; i < ra->n_keys; i++)
-		EVP_PKEY_free(ra->keys[i].pkey);
+	google_certs_free_keys(ra->keys, ra->n_keys);
+	google_certs_free(ra->gc);
 	free(ra->used);
 	free(ra->issuer);
 	free(ra);
@@ -153,6 +215,38 @@ static int aud_ok(json_t *aud)
 
 #define FAIL(...) do { snprintf(reason, reasonlen, __VA_ARGS__); goto out; } while (0)
 
+/* The key for `kid`: a new reference, or NULL with `reason` set and *rc RW_EAGAIN when a
+ * fetched set may still learn it (the refresher was poked, rate limited) or RW_EAUTH. */
+static EVP_PKEY *key_for(struct runner_auth *ra, const char *kid, int *rc, char *reason,
+			 size_t reasonlen)
+{
+	EVP_PKEY *key = NULL;
+
+	*rc = RW_EAUTH;
+	if (ra->gc) {
+		switch (google_certs_get_key(ra->gc, kid, &key)) {
+		case RW_OK:
+			return key;
+		case RW_ENOTFOUND:
+			*rc = RW_EAGAIN;
+			snprintf(reason, reasonlen, "runner token kid is not in the cluster's JWKS "
+				 "(a refetch is asked; retry)");
+			return NULL;
+		default:
+			*rc = RW_EAGAIN;
+			snprintf(reason, reasonlen, "the cluster's JWKS is not available yet; retry");
+			return NULL;
+		}
+	}
+	for (size_t i = 0; i < ra->n_keys; i++)
+		if (!strcmp(ra->keys[i].kid, kid)) {
+			EVP_PKEY_up_ref(ra->keys[i].pkey);
+			return ra->keys[i].pkey;
+		}
+	snprintf(reason, reasonlen, "runner token kid is not in the cluster's JWKS");
+	return NULL;
+}
+
 int runner_auth_verify(struct runner_auth *ra, const char *token, int64_t now_s, char *pod_uid,
 		       size_t pod_uid_len, char *reason, size_t reasonlen)
 {
@@ -176,11 +270,12 @@ int runner_auth_verify(struct runner_auth *ra, const char *token, int64_t now_s,
 	/* the algorithm is ours to choose, not the token's */
 	if (!alg || strcmp(alg, "RS256"))
 		FAIL("runner token alg must be RS256");
-	for (size_t i = 0; kid && i < ra->n_keys; i++)
-		if (!strcmp(ra->keys[i].kid, kid))
-			key = ra->keys[i].pkey;
+	if (!kid || strlen(kid) > GOOGLE_CERTS_MAX_KID)
+		FAIL("runner token has no kid");
+	key = key_for(ra, kid, &r, reason, reasonlen);
 	if (!key)
-		FAIL("runner token kid is not in the cluster's JWKS");
+		goto out;
+	r = RW_EAUTH;
 	sig = b64url(d2 + 1, strlen(d2 + 1), &sl);
 	md = EVP_MD_CTX_new();
 	if (!sig || !md || (int)sl != EVP_PKEY_get_size(key) ||
@@ -208,6 +303,7 @@ int runner_auth_verify(struct runner_auth *ra, const char *token, int64_t now_s,
 	snprintf(pod_uid, pod_uid_len, "%s", uid);
 	r = RW_OK;
 out:
+	EVP_PKEY_free(key);
 	EVP_MD_CTX_free(md);
 	json_decref(hdr);
 	json_decref(claims);

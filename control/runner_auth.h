@@ -20,21 +20,45 @@
 #define RUNNER_AUTH_SKEW_S 60
 
 struct runner_auth;
+struct google_certs_key;
 
-/* Loads the JWKS file (RSA keys with "kid", "n", "e") and the expected issuer. NULL with
- * `err` set when the file is unreadable, not a JWKS, or holds no usable RSA key. */
-struct runner_auth *runner_auth_new(const char *jwks_file, const char *issuer, char *err,
-				    size_t errlen);
+struct runner_auth_opts {
+	const char *issuer;       /* the cluster's, required */
+	const char *jwks_file;    /* the JWKS, read once; or */
+	const char *jwks_url;     /* fetched and cached (google_certs.h: Cache-Control max-age
+				   * bounded to 60 s..1 day, refreshed before it runs out, the last
+				   * good set kept when a fetch fails) */
+	const char *ca_file;      /* PEM bundle to trust for jwks_url instead of the system's */
+	int kid_refetch_s;        /* an unknown kid refetches at most this often (0: 60 s) */
+};
+
+/* Loads the JWKS file, or starts fetching the URL (without waiting: see
+ * runner_auth_refresh_now), and keeps the expected issuer. NULL with `err` set when the file
+ * is unreadable or not a usable JWKS, or the URL is refused. */
+struct runner_auth *runner_auth_new(const struct runner_auth_opts *o, char *err, size_t errlen);
 void runner_auth_free(struct runner_auth *ra);
+/* With a URL: fetches now, on the calling thread (start-up). 0 or RW_E..., the previous set
+ * kept. With a file: 0. */
+int runner_auth_refresh_now(struct runner_auth *ra);
+
+/* A JWKS document: {"keys": [{"kty":"RSA","kid","n","e"}, ...]}, at most RUNNER_AUTH_MAX_KEYS
+ * entries. Keys of other types, or with "use" other than "sig", are skipped; an RSA key
+ * without kid, n or e, malformed or under 2048 bits refuses the whole document, as does a
+ * document with no RSA key. A google_certs_parse_fn. */
+int runner_auth_parse_jwks(const char *buf, size_t len, struct google_certs_key **keys,
+			   size_t *nkeys, char *err, size_t errlen);
 
 /* Verifies a service-account token (signature, issuer, audience, lifetime) and names its
  * pod, consuming nothing: a resume checks with it that the runner holding a session is
- * still the one that claimed it. 0 with `pod_uid` filled, RW_EAUTH with `reason`. */
+ * still the one that claimed it. 0 with `pod_uid` filled, RW_EAUTH with `reason`, or
+ * RW_EAGAIN with `reason` when a fetched JWKS has no key for its kid yet (or no set at all):
+ * the refetch is asked for, and the runner should try again shortly. Never blocks. */
 int runner_auth_verify(struct runner_auth *ra, const char *token, int64_t now_s, char *pod_uid,
 		       size_t pod_uid_len, char *reason, size_t reasonlen);
 
 /* Verifies a service-account token and consumes its pod: 0 with `pod_uid` filled the first
- * time, RW_EAUTH with `reason` otherwise ("pod already claimed" on a second use). */
+ * time, RW_EAUTH with `reason` otherwise ("pod already claimed" on a second use), RW_EAGAIN
+ * as runner_auth_verify (nothing consumed). */
 int runner_auth_claim(struct runner_auth *ra, const char *token, int64_t now_s, char *pod_uid,
 		      size_t pod_uid_len, char *reason, size_t reasonlen);
 
