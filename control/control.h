@@ -10,6 +10,7 @@
  *   agent_link.c    agents (WS /agent): claim, output in, ACK / input out
  *   dispatcher.c    where agents come from: local children or elsewhere; credentials
  *   session_token.c one-time session JWTs
+ *   store*.c        what replicas share: one-time ids, rate limits (memory | Redis)
  *   config.c        flags, environment, config file
  *
  * Everything runs on one event loop; objects are freed from the loop, never inside their
@@ -28,6 +29,7 @@
 #include "common/proto.h"
 #include "common/sha256.h"
 #include "control/recording.h"
+#include "control/store.h"
 #include "control/stream.h"
 #include "control/templates.h"
 
@@ -70,6 +72,8 @@ struct control_config {
 	char *data_dir;
 	char *config_file;
 	char *session_secret_file;
+	char *store_url;          /* --store: NULL or "memory", or redis://HOST:PORT[/DB] */
+	char *store_password_file; /* Redis AUTH password */
 	char *session_key_file;        /* ES256/RS256 private key PEM */
 	char *session_key_id;
 	char *session_previous_key_file; /* accepted, never used to sign */
@@ -115,9 +119,10 @@ struct control {
 	struct dispatcher *disp;
 	struct token_keys *keys;
 	struct firebase_auth *fa;       /* NULL: the embedded default's single local user */
-	struct ratelimit *rl_sessions;  /* sessions created per user per minute */
-	struct ratelimit *rl_authfail;  /* failed authentications per client per minute */
-	struct ratelimit *rl_tokens;    /* session tokens minted per user per minute */
+	struct store *store;            /* one-time token ids, sessions and tokens per user per
+					 * minute (store.h): this process's, or shared in Redis */
+	struct ratelimit *rl_authfail;  /* failed authentications per client per minute (this
+					 * replica's own count) */
 	int max_concurrent;             /* live sessions per user, 0 = unlimited */
 	struct control_metrics m;
 	struct retention *ret;          /* what keeps the data directory bounded */
@@ -279,9 +284,6 @@ size_t dispatcher_local_count(const struct dispatcher *d);
 
 #define TOKEN_TTL_S 600
 #define TOKEN_MAX_LEN 4096
-#ifndef TOKEN_MAX_USED
-#define TOKEN_MAX_USED 65536   /* used token ids remembered until they expire */
-#endif
 
 enum token_role { TOKEN_ROLE_WRITER = 0, TOKEN_ROLE_VIEWER };
 
@@ -304,9 +306,7 @@ char *token_mint(struct token_keys *k, const char *sub, const char *sid, enum to
  * `reason` set. */
 int token_verify(struct token_keys *k, const char *token, struct token_claims *out,
 		 char *reason, size_t reasonlen);
-/* Consumes a jti once: 0 the first time, RW_EAUTH after. Expired entries are purged; with
- * TOKEN_MAX_USED unexpired ids remembered, RW_ELIMIT until some expire. */
-int token_consume(struct token_keys *k, const char *jti, int64_t exp);
+/* A token's jti is consumed once through the store (store_once): shared by replicas. */
 
 /* ---- http_api.c ---- */
 

@@ -33,7 +33,18 @@ struct http_conn {
 	int retry_after;              /* seconds, for 429 and 503; 0: no header */
 	FILE *file;                   /* response body streamed from a file, or NULL */
 	size_t file_left;
+	/* A shared store answers later: the request is routed again once it has (route() is
+	 * idempotent up to its store calls, whose answers are kept here per limit). */
+	struct lws *wsi;
+	int limit_state[STORE_N_LIMITS];  /* 0 not asked, 1 asked, 2 answered */
+	int limit_rc[STORE_N_LIMITS];
+	int limit_retry[STORE_N_LIMITS];
+	int asking;                   /* the limit asked last */
+	int deferred;                 /* route() returned waiting for the store */
+	int rerun;                    /* the answer came: route again when writeable */
 };
+
+#define HTTP_STORE_RETRY_S 5          /* Retry-After while the store is unreachable */
 
 /* Queues a response; takes ownership of `body`. Returns non-zero to close. */
 static int respond(struct lws *wsi, struct http_conn *c, unsigned status, const char *ctype,
@@ -105,6 +116,45 @@ static void request_release(json_t *req)
 	json_decref(req);
 }
 
+static void on_limit_answer(void *arg, int rc, int64_t value)
+{
+	struct http_conn *c = arg;
+	int w = c->asking;
+
+	c->limit_state[w] = 2;
+	c->limit_rc[w] = rc;
+	c->limit_retry[w] = (int)value;
+	if (c->deferred) {
+		c->rerun = 1;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+/* Counts a hit on limit `w` for `key` once per request. 0 within it, RW_ELIMIT over it
+ * (Retry-After set), RW_EAGAIN when the store is unreachable, or 1: the answer is awaited
+ * and the request is routed again when it comes (the caller returns 0). */
+static int limit_hit(struct control *ctl, struct lws *wsi, struct http_conn *c,
+		     enum store_limit w, const char *key)
+{
+	if (!c->limit_state[w]) {
+		c->limit_state[w] = 1;
+		c->asking = (int)w;
+		c->wsi = wsi;
+		store_limit_hit(ctl->store, w, key, 1, on_limit_answer, c);
+	}
+	if (c->limit_state[w] == 1) {
+		c->deferred = 1;
+		return 1;
+	}
+	if (c->limit_rc[w] == RW_ELIMIT)
+		c->retry_after = c->limit_retry[w];
+	else if (c->limit_rc[w])
+		c->retry_after = HTTP_STORE_RETRY_S;
+	return c->limit_rc[w] == RW_ELIMIT || !c->limit_rc[w] ? c->limit_rc[w] : RW_EAGAIN;
+}
+
+#define HTTP_STORE_DOWN "session store unavailable: try again shortly"
+
 static int create_session(struct control *ctl, struct lws *wsi, struct http_conn *c,
 			  const char *user)
 {
@@ -131,8 +181,16 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 			return respond_error(wsi, c, 429, msg);
 		}
 	}
-	if (ratelimit_hit(ctl->rl_sessions, user, rw_now_ms(), &c->retry_after))
+	switch (limit_hit(ctl, wsi, c, STORE_LIMIT_SESSIONS, user)) {
+	case 0:
+		break;
+	case 1:
+		return 0;
+	case RW_ELIMIT:
 		return respond_error(wsi, c, 429, "too many sessions created this minute");
+	default:
+		return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+	}
 	req = json_loadb(c->body ? c->body : "", c->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	/* the body may hold a user's secrets: parsed once, its bytes go now */
 	if (c->body)
@@ -192,8 +250,16 @@ static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
 
 	/* minting is cheap for a caller and each token is one more way in: limited per user
 	 * like session creation (docs/security.md, "Abuse limits") */
-	if (ratelimit_hit(ctl->rl_tokens, user, rw_now_ms(), &c->retry_after))
+	switch (limit_hit(ctl, wsi, c, STORE_LIMIT_TOKENS, user)) {
+	case 0:
+		break;
+	case 1:
+		return 0;
+	case RW_ELIMIT:
 		return respond_error(wsi, c, 429, "too many session tokens minted this minute");
+	default:
+		return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+	}
 	if (c->body_len) {
 		req = json_loadb(c->body, c->body_len, 0, NULL);
 		if (!req || !json_is_object(req)) {
@@ -282,9 +348,15 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 
 	if (!strcmp(p, "/healthz"))
 		return respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ok"));
-	if (!strcmp(p, "/readyz"))
-		return ctl->stopping ? respond_json(wsi, c, 503, json_pack("{s:s}", "status", "stopping"))
-				     : respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ready"));
+	if (!strcmp(p, "/readyz")) {
+		if (ctl->stopping)
+			return respond_json(wsi, c, 503, json_pack("{s:s}", "status", "stopping"));
+		if (!store_ready(ctl->store))
+			return respond_json(wsi, c, 503, json_pack("{s:s, s:s}", "status",
+								   "store unavailable", "store",
+								   store_kind(ctl->store)));
+		return respond_json(wsi, c, 200, json_pack("{s:s}", "status", "ready"));
+	}
 	if (!strcmp(p, "/metrics"))
 		return metrics(ctl, wsi, c);
 	if (!strcmp(p, "/api/config"))
@@ -431,6 +503,11 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		size_t n;
 		int last;
 
+		if (c->rerun) {
+			c->rerun = 0;
+			c->deferred = 0;
+			return route(ctl, wsi, c);
+		}
 		if (!c->resp && !c->file)
 			break;
 		n = c->resp_len - c->resp_sent;
@@ -470,6 +547,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		break;
 
 	case LWS_CALLBACK_CLOSED_HTTP:
+		if (c && c->deferred)
+			store_forget(ctl->store, c);
 		if (c) {
 			free(c->resp);
 			free(c->body);

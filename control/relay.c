@@ -36,6 +36,15 @@ struct viewer {
 	int backlog_said;             /* "input backlog full" sent since input last got through */
 	size_t refused;               /* input frames refused (read-only): logged once, counted */
 	struct proto_reader rd;
+	/* A shared store answers later than the handshake: the token's jti is consumed once the
+	 * connection is up, and until the answer the viewer is attached to nothing and reads
+	 * nothing (its frames wait in the socket). */
+	int once_pending;
+	char jti[65];
+	int64_t jti_exp;
+	char sub[129];                /* the token's user: the session must be theirs */
+	const char *refusal;          /* refused after the handshake: said, then closed */
+	uint16_t refusal_code;        /* PROTO_ERR_... */
 };
 
 static uint8_t viewer_buf[LWS_PRE + PROTO_OUTPUT_PREFIX_LEN + VIEWER_SEND_CHUNK];
@@ -131,6 +140,12 @@ static int viewer_write_one(struct viewer *v)
 	struct stream *st = s ? &s->stream : NULL;
 	const uint8_t *p;
 
+	if (v->refusal) {
+		send_error(v->wsi, v->refusal_code, v->refusal);
+		lws_close_reason(v->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+				 (unsigned char *)v->refusal, strlen(v->refusal));
+		return -1;
+	}
 	if (v->finished || !s) {
 		lws_close_reason(v->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
@@ -213,6 +228,9 @@ static int viewer_write(struct viewer *v)
 	uint64_t before;
 	int r;
 
+	if (v->once_pending)
+		return 0;   /* nothing is due before the store's answer (a writeable callback may
+			     * come anyway: the connection guard asks for some) */
 	do {
 		before = v->cursor;
 		r = viewer_write_one(v);
@@ -298,7 +316,30 @@ static void viewer_input(struct viewer *v, const struct proto_frame *f)
 	}
 }
 
-/* Authenticates an upgrade to /ws/<id> before it happens: 0 accepts, 1 refuses. */
+/* Why a one-time token id was refused, for the viewer. */
+static const char *once_refusal(int rc)
+{
+	switch (rc) {
+	case RW_ELIMIT:
+		return "too many session tokens in use: try again later";
+	case RW_EAGAIN:
+		return "session store unavailable: try again shortly";
+	case RW_EAUTH:
+		return "token already used";
+	default:
+		return "token refused";
+	}
+}
+
+static void on_once_now(void *arg, int rc, int64_t value)
+{
+	*(int *)arg = rc;
+}
+
+/* Authenticates an upgrade to /ws/<id> before it happens: 0 accepts, 1 refuses. A store
+ * that answers at once (memory) consumes the jti here, so a replay is refused with a 403; a
+ * shared store answers later, so the jti is consumed once the connection is up
+ * (viewer_once) and a replay is refused with an error frame and a close (1008). */
 static int viewer_filter(struct control *ctl, struct lws *wsi, struct viewer *v)
 {
 	char uri[256], proto[TOKEN_MAX_LEN + 64], addr[64], reason[128], since[32];
@@ -332,22 +373,27 @@ static int viewer_filter(struct control *ctl, struct lws *wsi, struct viewer *v)
 		snprintf(reason, sizeof(reason), "token is for another session");
 		goto refuse;
 	}
-	s = session_find(ctl, c.sid);
-	if (!s || strcmp(s->owner, c.sub)) {
-		snprintf(reason, sizeof(reason), "no such session");
-		goto refuse;
-	}
-	switch (token_consume(ctl->keys, c.jti, c.exp)) {
-	case RW_OK:
-		break;
-	case RW_ELIMIT:
-		snprintf(reason, sizeof(reason), "too many session tokens in use: try again later");
-		goto refuse;
-	default:
-		snprintf(reason, sizeof(reason), "token already used");
-		goto refuse;
-	}
 	memset(v, 0, sizeof(*v));
+	if (store_answers_at_once(ctl->store)) {
+		s = session_find(ctl, c.sid);
+		if (!s || strcmp(s->owner, c.sub)) {
+			snprintf(reason, sizeof(reason), "no such session");
+			goto refuse;
+		}
+		int rc = RW_EAGAIN;
+		store_once(ctl->store, c.jti, c.exp, on_once_now, &rc);
+		if (rc) {
+			snprintf(reason, sizeof(reason), "%s", once_refusal(rc));
+			goto refuse;
+		}
+	} else {
+		/* the token is consumed first, whichever replica holds its session: one use,
+		 * fleet-wide; the session is looked up once the store has answered */
+		v->once_pending = 1;
+		snprintf(v->jti, sizeof(v->jti), "%s", c.jti);
+		v->jti_exp = c.exp;
+	}
+	snprintf(v->sub, sizeof(v->sub), "%s", c.sub);
 	snprintf(v->sid, sizeof(v->sid), "%s", c.sid);
 	v->role = c.role;
 	/* lws copies "since=N" into the buffer and points after the name */
@@ -386,13 +432,58 @@ static void viewer_tune_socket(struct lws *wsi)
 		log_debug("viewer_socket_options", "{s:s}", "reason", strerror(errno));
 }
 
+/* The viewer joins its session (or learns it is gone) and is sent from its cursor. */
+static void viewer_attach(struct control *ctl, struct viewer *v)
+{
+	struct session *s = session_find(ctl, v->sid);
+
+	if (!s || strcmp(s->owner, v->sub)) {
+		/* only after a shared store's answer: the filter checked it otherwise */
+		v->refusal = "no such session";
+		v->refusal_code = PROTO_ERR_NOT_FOUND;
+		lws_callback_on_writable(v->wsi);
+		return;
+	}
+	if (stream_load_events(&s->stream))
+		log_warn("events_unavailable", "{s:s, s:s}", "session", s->id, "reason",
+			 s->stream.err);
+	v->s = s;
+	v->cursor = v->since;
+	viewer_tune_socket(v->wsi);
+	v->next = s->viewers;
+	s->viewers = v;
+	s->n_viewers++;
+	lws_callback_on_writable(v->wsi);
+}
+
+/* The shared store's answer on the viewer's token id (see viewer_filter). */
+static void viewer_once(void *arg, int rc, int64_t value)
+{
+	struct viewer *v = arg;
+	struct control *ctl = lws_context_user(lws_get_context(v->wsi));
+	char addr[64];
+
+	v->once_pending = 0;
+	sodium_memzero(v->jti, sizeof(v->jti));
+	if (rc) {
+		v->refusal = once_refusal(rc);
+		v->refusal_code = rc == RW_EAGAIN ? PROTO_ERR_INTERNAL : PROTO_ERR_AUTH;
+		ctl->m.auth_failures++;
+		log_audit("viewer_refused", "{s:s, s:s, s:s}", "reason", v->refusal, "session", v->sid,
+			  "client", server_client_addr(v->wsi, addr, sizeof(addr)));
+		lws_callback_on_writable(v->wsi);
+		return;
+	}
+	lws_rx_flow_control(v->wsi, 1);
+	viewer_attach(ctl, v);
+}
+
 static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			   void *in, size_t len)
 {
 	struct control *ctl = lws_context_user(lws_get_context(wsi));
 	struct viewer *v = user;
 	struct proto_frame f;
-	struct session *s;
 	int r;
 
 	switch (reason) {
@@ -400,24 +491,14 @@ static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, vo
 		return viewer_filter(ctl, wsi, v);
 
 	case LWS_CALLBACK_ESTABLISHED:
-		s = session_find(ctl, v->sid);
 		v->wsi = wsi;
 		proto_reader_init(&v->rd);
-		if (!s) {
-			v->finished = 1;
-			lws_callback_on_writable(wsi);
+		if (v->once_pending) {
+			lws_rx_flow_control(wsi, 0);
+			store_once(ctl->store, v->jti, v->jti_exp, viewer_once, v);
 			break;
 		}
-		if (stream_load_events(&s->stream))
-			log_warn("events_unavailable", "{s:s, s:s}", "session", s->id, "reason",
-				 s->stream.err);
-		v->s = s;
-		v->cursor = v->since;
-		viewer_tune_socket(wsi);
-		v->next = s->viewers;
-		s->viewers = v;
-		s->n_viewers++;
-		lws_callback_on_writable(wsi);
+		viewer_attach(ctl, v);
 		break;
 
 	case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -433,6 +514,8 @@ static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, vo
 		break;
 
 	case LWS_CALLBACK_CLOSED:
+		if (v->once_pending)
+			store_forget(ctl->store, v);
 		if (v->refused > 1)
 			log_info("viewer_input_refused_total", "{s:s, s:I}", "session", v->sid,
 				 "frames", (json_int_t)v->refused);

@@ -18,7 +18,7 @@
 
 #define SERVER_TICK_MS 100
 
-static struct lws_protocols server_protocols[5];
+static struct lws_protocols server_protocols[6];
 
 /* Every connection that control writes to goes through the guard (conn_guard.h). */
 CONN_GUARDED(guarded_http, http_api_protocol.callback)
@@ -145,7 +145,8 @@ int server_start(struct control *ctl)
 	server_protocols[2] = agent_link_protocol;
 	server_protocols[2].callback = guarded_agent;
 	server_protocols[3] = listener_protocol;
-	memset(&server_protocols[4], 0, sizeof(server_protocols[4]));
+	server_protocols[4] = store_protocol;
+	memset(&server_protocols[5], 0, sizeof(server_protocols[5]));
 
 	memset(&info, 0, sizeof(info));
 	/* a server vhost whose connections come from listener.c */

@@ -1,0 +1,29 @@
+/* store_backend.h: what a store backend provides (private to store*.c). store.c parses the
+ * URL, keeps the limits' sizes and checks arguments; a backend only does the operation. */
+#ifndef RW_STORE_BACKEND_H
+#define RW_STORE_BACKEND_H
+
+#include "control/store.h"
+
+struct store_ops {
+	const char *kind;
+	int shared;                 /* other processes see the same state */
+	int at_once;                /* every answer comes inside the call */
+	int (*start)(void *b, struct lws_context *ctx, struct lws_vhost *vh);
+	void (*free)(void *b);
+	int (*ready)(const void *b);
+	/* `limit` > 0 here; `name` names the limit ("sessions", ...) for shared keys */
+	void (*limit_hit)(void *b, enum store_limit which, const char *name, int limit,
+			  int window_s, const char *key, int count, store_cb cb, void *arg);
+	void (*once)(void *b, const char *id, int64_t expires_s, store_cb cb, void *arg);
+	void (*forget)(void *b, void *arg);
+};
+
+extern const struct store_ops store_memory_ops;
+extern const struct store_ops store_redis_ops;
+
+void *store_memory_new(void);
+/* Takes a copy of `host` and `password`. NULL on ENOMEM. */
+void *store_redis_new(const char *host, int port, int db, const char *password);
+
+#endif

@@ -1,0 +1,543 @@
+/* store_redis.c: the store in Redis, shared by control replicas (store.h).
+ *
+ * hiredis' asynchronous API on control's own libwebsockets loop, through a small adapter:
+ * the connection's socket is adopted by lws as a raw descriptor (a dup of it, so that lws
+ * and hiredis each close their own), its readable and writeable callbacks drive
+ * redisAsyncHandleRead/Write, and hiredis' addWrite hook asks lws for a writeable callback.
+ * Nothing here blocks the loop: connecting is non-blocking, the host name is resolved once
+ * at start (before the loop serves anyone), and a watchdog PING notices a Redis that stopped
+ * answering. While the connection is down every operation is answered RW_EAGAIN at once,
+ * operations in flight when it drops are answered RW_EAGAIN, and it is re-established with
+ * a doubling backoff (STORE_REDIS_BACKOFF_*). See docs/architecture.md, "The store".
+ *
+ * Keys (all under "runwire:"):
+ *   runwire:once:<id>             one-time ids: SET NX EXAT (the id's own expiry)
+ *   runwire:rl:<limit>:<key>      fixed-window counters: INCRBY + PEXPIRE on the first hit,
+ *                                 in one Lua script so that the window starts exactly once
+ */
+#include "control/store_backend.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <libwebsockets.h>
+#include <sodium.h>
+
+#define STORE_REDIS_BACKOFF_MIN_MS 100
+#define STORE_REDIS_BACKOFF_MAX_MS 2000
+#define STORE_REDIS_WATCH_MS 500       /* how often the watchdog looks */
+#define STORE_REDIS_TIMEOUT_MS 2000    /* a connect or a PING unanswered this long: down */
+#define STORE_REDIS_PREFIX "runwire:"
+
+/* Counts INCRBY ARGV[1] in KEYS[1]; the first hit of a window sets its expiry (ARGV[2] ms).
+ * Returns {count, milliseconds left in the window}. */
+static const char rl_script[] =
+	"local n = redis.call('INCRBY', KEYS[1], ARGV[1]) "
+	"local t = redis.call('PTTL', KEYS[1]) "
+	"if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) t = tonumber(ARGV[2]) end "
+	"return {n, t}";
+
+enum req_kind { REQ_INTERNAL = 0, REQ_LIMIT, REQ_ONCE };
+
+/* An operation in flight: hiredis' privdata for its reply. */
+struct req {
+	struct req *next, *prev;
+	struct store_redis *r;
+	enum req_kind kind;
+	int limit, count;
+	store_cb cb;               /* NULL once forgotten */
+	void *arg;
+};
+
+struct store_redis {
+	char host[256];            /* as given */
+	char addr[64];             /* resolved at start: connects never resolve */
+	int port, db;
+	char *password;            /* NULL: no AUTH */
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	redisAsyncContext *ac;     /* NULL while down */
+	struct lws *wsi;           /* the loop's handle on ac's socket */
+	int ready;                 /* connected, AUTH and SELECT accepted, PING answered */
+	int ping_out;              /* a watchdog PING awaits its answer */
+	int64_t since_ms;          /* connect started, or the PING went out */
+	int backoff_ms;
+	int stopping;
+	int logged_down;           /* "store_unavailable" said since it was last ready */
+	int logged_refused;        /* "store_refused" said since it was last ready */
+	struct req *reqs;          /* in flight */
+	lws_sorted_usec_list_t sul_retry, sul_watch;
+};
+
+static void connect_now(struct store_redis *r);
+
+void *store_redis_new(const char *host, int port, int db, const char *password)
+{
+	struct store_redis *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	snprintf(r->host, sizeof(r->host), "%s", host);
+	r->port = port;
+	r->db = db;
+	r->backoff_ms = STORE_REDIS_BACKOFF_MIN_MS;
+	if (password && !(r->password = strdup(password))) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* ---- the adapter: hiredis' event hooks on the lws loop ---- */
+
+static void ev_add_write(void *privdata);
+
+static int ensure_wsi(struct store_redis *r)
+{
+	lws_sock_file_fd_type fd;
+
+	if (r->wsi || !r->ac)
+		return r->wsi ? 0 : -1;
+	fd.filefd = dup(r->ac->c.fd);
+	if (fd.filefd < 0)
+		return -1;
+	r->wsi = lws_adopt_descriptor_vhost(r->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "rw-store", NULL);
+	if (!r->wsi) {
+		close(fd.filefd);
+		return -1;
+	}
+	lws_set_opaque_user_data(r->wsi, r);
+	return 0;
+}
+
+static void ev_add_read(void *privdata)
+{
+	ensure_wsi(privdata);
+}
+
+static void ev_del_read(void *privdata)
+{
+	/* hiredis stops reading only as it closes: cleanup drops the descriptor */
+}
+
+static void ev_add_write(void *privdata)
+{
+	struct store_redis *r = privdata;
+
+	if (!ensure_wsi(r))
+		lws_callback_on_writable(r->wsi);
+}
+
+static void ev_del_write(void *privdata)
+{
+	/* lws' writeable callback is one-shot: nothing to undo */
+}
+
+/* hiredis is freeing the context: the loop lets go of its descriptor (closed from lws' own
+ * close path, never inside this hook). */
+static void ev_cleanup(void *privdata)
+{
+	struct store_redis *r = privdata;
+
+	if (r->wsi) {
+		lws_set_opaque_user_data(r->wsi, NULL);
+		lws_set_timeout(r->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+		r->wsi = NULL;
+	}
+}
+
+static int callback_store(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			  void *in, size_t len)
+{
+	struct store_redis *r = lws_get_opaque_user_data(wsi);
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		if (!r || !r->ac)
+			return -1;
+		redisAsyncHandleRead(r->ac);
+		break;
+	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+		if (!r || !r->ac)
+			return -1;
+		redisAsyncHandleWrite(r->ac);
+		break;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		close((int)lws_get_socket_fd(wsi));
+		if (r && r->wsi == wsi)
+			r->wsi = NULL;   /* lws dropped it: the watchdog reconnects */
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+const struct lws_protocols store_protocol = {
+	"rw-store", callback_store, 0, 0, 0, NULL, 0
+};
+
+/* ---- connection life ---- */
+
+static void on_retry(lws_sorted_usec_list_t *sul)
+{
+	struct store_redis *r = lws_container_of(sul, struct store_redis, sul_retry);
+
+	if (!r->ac && !r->stopping)
+		connect_now(r);
+}
+
+static void schedule_retry(struct store_redis *r)
+{
+	if (r->stopping)
+		return;
+	lws_sul_schedule(r->ctx, 0, &r->sul_retry, on_retry, (lws_usec_t)r->backoff_ms * LWS_US_PER_MS);
+	r->backoff_ms = r->backoff_ms * 2 > STORE_REDIS_BACKOFF_MAX_MS ? STORE_REDIS_BACKOFF_MAX_MS
+								       : r->backoff_ms * 2;
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct store_redis *r = ac->data;
+
+	if (r->ac != ac)
+		return;
+	r->ac = NULL;
+	r->ready = 0;
+	r->ping_out = 0;
+	if (!r->stopping) {
+		log_warn("store_unavailable", "{s:s, s:s, s:i, s:s}", "store", "redis", "host", r->host,
+			 "port", r->port, "reason", ac->errstr[0] ? ac->errstr : "connection closed");
+		r->logged_down = 1;
+	}
+	schedule_retry(r);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+	struct store_redis *r = ac->data;
+
+	if (status == REDIS_OK || r->ac != ac)
+		return;
+	/* hiredis frees the context after this returns */
+	r->ac = NULL;
+	r->ready = 0;
+	if (!r->logged_down)
+		log_warn("store_unavailable", "{s:s, s:s, s:i, s:s}", "store", "redis", "host", r->host,
+			 "port", r->port, "reason", ac->errstr[0] ? ac->errstr : "cannot connect");
+	r->logged_down = 1;
+	schedule_retry(r);
+}
+
+/* Answers and unlinks a request. */
+static void req_done(struct req *q, int rc, int64_t value)
+{
+	struct store_redis *r = q->r;
+
+	if (q->prev)
+		q->prev->next = q->next;
+	else if (r->reqs == q)
+		r->reqs = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	if (q->cb)
+		q->cb(q->arg, rc, value);
+	free(q);
+}
+
+static struct req *req_new(struct store_redis *r, enum req_kind kind, store_cb cb, void *arg)
+{
+	struct req *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->r = r;
+	q->kind = kind;
+	q->cb = cb;
+	q->arg = arg;
+	q->next = r->reqs;
+	if (r->reqs)
+		r->reqs->prev = q;
+	r->reqs = q;
+	return q;
+}
+
+/* Replies to the connection's own commands (AUTH, SELECT, PING). */
+static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct store_redis *r = ac->data;
+	redisReply *rep = reply;
+	const char *what = privdata;
+
+	if (!rep || r->ac != ac)
+		return;   /* the connection went: on_disconnect says so */
+	if (rep->type == REDIS_REPLY_ERROR) {
+		/* Redis' own words ("WRONGPASS ...", "NOAUTH ..."), which never hold the password;
+		 * said once until it is ready again, not at every retry */
+		if (!r->logged_refused)
+			log_error("store_refused", "{s:s, s:s, s:s}", "store", "redis", "command", what,
+				  "reason", rep->str);
+		r->logged_refused = 1;
+		r->ready = 0;
+		r->logged_down = 1;
+		redisAsyncDisconnect(ac);
+		return;
+	}
+	if (!strcmp(what, "PING")) {
+		r->ping_out = 0;
+		if (!r->ready)
+			log_info("store_ready", "{s:s, s:s, s:i, s:i}", "store", "redis", "host", r->host,
+				 "port", r->port, "db", r->db);
+		r->ready = 1;
+		r->logged_down = 0;
+		r->logged_refused = 0;
+		r->backoff_ms = STORE_REDIS_BACKOFF_MIN_MS;
+	}
+}
+
+static void connect_now(struct store_redis *r)
+{
+	redisAsyncContext *ac = redisAsyncConnect(r->addr, r->port);
+
+	if (!ac || ac->err) {
+		if (!r->logged_down)
+			log_warn("store_unavailable", "{s:s, s:s, s:s}", "store", "redis", "host", r->host,
+				 "reason", ac ? ac->errstr : "out of memory");
+		r->logged_down = 1;
+		if (ac)
+			redisAsyncFree(ac);
+		schedule_retry(r);
+		return;
+	}
+	r->ac = ac;
+	ac->data = r;
+	ac->ev.data = r;
+	ac->ev.addRead = ev_add_read;
+	ac->ev.delRead = ev_del_read;
+	ac->ev.addWrite = ev_add_write;
+	ac->ev.delWrite = ev_del_write;
+	ac->ev.cleanup = ev_cleanup;
+	redisAsyncSetConnectCallback(ac, on_connect);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	r->since_ms = rw_now_ms();
+	r->ping_out = 1;
+	/* pipelined: the PING's answer means all before it were accepted */
+	if (r->password)
+		redisAsyncCommand(ac, on_setup_reply, (void *)"AUTH", "AUTH %b", r->password,
+				  strlen(r->password));
+	if (r->db)
+		redisAsyncCommand(ac, on_setup_reply, (void *)"SELECT", "SELECT %d", r->db);
+	redisAsyncCommand(ac, on_setup_reply, (void *)"PING", "PING");
+	ensure_wsi(r);
+}
+
+/* Every STORE_REDIS_WATCH_MS: a PING while idle; a connect or PING unanswered for
+ * STORE_REDIS_TIMEOUT_MS drops the connection (its operations answer RW_EAGAIN) so /readyz
+ * and the API say so rather than hang. */
+static void on_watch(lws_sorted_usec_list_t *sul)
+{
+	struct store_redis *r = lws_container_of(sul, struct store_redis, sul_watch);
+	int64_t now = rw_now_ms();
+
+	if (r->ac && (r->ping_out ? now - r->since_ms > STORE_REDIS_TIMEOUT_MS : !r->wsi)) {
+		redisAsyncContext *ac = r->ac;
+		log_warn("store_unavailable", "{s:s, s:s, s:i, s:s}", "store", "redis", "host", r->host,
+			 "port", r->port, "reason", r->wsi ? "no answer within 2 s" : "connection lost");
+		r->logged_down = 1;
+		r->ac = NULL;
+		r->ready = 0;
+		r->ping_out = 0;
+		redisAsyncFree(ac);   /* answers what is in flight with RW_EAGAIN */
+		schedule_retry(r);
+	} else if (r->ac && r->ready && !r->ping_out) {
+		r->ping_out = 1;
+		r->since_ms = now;
+		redisAsyncCommand(r->ac, on_setup_reply, (void *)"PING", "PING");
+	}
+	if (!r->stopping)
+		lws_sul_schedule(r->ctx, 0, &r->sul_watch, on_watch,
+				 STORE_REDIS_WATCH_MS * LWS_US_PER_MS);
+}
+
+static int redis_start(void *b, struct lws_context *ctx, struct lws_vhost *vh)
+{
+	struct store_redis *r = b;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	int e;
+
+	r->ctx = ctx;
+	r->vh = vh;
+	/* resolved once, here, before the loop serves anyone: getaddrinfo blocks */
+	e = getaddrinfo(r->host, NULL, &hints, &res);
+	if (e || !res) {
+		fprintf(stderr, "runwire-control: --store: cannot resolve %s: %s\n", r->host,
+			gai_strerror(e));
+		return RW_EINVAL;
+	}
+	e = getnameinfo(res->ai_addr, res->ai_addrlen, r->addr, sizeof(r->addr), NULL, 0,
+			NI_NUMERICHOST);
+	freeaddrinfo(res);
+	if (e) {
+		fprintf(stderr, "runwire-control: --store: cannot resolve %s\n", r->host);
+		return RW_EINVAL;
+	}
+	log_info("store", "{s:s, s:s, s:s, s:i, s:i, s:b}", "store", "redis", "host", r->host,
+		 "address", r->addr, "port", r->port, "db", r->db, "auth", r->password != NULL);
+	connect_now(r);
+	lws_sul_schedule(ctx, 0, &r->sul_watch, on_watch, STORE_REDIS_WATCH_MS * LWS_US_PER_MS);
+	return RW_OK;
+}
+
+static void redis_free(void *b)
+{
+	struct store_redis *r = b;
+
+	if (!r)
+		return;
+	r->stopping = 1;
+	if (r->ctx) {
+		lws_sul_cancel(&r->sul_retry);
+		lws_sul_cancel(&r->sul_watch);
+	}
+	if (r->ac) {
+		redisAsyncContext *ac = r->ac;
+		r->ac = NULL;
+		redisAsyncFree(ac);
+	}
+	while (r->reqs)
+		req_done(r->reqs, RW_EAGAIN, 0);
+	if (r->password) {
+		sodium_memzero(r->password, strlen(r->password));
+		free(r->password);
+	}
+	free(r);
+}
+
+static int redis_ready(const void *b)
+{
+	const struct store_redis *r = b;
+
+	return r->ready;
+}
+
+/* ---- operations ---- */
+
+static void on_limit_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct req *q = privdata;
+	redisReply *rep = reply;
+	long long n, ms;
+
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_INTEGER ||
+	    rep->element[1]->type != REDIS_REPLY_INTEGER) {
+		if (rep && rep->type == REDIS_REPLY_ERROR)
+			log_error("store_command_failed", "{s:s, s:s}", "command", "ratelimit", "reason",
+				  rep->str);
+		req_done(q, RW_EAGAIN, 0);
+		return;
+	}
+	n = rep->element[0]->integer;
+	ms = rep->element[1]->integer;
+	/* a hit past the limit is refused; a look says "over" once the limit is used up */
+	if (q->count ? n > q->limit : n >= q->limit)
+		req_done(q, RW_ELIMIT, ms > 0 ? (ms + 999) / 1000 : 1);
+	else
+		req_done(q, RW_OK, 0);
+}
+
+static void redis_limit_hit(void *b, enum store_limit which, const char *name, int limit,
+			    int window_s, const char *key, int count, store_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q;
+	char k[STORE_MAX_KEY + 64];
+
+	if (!r->ready || !r->ac) {
+		cb(arg, RW_EAGAIN, 0);
+		return;
+	}
+	q = req_new(r, REQ_LIMIT, cb, arg);
+	if (!q) {
+		cb(arg, RW_ENOMEM, 0);
+		return;
+	}
+	q->limit = limit;
+	q->count = count;
+	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "rl:%s:%s", name, key);
+	if (redisAsyncCommand(r->ac, on_limit_reply, q, "EVAL %s 1 %s %d %lld", rl_script, k, count,
+			      (long long)window_s * 1000) != REDIS_OK)
+		req_done(q, RW_EAGAIN, 0);
+}
+
+static void on_once_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct req *q = privdata;
+	redisReply *rep = reply;
+
+	if (!rep || rep->type == REDIS_REPLY_ERROR) {
+		if (rep)
+			log_error("store_command_failed", "{s:s, s:s}", "command", "once", "reason",
+				  rep->str);
+		req_done(q, RW_EAGAIN, 0);
+	} else if (rep->type == REDIS_REPLY_NIL) {
+		req_done(q, RW_EAUTH, 0);   /* set before: here or on another replica */
+	} else {
+		req_done(q, RW_OK, 0);
+	}
+}
+
+static void redis_once(void *b, const char *id, int64_t expires_s, store_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q;
+	char k[STORE_MAX_KEY + 64];
+
+	if (!r->ready || !r->ac) {
+		cb(arg, RW_EAGAIN, 0);
+		return;
+	}
+	if (expires_s <= rw_now_ms() / 1000) {
+		cb(arg, RW_EAUTH, 0);      /* expired ids are never good: nothing to remember */
+		return;
+	}
+	q = req_new(r, REQ_ONCE, cb, arg);
+	if (!q) {
+		cb(arg, RW_ENOMEM, 0);
+		return;
+	}
+	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "once:%s", id);
+	/* %b: the id is arbitrary bytes from a token, never interpolated into a command line */
+	if (redisAsyncCommand(r->ac, on_once_reply, q, "SET %b 1 NX EXAT %lld", k, strlen(k),
+			      (long long)expires_s) != REDIS_OK)
+		req_done(q, RW_EAGAIN, 0);
+}
+
+static void redis_forget(void *b, void *arg)
+{
+	struct store_redis *r = b;
+
+	for (struct req *q = r->reqs; q; q = q->next)
+		if (q->arg == arg)
+			q->cb = NULL;
+}
+
+const struct store_ops store_redis_ops = {
+	.kind = "redis",
+	.shared = 1,
+	.at_once = 0,
+	.start = redis_start,
+	.free = redis_free,
+	.ready = redis_ready,
+	.limit_hit = redis_limit_hit,
+	.once = redis_once,
+	.forget = redis_forget,
+};

@@ -1,0 +1,328 @@
+/* test_store.c: one suite for the store (control/store.h), run against both backends: the
+ * memory backend, then a real redis-server this test starts on a free loopback port and
+ * stops by pid. Each operation's answer is awaited on a libwebsockets loop, as control does.
+ * Then what only a shared store can show: two stores on one Redis see one another's
+ * one-time ids and rate-limit hits; Redis stopped -> not ready, operations answer RW_EAGAIN;
+ * restarted -> ready again. And the URL parser's refusals (rediss://, junk). */
+#include "control/store.h"
+#include "common/log.h"
+#include "common/rw.h"
+#include "tests/unit/check.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+static struct lws_context *ctx;
+static struct lws_vhost *vh;
+
+struct answer {
+	int done, rc;
+	int64_t value;
+};
+
+static void on_answer(void *arg, int rc, int64_t value)
+{
+	struct answer *a = arg;
+
+	a->done = 1;
+	a->rc = rc;
+	a->value = value;
+}
+
+/* Serves the loop until `a` is answered (or 5 s pass: then RW_ETIMEDOUT). */
+static int wait_answer(struct answer *a)
+{
+	int64_t deadline = rw_now_ms() + 5000;
+
+	while (!a->done && rw_now_ms() < deadline)
+		lws_service(ctx, 0);
+	return a->done ? a->rc : RW_ETIMEDOUT;
+}
+
+static int once(struct store *st, const char *id, int64_t exp)
+{
+	struct answer a = { 0 };
+
+	store_once(st, id, exp, on_answer, &a);
+	return wait_answer(&a);
+}
+
+static int hit(struct store *st, enum store_limit w, const char *key, int count, int *retry)
+{
+	struct answer a = { 0 };
+	int rc;
+
+	store_limit_hit(st, w, key, count, on_answer, &a);
+	rc = wait_answer(&a);
+	if (retry)
+		*retry = (int)a.value;
+	return rc;
+}
+
+static int wait_ready(struct store *st, int want, int ms)
+{
+	int64_t deadline = rw_now_ms() + ms;
+
+	while (!!store_ready(st) != want && rw_now_ms() < deadline)
+		lws_service(ctx, 0);
+	return !!store_ready(st) == want;
+}
+
+/* The suite both backends pass. `tag` keeps keys apart between runs on one Redis. */
+static void suite(struct store *st, const char *tag)
+{
+	char id[64], key[64];
+	int64_t later = rw_now_ms() / 1000 + 600;
+	int retry = -1;
+
+	CHECK(wait_ready(st, 1, 5000));
+	/* one-time ids */
+	snprintf(id, sizeof(id), "%s-jti-1", tag);
+	CHECK(once(st, id, later) == RW_OK);
+	CHECK(once(st, id, later) == RW_EAUTH);           /* used stays used */
+	snprintf(id, sizeof(id), "%s-jti-2", tag);
+	CHECK(once(st, id, later) == RW_OK);
+	snprintf(id, sizeof(id), "%s-expired", tag);
+	CHECK(once(st, id, rw_now_ms() / 1000 - 1) == RW_EAUTH);   /* expired: never good */
+	CHECK(once(st, "", later) == RW_EINVAL);
+	char big[STORE_MAX_KEY + 1];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK(once(st, big, later) == RW_EINVAL);          /* one past the key cap */
+	big[sizeof(big) - 2] = '\0';
+	CHECK(once(st, big, later) == RW_OK);              /* at the cap */
+	CHECK(once(st, big, later) == RW_EAUTH);
+
+	/* rate limits: 3 per 2 s window per key */
+	store_limit_set(st, STORE_LIMIT_SESSIONS, 3, 2);
+	CHECK(store_limit_of(st, STORE_LIMIT_SESSIONS) == 3);
+	snprintf(key, sizeof(key), "%s-user-a", tag);
+	CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 0, NULL) == RW_OK);   /* a look counts nothing */
+	for (int i = 0; i < 3; i++)
+		CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 1, NULL) == RW_OK);
+	CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 1, &retry) == RW_ELIMIT); /* one past */
+	CHECK(retry >= 1 && retry <= 2);
+	CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 0, NULL) == RW_ELIMIT);
+	CHECK(hit(st, STORE_LIMIT_TOKENS, key, 1, NULL) == RW_OK);       /* unlimited: 0 */
+	snprintf(key, sizeof(key), "%s-user-b", tag);
+	CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 1, NULL) == RW_OK);     /* keys apart */
+	usleep(2100 * 1000);
+	snprintf(key, sizeof(key), "%s-user-a", tag);
+	CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 1, NULL) == RW_OK);     /* a new window */
+	store_limit_set(st, STORE_LIMIT_SESSIONS, 0, 60);
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &l))
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static pid_t start_redis(int port, const char *password)
+{
+	char p[16];
+	pid_t pid;
+
+	snprintf(p, sizeof(p), "%d", port);
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", 1);
+		dup2(devnull, 1);
+		if (password)
+			execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
+			       "--save", "", "--appendonly", "no", "--daemonize", "no", "--requirepass",
+			       password, (char *)NULL);
+		else
+			execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
+			       "--save", "", "--appendonly", "no", "--daemonize", "no", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void stop_redis(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+static struct store *redis_store(int port, int db, const char *password)
+{
+	char url[64], err[1024];
+	struct store *st;
+
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/%d", port, db);
+	st = store_new(url, password, err, sizeof(err));
+	CHECK(st != NULL);
+	if (st)
+		CHECK(store_start(st, ctx, vh) == RW_OK);
+	return st;
+}
+
+int main(void)
+{
+	static const struct lws_protocols protos[] = {
+		{ "rw-store", NULL, 0, 0, 0, NULL, 0 },   /* filled below */
+		{ NULL, NULL, 0, 0, 0, NULL, 0 },
+	};
+	struct lws_protocols list[2];
+	struct lws_context_creation_info info;
+	struct store *st, *a, *b;
+	char err[1024];
+	int64_t later = rw_now_ms() / 1000 + 600;
+
+	log_init("test_store", LOG_LVL_WARN);
+	signal(SIGPIPE, SIG_IGN);
+	memcpy(list, protos, sizeof(list));
+	list[0] = store_protocol;
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+	info.protocols = list;
+	info.vhost_name = "test";
+	lws_set_log_level(LLL_ERR, NULL);
+	ctx = lws_create_context(&info);
+	vh = ctx ? lws_get_vhost_by_name(ctx, "test") : NULL;
+	CHECK(vh != NULL);
+	if (!vh)
+		return check_done("test_store");
+
+	/* the URL: refusals say why */
+	st = store_new("rediss://127.0.0.1:6380", NULL, err, sizeof(err));
+	CHECK(!st && strstr(err, "TLS") && strstr(err, "stunnel") && strstr(err, "Memorystore"));
+	st = store_new("redis://user:pw@127.0.0.1:6379", NULL, err, sizeof(err));
+	CHECK(!st && strstr(err, "--store-password-file"));
+	CHECK(!store_new("redis://127.0.0.1", NULL, err, sizeof(err)));
+	CHECK(!store_new("redis://127.0.0.1:0", NULL, err, sizeof(err)));
+	CHECK(!store_new("redis://127.0.0.1:65536", NULL, err, sizeof(err)));
+	CHECK(!store_new("redis://127.0.0.1:6379/16", NULL, err, sizeof(err)));   /* one past */
+	st = store_new("redis://127.0.0.1:6379/15", NULL, err, sizeof(err));
+	CHECK(st && store_is_shared(st) && !strcmp(store_kind(st), "redis"));
+	store_free(st);
+	st = store_new("redis://[::1]:6379", NULL, err, sizeof(err));
+	CHECK(st != NULL);
+	store_free(st);
+	CHECK(!store_new("memcached://x:1", NULL, err, sizeof(err)));
+	CHECK(!store_new("memory", "pw", err, sizeof(err)));
+
+	/* memory */
+	st = store_new(NULL, NULL, err, sizeof(err));
+	CHECK(st && !store_is_shared(st) && store_answers_at_once(st));
+	suite(st, "mem");
+	/* the memory backend's cap, one past it (built with STORE_MAX_ONCE 64) */
+	{
+		char id[32];
+		int ok = 1;
+		store_free(st);
+		st = store_new("memory", NULL, err, sizeof(err));
+		for (int i = 0; i < STORE_MAX_ONCE; i++) {
+			snprintf(id, sizeof(id), "cap-%d", i);
+			ok &= once(st, id, later) == RW_OK;
+		}
+		CHECK(ok);
+		CHECK(once(st, "cap-0", later) == RW_EAUTH);
+		CHECK(once(st, "one-past", later) == RW_ELIMIT);
+		CHECK(once(st, "one-past", later) == RW_ELIMIT);
+		store_free(st);
+		st = store_new("memory", NULL, err, sizeof(err));
+		for (int i = 0; i < STORE_MAX_ONCE; i++) {
+			snprintf(id, sizeof(id), "soon-%d", i);
+			once(st, id, rw_now_ms() / 1000 + 1);
+		}
+		CHECK(once(st, "fresh", later) == RW_ELIMIT);
+		usleep(2100 * 1000);
+		CHECK(once(st, "fresh", later) == RW_OK);    /* expired ids made room */
+		store_free(st);
+	}
+
+	/* Redis: the same suite */
+	int port = free_port();
+	pid_t pid = start_redis(port, NULL);
+	CHECK(port > 0 && pid > 0);
+	st = redis_store(port, 0, NULL);
+	CHECK(st && !store_answers_at_once(st));
+	suite(st, "redis");
+
+	/* two stores (two replicas) on one Redis share ids and limits */
+	a = st;
+	b = redis_store(port, 0, NULL);
+	CHECK(wait_ready(b, 1, 5000));
+	CHECK(once(a, "shared-jti", later) == RW_OK);
+	CHECK(once(b, "shared-jti", later) == RW_EAUTH);
+	CHECK(once(a, "shared-jti", later) == RW_EAUTH);
+	store_limit_set(a, STORE_LIMIT_TOKENS, 2, 60);
+	store_limit_set(b, STORE_LIMIT_TOKENS, 2, 60);
+	CHECK(hit(a, STORE_LIMIT_TOKENS, "shared-user", 1, NULL) == RW_OK);
+	CHECK(hit(b, STORE_LIMIT_TOKENS, "shared-user", 1, NULL) == RW_OK);
+	CHECK(hit(a, STORE_LIMIT_TOKENS, "shared-user", 1, NULL) == RW_ELIMIT);
+	CHECK(hit(b, STORE_LIMIT_TOKENS, "shared-user", 1, NULL) == RW_ELIMIT);
+	/* another database is another namespace */
+	struct store *c = redis_store(port, 3, NULL);
+	CHECK(wait_ready(c, 1, 5000));
+	CHECK(once(c, "shared-jti", later) == RW_OK);
+	store_free(c);
+
+	/* Redis stops: not ready, operations answer RW_EAGAIN at once; back: ready again */
+	stop_redis(pid);
+	CHECK(wait_ready(a, 0, 5000));
+	CHECK(once(a, "while-down", later) == RW_EAGAIN);
+	CHECK(hit(a, STORE_LIMIT_TOKENS, "u", 1, NULL) == RW_EAGAIN);
+	pid = start_redis(port, NULL);
+	CHECK(wait_ready(a, 1, 8000));
+	CHECK(wait_ready(b, 1, 8000));
+	CHECK(once(a, "after-restart", later) == RW_OK);
+	CHECK(once(b, "after-restart", later) == RW_EAUTH);
+	/* an operation in flight when the store is freed is answered RW_EAGAIN, not lost */
+	{
+		struct answer x = { 0 };
+		store_once(b, "in-flight", later, on_answer, &x);
+		store_free(b);
+		CHECK(x.done && x.rc == RW_EAGAIN);
+	}
+	/* a forgotten operation does not call back */
+	{
+		struct answer x = { 0 };
+		store_once(a, "forgotten", later, on_answer, &x);
+		store_forget(a, &x);
+		struct answer y = { 0 };
+		store_once(a, "after-forgotten", later, on_answer, &y);
+		wait_answer(&y);
+		CHECK(!x.done && y.done && y.rc == RW_OK);
+	}
+	store_free(a);
+	stop_redis(pid);
+
+	/* AUTH: the right password is ready, a wrong one never is */
+	port = free_port();
+	pid = start_redis(port, "s3cret-password");
+	st = redis_store(port, 0, "s3cret-password");
+	CHECK(wait_ready(st, 1, 5000));
+	CHECK(once(st, "authed", later) == RW_OK);
+	store_free(st);
+	st = redis_store(port, 0, "wrong");
+	CHECK(!wait_ready(st, 1, 1500));
+	CHECK(once(st, "unauthed", later) == RW_EAGAIN);
+	store_free(st);
+	stop_redis(pid);
+
+	lws_context_destroy(ctx);
+	return check_done("test_store");
+}
