@@ -21,6 +21,7 @@ add_executable(runwire-control
   control/store.c
   control/store_memory.c
   control/store_redis.c
+  control/fleet.c
   control/runner_auth.c
 )
 target_link_libraries(runwire-control PRIVATE rw_common PkgConfig::LWS PkgConfig::JWT

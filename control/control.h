@@ -11,6 +11,7 @@
  *   dispatcher.c    where agents come from: local children or elsewhere; credentials
  *   session_token.c one-time session JWTs
  *   store*.c        what replicas share: one-time ids, rate limits (memory | Redis)
+ *   fleet.c         session records for the other replicas, this replica's inbox
  *   config.c        flags, environment, config file
  *
  * Everything runs on one event loop; objects are freed from the loop, never inside their
@@ -119,6 +120,7 @@ struct control {
 	struct dispatcher *disp;
 	struct token_keys *keys;
 	struct firebase_auth *fa;       /* NULL: the embedded default's single local user */
+	char replica[33];               /* this replica's id among those sharing the store */
 	struct store *store;            /* one-time token ids, sessions and tokens per user per
 					 * minute (store.h): this process's, or shared in Redis */
 	struct ratelimit *rl_authfail;  /* failed authentications per client per minute (this
@@ -158,6 +160,15 @@ struct agent_identity {
 	char pod_uid[64];       /* external runner's pod, when it presented a service-account token */
 };
 
+/* What a session's record in a shared store last said (fleet.c's alone). */
+struct session_published {
+	unsigned gen;                   /* 0: never put */
+	int state, have_exit;
+	uint64_t bytes;
+	size_t viewers;
+	int64_t at_ms;
+};
+
 struct session {
 	struct session *next, *prev;    /* control->sessions */
 	struct session *wait_next;      /* control->waiting_* */
@@ -193,6 +204,7 @@ struct session {
 					 * may resume it (with resume_key) */
 	int64_t lost_since_ms;          /* agent link down since (external runners) */
 	lws_sorted_usec_list_t sul_cancel;
+	struct session_published published; /* its record in a shared store (fleet.c) */
 	struct recording *rec;          /* asciicast v2 file while live; NULL when closed */
 	uint64_t rec_bytes;             /* size of the recording file once closed */
 	struct control *ctl;

@@ -3,6 +3,7 @@
  * A session that is not the caller's answers 404, exactly as one that does not exist.
  */
 #include "control/control.h"
+#include "control/fleet.h"
 #include "control/web.h"
 #include "control/ratelimit.h"
 #include "common/log.h"
@@ -42,6 +43,9 @@ struct http_conn {
 	int asking;                   /* the limit asked last */
 	int deferred;                 /* route() returned waiting for the store */
 	int rerun;                    /* the answer came: route again when writeable */
+	int json_state, json_rc;      /* one JSON answer per request: a record or a list */
+	json_t *json_val;             /* owned */
+	int push_state, push_rc;      /* a request to another replica (cancel) */
 };
 
 #define HTTP_STORE_RETRY_S 5          /* Retry-After while the store is unreachable */
@@ -155,6 +159,171 @@ static int limit_hit(struct control *ctl, struct lws *wsi, struct http_conn *c,
 
 #define HTTP_STORE_DOWN "session store unavailable: try again shortly"
 
+static void on_json_answer(void *arg, int rc, json_t *value)
+{
+	struct http_conn *c = arg;
+
+	c->json_state = 2;
+	c->json_rc = rc;
+	json_decref(c->json_val);
+	c->json_val = value;
+	if (c->deferred) {
+		c->rerun = 1;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+/* Asks the store for a session's record (`id`) or the caller's list (`owner`), once per
+ * request: 0 with c->json_val, RW_ENOTFOUND, RW_EAGAIN, or 1 (awaited; see limit_hit). */
+static int json_ask(struct control *ctl, struct lws *wsi, struct http_conn *c, const char *id,
+		    const char *owner)
+{
+	if (!c->json_state) {
+		c->json_state = 1;
+		c->wsi = wsi;
+		if (id)
+			store_session_get(ctl->store, id, on_json_answer, c);
+		else
+			store_session_list(ctl->store, owner, on_json_answer, c);
+	}
+	if (c->json_state == 1) {
+		c->deferred = 1;
+		return 1;
+	}
+	if (c->json_rc == RW_OK || c->json_rc == RW_ENOTFOUND)
+		return c->json_rc;
+	c->retry_after = HTTP_STORE_RETRY_S;
+	return RW_EAGAIN;
+}
+
+static void on_push_answer(void *arg, int rc, int64_t value)
+{
+	struct http_conn *c = arg;
+
+	c->push_state = 2;
+	c->push_rc = rc;
+	if (c->deferred) {
+		c->rerun = 1;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+static int by_created_desc(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "createdAt"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "createdAt"));
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* GET /api/sessions: this replica's sessions as they are now, and with a shared store the
+ * records of the caller's sessions on other replicas, newest first. */
+static int list_sessions(struct control *ctl, struct lws *wsi, struct http_conn *c,
+			 const char *user)
+{
+	json_t *list = json_array(), *rec, **items;
+	size_t i, n;
+
+	if (store_is_shared(ctl->store)) {
+		int r = json_ask(ctl, wsi, c, NULL, user);
+		if (r == 1) {
+			json_decref(list);
+			return 0;
+		}
+		if (r) {
+			json_decref(list);
+			return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+		}
+	}
+	for (struct session *s = ctl->sessions; s; s = s->next)
+		if (!strcmp(s->owner, user))
+			json_array_append_new(list, session_to_json(s));
+	json_array_foreach(c->json_val, i, rec) {
+		json_t *view = json_object_get(rec, "view");
+		const char *id = json_string_value(json_object_get(view, "sessionId"));
+		const char *owner = json_string_value(json_object_get(rec, "owner"));
+		if (id && owner && !strcmp(owner, user) && !session_find(ctl, id))
+			json_array_append(list, view);
+	}
+	/* newest first, whichever replica holds each */
+	n = json_array_size(list);
+	items = n ? malloc(n * sizeof(*items)) : NULL;
+	if (items) {
+		json_t *sorted = json_array();
+		for (i = 0; i < n; i++)
+			items[i] = json_array_get(list, i);
+		qsort(items, n, sizeof(*items), by_created_desc);
+		for (i = 0; i < n; i++)
+			json_array_append(sorted, items[i]);
+		free(items);
+		json_decref(list);
+		list = sorted;
+	}
+	return respond_json(wsi, c, 200, json_pack("{s:o}", "sessions", list));
+}
+
+static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
+		      const char *sid, const char *user);
+
+/* A session this replica does not hold: its record in the shared store answers GET, a
+ * cancel goes to the replica holding it, a token can be minted here (the key is shared). */
+static int remote_session(struct control *ctl, struct lws *wsi, struct http_conn *c,
+			  const char *id, const char *user, const char *rest)
+{
+	json_t *view;
+	const char *owner;
+	int m = c->method;
+
+	switch (json_ask(ctl, wsi, c, id, NULL)) {
+	case 0:
+		break;
+	case 1:
+		return 0;
+	case RW_ENOTFOUND:
+		return respond_error(wsi, c, 404, "no such session");
+	default:
+		return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+	}
+	view = json_object_get(c->json_val, "view");
+	owner = json_string_value(json_object_get(c->json_val, "owner"));
+	if (!owner || strcmp(owner, user) || !json_is_object(view))
+		return respond_error(wsi, c, 404, "no such session");
+	if (!*rest) {
+		if (m == LWSHUMETH_GET)
+			return respond_json(wsi, c, 200, json_incref(view));
+		if (m != LWSHUMETH_DELETE)
+			return respond_error(wsi, c, 405, "use GET or DELETE");
+		if (!c->push_state) {
+			char addr[64];
+			c->push_state = 1;
+			c->wsi = wsi;
+			log_audit("session_cancel_forwarded", "{s:s, s:s, s:s, s:s?}", "session", id,
+				  "user", user, "client", server_client_addr(wsi, addr, sizeof(addr)),
+				  "replica", json_string_value(json_object_get(c->json_val, "replica")));
+			fleet_request_cancel(ctl, c->json_val, user, on_push_answer, c);
+		}
+		if (c->push_state == 1) {
+			c->deferred = 1;
+			return 0;
+		}
+		if (c->push_rc) {
+			c->retry_after = HTTP_STORE_RETRY_S;
+			return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+		}
+		/* the holder cancels within a tick; the view is what the record says now */
+		return respond_json(wsi, c, 202, json_incref(view));
+	}
+	if (!strcmp(rest, "/tokens")) {
+		if (m != LWSHUMETH_POST)
+			return respond_error(wsi, c, 405, "use POST");
+		return mint_token(ctl, wsi, c, id, user);
+	}
+	if (!strcmp(rest, "/recording"))
+		return respond_error(wsi, c, 404, "the recording is kept by the replica that ran "
+				     "this session: ask it");
+	return respond_error(wsi, c, 404, "no such endpoint");
+}
+
 static int create_session(struct control *ctl, struct lws *wsi, struct http_conn *c,
 			  const char *user)
 {
@@ -241,7 +410,7 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 }
 
 static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
-		      struct session *s, const char *user)
+		      const char *sid, const char *user)
 {
 	enum token_role role = TOKEN_ROLE_WRITER;
 	json_t *req = NULL, *out;
@@ -275,15 +444,15 @@ static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
 			role = TOKEN_ROLE_VIEWER;
 		json_decref(req);
 	}
-	token = token_mint(ctl->keys, user, s->id, role);
+	token = token_mint(ctl->keys, user, sid, role);
 	if (!token)
 		return respond_error(wsi, c, 500, "cannot mint a session token");
-	log_audit("token_minted", "{s:s, s:s, s:s, s:s}", "session", s->id, "user", user, "role",
+	log_audit("token_minted", "{s:s, s:s, s:s, s:s}", "session", sid, "user", user, "role",
 		 role == TOKEN_ROLE_VIEWER ? "viewer" : "writer", "client",
 		 server_client_addr(wsi, addr, sizeof(addr)));
-	out = json_pack("{s:s, s:s, s:s}", "sessionId", s->id, "token", token, "role",
+	out = json_pack("{s:s, s:s, s:s}", "sessionId", sid, "token", token, "role",
 			role == TOKEN_ROLE_VIEWER ? "viewer" : "writer");
-	json_object_set_new(out, "wsUrl", json_sprintf("/ws/%s", s->id));
+	json_object_set_new(out, "wsUrl", json_sprintf("/ws/%s", sid));
 	free(token);
 	return respond_json(wsi, c, 201, out);
 }
@@ -388,13 +557,8 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	if (!*p || !strcmp(p, "/")) {
 		if (m == LWSHUMETH_POST)
 			return create_session(ctl, wsi, c, user);
-		if (m == LWSHUMETH_GET) {
-			json_t *list = json_array();
-			for (s = ctl->sessions; s; s = s->next)
-				if (!strcmp(s->owner, user))
-					json_array_append_new(list, session_to_json(s));
-			return respond_json(wsi, c, 200, json_pack("{s:o}", "sessions", list));
-		}
+		if (m == LWSHUMETH_GET)
+			return list_sessions(ctl, wsi, c, user);
 		return respond_error(wsi, c, 405, "use GET or POST");
 	}
 	if (*p != '/')
@@ -407,6 +571,8 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	id[idlen] = '\0';
 	p += idlen;
 	s = session_find(ctl, id);
+	if (!s && store_is_shared(ctl->store))
+		return remote_session(ctl, wsi, c, id, user, p);
 	if (!s || strcmp(s->owner, user))
 		return respond_error(wsi, c, 404, "no such session");
 	if (!*p) {
@@ -436,7 +602,7 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	if (!strcmp(p, "/tokens")) {
 		if (m != LWSHUMETH_POST)
 			return respond_error(wsi, c, 405, "use POST");
-		return mint_token(ctl, wsi, c, s, user);
+		return mint_token(ctl, wsi, c, s->id, user);
 	}
 	return respond_error(wsi, c, 404, "no such endpoint");
 }
@@ -454,6 +620,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		return 1;  /* WebSocket upgrades without a known subprotocol are refused */
 
 	case LWS_CALLBACK_HTTP:
+		json_decref(c->json_val);   /* NULL unless a request on this connection left one */
 		memset(c, 0, sizeof(*c));
 		c->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
 		if (c->method < 0 || (size_t)ulen >= sizeof(c->path)) {
@@ -532,6 +699,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		c->resp = NULL;
 		free(c->body);
 		c->body = NULL;
+		json_decref(c->json_val);
+		c->json_val = NULL;
 		if (c->file) {
 			fclose(c->file);
 			c->file = NULL;
@@ -550,6 +719,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		if (c && c->deferred)
 			store_forget(ctl->store, c);
 		if (c) {
+			json_decref(c->json_val);
+			c->json_val = NULL;
 			free(c->resp);
 			free(c->body);
 			c->resp = c->body = NULL;

@@ -5,6 +5,7 @@
 #include "control/control.h"
 #include "control/retention.h"
 #include "control/firebase_auth.h"
+#include "control/fleet.h"
 #include "control/ratelimit.h"
 #include "common/log.h"
 #include "common/rw.h"
@@ -233,6 +234,7 @@ int main(int argc, char **argv)
 		config_release(&ctl.cfg);
 		return 2;
 	}
+	fleet_init(&ctl);
 	ctl.store = open_store(&ctl.cfg);
 	if (!ctl.store) {
 		config_release(&ctl.cfg);

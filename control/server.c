@@ -5,6 +5,7 @@
 #include "control/control.h"
 #include "control/conn_guard.h"
 #include "control/firebase_auth.h"
+#include "control/fleet.h"
 #include "control/ratelimit.h"
 #include "control/retention.h"
 #include "common/log.h"
@@ -112,6 +113,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	struct control *ctl = lws_container_of(sul, struct control, sul_tick);
 	dispatcher_tick(ctl);
+	fleet_tick(ctl);
 	check_lost_runners(ctl);
 	if (ctl->ret)
 		retention_tick(ctl->ret, rw_now_ms());

@@ -191,3 +191,82 @@ void store_forget(struct store *st, void *arg)
 	if (st && st->ops->forget)
 		st->ops->forget(st->b, arg);
 }
+
+static int key_ok(const char *k)
+{
+	return k && *k && strlen(k) < STORE_MAX_KEY;
+}
+
+static void answer(store_cb cb, void *arg, int rc)
+{
+	if (cb)
+		cb(arg, rc, 0);
+}
+
+void store_session_put(struct store *st, const char *id, const char *owner,
+		       int64_t created_ms, json_t *record, int64_t ttl_s, store_cb cb, void *arg)
+{
+	char *text;
+
+	if (!key_ok(id) || !key_ok(owner) || !json_is_object(record)) {
+		answer(cb, arg, RW_EINVAL);
+		return;
+	}
+	text = json_dumps(record, JSON_COMPACT);
+	if (!text) {
+		answer(cb, arg, RW_ENOMEM);
+		return;
+	}
+	if (strlen(text) > STORE_MAX_RECORD)
+		answer(cb, arg, RW_ETOOBIG);
+	else
+		st->ops->session_put(st->b, id, owner, created_ms, text, ttl_s, cb, arg);
+	free(text);
+}
+
+void store_session_get(struct store *st, const char *id, store_json_cb cb, void *arg)
+{
+	if (!key_ok(id)) {
+		cb(arg, RW_EINVAL, NULL);
+		return;
+	}
+	st->ops->session_get(st->b, id, cb, arg);
+}
+
+void store_session_list(struct store *st, const char *owner, store_json_cb cb, void *arg)
+{
+	if (!key_ok(owner)) {
+		cb(arg, RW_EINVAL, NULL);
+		return;
+	}
+	st->ops->session_list(st->b, owner, cb, arg);
+}
+
+void store_inbox_push(struct store *st, const char *replica, json_t *msg, store_cb cb, void *arg)
+{
+	char *text;
+
+	if (!key_ok(replica) || !json_is_object(msg)) {
+		answer(cb, arg, RW_EINVAL);
+		return;
+	}
+	text = json_dumps(msg, JSON_COMPACT);
+	if (!text) {
+		answer(cb, arg, RW_ENOMEM);
+		return;
+	}
+	if (strlen(text) > STORE_MAX_RECORD)
+		answer(cb, arg, RW_ETOOBIG);
+	else
+		st->ops->inbox_push(st->b, replica, text, cb, arg);
+	free(text);
+}
+
+void store_inbox_pop(struct store *st, const char *replica, store_json_cb cb, void *arg)
+{
+	if (!key_ok(replica)) {
+		cb(arg, RW_EINVAL, NULL);
+		return;
+	}
+	st->ops->inbox_pop(st->b, replica, cb, arg);
+}

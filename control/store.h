@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 struct lws_context;
 struct lws_protocols;
 struct lws_vhost;
@@ -78,6 +80,39 @@ void store_limit_hit(struct store *st, enum store_limit which, const char *key, 
  * when it was already used (here or on another replica), RW_ELIMIT when the memory
  * backend holds STORE_MAX_ONCE unexpired ids, RW_EAGAIN when the store is unreachable. */
 void store_once(struct store *st, const char *id, int64_t expires_s, store_cb cb, void *arg);
+
+/* ---- session records: what other replicas know of a session (fleet.c) ----
+ *
+ * A record is a JSON object {"owner", "replica", "view"} where "view" is the session as the
+ * API shows it. Each is kept `ttl_s` seconds after its last put (0: no expiry) and listed
+ * per owner, newest first. */
+#define STORE_MAX_RECORD (64u << 10)     /* bytes of one record's JSON */
+#define STORE_MAX_LIST 1000              /* records one list answers (newest first) */
+#ifndef STORE_MAX_SESSIONS
+#define STORE_MAX_SESSIONS 65536         /* records the memory backend keeps */
+#endif
+
+/* An answer carrying JSON: `value` is a new reference the callee owns (NULL on error). */
+typedef void (*store_json_cb)(void *arg, int rc, json_t *value);
+
+/* Writes `id`'s record (takes no reference to `record`). Answers 0, RW_ETOOBIG past
+ * STORE_MAX_RECORD, RW_ELIMIT when the memory backend is full, RW_EAGAIN when unreachable.
+ * `cb` may be NULL (nothing to tell). */
+void store_session_put(struct store *st, const char *id, const char *owner,
+		       int64_t created_ms, json_t *record, int64_t ttl_s, store_cb cb, void *arg);
+/* Answers the record of `id`, or RW_ENOTFOUND. */
+void store_session_get(struct store *st, const char *id, store_json_cb cb, void *arg);
+/* Answers a JSON array of `owner`'s records, newest first, at most STORE_MAX_LIST. */
+void store_session_list(struct store *st, const char *owner, store_json_cb cb, void *arg);
+
+/* ---- replica inboxes: requests for the replica holding a session (a cancel) ---- */
+#define STORE_INBOX_BATCH 100            /* messages one pop answers */
+#define STORE_MAX_INBOX 10000            /* messages one inbox holds (memory backend) */
+
+/* Appends `msg` to `replica`'s inbox. Answers 0, RW_ELIMIT, RW_EAGAIN; `cb` may be NULL. */
+void store_inbox_push(struct store *st, const char *replica, json_t *msg, store_cb cb, void *arg);
+/* Takes up to STORE_INBOX_BATCH messages, oldest first: answers a JSON array (maybe empty). */
+void store_inbox_pop(struct store *st, const char *replica, store_json_cb cb, void *arg);
 
 /* Operations asked with `arg` will not call back (their object is going away). */
 void store_forget(struct store *st, void *arg);

@@ -17,6 +17,13 @@ struct store_ops {
 			  int window_s, const char *key, int count, store_cb cb, void *arg);
 	void (*once)(void *b, const char *id, int64_t expires_s, store_cb cb, void *arg);
 	void (*forget)(void *b, void *arg);
+	/* `json` is the record's or message's text; `cb` may be NULL */
+	void (*session_put)(void *b, const char *id, const char *owner, int64_t created_ms,
+			    const char *json, int64_t ttl_s, store_cb cb, void *arg);
+	void (*session_get)(void *b, const char *id, store_json_cb cb, void *arg);
+	void (*session_list)(void *b, const char *owner, store_json_cb cb, void *arg);
+	void (*inbox_push)(void *b, const char *replica, const char *json, store_cb cb, void *arg);
+	void (*inbox_pop)(void *b, const char *replica, store_json_cb cb, void *arg);
 };
 
 extern const struct store_ops store_memory_ops;

@@ -15,7 +15,22 @@ struct once_id {
 	int64_t expires_s;
 };
 
+struct record {
+	char id[STORE_MAX_KEY], owner[STORE_MAX_KEY];
+	int64_t created_ms, expires_ms;   /* expires 0: never */
+	char *text;
+};
+
+struct message {
+	char replica[STORE_MAX_KEY];
+	char *text;
+};
+
 struct store_memory {
+	struct record *rec;
+	size_t n_rec, cap_rec;
+	struct message *msg;              /* every inbox, oldest first */
+	size_t n_msg, cap_msg;
 	struct ratelimit *rl[STORE_N_LIMITS];
 	int rl_limit[STORE_N_LIMITS], rl_window[STORE_N_LIMITS];
 	struct once_id *used;
@@ -36,6 +51,12 @@ static void mem_free(void *b)
 	for (int i = 0; i < STORE_N_LIMITS; i++)
 		ratelimit_free(m->rl[i]);
 	free(m->used);
+	for (size_t i = 0; i < m->n_rec; i++)
+		free(m->rec[i].text);
+	free(m->rec);
+	for (size_t i = 0; i < m->n_msg; i++)
+		free(m->msg[i].text);
+	free(m->msg);
 	free(m);
 }
 
@@ -105,6 +126,163 @@ static void mem_once(void *b, const char *id, int64_t expires_s, store_cb cb, vo
 	cb(arg, RW_OK, 0);
 }
 
+/* Grows an array of `size`-byte items to hold one more. 0 or RW_ENOMEM. */
+static int grow(void **items, size_t n, size_t *cap, size_t size)
+{
+	void *ni;
+	size_t nc;
+
+	if (n < *cap)
+		return RW_OK;
+	nc = *cap ? 2 * *cap : 16;
+	ni = realloc(*items, nc * size);
+	if (!ni)
+		return RW_ENOMEM;
+	*items = ni;
+	*cap = nc;
+	return RW_OK;
+}
+
+static void drop_expired(struct store_memory *m)
+{
+	int64_t now = rw_now_ms();
+	size_t w = 0;
+
+	for (size_t i = 0; i < m->n_rec; i++) {
+		if (m->rec[i].expires_ms && m->rec[i].expires_ms <= now) {
+			free(m->rec[i].text);
+			continue;
+		}
+		m->rec[w++] = m->rec[i];
+	}
+	m->n_rec = w;
+}
+
+static struct record *find_record(struct store_memory *m, const char *id)
+{
+	drop_expired(m);
+	for (size_t i = 0; i < m->n_rec; i++)
+		if (!strcmp(m->rec[i].id, id))
+			return &m->rec[i];
+	return NULL;
+}
+
+static void mem_session_put(void *b, const char *id, const char *owner, int64_t created_ms,
+			    const char *json, int64_t ttl_s, store_cb cb, void *arg)
+{
+	struct store_memory *m = b;
+	struct record *r = find_record(m, id);
+	char *text = strdup(json);
+
+	if (!text || (!r && grow((void **)&m->rec, m->n_rec, &m->cap_rec, sizeof(*r)))) {
+		free(text);
+		if (cb)
+			cb(arg, RW_ENOMEM, 0);
+		return;
+	}
+	if (!r) {
+		if (m->n_rec == STORE_MAX_SESSIONS) {
+			free(text);
+			if (cb)
+				cb(arg, RW_ELIMIT, 0);
+			return;
+		}
+		r = &m->rec[m->n_rec++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->id, sizeof(r->id), "%s", id);
+	}
+	free(r->text);
+	r->text = text;
+	snprintf(r->owner, sizeof(r->owner), "%s", owner);
+	r->created_ms = created_ms;
+	r->expires_ms = ttl_s > 0 ? rw_now_ms() + ttl_s * 1000 : 0;
+	if (cb)
+		cb(arg, RW_OK, 0);
+}
+
+static void mem_session_get(void *b, const char *id, store_json_cb cb, void *arg)
+{
+	struct record *r = find_record(b, id);
+	json_t *j = r ? json_loads(r->text, 0, NULL) : NULL;
+
+	cb(arg, j ? RW_OK : RW_ENOTFOUND, j);
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct record *x = *(struct record *const *)a, *y = *(struct record *const *)b;
+
+	return x->created_ms < y->created_ms ? 1 : x->created_ms > y->created_ms ? -1 : 0;
+}
+
+static void mem_session_list(void *b, const char *owner, store_json_cb cb, void *arg)
+{
+	struct store_memory *m = b;
+	struct record **mine;
+	json_t *list = json_array();
+	size_t n = 0;
+
+	drop_expired(m);
+	mine = malloc((m->n_rec ? m->n_rec : 1) * sizeof(*mine));
+	if (!mine || !list) {
+		free(mine);
+		json_decref(list);
+		cb(arg, RW_ENOMEM, NULL);
+		return;
+	}
+	for (size_t i = 0; i < m->n_rec; i++)
+		if (!strcmp(m->rec[i].owner, owner))
+			mine[n++] = &m->rec[i];
+	qsort(mine, n, sizeof(*mine), newest_first);
+	for (size_t i = 0; i < n && i < STORE_MAX_LIST; i++) {
+		json_t *j = json_loads(mine[i]->text, 0, NULL);
+		if (j)
+			json_array_append_new(list, j);
+	}
+	free(mine);
+	cb(arg, RW_OK, list);
+}
+
+static void mem_inbox_push(void *b, const char *replica, const char *json, store_cb cb, void *arg)
+{
+	struct store_memory *m = b;
+	size_t held = 0;
+	int rc = RW_OK;
+
+	for (size_t i = 0; i < m->n_msg; i++)
+		held += !strcmp(m->msg[i].replica, replica);
+	if (held >= STORE_MAX_INBOX)
+		rc = RW_ELIMIT;
+	else if (grow((void **)&m->msg, m->n_msg, &m->cap_msg, sizeof(*m->msg)) ||
+		 !(m->msg[m->n_msg].text = strdup(json)))
+		rc = RW_ENOMEM;
+	else
+		snprintf(m->msg[m->n_msg++].replica, sizeof(m->msg[0].replica), "%s", replica);
+	if (cb)
+		cb(arg, rc, 0);
+}
+
+static void mem_inbox_pop(void *b, const char *replica, store_json_cb cb, void *arg)
+{
+	struct store_memory *m = b;
+	json_t *out = json_array();
+	size_t w = 0, taken = 0;
+
+	for (size_t i = 0; i < m->n_msg; i++) {
+		if (taken < STORE_INBOX_BATCH && !strcmp(m->msg[i].replica, replica)) {
+			json_t *j = json_loads(m->msg[i].text, 0, NULL);
+			if (j)
+				json_array_append_new(out, j);
+			free(m->msg[i].text);
+			taken++;
+			continue;
+		}
+		m->msg[w++] = m->msg[i];
+	}
+	m->n_msg = w;
+	cb(arg, RW_OK, out);
+}
+
 const struct store_ops store_memory_ops = {
 	.kind = "memory",
 	.shared = 0,
@@ -115,4 +293,9 @@ const struct store_ops store_memory_ops = {
 	.limit_hit = mem_limit_hit,
 	.once = mem_once,
 	.forget = NULL,
+	.session_put = mem_session_put,
+	.session_get = mem_session_get,
+	.session_list = mem_session_list,
+	.inbox_push = mem_inbox_push,
+	.inbox_pop = mem_inbox_pop,
 };

@@ -14,6 +14,11 @@
  *   runwire:once:<id>             one-time ids: SET NX EXAT (the id's own expiry)
  *   runwire:rl:<limit>:<key>      fixed-window counters: INCRBY + PEXPIRE on the first hit,
  *                                 in one Lua script so that the window starts exactly once
+ *   runwire:session:<id>          a session's record (JSON), EX its ttl
+ *   runwire:user:<owner>          sorted set of the owner's session ids by creation time;
+ *                                 ids whose record expired are pruned as a list finds them
+ *   runwire:inbox:<replica>       list of requests for one replica (RPUSH, LPOP count)
+ * The list and put scripts touch keys they build themselves (one Redis, not a Cluster).
  */
 #include "control/store_backend.h"
 #include "common/log.h"
@@ -45,7 +50,26 @@ static const char rl_script[] =
 	"if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) t = tonumber(ARGV[2]) end "
 	"return {n, t}";
 
-enum req_kind { REQ_INTERNAL = 0, REQ_LIMIT, REQ_ONCE };
+/* KEYS[1] record, KEYS[2] owner's index; ARGV: json, created_ms, ttl_s, id */
+static const char put_script[] =
+	"if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) "
+	"else redis.call('SET', KEYS[1], ARGV[1]) end "
+	"redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4]) return 1";
+/* KEYS[1] owner's index; ARGV: most, record key prefix. Newest first; prunes the gone. */
+static const char list_script[] =
+	"local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1) "
+	"local out = {} "
+	"for _, id in ipairs(ids) do "
+	"  local v = redis.call('GET', ARGV[2] .. id) "
+	"  if v then out[#out + 1] = v else redis.call('ZREM', KEYS[1], id) end "
+	"end return out";
+/* KEYS[1] inbox; ARGV: message, most held, seconds an unread inbox lives */
+static const char push_script[] =
+	"if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end "
+	"redis.call('RPUSH', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], ARGV[3]) return 1";
+#define STORE_REDIS_INBOX_TTL_S 600     /* a dead replica's inbox goes after this */
+
+enum req_kind { REQ_INTERNAL = 0, REQ_LIMIT, REQ_ONCE, REQ_JSON };
 
 /* An operation in flight: hiredis' privdata for its reply. */
 struct req {
@@ -54,6 +78,7 @@ struct req {
 	enum req_kind kind;
 	int limit, count;
 	store_cb cb;               /* NULL once forgotten */
+	store_json_cb jcb;         /* REQ_JSON's, NULL once forgotten */
 	void *arg;
 };
 
@@ -250,7 +275,24 @@ static void req_done(struct req *q, int rc, int64_t value)
 		q->next->prev = q->prev;
 	if (q->cb)
 		q->cb(q->arg, rc, value);
+	else if (q->jcb)
+		q->jcb(q->arg, rc, NULL);
 	free(q);
+}
+
+/* Answers a JSON request with `value` (a new reference, given to the callee). */
+static void req_done_json(struct req *q, int rc, json_t *value)
+{
+	store_json_cb jcb = q->jcb;
+	void *arg = q->arg;
+
+	q->jcb = NULL;
+	q->cb = NULL;
+	req_done(q, rc, 0);
+	if (jcb)
+		jcb(arg, rc, value);
+	else
+		json_decref(value);
 }
 
 static struct req *req_new(struct store_redis *r, enum req_kind kind, store_cb cb, void *arg)
@@ -526,8 +568,174 @@ static void redis_forget(void *b, void *arg)
 	struct store_redis *r = b;
 
 	for (struct req *q = r->reqs; q; q = q->next)
-		if (q->arg == arg)
+		if (q->arg == arg) {
 			q->cb = NULL;
+			q->jcb = NULL;
+		}
+}
+
+/* ---- session records and inboxes ---- */
+
+static void on_status_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct req *q = privdata;
+	redisReply *rep = reply;
+
+	if (!rep || rep->type == REDIS_REPLY_ERROR) {
+		if (rep)
+			log_error("store_command_failed", "{s:s, s:s}", "command", "put", "reason",
+				  rep->str);
+		req_done(q, RW_EAGAIN, 0);
+	} else {
+		req_done(q, rep->type == REDIS_REPLY_INTEGER && rep->integer < 0 ? RW_ELIMIT : RW_OK, 0);
+	}
+}
+
+/* A request whose answer is a status; `cb` may be NULL. NULL when answered already. */
+static struct req *status_req(struct store_redis *r, store_cb cb, void *arg)
+{
+	struct req *q;
+
+	if (!r->ready || !r->ac) {
+		if (cb)
+			cb(arg, RW_EAGAIN, 0);
+		return NULL;
+	}
+	q = req_new(r, REQ_INTERNAL, cb, arg);
+	if (!q && cb)
+		cb(arg, RW_ENOMEM, 0);
+	return q;
+}
+
+static struct req *json_req(struct store_redis *r, store_json_cb cb, void *arg)
+{
+	struct req *q;
+
+	if (!r->ready || !r->ac) {
+		cb(arg, RW_EAGAIN, NULL);
+		return NULL;
+	}
+	q = req_new(r, REQ_JSON, NULL, arg);
+	if (!q) {
+		cb(arg, RW_ENOMEM, NULL);
+		return NULL;
+	}
+	q->jcb = cb;
+	return q;
+}
+
+static void redis_session_put(void *b, const char *id, const char *owner, int64_t created_ms,
+			      const char *json, int64_t ttl_s, store_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q = status_req(r, cb, arg);
+	char k1[STORE_MAX_KEY + 64], k2[STORE_MAX_KEY + 64];
+
+	if (!q)
+		return;
+	snprintf(k1, sizeof(k1), STORE_REDIS_PREFIX "session:%s", id);
+	snprintf(k2, sizeof(k2), STORE_REDIS_PREFIX "user:%s", owner);
+	if (redisAsyncCommand(r->ac, on_status_reply, q, "EVAL %s 2 %s %s %s %lld %lld %s",
+			      put_script, k1, k2, json, (long long)created_ms, (long long)ttl_s,
+			      id) != REDIS_OK)
+		req_done(q, RW_EAGAIN, 0);
+}
+
+/* A string reply parsed as JSON; nil is RW_ENOTFOUND. */
+static void on_get_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct req *q = privdata;
+	redisReply *rep = reply;
+	json_t *j;
+
+	if (!rep || rep->type == REDIS_REPLY_ERROR) {
+		req_done_json(q, RW_EAGAIN, NULL);
+	} else if (rep->type == REDIS_REPLY_NIL) {
+		req_done_json(q, RW_ENOTFOUND, NULL);
+	} else {
+		j = rep->type == REDIS_REPLY_STRING ? json_loadb(rep->str, rep->len, 0, NULL) : NULL;
+		req_done_json(q, j ? RW_OK : RW_EPROTO, j);
+	}
+}
+
+/* An array of JSON strings (nil: empty) as a JSON array; unreadable items are skipped. */
+static void on_array_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct req *q = privdata;
+	redisReply *rep = reply;
+	json_t *out;
+
+	if (!rep || rep->type == REDIS_REPLY_ERROR) {
+		if (rep)
+			log_error("store_command_failed", "{s:s, s:s}", "command", "list", "reason",
+				  rep->str);
+		req_done_json(q, RW_EAGAIN, NULL);
+		return;
+	}
+	out = json_array();
+	for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+		redisReply *e = rep->element[i];
+		json_t *j = e->type == REDIS_REPLY_STRING ? json_loadb(e->str, e->len, 0, NULL) : NULL;
+		if (j)
+			json_array_append_new(out, j);
+	}
+	req_done_json(q, RW_OK, out);
+}
+
+static void redis_session_get(void *b, const char *id, store_json_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q = json_req(r, cb, arg);
+	char k[STORE_MAX_KEY + 64];
+
+	if (!q)
+		return;
+	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "session:%s", id);
+	if (redisAsyncCommand(r->ac, on_get_reply, q, "GET %s", k) != REDIS_OK)
+		req_done_json(q, RW_EAGAIN, NULL);
+}
+
+static void redis_session_list(void *b, const char *owner, store_json_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q = json_req(r, cb, arg);
+	char k[STORE_MAX_KEY + 64];
+
+	if (!q)
+		return;
+	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "user:%s", owner);
+	if (redisAsyncCommand(r->ac, on_array_reply, q, "EVAL %s 1 %s %d %s", list_script, k,
+			      STORE_MAX_LIST, STORE_REDIS_PREFIX "session:") != REDIS_OK)
+		req_done_json(q, RW_EAGAIN, NULL);
+}
+
+static void redis_inbox_push(void *b, const char *replica, const char *json, store_cb cb,
+			     void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q = status_req(r, cb, arg);
+	char k[STORE_MAX_KEY + 64];
+
+	if (!q)
+		return;
+	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "inbox:%s", replica);
+	if (redisAsyncCommand(r->ac, on_status_reply, q, "EVAL %s 1 %s %s %d %d", push_script, k,
+			      json, STORE_MAX_INBOX, STORE_REDIS_INBOX_TTL_S) != REDIS_OK)
+		req_done(q, RW_EAGAIN, 0);
+}
+
+static void redis_inbox_pop(void *b, const char *replica, store_json_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q = json_req(r, cb, arg);
+	char k[STORE_MAX_KEY + 64];
+
+	if (!q)
+		return;
+	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "inbox:%s", replica);
+	if (redisAsyncCommand(r->ac, on_array_reply, q, "LPOP %s %d", k, STORE_INBOX_BATCH) !=
+	    REDIS_OK)
+		req_done_json(q, RW_EAGAIN, NULL);
 }
 
 const struct store_ops store_redis_ops = {
@@ -540,4 +748,9 @@ const struct store_ops store_redis_ops = {
 	.limit_hit = redis_limit_hit,
 	.once = redis_once,
 	.forget = redis_forget,
+	.session_put = redis_session_put,
+	.session_get = redis_session_get,
+	.session_list = redis_session_list,
+	.inbox_push = redis_inbox_push,
+	.inbox_pop = redis_inbox_pop,
 };

@@ -52,7 +52,7 @@ mkdir -p "$TMP/b"
 RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --port-file "$TMP/b/port" \
   --data-dir "$TMP/b/data" ${SANDBOX_RO[@]+"${SANDBOX_RO[@]}"} --store "$STORE" \
   --session-secret-file "$TMP/secret" --config "$TMP/limits.json" --local-runners 1 \
-  >"$TMP/b/control.log" 2>&1 &
+  >"$TMP/control-b.err" 2>&1 &
 PIDS+=($!)
 wait_for test -s "$TMP/b/port"
 B="http://127.0.0.1:$(cat "$TMP/b/port")"
@@ -93,7 +93,7 @@ set -e
 check "used on A, then refused on B" grep -q "token already used" "$TMP/replay-c.err"
 logged() { jq -s -e --arg e "$1" --arg r "$2" 'any(.[]; .event == $e and .reason == $r)' "$3" >/dev/null; }
 check "A's audit log says why" logged viewer_refused "token already used" "$A_LOG"
-check "B's audit log says why" logged viewer_refused "token already used" "$TMP/b/control.log"
+check "B's audit log says why" logged viewer_refused "token already used" "$TMP/control-b.err"
 
 # rate limits are the fleet's: 3 sessions a minute, the first already created on A
 SERVER=$B; api POST /api/sessions '{"command":"true"}' >/dev/null

@@ -69,6 +69,156 @@ static int hit(struct store *st, enum store_limit w, const char *key, int count,
 	return rc;
 }
 
+struct janswer {
+	int done, rc;
+	json_t *value;
+};
+
+static void on_janswer(void *arg, int rc, json_t *value)
+{
+	struct janswer *a = arg;
+
+	a->done = 1;
+	a->rc = rc;
+	a->value = value;
+}
+
+static int wait_janswer(struct janswer *a)
+{
+	int64_t deadline = rw_now_ms() + 5000;
+
+	while (!a->done && rw_now_ms() < deadline)
+		lws_service(ctx, 0);
+	return a->done ? a->rc : RW_ETIMEDOUT;
+}
+
+static int put(struct store *st, const char *id, const char *owner, int64_t created, int n,
+	       int64_t ttl_s)
+{
+	struct answer a = { 0 };
+	json_t *rec = json_pack("{s:s, s:s, s:{s:s, s:i}}", "owner", owner, "replica", "r1",
+				"view", "sessionId", id, "n", n);
+
+	store_session_put(st, id, owner, created, rec, ttl_s, on_answer, &a);
+	json_decref(rec);
+	return wait_answer(&a);
+}
+
+/* The record of `id` (new reference) or NULL. */
+static json_t *get(struct store *st, const char *id, int *rc)
+{
+	struct janswer a = { 0 };
+
+	store_session_get(st, id, on_janswer, &a);
+	*rc = wait_janswer(&a);
+	return a.value;
+}
+
+static json_t *list(struct store *st, const char *owner, int *rc)
+{
+	struct janswer a = { 0 };
+
+	store_session_list(st, owner, on_janswer, &a);
+	*rc = wait_janswer(&a);
+	return a.value;
+}
+
+static int push(struct store *st, const char *replica, const char *what)
+{
+	struct answer a = { 0 };
+	json_t *m = json_pack("{s:s}", "cancel", what);
+
+	store_inbox_push(st, replica, m, on_answer, &a);
+	json_decref(m);
+	return wait_answer(&a);
+}
+
+static json_t *pop(struct store *st, const char *replica, int *rc)
+{
+	struct janswer a = { 0 };
+
+	store_inbox_pop(st, replica, on_janswer, &a);
+	*rc = wait_janswer(&a);
+	return a.value;
+}
+
+/* Session records and inboxes, on both backends. */
+static void suite_records(struct store *st, const char *tag)
+{
+	char id1[64], id2[64], id3[64], owner[64], other[64], rep[64];
+	json_t *j;
+	int rc;
+
+	snprintf(id1, sizeof(id1), "%s-s1", tag);
+	snprintf(id2, sizeof(id2), "%s-s2", tag);
+	snprintf(id3, sizeof(id3), "%s-s3", tag);
+	snprintf(owner, sizeof(owner), "%s-alice", tag);
+	snprintf(other, sizeof(other), "%s-bob", tag);
+	CHECK(put(st, id1, owner, 1000, 1, 0) == RW_OK);
+	CHECK(put(st, id2, owner, 3000, 2, 0) == RW_OK);
+	CHECK(put(st, id3, other, 2000, 3, 0) == RW_OK);
+	j = get(st, id1, &rc);
+	CHECK(rc == RW_OK && json_integer_value(json_object_get(json_object_get(j, "view"), "n")) == 1);
+	json_decref(j);
+	CHECK(put(st, id1, owner, 1000, 11, 0) == RW_OK);    /* a put replaces */
+	j = get(st, id1, &rc);
+	CHECK(rc == RW_OK && json_integer_value(json_object_get(json_object_get(j, "view"), "n")) == 11);
+	json_decref(j);
+	j = get(st, "no-such-session", &rc);
+	CHECK(rc == RW_ENOTFOUND && !j);
+	j = list(st, owner, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 2);     /* the owner's only */
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(json_array_get(j, 0), "view"),
+							"sessionId")), id2));   /* newest first */
+	json_decref(j);
+	j = list(st, "nobody", &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+	/* a record with a ttl goes, and leaves its owner's list */
+	CHECK(put(st, id3, other, 2000, 3, 1) == RW_OK);
+	usleep(2100 * 1000);
+	j = get(st, id3, &rc);
+	CHECK(rc == RW_ENOTFOUND);
+	json_decref(j);
+	j = list(st, other, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+	/* one past the record cap */
+	{
+		size_t n = STORE_MAX_RECORD;
+		char *big = malloc(n + 1);
+		struct answer a = { 0 };
+		memset(big, 'x', n);
+		big[n] = '\0';
+		json_t *rec = json_pack("{s:s}", "pad", big);
+		store_session_put(st, id1, owner, 1000, rec, 0, on_answer, &a);
+		CHECK(wait_answer(&a) == RW_ETOOBIG);
+		json_decref(rec);
+		free(big);
+	}
+	/* inboxes: oldest first, in batches, each replica its own */
+	snprintf(rep, sizeof(rep), "%s-replica-a", tag);
+	for (int i = 0; i < STORE_INBOX_BATCH + 1; i++) {
+		char what[16];
+		snprintf(what, sizeof(what), "m%d", i);
+		CHECK(push(st, rep, what) == RW_OK);
+	}
+	j = pop(st, "some-other-replica", &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+	j = pop(st, rep, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == STORE_INBOX_BATCH);
+	CHECK(!strcmp(json_string_value(json_object_get(json_array_get(j, 0), "cancel")), "m0"));
+	json_decref(j);
+	j = pop(st, rep, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 1 &&
+	      !strcmp(json_string_value(json_object_get(json_array_get(j, 0), "cancel")), "m100"));
+	json_decref(j);
+	j = pop(st, rep, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+}
+
 static int wait_ready(struct store *st, int want, int ms)
 {
 	int64_t deadline = rw_now_ms() + ms;
@@ -184,7 +334,7 @@ int main(void)
 		{ "rw-store", NULL, 0, 0, 0, NULL, 0 },   /* filled below */
 		{ NULL, NULL, 0, 0, 0, NULL, 0 },
 	};
-	struct lws_protocols list[2];
+	struct lws_protocols plist[2];
 	struct lws_context_creation_info info;
 	struct store *st, *a, *b;
 	char err[1024];
@@ -192,11 +342,11 @@ int main(void)
 
 	log_init("test_store", LOG_LVL_WARN);
 	signal(SIGPIPE, SIG_IGN);
-	memcpy(list, protos, sizeof(list));
-	list[0] = store_protocol;
+	memcpy(plist, protos, sizeof(plist));
+	plist[0] = store_protocol;
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-	info.protocols = list;
+	info.protocols = plist;
 	info.vhost_name = "test";
 	lws_set_log_level(LLL_ERR, NULL);
 	ctx = lws_create_context(&info);
@@ -227,6 +377,7 @@ int main(void)
 	st = store_new(NULL, NULL, err, sizeof(err));
 	CHECK(st && !store_is_shared(st) && store_answers_at_once(st));
 	suite(st, "mem");
+	suite_records(st, "mem");
 	/* the memory backend's cap, one past it (built with STORE_MAX_ONCE 64) */
 	{
 		char id[32];
@@ -260,6 +411,7 @@ int main(void)
 	st = redis_store(port, 0, NULL);
 	CHECK(st && !store_answers_at_once(st));
 	suite(st, "redis");
+	suite_records(st, "redis");
 
 	/* two stores (two replicas) on one Redis share ids and limits */
 	a = st;
@@ -274,6 +426,22 @@ int main(void)
 	CHECK(hit(b, STORE_LIMIT_TOKENS, "shared-user", 1, NULL) == RW_OK);
 	CHECK(hit(a, STORE_LIMIT_TOKENS, "shared-user", 1, NULL) == RW_ELIMIT);
 	CHECK(hit(b, STORE_LIMIT_TOKENS, "shared-user", 1, NULL) == RW_ELIMIT);
+	/* a record put by one replica is read and listed by the other */
+	{
+		json_t *j;
+		int rc;
+		CHECK(put(a, "shared-session", "carol", 5000, 7, 0) == RW_OK);
+		j = get(b, "shared-session", &rc);
+		CHECK(rc == RW_OK && json_integer_value(json_object_get(json_object_get(j, "view"), "n")) == 7);
+		json_decref(j);
+		j = list(b, "carol", &rc);
+		CHECK(rc == RW_OK && json_array_size(j) == 1);
+		json_decref(j);
+		CHECK(push(b, "replica-of-a", "shared-session") == RW_OK);
+		j = pop(a, "replica-of-a", &rc);
+		CHECK(rc == RW_OK && json_array_size(j) == 1);
+		json_decref(j);
+	}
 	/* another database is another namespace */
 	struct store *c = redis_store(port, 3, NULL);
 	CHECK(wait_ready(c, 1, 5000));
@@ -284,6 +452,12 @@ int main(void)
 	stop_redis(pid);
 	CHECK(wait_ready(a, 0, 5000));
 	CHECK(once(a, "while-down", later) == RW_EAGAIN);
+	{
+		int rc;
+		json_t *j = list(a, "carol", &rc);
+		CHECK(rc == RW_EAGAIN && !j);
+		CHECK(put(a, "while-down", "carol", 1, 1, 0) == RW_EAGAIN);
+	}
 	CHECK(hit(a, STORE_LIMIT_TOKENS, "u", 1, NULL) == RW_EAGAIN);
 	pid = start_redis(port, NULL);
 	CHECK(wait_ready(a, 1, 8000));

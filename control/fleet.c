@@ -1,0 +1,120 @@
+/* fleet.c: session records for the other replicas, and this replica's inbox (fleet.h). */
+#include "control/control.h"
+#include "control/fleet.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static struct {
+	int64_t last_ms;
+	int was_ready;
+	unsigned gen;              /* bumped when the store comes back: everything is put again */
+	int popping;               /* an inbox read is in flight */
+} F;
+
+void fleet_init(struct control *ctl)
+{
+	rw_random_hex(ctl->replica, FLEET_REPLICA_ID_BYTES);
+	memset(&F, 0, sizeof(F));
+	F.gen = 1;
+}
+
+json_t *fleet_record(const struct session *s)
+{
+	return json_pack("{s:s, s:s, s:o}", "owner", s->owner, "replica", s->ctl->replica,
+			 "view", session_to_json(s));
+}
+
+/* Whether `s` changed since its record was last put (or the record is due again). */
+static int needs_put(const struct session *s, int64_t now)
+{
+	const struct session_published *p = &s->published;
+
+	if (p->gen != F.gen || p->state != (int)s->state || p->have_exit != s->have_exit)
+		return 1;
+	if (session_is_final(s))
+		return 0;
+	return p->bytes != s->stream.end || p->viewers != s->n_viewers ||
+	       now - p->at_ms >= FLEET_REFRESH_MS;
+}
+
+static void publish(struct session *s, int64_t now)
+{
+	struct control *ctl = s->ctl;
+	json_t *rec = fleet_record(s);
+	int64_t ttl = session_is_final(s) ? (ctl->cfg.retention_s > 0 ? ctl->cfg.retention_s : 0)
+					  : FLEET_LIVE_TTL_S;
+
+	/* fire and forget: a put lost to an outage is put again when the store is back */
+	store_session_put(ctl->store, s->id, s->owner, s->created_ms, rec, ttl, NULL, NULL);
+	json_decref(rec);
+	s->published.gen = F.gen;
+	s->published.state = (int)s->state;
+	s->published.have_exit = s->have_exit;
+	s->published.bytes = s->stream.end;
+	s->published.viewers = s->n_viewers;
+	s->published.at_ms = now;
+}
+
+static void on_inbox(void *arg, int rc, json_t *msgs)
+{
+	struct control *ctl = arg;
+	size_t i;
+	json_t *m;
+
+	F.popping = 0;
+	json_array_foreach(msgs, i, m) {
+		const char *id = json_string_value(json_object_get(m, "cancel"));
+		const char *user = json_string_value(json_object_get(m, "user"));
+		struct session *s = id ? session_find(ctl, id) : NULL;
+		if (!s || !user || strcmp(s->owner, user))
+			continue;   /* gone since, or not theirs: nothing to do */
+		log_audit("session_cancel", "{s:s, s:s, s:s}", "session", s->id, "user", user, "via",
+			  json_string_value(json_object_get(m, "from")) ?
+				  json_string_value(json_object_get(m, "from")) : "?");
+		session_cancel(s);
+	}
+	json_decref(msgs);
+}
+
+void fleet_tick(struct control *ctl)
+{
+	int64_t now = rw_now_ms();
+	int ready;
+
+	if (!ctl->store || !store_is_shared(ctl->store) || now - F.last_ms < FLEET_TICK_MS)
+		return;
+	F.last_ms = now;
+	ready = store_ready(ctl->store);
+	if (ready && !F.was_ready)
+		F.gen++;
+	F.was_ready = ready;
+	if (!ready)
+		return;
+	for (struct session *s = ctl->sessions; s; s = s->next)
+		if (needs_put(s, now))
+			publish(s, now);
+	if (!F.popping) {
+		F.popping = 1;
+		store_inbox_pop(ctl->store, ctl->replica, on_inbox, ctl);
+	}
+}
+
+void fleet_request_cancel(struct control *ctl, json_t *record, const char *user,
+			  void (*cb)(void *arg, int rc, int64_t value), void *arg)
+{
+	const char *replica = json_string_value(json_object_get(record, "replica"));
+	const char *id = json_string_value(json_object_get(json_object_get(record, "view"),
+							   "sessionId"));
+	json_t *msg;
+
+	if (!replica || !id) {
+		cb(arg, RW_EINVAL, 0);
+		return;
+	}
+	msg = json_pack("{s:s, s:s, s:s}", "cancel", id, "user", user, "from", ctl->replica);
+	store_inbox_push(ctl->store, replica, msg, cb, arg);
+	json_decref(msg);
+}
