@@ -12,6 +12,9 @@ static struct {
 	int was_ready;
 	unsigned gen;              /* bumped when the store comes back: everything is put again */
 	int popping;               /* an inbox read is in flight */
+	int reading;               /* a read of the replicas' figures is in flight */
+	json_t *others;            /* {replica: figures} of the others, as last read */
+	int64_t others_ms;         /* when */
 } F;
 
 void fleet_init(struct control *ctl)
@@ -79,6 +82,78 @@ static void on_inbox(void *arg, int rc, json_t *msgs)
 	json_decref(msgs);
 }
 
+/* This replica's figures now. */
+static void own_figures(const struct control *ctl, struct fleet_figures *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->replicas = 1;
+	f->waiting = session_count_waiting(ctl);
+	f->agents = agent_link_count(ctl, 0);
+	f->idle_agents = agent_link_count(ctl, 1);
+	for (const struct session *s = ctl->sessions; s; s = s->next)
+		f->live += !session_is_final(s);
+}
+
+static size_t figure(json_t *j, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(j, key));
+
+	return v > 0 ? (size_t)v : 0;
+}
+
+void fleet_figures(const struct control *ctl, struct fleet_figures *out)
+{
+	const char *id;
+	json_t *j;
+
+	own_figures(ctl, out);
+	if (!F.others || rw_now_ms() - F.others_ms > FLEET_FIGURES_TTL_MS)
+		return;
+	json_object_foreach(F.others, id, j) {
+		out->replicas++;
+		out->waiting += figure(j, "waiting");
+		out->agents += figure(j, "agents");
+		out->idle_agents += figure(j, "idleAgents");
+		out->live += figure(j, "live");
+	}
+}
+
+static void on_replicas(void *arg, int rc, json_t *all)
+{
+	struct control *ctl = arg;
+
+	F.reading = 0;
+	if (rc || !all)
+		return;
+	json_object_del(all, ctl->replica);   /* our own figures are counted fresh */
+	json_decref(F.others);
+	F.others = all;
+	F.others_ms = rw_now_ms();
+}
+
+static void put_figures(struct control *ctl)
+{
+	struct fleet_figures f;
+	json_t *j;
+
+	own_figures(ctl, &f);
+	j = json_pack("{s:I, s:I, s:I, s:I}", "waiting", (json_int_t)f.waiting, "agents",
+		      (json_int_t)f.agents, "idleAgents", (json_int_t)f.idle_agents, "live",
+		      (json_int_t)f.live);
+	store_replica_put(ctl->store, ctl->replica, j, FLEET_FIGURES_TTL_MS);
+	json_decref(j);
+	if (!F.reading) {
+		F.reading = 1;
+		store_replica_all(ctl->store, on_replicas, ctl);
+	}
+}
+
+void fleet_free(void)
+{
+	json_decref(F.others);
+	F.others = NULL;
+}
+
 void fleet_tick(struct control *ctl)
 {
 	int64_t now = rw_now_ms();
@@ -100,6 +175,7 @@ void fleet_tick(struct control *ctl)
 		F.popping = 1;
 		store_inbox_pop(ctl->store, ctl->replica, on_inbox, ctl);
 	}
+	put_figures(ctl);
 }
 
 void fleet_request_cancel(struct control *ctl, json_t *record, const char *user,

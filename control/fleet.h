@@ -18,6 +18,16 @@ struct session;
 #define FLEET_LIVE_TTL_S 60        /* a live session's record outlives its replica this long */
 #define FLEET_REFRESH_MS 20000     /* a live, unchanged record is put again this often */
 #define FLEET_REPLICA_ID_BYTES 8   /* random bytes in a replica's id (16 hex) */
+#define FLEET_FIGURES_TTL_MS 2000  /* a replica's figures count this long after its last put */
+
+/* The fleet's figures: this replica's now, plus the others' as last read (at most
+ * FLEET_TICK_MS old). Without a shared store, or while it is unreachable, this replica's. */
+struct fleet_figures {
+	size_t replicas;           /* replicas counted */
+	size_t waiting;            /* sessions waiting for an agent */
+	size_t agents, idle_agents;
+	size_t live;               /* sessions not ended */
+};
 
 /* Picks this replica's id (ctl->replica). */
 void fleet_init(struct control *ctl);
@@ -25,6 +35,10 @@ void fleet_init(struct control *ctl);
 void fleet_tick(struct control *ctl);
 /* The record other replicas see of `s` (new reference): {"owner", "replica", "view"}. */
 json_t *fleet_record(const struct session *s);
+void fleet_figures(const struct control *ctl, struct fleet_figures *out);
+/* Drops what fleet.c holds (at shutdown, after the store is gone). */
+void fleet_free(void);
+
 /* Asks the replica named in `record` to cancel its session on behalf of `user`. Answers
  * through `cb` (0, or RW_EAGAIN when the store is unreachable). */
 void fleet_request_cancel(struct control *ctl, json_t *record, const char *user,

@@ -492,6 +492,19 @@ static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
 		   "runwire_bytes_relayed_total{direction=\"in\"} %llu\n"
 		   "runwire_bytes_relayed_total{direction=\"out\"} %llu\n",
 		(unsigned long long)ctl->m.bytes_in, (unsigned long long)ctl->m.bytes_out);
+	{
+		struct fleet_figures ff;
+		fleet_figures(ctl, &ff);
+		fprintf(f, "# HELP runwire_fleet_replicas Control replicas sharing the store (1 without one).\n"
+			   "# TYPE runwire_fleet_replicas gauge\nrunwire_fleet_replicas %zu\n"
+			   "# HELP runwire_fleet_queue_waiting Sessions waiting for a runner, all replicas.\n"
+			   "# TYPE runwire_fleet_queue_waiting gauge\nrunwire_fleet_queue_waiting %zu\n"
+			   "# HELP runwire_fleet_agents_idle Idle agents, all replicas.\n"
+			   "# TYPE runwire_fleet_agents_idle gauge\nrunwire_fleet_agents_idle %zu\n"
+			   "# HELP runwire_fleet_sessions_live Sessions not ended, all replicas.\n"
+			   "# TYPE runwire_fleet_sessions_live gauge\nrunwire_fleet_sessions_live %zu\n",
+			ff.replicas, ff.waiting, ff.idle_agents, ff.live);
+	}
 	fprintf(f, "# HELP runwire_sessions_created_total Sessions created.\n"
 		   "# TYPE runwire_sessions_created_total counter\n"
 		   "runwire_sessions_created_total %llu\n",
@@ -531,11 +544,15 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	if (!strcmp(p, "/api/config"))
 		return respond_json(wsi, c, 200, json_pack("{s:o, s:o}", "templates",
 						templates_list(ctl), "auth", server_auth_config(ctl)));
-	if (!strcmp(p, "/api/queue"))
+	if (!strcmp(p, "/api/queue")) {
+		/* the fleet's figures with a shared store: KEDA sees one truth from any replica */
+		struct fleet_figures ff;
+		fleet_figures(ctl, &ff);
 		return respond_json(wsi, c, 200,
 				    json_pack("{s:I, s:I}", "waiting",
-					      (json_int_t)session_count_waiting(ctl), "idleAgents",
-					      (json_int_t)agent_link_count(ctl, 1)));
+					      (json_int_t)ff.waiting, "idleAgents",
+					      (json_int_t)ff.idle_agents));
+	}
 	if (strncmp(p, "/api/", 5) && m == LWSHUMETH_GET) {
 		char *body;
 		size_t len;

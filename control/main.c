@@ -286,6 +286,7 @@ int main(int argc, char **argv)
 	/* before the loop goes: the store's connection is one of its descriptors */
 	store_free(ctl.store);
 	ctl.store = NULL;
+	fleet_free();
 	server_stop(&ctl);
 	session_free_all(&ctl);
 	retention_free(ctl.ret);

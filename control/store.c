@@ -270,3 +270,20 @@ void store_inbox_pop(struct store *st, const char *replica, store_json_cb cb, vo
 	}
 	st->ops->inbox_pop(st->b, replica, cb, arg);
 }
+
+void store_replica_put(struct store *st, const char *replica, json_t *figures, int64_t ttl_ms)
+{
+	char *text;
+
+	if (!key_ok(replica) || !json_is_object(figures) || ttl_ms <= 0)
+		return;
+	text = json_dumps(figures, JSON_COMPACT);
+	if (text && strlen(text) <= STORE_MAX_RECORD)
+		st->ops->replica_put(st->b, replica, text, ttl_ms);
+	free(text);
+}
+
+void store_replica_all(struct store *st, store_json_cb cb, void *arg)
+{
+	st->ops->replica_all(st->b, cb, arg);
+}

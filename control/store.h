@@ -114,6 +114,14 @@ void store_inbox_push(struct store *st, const char *replica, json_t *msg, store_
 /* Takes up to STORE_INBOX_BATCH messages, oldest first: answers a JSON array (maybe empty). */
 void store_inbox_pop(struct store *st, const char *replica, store_json_cb cb, void *arg);
 
+/* ---- replicas: each one's figures, for the fleet's (fleet.c) ---- */
+#define STORE_MAX_REPLICAS 256           /* replicas one answer lists */
+
+/* Puts `replica`'s figures (a JSON object), kept `ttl_ms` (by the store's clock). */
+void store_replica_put(struct store *st, const char *replica, json_t *figures, int64_t ttl_ms);
+/* Answers a JSON object {replica: figures} of every replica whose figures have not expired. */
+void store_replica_all(struct store *st, store_json_cb cb, void *arg);
+
 /* Operations asked with `arg` will not call back (their object is going away). */
 void store_forget(struct store *st, void *arg);
 

@@ -24,6 +24,8 @@ struct store_ops {
 	void (*session_list)(void *b, const char *owner, store_json_cb cb, void *arg);
 	void (*inbox_push)(void *b, const char *replica, const char *json, store_cb cb, void *arg);
 	void (*inbox_pop)(void *b, const char *replica, store_json_cb cb, void *arg);
+	void (*replica_put)(void *b, const char *replica, const char *json, int64_t ttl_ms);
+	void (*replica_all)(void *b, store_json_cb cb, void *arg);
 };
 
 extern const struct store_ops store_memory_ops;

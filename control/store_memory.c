@@ -27,6 +27,8 @@ struct message {
 };
 
 struct store_memory {
+	struct record *reps;              /* replicas' figures: id = replica, no owner */
+	size_t n_reps, cap_reps;
 	struct record *rec;
 	size_t n_rec, cap_rec;
 	struct message *msg;              /* every inbox, oldest first */
@@ -54,6 +56,9 @@ static void mem_free(void *b)
 	for (size_t i = 0; i < m->n_rec; i++)
 		free(m->rec[i].text);
 	free(m->rec);
+	for (size_t i = 0; i < m->n_reps; i++)
+		free(m->reps[i].text);
+	free(m->reps);
 	for (size_t i = 0; i < m->n_msg; i++)
 		free(m->msg[i].text);
 	free(m->msg);
@@ -283,6 +288,46 @@ static void mem_inbox_pop(void *b, const char *replica, store_json_cb cb, void *
 	cb(arg, RW_OK, out);
 }
 
+static void mem_replica_put(void *b, const char *replica, const char *json, int64_t ttl_ms)
+{
+	struct store_memory *m = b;
+	struct record *r = NULL;
+	char *text = strdup(json);
+
+	for (size_t i = 0; i < m->n_reps && !r; i++)
+		if (!strcmp(m->reps[i].id, replica))
+			r = &m->reps[i];
+	if (!text)
+		return;
+	if (!r) {
+		if (m->n_reps == STORE_MAX_REPLICAS ||
+		    grow((void **)&m->reps, m->n_reps, &m->cap_reps, sizeof(*r))) {
+			free(text);
+			return;
+		}
+		r = &m->reps[m->n_reps++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->id, sizeof(r->id), "%s", replica);
+	}
+	free(r->text);
+	r->text = text;
+	r->expires_ms = rw_now_ms() + ttl_ms;
+}
+
+static void mem_replica_all(void *b, store_json_cb cb, void *arg)
+{
+	struct store_memory *m = b;
+	json_t *out = json_object();
+	int64_t now = rw_now_ms();
+
+	for (size_t i = 0; i < m->n_reps; i++) {
+		json_t *j = m->reps[i].expires_ms > now ? json_loads(m->reps[i].text, 0, NULL) : NULL;
+		if (j)
+			json_object_set_new(out, m->reps[i].id, j);
+	}
+	cb(arg, RW_OK, out);
+}
+
 const struct store_ops store_memory_ops = {
 	.kind = "memory",
 	.shared = 0,
@@ -298,4 +343,6 @@ const struct store_ops store_memory_ops = {
 	.session_list = mem_session_list,
 	.inbox_push = mem_inbox_push,
 	.inbox_pop = mem_inbox_pop,
+	.replica_put = mem_replica_put,
+	.replica_all = mem_replica_all,
 };

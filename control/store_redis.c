@@ -18,6 +18,8 @@
  *   runwire:user:<owner>          sorted set of the owner's session ids by creation time;
  *                                 ids whose record expired are pruned as a list finds them
  *   runwire:inbox:<replica>       list of requests for one replica (RPUSH, LPOP count)
+ *   runwire:replica:<replica>     a replica's figures (JSON), PX a few ticks
+ *   runwire:replicas              set of replica ids; ids whose figures expired are pruned
  * The list and put scripts touch keys they build themselves (one Redis, not a Cluster).
  */
 #include "control/store_backend.h"
@@ -67,6 +69,14 @@ static const char list_script[] =
 static const char push_script[] =
 	"if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end "
 	"redis.call('RPUSH', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], ARGV[3]) return 1";
+/* KEYS[1] the set of ids; ARGV: key prefix, most. Returns {id, json, id, json, ...}. */
+static const char replicas_script[] =
+	"local ids = redis.call('SMEMBERS', KEYS[1]) local out = {} "
+	"for _, id in ipairs(ids) do "
+	"  local v = redis.call('GET', ARGV[1] .. id) "
+	"  if v then if #out < 2 * tonumber(ARGV[2]) then out[#out + 1] = id out[#out + 1] = v end "
+	"  else redis.call('SREM', KEYS[1], id) end "
+	"end return out";
 #define STORE_REDIS_INBOX_TTL_S 600     /* a dead replica's inbox goes after this */
 
 enum req_kind { REQ_INTERNAL = 0, REQ_LIMIT, REQ_ONCE, REQ_JSON };
@@ -738,6 +748,57 @@ static void redis_inbox_pop(void *b, const char *replica, store_json_cb cb, void
 		req_done_json(q, RW_EAGAIN, NULL);
 }
 
+static void redis_replica_put(void *b, const char *replica, const char *json, int64_t ttl_ms)
+{
+	struct store_redis *r = b;
+	struct req *q = status_req(r, NULL, NULL);
+	char k[STORE_MAX_KEY + 64];
+
+	if (!q)
+		return;
+	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "replica:%s", replica);
+	/* two commands, one request: SADD's answer is not awaited */
+	redisAsyncCommand(r->ac, NULL, NULL, "SADD " STORE_REDIS_PREFIX "replicas %s", replica);
+	if (redisAsyncCommand(r->ac, on_status_reply, q, "SET %s %s PX %lld", k, json,
+			      (long long)ttl_ms) != REDIS_OK)
+		req_done(q, RW_EAGAIN, 0);
+}
+
+static void on_replicas_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct req *q = privdata;
+	redisReply *rep = reply;
+	json_t *out;
+
+	if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+		req_done_json(q, RW_EAGAIN, NULL);
+		return;
+	}
+	out = json_object();
+	for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+		redisReply *id = rep->element[i], *v = rep->element[i + 1];
+		json_t *j = v->type == REDIS_REPLY_STRING ? json_loadb(v->str, v->len, 0, NULL) : NULL;
+		if (j && id->type == REDIS_REPLY_STRING)
+			json_object_setn_new(out, id->str, id->len, j);
+		else
+			json_decref(j);
+	}
+	req_done_json(q, RW_OK, out);
+}
+
+static void redis_replica_all(void *b, store_json_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q = json_req(r, cb, arg);
+
+	if (!q)
+		return;
+	if (redisAsyncCommand(r->ac, on_replicas_reply, q, "EVAL %s 1 %s %s %d", replicas_script,
+			      STORE_REDIS_PREFIX "replicas", STORE_REDIS_PREFIX "replica:",
+			      STORE_MAX_REPLICAS) != REDIS_OK)
+		req_done_json(q, RW_EAGAIN, NULL);
+}
+
 const struct store_ops store_redis_ops = {
 	.kind = "redis",
 	.shared = 1,
@@ -753,4 +814,6 @@ const struct store_ops store_redis_ops = {
 	.session_list = redis_session_list,
 	.inbox_push = redis_inbox_push,
 	.inbox_pop = redis_inbox_pop,
+	.replica_put = redis_replica_put,
+	.replica_all = redis_replica_all,
 };

@@ -2,6 +2,7 @@
 # Sessions seen from every replica sharing one Redis (a real redis-server on a free loopback
 # port): sessions created on A are listed and read on B (`GET /api/sessions`, `runwire ls`,
 # `GET /api/sessions/ID`), cancelled from B (A ends them), a token minted on B attaches on A;
+# /api/queue and /metrics on any replica count the fleet (three replicas);
 # what is not shared yet says so (the recording lives on A); B answers 503 for the fleet's
 # list while Redis is down.
 source "$(dirname "$0")/lib.sh"
@@ -77,6 +78,34 @@ check "A's audit log names the cancel forwarded from B" \
   bash -c "jq -s -e --arg s $long 'any(.[]; .event == \"session_cancel\" and .session == \$s and .via != null)' $CONTROL_LOG >/dev/null"
 check "B's audit log says it forwarded the cancel" \
   bash -c "jq -s -e --arg s $long 'any(.[]; .event == \"session_cancel_forwarded\" and .session == \$s)' $TMP/control-b.err >/dev/null"
+
+# the fleet's figures: a third replica, C, whose sessions wait (no runners come to it)
+head -c 24 /dev/urandom | base64 >"$TMP/runner-token"
+mkdir -p "$TMP/c"
+RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --port-file "$TMP/c/port" \
+  --data-dir "$TMP/c/data" --store "$STORE" --session-secret-file "$TMP/secret" \
+  --dispatcher external --runner-token-file "$TMP/runner-token" >"$TMP/control-c.err" 2>&1 &
+PIDS+=($!)
+wait_for test -s "$TMP/c/port"
+C="http://127.0.0.1:$(cat "$TMP/c/port")"
+check "C ready" wait_for bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $C/readyz)\" = 200 ]"
+SERVER=$C
+w1=$(api POST /api/sessions '{"command":"true"}' | jq -r .sessionId)
+w2=$(api POST /api/sessions '{"command":"true"}' | jq -r .sessionId)
+check "two sessions wait on C" [ "$(curl -s "$C/api/queue" | jq .waiting)" = 2 ]
+check "B's /api/queue counts C's waiting sessions" \
+  wait_for bash -c "[ \"\$(curl -s $B/api/queue | jq .waiting)\" = 2 ]"
+check "A's /api/queue counts them too, and A's idle agent" \
+  wait_for bash -c "curl -s $A/api/queue | jq -e '.waiting == 2 and .idleAgents >= 1' >/dev/null"
+check "A's /metrics: three replicas, the fleet's queue" \
+  wait_for bash -c "curl -s $A/metrics | grep -qx 'runwire_fleet_replicas 3' && curl -s $A/metrics | grep -qx 'runwire_fleet_queue_waiting 2'"
+SERVER=$B
+api DELETE "/api/sessions/$w1" >/dev/null
+api DELETE "/api/sessions/$w2" >/dev/null
+check "cancelled from B, C's queue empties" \
+  wait_for bash -c "[ \"\$(curl -s $C/api/queue | jq .waiting)\" = 0 ]"
+check "and B's view of the fleet's queue follows" \
+  wait_for bash -c "[ \"\$(curl -s $B/api/queue | jq .waiting)\" = 0 ]"
 
 # Redis down: B cannot see the fleet and says so (503, not a partial list); A still answers
 # for a session it holds.

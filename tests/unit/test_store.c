@@ -217,6 +217,28 @@ static void suite_records(struct store *st, const char *tag)
 	j = pop(st, rep, &rc);
 	CHECK(rc == RW_OK && json_array_size(j) == 0);
 	json_decref(j);
+
+	/* replicas' figures: each kept for its ttl by the store's clock */
+	{
+		char r1[64], r2[64];
+		json_t *f = json_pack("{s:i}", "waiting", 4);
+		struct janswer a = { 0 };
+		snprintf(r1, sizeof(r1), "%s-rep-1", tag);
+		snprintf(r2, sizeof(r2), "%s-rep-2", tag);
+		store_replica_put(st, r1, f, 300);
+		store_replica_put(st, r2, f, 5000);
+		json_decref(f);
+		store_replica_all(st, on_janswer, &a);
+		CHECK(wait_janswer(&a) == RW_OK && json_integer_value(json_object_get(
+			json_object_get(a.value, r1), "waiting")) == 4 && json_object_get(a.value, r2));
+		json_decref(a.value);
+		usleep(400 * 1000);
+		memset(&a, 0, sizeof(a));
+		store_replica_all(st, on_janswer, &a);
+		CHECK(wait_janswer(&a) == RW_OK && !json_object_get(a.value, r1) &&
+		      json_object_get(a.value, r2));
+		json_decref(a.value);
+	}
 }
 
 static int wait_ready(struct store *st, int want, int ms)
