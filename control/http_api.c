@@ -342,6 +342,27 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 		return respond_error(wsi, c, 413, "request body larger than 64 KiB");
 	if (ctl->max_concurrent) {
 		int live = 0;
+		size_t i;
+		json_t *rec;
+		/* with a shared store the user's live sessions on every replica count */
+		if (store_is_shared(ctl->store)) {
+			switch (json_ask(ctl, wsi, c, NULL, user)) {
+			case 0:
+				break;
+			case 1:
+				return 0;
+			default:
+				return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+			}
+		}
+		json_array_foreach(c->json_val, i, rec) {
+			json_t *view = json_object_get(rec, "view");
+			const char *id = json_string_value(json_object_get(view, "sessionId"));
+			const char *state = json_string_value(json_object_get(view, "state"));
+			live += id && state && !session_find(ctl, id) &&
+				(!strcmp(state, "waiting") || !strcmp(state, "starting") ||
+				 !strcmp(state, "running"));
+		}
 		for (s = ctl->sessions; s; s = s->next)
 			live += !strcmp(s->owner, user) && !session_is_final(s);
 		if (live >= ctl->max_concurrent) {

@@ -20,9 +20,11 @@ head -c 48 /dev/urandom | base64 >"$TMP/secret"
 start_control --store "$STORE" --session-secret-file "$TMP/secret" --local-runners 1 --cancel-grace 500
 A=$SERVER
 mkdir -p "$TMP/b"
+echo '{"limits": {"concurrentSessions": 2}}' >"$TMP/b-limits.json"
 RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --port-file "$TMP/b/port" \
   --data-dir "$TMP/b/data" ${SANDBOX_RO[@]+"${SANDBOX_RO[@]}"} --store "$STORE" \
-  --session-secret-file "$TMP/secret" --local-runners 0 >"$TMP/control-b.err" 2>&1 &
+  --session-secret-file "$TMP/secret" --local-runners 0 --config "$TMP/b-limits.json" \
+  >"$TMP/control-b.err" 2>&1 &
 PIDS+=($!)
 wait_for test -s "$TMP/b/port"
 B="http://127.0.0.1:$(cat "$TMP/b/port")"
@@ -100,12 +102,17 @@ check "A's /api/queue counts them too, and A's idle agent" \
 check "A's /metrics: three replicas, the fleet's queue" \
   wait_for bash -c "curl -s $A/metrics | grep -qx 'runwire_fleet_replicas 3' && curl -s $A/metrics | grep -qx 'runwire_fleet_queue_waiting 2'"
 SERVER=$B
+out=$(api POST /api/sessions '{"command":"true"}')
+check "B refuses a third live session: two live on C count (concurrentSessions 2)" [ "$(st)" = 429 ]
+check "429 says the limit" grep -q "at most 2 sessions at once" <<<"$out"
 api DELETE "/api/sessions/$w1" >/dev/null
 api DELETE "/api/sessions/$w2" >/dev/null
 check "cancelled from B, C's queue empties" \
   wait_for bash -c "[ \"\$(curl -s $C/api/queue | jq .waiting)\" = 0 ]"
 check "and B's view of the fleet's queue follows" \
   wait_for bash -c "[ \"\$(curl -s $B/api/queue | jq .waiting)\" = 0 ]"
+created_on_b() { [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data '{"command":"true"}' "$B/api/sessions")" = 201 ]; }
+check "with C's sessions cancelled (records say so), B creates again" wait_for created_on_b
 
 # Redis down: B cannot see the fleet and says so (503, not a partial list); A still answers
 # for a session it holds.
