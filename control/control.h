@@ -121,10 +121,8 @@ struct control {
 	struct token_keys *keys;
 	struct firebase_auth *fa;       /* NULL: the embedded default's single local user */
 	char replica[33];               /* this replica's id among those sharing the store */
-	struct store *store;            /* one-time token ids, sessions and tokens per user per
-					 * minute (store.h): this process's, or shared in Redis */
-	struct ratelimit *rl_authfail;  /* failed authentications per client per minute (this
-					 * replica's own count) */
+	struct store *store;            /* one-time token ids, rate limits, session records
+					 * (store.h): this process's, or shared in Redis */
 	int max_concurrent;             /* live sessions per user, 0 = unlimited */
 	struct control_metrics m;
 	struct retention *ret;          /* what keeps the data directory bounded */
@@ -349,8 +347,8 @@ void server_stop(struct control *ctl);
 /* What the browser page needs to sign in: {"mode":"local"} or the Firebase web config. */
 json_t *server_auth_config(struct control *ctl);
 /* Authenticates an API request: fills `user` (the Firebase uid, or the local user).
- * Returns 0, RW_EAUTH (401), RW_EAGAIN (503) or RW_ELIMIT (429: too many failures from
- * this client) with `reason` and *retry_after_s set. */
+ * Returns 0, RW_EAUTH (401) or RW_EAGAIN (503) with `reason` and *retry_after_s set. The
+ * caller counts failures against the per-address limit (STORE_LIMIT_AUTHFAIL). */
 int server_authenticate(struct control *ctl, struct lws *wsi, char *user, size_t userlen,
 			char *reason, size_t reasonlen, int *retry_after_s);
 const char *server_client_addr(struct lws *wsi, char *buf, size_t len);

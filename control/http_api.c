@@ -5,7 +5,6 @@
 #include "control/control.h"
 #include "control/fleet.h"
 #include "control/web.h"
-#include "control/ratelimit.h"
 #include "common/log.h"
 #include "common/rw.h"
 #include "common/text.h"
@@ -134,17 +133,17 @@ static void on_limit_answer(void *arg, int rc, int64_t value)
 	}
 }
 
-/* Counts a hit on limit `w` for `key` once per request. 0 within it, RW_ELIMIT over it
+/* Counts a hit (count 1) or looks (count 0) on limit `w` for `key` once per request. 0 within it, RW_ELIMIT over it
  * (Retry-After set), RW_EAGAIN when the store is unreachable, or 1: the answer is awaited
  * and the request is routed again when it comes (the caller returns 0). */
-static int limit_hit(struct control *ctl, struct lws *wsi, struct http_conn *c,
-		     enum store_limit w, const char *key)
+static int limit_ask(struct control *ctl, struct lws *wsi, struct http_conn *c,
+		     enum store_limit w, const char *key, int count)
 {
 	if (!c->limit_state[w]) {
 		c->limit_state[w] = 1;
 		c->asking = (int)w;
 		c->wsi = wsi;
-		store_limit_hit(ctl->store, w, key, 1, on_limit_answer, c);
+		store_limit_hit(ctl->store, w, key, count, on_limit_answer, c);
 	}
 	if (c->limit_state[w] == 1) {
 		c->deferred = 1;
@@ -158,6 +157,11 @@ static int limit_hit(struct control *ctl, struct lws *wsi, struct http_conn *c,
 }
 
 #define HTTP_STORE_DOWN "session store unavailable: try again shortly"
+
+static void authfail_counted(void *arg, int rc, int64_t value)
+{
+	/* nothing waits on it; a count lost to an outage is one failure not counted */
+}
 
 static void on_json_answer(void *arg, int rc, json_t *value)
 {
@@ -371,7 +375,7 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 			return respond_error(wsi, c, 429, msg);
 		}
 	}
-	switch (limit_hit(ctl, wsi, c, STORE_LIMIT_SESSIONS, user)) {
+	switch (limit_ask(ctl, wsi, c, STORE_LIMIT_SESSIONS, user, 1)) {
 	case 0:
 		break;
 	case 1:
@@ -440,7 +444,7 @@ static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
 
 	/* minting is cheap for a caller and each token is one more way in: limited per user
 	 * like session creation (docs/security.md, "Abuse limits") */
-	switch (limit_hit(ctl, wsi, c, STORE_LIMIT_TOKENS, user)) {
+	switch (limit_ask(ctl, wsi, c, STORE_LIMIT_TOKENS, user, 1)) {
 	case 0:
 		break;
 	case 1:
@@ -544,7 +548,7 @@ static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
 static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 {
 	const char *p = c->path;
-	char id[64], user[FIREBASE_UID_BUF], reason[160];
+	char id[64], user[FIREBASE_UID_BUF], reason[160], addr[64] = "";
 	int r;
 	struct session *s;
 	int m = c->method;
@@ -584,13 +588,29 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	if (strncmp(p, "/api/sessions", 13))
 		return respond_error(wsi, c, 404, "no such endpoint");
 
+	/* failed sign-ins are counted per client address, fleet-wide with a shared store: an
+	 * address over the limit is refused before its credential is looked at */
+	if (ctl->fa) {
+		server_client_addr(wsi, addr, sizeof(addr));
+		switch (limit_ask(ctl, wsi, c, STORE_LIMIT_AUTHFAIL, addr, 0)) {
+		case 0:
+			break;
+		case 1:
+			return 0;
+		case RW_ELIMIT:
+			return respond_error(wsi, c, 429, "too many failed sign-ins from this address");
+		default:
+			return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+		}
+	}
 	r = server_authenticate(ctl, wsi, user, sizeof(user), reason, sizeof(reason), &c->retry_after);
-	if (r == RW_ELIMIT)
-		return respond_error(wsi, c, 429, reason);
 	if (r == RW_EAGAIN)
 		return respond_error(wsi, c, 503, reason);
-	if (r)
+	if (r) {
+		/* counted without waiting for the answer: the 401 goes now */
+		store_limit_hit(ctl->store, STORE_LIMIT_AUTHFAIL, addr, 1, authfail_counted, NULL);
 		return respond_error(wsi, c, 401, reason);
+	}
 	p += 13;
 	if (!*p || !strcmp(p, "/")) {
 		if (m == LWSHUMETH_POST)
@@ -617,7 +637,6 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 		if (m == LWSHUMETH_GET)
 			return respond_json(wsi, c, 200, session_to_json(s));
 		if (m == LWSHUMETH_DELETE) {
-			char addr[64];
 			log_audit("session_cancel", "{s:s, s:s, s:s}", "session", s->id, "user", user,
 				 "client", server_client_addr(wsi, addr, sizeof(addr)));
 			session_cancel(s);

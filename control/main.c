@@ -6,7 +6,6 @@
 #include "control/retention.h"
 #include "control/firebase_auth.h"
 #include "control/fleet.h"
-#include "control/ratelimit.h"
 #include "common/log.h"
 #include "common/rw.h"
 
@@ -95,7 +94,8 @@ static int start_auth(struct control *ctl)
 			limit_of(ctl, "sessionsPerMinute", signed_in ? 30 : 0), 60);
 	store_limit_set(ctl->store, STORE_LIMIT_TOKENS,
 			limit_of(ctl, "tokensPerMinute", signed_in ? 60 : 0), 60);
-	ctl->rl_authfail = ratelimit_new(limit_of(ctl, "authFailuresPerMinute", signed_in ? 20 : 0), 60);
+	store_limit_set(ctl->store, STORE_LIMIT_AUTHFAIL,
+			limit_of(ctl, "authFailuresPerMinute", signed_in ? 20 : 0), 60);
 	ctl->max_concurrent = limit_of(ctl, "concurrentSessions", signed_in ? 16 : 0);
 	if (log_audit_open(ctl->cfg.audit_log)) {
 		fprintf(stderr, "runwire-control: cannot open audit log %s: %s\n", ctl->cfg.audit_log,
@@ -291,7 +291,6 @@ int main(int argc, char **argv)
 	session_free_all(&ctl);
 	retention_free(ctl.ret);
 	firebase_auth_free(ctl.fa);
-	ratelimit_free(ctl.rl_authfail);
 	log_audit_close();
 	token_keys_free(ctl.keys);
 	config_release(&ctl.cfg);

@@ -6,7 +6,6 @@
 #include "control/conn_guard.h"
 #include "control/firebase_auth.h"
 #include "control/fleet.h"
-#include "control/ratelimit.h"
 #include "control/retention.h"
 #include "common/log.h"
 #include "common/rw.h"
@@ -48,10 +47,6 @@ int server_authenticate(struct control *ctl, struct lws *wsi, char *user, size_t
 		return RW_OK;
 	}
 	server_client_addr(wsi, addr, sizeof(addr));
-	if (ratelimit_over(ctl->rl_authfail, addr, rw_now_ms(), retry_after_s)) {
-		snprintf(reason, reasonlen, "too many failed sign-ins from this address");
-		return RW_ELIMIT;
-	}
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > SERVER_MAX_AUTH_HEADER) {
 		snprintf(reason, reasonlen, "Authorization header too long");
 		r = RW_EAUTH;
@@ -69,7 +64,6 @@ int server_authenticate(struct control *ctl, struct lws *wsi, char *user, size_t
 	}
 	if (r == RW_EAUTH) {
 		ctl->m.auth_failures++;
-		ratelimit_hit(ctl->rl_authfail, addr, rw_now_ms(), retry_after_s);
 		log_audit("sign_in_failed", "{s:s, s:s}", "reason", reason, "client", addr);
 	} else {
 		*retry_after_s = 5;

@@ -15,7 +15,7 @@ struct store {
 	int window_s[STORE_N_LIMITS];
 };
 
-static const char *const limit_names[STORE_N_LIMITS] = { "sessions", "tokens" };
+static const char *const limit_names[STORE_N_LIMITS] = { "sessions", "tokens", "authfail" };
 
 /* redis://HOST:PORT[/DB]: HOST a name or an address (IPv6 in brackets), PORT 1..65535, DB
  * 0..15 (Redis' default database count). */

@@ -39,6 +39,7 @@ struct store;
 enum store_limit {
 	STORE_LIMIT_SESSIONS = 0,   /* sessions created per user */
 	STORE_LIMIT_TOKENS,         /* session tokens minted per user */
+	STORE_LIMIT_AUTHFAIL,       /* failed sign-ins per client address */
 	STORE_N_LIMITS
 };
 
