@@ -322,9 +322,29 @@ static int remote_session(struct control *ctl, struct lws *wsi, struct http_conn
 			return respond_error(wsi, c, 405, "use POST");
 		return mint_token(ctl, wsi, c, id, user);
 	}
-	if (!strcmp(rest, "/recording"))
+	if (!strcmp(rest, "/recording")) {
+		/* an earlier run of this replica (the same data directory, a new replica id)
+		 * still has it: a restart loses no recording */
+		char path[4400];
+		struct stat st;
+		if (m != LWSHUMETH_GET)
+			return respond_error(wsi, c, 405, "use GET");
+		if (strspn(id, "0123456789abcdef") == strlen(id) &&
+		    strlen(id) == 2 * CONTROL_SESSION_ID_BYTES) {
+			snprintf(path, sizeof(path), "%s/recordings/%s.cast", ctl->cfg.data_dir, id);
+			c->file = fopen(path, "r");
+			if (c->file && !fstat(fileno(c->file), &st)) {
+				c->file_left = (size_t)st.st_size;
+				return respond(wsi, c, 200, "application/x-asciicast", NULL,
+					       c->file_left);
+			}
+			if (c->file)
+				fclose(c->file);
+			c->file = NULL;
+		}
 		return respond_error(wsi, c, 404, "the recording is kept by the replica that ran "
 				     "this session: ask it");
+	}
 	return respond_error(wsi, c, 404, "no such endpoint");
 }
 

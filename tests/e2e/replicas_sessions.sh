@@ -114,6 +114,24 @@ check "and B's view of the fleet's queue follows" \
 created_on_b() { [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST --data '{"command":"true"}' "$B/api/sessions")" = 201 ]; }
 check "with C's sessions cancelled (records say so), B creates again" wait_for created_on_b
 
+# A restarts (same data directory, a new replica id): its ended sessions stay listed, and
+# their recordings are still served
+stop_pid "$CONTROL_PID"; wait "$CONTROL_PID" 2>/dev/null || true
+rm -f "$TMP/port"
+start_control --store "$STORE" --session-secret-file "$TMP/secret" --local-runners 0
+A=$SERVER
+check "restarted A ready" wait_for bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $A/readyz)\" = 200 ]"
+SERVER=$A; out=$(api GET "/api/sessions/$short")
+check "restarted A still knows the short session (its record)" [ "$(jq -r .state <<<"$out")" = exited ]
+api GET /api/sessions | jq -r '.sessions[].sessionId' >"$TMP/after-restart"
+check "and lists it" grep -qx "$short" "$TMP/after-restart"
+api GET "/api/sessions/$short/recording" >"$TMP/rec-after.cast"
+check "its recording is still served after the restart" [ "$(st)" = 200 ]
+check "and holds the output" grep -q replicas-short-done "$TMP/rec-after.cast"
+mine=$(api POST /api/sessions '{"command":"sleep 30"}' | jq -r .sessionId)
+check "restarted A creates a session" [ "$(st)" = 201 ]
+SERVER=$B
+
 # Redis down: B cannot see the fleet and says so (503, not a partial list); A still answers
 # for a session it holds.
 stop_pid "$REDIS_PID"
@@ -122,5 +140,5 @@ api GET /api/sessions >/dev/null
 check "B's list answers 503 while Redis is down" [ "$(st)" = 503 ]
 api GET "/api/sessions/$long" >/dev/null
 check "B's read of A's session answers 503 while Redis is down" [ "$(st)" = 503 ]
-SERVER=$A; api GET "/api/sessions/$long" >/dev/null
-check "A still reads its own session" [ "$(st)" = 200 ]
+SERVER=$A; api GET "/api/sessions/$mine" >/dev/null
+check "A still reads a session it holds" [ "$(st)" = 200 ]
