@@ -206,7 +206,8 @@ static int callback_store(struct lws *wsi, enum lws_callback_reasons reason, voi
 		redisAsyncHandleWrite(r->ac);
 		break;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
-		close((int)lws_get_socket_fd(wsi));
+		/* lws 4.1 closes an adopted descriptor itself (strace: a close here was a second
+		 * close, EBADF) */
 		if (r && r->wsi == wsi)
 			r->wsi = NULL;   /* lws dropped it: the watchdog reconnects */
 		break;
