@@ -105,6 +105,8 @@ check "fourth session (on B) refused: the limit counts both replicas" [ "$(st)" 
 check "429 says why" grep -q "too many sessions created" <<<"$out"
 
 # --- Redis stopped: not ready, store-bound calls 503; back: ready again ---
+SERVER=$A
+tok_down=$(api POST "/api/sessions/$sid/tokens" '{"role":"viewer"}' | jq -r .token)
 stop_redis
 check "A not ready while Redis is down" wait_for ready "$A" 503
 check "B not ready while Redis is down" wait_for ready "$B" 503
@@ -114,6 +116,11 @@ out=$(api POST /api/sessions '{"command":"true"}')
 check "create while Redis is down answers 503" [ "$(st)" = 503 ]
 check "503 says the store is unavailable" grep -q "session store unavailable" <<<"$out"
 check "control still serves what needs no store" [ "$(curl -s -o /dev/null -w '%{http_code}' "$A/healthz")" = 200 ]
+set +e
+RUNWIRE_SERVER=$A timeout 3 "$RW_BIN/runwire" attach --token "$tok_down" "$sid" >"$TMP/down.out" 2>"$TMP/down.err"
+set -e
+check "an attach while Redis is down is refused, saying why" grep -q "session store unavailable" "$TMP/down.err"
+check "and gets no output (the token was never checked as unused)" bash -c "! grep -q replica-a-done $TMP/down.out"
 start_redis
 check "A ready again once Redis is back" wait_for ready "$A" 200
 check "B ready again once Redis is back" wait_for ready "$B" 200
