@@ -88,7 +88,9 @@ void store_once(struct store *st, const char *id, int64_t expires_s, store_cb cb
  * API shows it. Each is kept `ttl_s` seconds after its last put (0: no expiry) and listed
  * per owner, newest first. */
 #define STORE_MAX_RECORD (64u << 10)     /* bytes of one record's JSON */
+#ifndef STORE_MAX_LIST
 #define STORE_MAX_LIST 1000              /* records one list answers (newest first) */
+#endif
 #ifndef STORE_MAX_SESSIONS
 #define STORE_MAX_SESSIONS 65536         /* records the memory backend keeps */
 #endif
@@ -108,7 +110,9 @@ void store_session_list(struct store *st, const char *owner, store_json_cb cb, v
 
 /* ---- replica inboxes: requests for the replica holding a session (a cancel) ---- */
 #define STORE_INBOX_BATCH 100            /* messages one pop answers */
-#define STORE_MAX_INBOX 10000            /* messages one inbox holds (memory backend) */
+#ifndef STORE_MAX_INBOX
+#define STORE_MAX_INBOX 10000            /* messages one inbox holds; past it pushes are refused */
+#endif
 
 /* Appends `msg` to `replica`'s inbox. Answers 0, RW_ELIMIT, RW_EAGAIN; `cb` may be NULL. */
 void store_inbox_push(struct store *st, const char *replica, json_t *msg, store_cb cb, void *arg);
@@ -116,7 +120,9 @@ void store_inbox_push(struct store *st, const char *replica, json_t *msg, store_
 void store_inbox_pop(struct store *st, const char *replica, store_json_cb cb, void *arg);
 
 /* ---- replicas: each one's figures, for the fleet's (fleet.c) ---- */
+#ifndef STORE_MAX_REPLICAS
 #define STORE_MAX_REPLICAS 256           /* replicas one answer lists */
+#endif
 
 /* Puts `replica`'s figures (a JSON object), kept `ttl_ms` (by the store's clock). */
 void store_replica_put(struct store *st, const char *replica, json_t *figures, int64_t ttl_ms);

@@ -293,7 +293,18 @@ static void mem_replica_put(void *b, const char *replica, const char *json, int6
 	struct store_memory *m = b;
 	struct record *r = NULL;
 	char *text = strdup(json);
+	int64_t now = rw_now_ms();
+	size_t w = 0;
 
+	/* expired figures go first: a replica that stopped makes room for a new one */
+	for (size_t i = 0; i < m->n_reps; i++) {
+		if (m->reps[i].expires_ms <= now) {
+			free(m->reps[i].text);
+			continue;
+		}
+		m->reps[w++] = m->reps[i];
+	}
+	m->n_reps = w;
 	for (size_t i = 0; i < m->n_reps && !r; i++)
 		if (!strcmp(m->reps[i].id, replica))
 			r = &m->reps[i];

@@ -44,6 +44,34 @@ check "generated secret with a shared store refused (exit 2)" [ "$rc2" = 2 ]
 check "the refusal says --session-secret-file" grep -q -- "--session-secret-file FILE" "$TMP/gensecret.err"
 check "RUNWIRE_STORE refused the same way" grep -q -- "--session-secret-file" "$TMP/gensecret-env.err"
 
+# --- AUTH: a password of exactly STORE_MAX_PASSWORD (512) bytes works; one more is refused ---
+head -c 2000 /dev/urandom | base64 -w0 | tr -dc 'a-zA-Z0-9' | head -c 512 >"$TMP/pw512"
+{ cat "$TMP/pw512"; printf x; } >"$TMP/pw513"
+AUTH_PORT=$(free_port)
+redis-server --port "$AUTH_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+  --requirepass "$(cat "$TMP/pw512")" >"$TMP/redis-auth.log" 2>&1 &
+AUTH_PID=$!
+PIDS+=("$AUTH_PID")
+set +e
+"$RW_BIN/runwire-control" --listen 127.0.0.1:0 --data-dir "$TMP/refused" --store "redis://127.0.0.1:$AUTH_PORT" \
+  --store-password-file "$TMP/pw513" --session-secret-file "$TMP/secret" 2>"$TMP/pw513.err"
+rc=$?
+set -e
+check "a 513-byte password file refused (exit 2)" [ "$rc" = 2 ]
+check "the refusal names the cap" grep -q "at most 512 bytes" "$TMP/pw513.err"
+mkdir -p "$TMP/auth"
+RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --port-file "$TMP/auth/port" \
+  --data-dir "$TMP/auth/data" --store "redis://127.0.0.1:$AUTH_PORT" \
+  --store-password-file "$TMP/pw512" --session-secret-file "$TMP/secret" --local-runners 0 \
+  >"$TMP/control-auth.err" 2>&1 &
+AUTH_CONTROL=$!
+PIDS+=("$AUTH_CONTROL")
+wait_for test -s "$TMP/auth/port"
+readyz_auth() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(cat "$TMP/auth/port")/readyz")" = 200 ]; }
+check "a 512-byte password authenticates: ready" wait_for readyz_auth
+check "the password is never logged" bash -c "! grep -qF \"\$(cat $TMP/pw512)\" $TMP/control-auth.err"
+stop_pid "$AUTH_CONTROL"
+
 # --- two replicas ---
 start_control --store "$STORE" --session-secret-file "$TMP/secret" --config "$TMP/limits.json" \
   --local-runners 1

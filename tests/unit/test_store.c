@@ -142,6 +142,50 @@ static json_t *pop(struct store *st, const char *replica, int *rc)
 	return a.value;
 }
 
+/* The caps on lists, inboxes and replicas, one past each, on both backends (built small). */
+static void suite_caps(struct store *st, const char *tag)
+{
+	char id[64], owner[64], rep[64];
+	json_t *j;
+	int rc, ok = 1;
+
+	snprintf(owner, sizeof(owner), "%s-many", tag);
+	for (int i = 0; i < STORE_MAX_LIST + 1; i++) {
+		snprintf(id, sizeof(id), "%s-many-%d", tag, i);
+		ok &= put(st, id, owner, 1000 + i, i, 0) == RW_OK;
+	}
+	CHECK(ok);
+	j = list(st, owner, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == STORE_MAX_LIST);     /* one past: left off */
+	CHECK(json_integer_value(json_object_get(json_object_get(json_array_get(j, 0), "view"), "n")) ==
+	      STORE_MAX_LIST);                                           /* the newest kept */
+	json_decref(j);
+
+	snprintf(rep, sizeof(rep), "%s-full-inbox", tag);
+	ok = 1;
+	for (int i = 0; i < STORE_MAX_INBOX; i++)
+		ok &= push(st, rep, "x") == RW_OK;
+	CHECK(ok);
+	CHECK(push(st, rep, "one-past") == RW_ELIMIT);
+	json_decref(pop(st, rep, &rc));
+	CHECK(push(st, rep, "room-again") == RW_OK);                     /* a pop made room */
+	while ((j = pop(st, rep, &rc)) && json_array_size(j)) json_decref(j);
+	json_decref(j);
+
+	{
+		json_t *f = json_pack("{s:i}", "waiting", 1);
+		struct janswer a = { 0 };
+		for (int i = 0; i < STORE_MAX_REPLICAS + 1; i++) {
+			snprintf(rep, sizeof(rep), "%s-cap-rep-%d", tag, i);
+			store_replica_put(st, rep, f, 2000);
+		}
+		json_decref(f);
+		store_replica_all(st, on_janswer, &a);
+		CHECK(wait_janswer(&a) == RW_OK && json_object_size(a.value) == STORE_MAX_REPLICAS);
+		json_decref(a.value);
+	}
+}
+
 /* Session records and inboxes, on both backends. */
 static void suite_records(struct store *st, const char *tag)
 {
@@ -400,6 +444,29 @@ int main(void)
 	CHECK(st && !store_is_shared(st) && store_answers_at_once(st));
 	suite(st, "mem");
 	suite_records(st, "mem");
+	suite_caps(st, "mem");
+	/* the memory backend's cap on records, one past it */
+	{
+		struct store *m = store_new("memory", NULL, err, sizeof(err));
+		char id[32];
+		int ok = 1;
+		for (int i = 0; i < STORE_MAX_SESSIONS; i++) {
+			snprintf(id, sizeof(id), "cap-s-%d", i);
+			ok &= put(m, id, "o", i, i, 0) == RW_OK;
+		}
+		CHECK(ok);
+		CHECK(put(m, "one-past", "o", 1, 1, 0) == RW_ELIMIT);
+		CHECK(put(m, "cap-s-0", "o", 1, 1, 0) == RW_OK);   /* replacing is not growing */
+		store_free(m);
+	}
+	/* a URL one past STORE_URL_MAX */
+	{
+		char url[STORE_URL_MAX + 2];
+		memset(url, 'x', sizeof(url) - 1);
+		url[sizeof(url) - 1] = '\0';
+		memcpy(url, "redis://", 8);
+		CHECK(!store_new(url, NULL, err, sizeof(err)));
+	}
 	/* the memory backend's cap, one past it (built with STORE_MAX_ONCE 64) */
 	{
 		char id[32];
@@ -434,6 +501,7 @@ int main(void)
 	CHECK(st && !store_answers_at_once(st));
 	suite(st, "redis");
 	suite_records(st, "redis");
+	suite_caps(st, "redis");
 
 	/* two stores (two replicas) on one Redis share ids and limits */
 	a = st;
