@@ -8,6 +8,7 @@ target_link_libraries(test_stream PRIVATE PkgConfig::LWS)
 rw_unit_test(test_store control/store.c control/store_memory.c control/store_redis.c
              control/ratelimit.c)
 target_compile_definitions(test_store PRIVATE STORE_MAX_ONCE=64 STORE_MAX_LIST=5
-                           STORE_MAX_INBOX=120 STORE_MAX_SESSIONS=32 STORE_MAX_REPLICAS=4)
+                           STORE_MAX_INBOX=120 STORE_MAX_SESSIONS=32 STORE_MAX_REPLICAS=4
+                           STORE_STREAM_MAX_ENTRIES=8)
 target_link_libraries(test_store PRIVATE PkgConfig::LWS PkgConfig::HIREDIS)
 set_tests_properties(unit.test_store PROPERTIES TIMEOUT 120)

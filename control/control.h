@@ -165,6 +165,11 @@ struct session_published {
 	uint64_t bytes;
 	size_t viewers;
 	int64_t at_ms;
+	/* its stream in the shared store, for viewers on other replicas */
+	uint64_t out;                   /* next output offset to publish */
+	size_t events;                  /* events published */
+	uint64_t entries;               /* entries published (the last entry's number) */
+	int exit_sent, stream_gen;
 };
 
 struct session {

@@ -154,12 +154,78 @@ void fleet_free(void)
 	F.others = NULL;
 }
 
+/* Puts what `s` has that its stream in the store lacks, in order (events at an offset before
+ * the output after it, as the relay sends them), at most `*budget` output bytes. Entries
+ * are put without waiting: one lost to an outage leaves a gap in the numbers, which a
+ * reader on another replica sees and reports as skipped bytes. */
+static void publish_stream(struct session *s, size_t *budget)
+{
+	struct control *ctl = s->ctl;
+	struct stream *st = &s->stream;
+	struct session_published *p = &s->published;
+	int64_t ttl = ctl->cfg.retention_s > 0 ? ctl->cfg.retention_s : 0;
+
+	if (p->exit_sent)
+		return;
+	if (p->out >= st->end && p->events >= st->n_events_total && !session_is_final(s))
+		return;   /* nothing new */
+	if (!st->events_loaded && stream_load_events(st))
+		return;
+	while (*budget) {
+		if (p->events < st->n_events && st->events[p->events].offset <= p->out) {
+			const struct stream_event *e = &st->events[p->events++];
+			store_stream_add(ctl->store, s->id, ++p->entries, 'e', e->offset,
+					 e->frame + LWS_PRE, e->len, ttl, NULL, NULL);
+			continue;
+		}
+		uint64_t limit = p->events < st->n_events ? st->events[p->events].offset : st->end;
+		if (p->out < st->start)
+			p->out = st->start;   /* retention got there first */
+		if (p->out < limit) {
+			const uint8_t *data;
+			size_t want = (size_t)(limit - p->out);
+			long n;
+			if (want > STORE_STREAM_MAX_DATA)
+				want = STORE_STREAM_MAX_DATA;
+			if (want > *budget)
+				want = *budget;
+			n = stream_read(st, p->out, want, &data);
+			if (n <= 0)
+				return;
+			store_stream_add(ctl->store, s->id, ++p->entries, 'o', p->out, data,
+					 (size_t)n, ttl, NULL, NULL);
+			p->out += (uint64_t)n;
+			*budget -= (size_t)n;
+			continue;
+		}
+		/* the end: the EXIT frame, or (failed, cancelled before it ran) an empty 'x' */
+		if (session_is_final(s) && p->out == st->end && p->events == st->n_events &&
+		    (s->have_exit || !s->agent)) {
+			uint8_t frame[PROTO_EXIT_LEN];
+			size_t len = 0;
+			if (s->have_exit)
+				len = proto_encode_exit(frame, &s->exit);
+			store_stream_add(ctl->store, s->id, ++p->entries, 'x', st->end, frame, len,
+					 ttl, NULL, NULL);
+			p->exit_sent = 1;
+		}
+		return;
+	}
+}
+
 void fleet_tick(struct control *ctl)
 {
 	int64_t now = rw_now_ms();
 	int ready;
 
-	if (!ctl->store || !store_is_shared(ctl->store) || now - F.last_ms < FLEET_TICK_MS)
+	if (!ctl->store || !store_is_shared(ctl->store))
+		return;
+	if (store_ready(ctl->store)) {
+		size_t budget = FLEET_STREAM_TICK_BYTES;
+		for (struct session *s = ctl->sessions; s && budget; s = s->next)
+			publish_stream(s, &budget);
+	}
+	if (now - F.last_ms < FLEET_TICK_MS)
 		return;
 	F.last_ms = now;
 	ready = store_ready(ctl->store);

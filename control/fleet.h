@@ -19,6 +19,8 @@ struct session;
 #define FLEET_REFRESH_MS 20000     /* a live, unchanged record is put again this often */
 #define FLEET_REPLICA_ID_BYTES 8   /* random bytes in a replica's id (16 hex) */
 #define FLEET_FIGURES_TTL_MS 2000  /* a replica's figures count this long after its last put */
+#define FLEET_STREAM_TICK_BYTES (8u << 20) /* output put into session streams per tick, all
+					     * sessions (control's tick: 100 ms) */
 
 /* The fleet's figures: this replica's now, plus the others' as last read (at most
  * FLEET_TICK_MS old). Without a shared store, or while it is unreachable, this replica's. */
@@ -31,7 +33,8 @@ struct fleet_figures {
 
 /* Picks this replica's id (ctl->replica). */
 void fleet_init(struct control *ctl);
-/* From control's tick: publishes what changed, reads the inbox. */
+/* From control's tick (every 100 ms): puts new output and events into the sessions'
+ * streams; every FLEET_TICK_MS also publishes what changed and reads the inbox. */
 void fleet_tick(struct control *ctl);
 /* The record other replicas see of `s` (new reference): {"owner", "replica", "view"}. */
 json_t *fleet_record(const struct session *s);

@@ -287,3 +287,27 @@ void store_replica_all(struct store *st, store_json_cb cb, void *arg)
 {
 	st->ops->replica_all(st->b, cb, arg);
 }
+
+void store_stream_add(struct store *st, const char *id, uint64_t n, char kind, uint64_t offset,
+		      const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg)
+{
+	if (!key_ok(id) || !n || (kind != 'o' && kind != 'e' && kind != 'x')) {
+		answer(cb, arg, RW_EINVAL);
+		return;
+	}
+	if (len > STORE_STREAM_MAX_DATA) {
+		answer(cb, arg, RW_ETOOBIG);
+		return;
+	}
+	st->ops->stream_add(st->b, id, n, kind, offset, data, len, ttl_s, cb, arg);
+}
+
+void store_stream_read(struct store *st, const char *id, uint64_t after, store_entries_cb cb,
+		       void *arg)
+{
+	if (!key_ok(id)) {
+		cb(arg, RW_EINVAL, NULL, 0);
+		return;
+	}
+	st->ops->stream_read(st->b, id, after, cb, arg);
+}

@@ -129,6 +129,36 @@ void store_replica_put(struct store *st, const char *replica, json_t *figures, i
 /* Answers a JSON object {replica: figures} of every replica whose figures have not expired. */
 void store_replica_all(struct store *st, store_json_cb cb, void *arg);
 
+/* ---- session streams: what a session's viewers on other replicas read (fleet.c) ----
+ *
+ * Entries numbered 1, 2, ... in order by the one replica that holds the session: output
+ * bytes ('o'), an encoded EVENT frame ('e') or the EXIT frame ('x'), each at an output
+ * offset. Only the newest STORE_STREAM_MAX_ENTRIES are kept: a reader that falls further
+ * behind finds its next entry gone and is told how much it missed. */
+#ifndef STORE_STREAM_MAX_ENTRIES
+#define STORE_STREAM_MAX_ENTRIES 256     /* entries kept per session (64 KiB each at most) */
+#endif
+#define STORE_STREAM_MAX_DATA (64u << 10) /* bytes of one entry */
+#define STORE_STREAM_BATCH 64            /* entries one read answers */
+
+struct store_entry {
+	uint64_t n;                /* its number */
+	char kind;                 /* 'o', 'e' or 'x' */
+	uint64_t offset;           /* output offset ('o': of its first byte) */
+	const uint8_t *data;       /* borrowed for the callback's duration */
+	size_t len;
+};
+/* An answer carrying entries (borrowed until the callback returns), oldest first. */
+typedef void (*store_entries_cb)(void *arg, int rc, const struct store_entry *e, size_t n);
+
+/* Appends entry `n` (one more than the last) to session `id`'s stream, the whole stream
+ * expiring `ttl_s` after this append. `cb` may be NULL. RW_ETOOBIG past STORE_STREAM_MAX_DATA. */
+void store_stream_add(struct store *st, const char *id, uint64_t n, char kind, uint64_t offset,
+		      const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg);
+/* Answers the entries after number `after`, at most STORE_STREAM_BATCH (none: not yet). */
+void store_stream_read(struct store *st, const char *id, uint64_t after, store_entries_cb cb,
+		       void *arg);
+
 /* Operations asked with `arg` will not call back (their object is going away). */
 void store_forget(struct store *st, void *arg);
 

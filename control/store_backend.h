@@ -26,6 +26,10 @@ struct store_ops {
 	void (*inbox_pop)(void *b, const char *replica, store_json_cb cb, void *arg);
 	void (*replica_put)(void *b, const char *replica, const char *json, int64_t ttl_ms);
 	void (*replica_all)(void *b, store_json_cb cb, void *arg);
+	void (*stream_add)(void *b, const char *id, uint64_t n, char kind, uint64_t offset,
+			   const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg);
+	void (*stream_read)(void *b, const char *id, uint64_t after, store_entries_cb cb,
+			    void *arg);
 };
 
 extern const struct store_ops store_memory_ops;

@@ -26,7 +26,23 @@ struct message {
 	char *text;
 };
 
+struct mem_entry {
+	uint64_t n, offset;
+	char kind;
+	uint8_t *data;
+	size_t len;
+};
+
+struct mem_stream {
+	char id[STORE_MAX_KEY];
+	struct mem_entry *e;       /* oldest first, at most STORE_STREAM_MAX_ENTRIES */
+	size_t n, cap;
+	int64_t expires_ms;
+};
+
 struct store_memory {
+	struct mem_stream *streams;
+	size_t n_streams, cap_streams;
 	struct record *reps;              /* replicas' figures: id = replica, no owner */
 	size_t n_reps, cap_reps;
 	struct record *rec;
@@ -59,6 +75,12 @@ static void mem_free(void *b)
 	for (size_t i = 0; i < m->n_reps; i++)
 		free(m->reps[i].text);
 	free(m->reps);
+	for (size_t i = 0; i < m->n_streams; i++) {
+		for (size_t j = 0; j < m->streams[i].n; j++)
+			free(m->streams[i].e[j].data);
+		free(m->streams[i].e);
+	}
+	free(m->streams);
 	for (size_t i = 0; i < m->n_msg; i++)
 		free(m->msg[i].text);
 	free(m->msg);
@@ -339,6 +361,84 @@ static void mem_replica_all(void *b, store_json_cb cb, void *arg)
 	cb(arg, RW_OK, out);
 }
 
+static void stream_release(struct mem_stream *s)
+{
+	for (size_t j = 0; j < s->n; j++)
+		free(s->e[j].data);
+	free(s->e);
+}
+
+static struct mem_stream *find_stream(struct store_memory *m, const char *id, int create)
+{
+	int64_t now = rw_now_ms();
+	size_t w = 0;
+	struct mem_stream *s = NULL;
+
+	for (size_t i = 0; i < m->n_streams; i++) {
+		if (m->streams[i].expires_ms && m->streams[i].expires_ms <= now) {
+			stream_release(&m->streams[i]);
+			continue;
+		}
+		m->streams[w++] = m->streams[i];
+	}
+	m->n_streams = w;
+	for (size_t i = 0; i < m->n_streams; i++)
+		if (!strcmp(m->streams[i].id, id))
+			return &m->streams[i];
+	if (!create || m->n_streams == STORE_MAX_SESSIONS ||
+	    grow((void **)&m->streams, m->n_streams, &m->cap_streams, sizeof(*s)))
+		return NULL;
+	s = &m->streams[m->n_streams++];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	return s;
+}
+
+static void mem_stream_add(void *b, const char *id, uint64_t n, char kind, uint64_t offset,
+			   const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg)
+{
+	struct mem_stream *s = find_stream(b, id, 1);
+	uint8_t *copy = malloc(len ? len : 1);
+	int rc = RW_OK;
+
+	if (!s || !copy || grow((void **)&s->e, s->n, &s->cap, sizeof(*s->e))) {
+		free(copy);
+		rc = s ? RW_ENOMEM : RW_ELIMIT;
+	} else if (s->n && s->e[s->n - 1].n >= n) {
+		free(copy);
+		rc = RW_EINVAL;            /* numbers only grow */
+	} else {
+		if (s->n == STORE_STREAM_MAX_ENTRIES) {
+			free(s->e[0].data);
+			memmove(s->e, s->e + 1, (s->n - 1) * sizeof(*s->e));
+			s->n--;
+		}
+		memcpy(copy, data, len);
+		s->e[s->n++] = (struct mem_entry){ .n = n, .offset = offset, .kind = kind,
+						   .data = copy, .len = len };
+		s->expires_ms = ttl_s > 0 ? rw_now_ms() + ttl_s * 1000 : 0;
+	}
+	if (cb)
+		cb(arg, rc, 0);
+}
+
+static void mem_stream_read(void *b, const char *id, uint64_t after, store_entries_cb cb,
+			    void *arg)
+{
+	struct mem_stream *s = find_stream(b, id, 0);
+	struct store_entry out[STORE_STREAM_BATCH];
+	size_t k = 0;
+
+	for (size_t i = 0; s && i < s->n && k < STORE_STREAM_BATCH; i++) {
+		if (s->e[i].n <= after)
+			continue;
+		out[k++] = (struct store_entry){ .n = s->e[i].n, .kind = s->e[i].kind,
+						 .offset = s->e[i].offset, .data = s->e[i].data,
+						 .len = s->e[i].len };
+	}
+	cb(arg, RW_OK, out, k);
+}
+
 const struct store_ops store_memory_ops = {
 	.kind = "memory",
 	.shared = 0,
@@ -356,4 +456,6 @@ const struct store_ops store_memory_ops = {
 	.inbox_pop = mem_inbox_pop,
 	.replica_put = mem_replica_put,
 	.replica_all = mem_replica_all,
+	.stream_add = mem_stream_add,
+	.stream_read = mem_stream_read,
 };

@@ -20,6 +20,8 @@
  *   runwire:inbox:<replica>       list of requests for one replica (RPUSH, LPOP count)
  *   runwire:replica:<replica>     a replica's figures (JSON), PX a few ticks
  *   runwire:replicas              set of replica ids; ids whose figures expired are pruned
+ *   runwire:stream:<id>           a session's stream: XADD with the entry's number as ID
+ *                                 (<n>-0), fields k (kind), o (offset), d (bytes); MAXLEN
  * The list and put scripts touch keys they build themselves (one Redis, not a Cluster).
  */
 #include "control/store_backend.h"
@@ -79,7 +81,13 @@ static const char replicas_script[] =
 	"end return out";
 #define STORE_REDIS_INBOX_TTL_S 600     /* a dead replica's inbox goes after this */
 
-enum req_kind { REQ_INTERNAL = 0, REQ_LIMIT, REQ_ONCE, REQ_JSON };
+enum req_kind { REQ_INTERNAL = 0, REQ_LIMIT, REQ_ONCE, REQ_JSON, REQ_ENTRIES };
+
+/* REQ_ENTRIES' arg: the caller's callback and argument (the request owns it). */
+struct entries_req {
+	store_entries_cb cb;
+	void *arg;
+};
 
 /* An operation in flight: hiredis' privdata for its reply. */
 struct req {
@@ -284,10 +292,17 @@ static void req_done(struct req *q, int rc, int64_t value)
 		r->reqs = q->next;
 	if (q->next)
 		q->next->prev = q->prev;
-	if (q->cb)
+	if (q->kind == REQ_ENTRIES) {
+		/* answered here only when no reply came (see on_entries_reply) */
+		struct entries_req *er = q->arg;
+		if (er && q->jcb)
+			er->cb(er->arg, rc, NULL, 0);
+		free(er);
+	} else if (q->cb) {
 		q->cb(q->arg, rc, value);
-	else if (q->jcb)
+	} else if (q->jcb) {
 		q->jcb(q->arg, rc, NULL);
+	}
 	free(q);
 }
 
@@ -579,7 +594,8 @@ static void redis_forget(void *b, void *arg)
 	struct store_redis *r = b;
 
 	for (struct req *q = r->reqs; q; q = q->next)
-		if (q->arg == arg) {
+		if (q->kind == REQ_ENTRIES ? q->arg && ((struct entries_req *)q->arg)->arg == arg
+					   : q->arg == arg) {
 			q->cb = NULL;
 			q->jcb = NULL;
 		}
@@ -592,7 +608,9 @@ static void on_status_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	struct req *q = privdata;
 	redisReply *rep = reply;
 
-	if (!rep || rep->type == REDIS_REPLY_ERROR) {
+	if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "equal or smaller")) {
+		req_done(q, RW_EINVAL, 0);   /* XADD: a stream entry's number did not grow */
+	} else if (!rep || rep->type == REDIS_REPLY_ERROR) {
 		if (rep)
 			log_error("store_command_failed", "{s:s, s:s}", "command", "put", "reason",
 				  rep->str);
@@ -800,6 +818,120 @@ static void redis_replica_all(void *b, store_json_cb cb, void *arg)
 		req_done_json(q, RW_EAGAIN, NULL);
 }
 
+/* ---- session streams ---- */
+
+static void redis_stream_add(void *b, const char *id, uint64_t n, char kind, uint64_t offset,
+			     const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q = status_req(r, cb, arg);
+	char k[STORE_MAX_KEY + 64], sid[48], kd[2] = { kind, 0 }, off[32], mx[24];
+
+	if (!q)
+		return;
+	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "stream:%s", id);
+	snprintf(sid, sizeof(sid), "%llu-0", (unsigned long long)n);
+	snprintf(off, sizeof(off), "%llu", (unsigned long long)offset);
+	snprintf(mx, sizeof(mx), "%d", STORE_STREAM_MAX_ENTRIES);
+	/* exact MAXLEN: the promise is "the newest N", which "~" would only keep at least */
+	const char *argv[] = { "XADD", k, "MAXLEN", mx, sid, "k", kd, "o", off, "d",
+			       (const char *)data };
+	size_t argl[] = { 4, strlen(k), 6, strlen(mx), strlen(sid), 1, 1, 1, strlen(off), 1, len };
+	if (redisAsyncCommandArgv(r->ac, on_status_reply, q, 11, argv, argl) != REDIS_OK) {
+		req_done(q, RW_EAGAIN, 0);
+		return;
+	}
+	if (ttl_s > 0)
+		redisAsyncCommand(r->ac, NULL, NULL, "EXPIRE %s %lld", k, (long long)ttl_s);
+}
+
+static void on_entries_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct req *q = privdata;
+	redisReply *rep = reply;
+	struct store_entry out[STORE_STREAM_BATCH];
+	size_t k = 0;
+	store_entries_cb cb = ((struct entries_req *)q->arg)->cb;
+	void *arg = ((struct entries_req *)q->arg)->arg;
+	int forgotten = !q->jcb;
+	int rc = RW_OK;
+
+	if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+		rc = RW_EAGAIN;
+	} else {
+		for (size_t i = 0; i < rep->elements && k < STORE_STREAM_BATCH; i++) {
+			redisReply *e = rep->element[i], *f;
+			struct store_entry *o = &out[k];
+			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+			    e->element[0]->type != REDIS_REPLY_STRING ||
+			    e->element[1]->type != REDIS_REPLY_ARRAY)
+				continue;
+			memset(o, 0, sizeof(*o));
+			o->n = strtoull(e->element[0]->str, NULL, 10);
+			f = e->element[1];
+			for (size_t j = 0; j + 1 < f->elements; j += 2) {
+				redisReply *name = f->element[j], *v = f->element[j + 1];
+				if (name->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+				    name->len != 1)
+					continue;
+				if (name->str[0] == 'k' && v->len == 1)
+					o->kind = v->str[0];
+				else if (name->str[0] == 'o')
+					o->offset = strtoull(v->str, NULL, 10);
+				else if (name->str[0] == 'd') {
+					o->data = (const uint8_t *)v->str;
+					o->len = v->len;
+				}
+			}
+			if (o->n && o->kind)
+				k++;
+		}
+	}
+	/* the request's own bookkeeping first; then the caller, entries still borrowed */
+	free(q->arg);
+	q->arg = NULL;
+	q->jcb = NULL;
+	req_done(q, rc, 0);
+	if (!forgotten)
+		cb(arg, rc, out, k);
+}
+
+/* An entries request reuses the JSON request's slot: `jcb` non-NULL means "still wanted"
+ * (store_forget clears it) and `arg` holds the caller's callback and argument. */
+static void entries_forgotten_guard(void *arg, int rc, json_t *value)
+{
+	/* never called: on_entries_reply answers entries requests itself */
+}
+
+static void redis_stream_read(void *b, const char *id, uint64_t after, store_entries_cb cb,
+			      void *arg)
+{
+	struct store_redis *r = b;
+	struct entries_req *er;
+	struct req *q;
+	char k[STORE_MAX_KEY + 64], from[48];
+
+	if (!r->ready || !r->ac) {
+		cb(arg, RW_EAGAIN, NULL, 0);
+		return;
+	}
+	er = malloc(sizeof(*er));
+	q = er ? req_new(r, REQ_ENTRIES, NULL, er) : NULL;
+	if (!q) {
+		free(er);
+		cb(arg, RW_ENOMEM, NULL, 0);
+		return;
+	}
+	er->cb = cb;
+	er->arg = arg;
+	q->jcb = entries_forgotten_guard;
+	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "stream:%s", id);
+	snprintf(from, sizeof(from), "(%llu-0", (unsigned long long)after);
+	if (redisAsyncCommand(r->ac, on_entries_reply, q, "XRANGE %s %s + COUNT %d", k, from,
+			      STORE_STREAM_BATCH) != REDIS_OK)
+		on_entries_reply(r->ac, NULL, q);
+}
+
 const struct store_ops store_redis_ops = {
 	.kind = "redis",
 	.shared = 1,
@@ -817,4 +949,6 @@ const struct store_ops store_redis_ops = {
 	.inbox_pop = redis_inbox_pop,
 	.replica_put = redis_replica_put,
 	.replica_all = redis_replica_all,
+	.stream_add = redis_stream_add,
+	.stream_read = redis_stream_read,
 };

@@ -142,6 +142,103 @@ static json_t *pop(struct store *st, const char *replica, int *rc)
 	return a.value;
 }
 
+struct eanswer {
+	int done, rc;
+	size_t n;
+	uint64_t num[STORE_STREAM_BATCH], off[STORE_STREAM_BATCH];
+	char kind[STORE_STREAM_BATCH];
+	uint8_t data[4096];
+	size_t data_len;
+};
+
+static void on_entries(void *arg, int rc, const struct store_entry *e, size_t n)
+{
+	struct eanswer *a = arg;
+
+	a->done = 1;
+	a->rc = rc;
+	a->n = n;
+	for (size_t i = 0; i < n; i++) {
+		a->num[i] = e[i].n;
+		a->off[i] = e[i].offset;
+		a->kind[i] = e[i].kind;
+		if (a->data_len + e[i].len <= sizeof(a->data)) {
+			memcpy(a->data + a->data_len, e[i].data, e[i].len);
+			a->data_len += e[i].len;
+		}
+	}
+}
+
+static int sadd(struct store *st, const char *id, uint64_t n, char kind, uint64_t off,
+		const void *d, size_t len)
+{
+	struct answer a = { 0 };
+
+	store_stream_add(st, id, n, kind, off, d, len, 60, on_answer, &a);
+	return wait_answer(&a);
+}
+
+static int sread(struct store *st, const char *id, uint64_t after, struct eanswer *a)
+{
+	int64_t deadline = rw_now_ms() + 5000;
+
+	memset(a, 0, sizeof(*a));
+	store_stream_read(st, id, after, on_entries, a);
+	while (!a->done && rw_now_ms() < deadline)
+		lws_service(ctx, 0);
+	return a->done ? a->rc : RW_ETIMEDOUT;
+}
+
+/* Session streams: in order, binary-safe, numbers only grow, the newest kept. */
+static void suite_streams(struct store *st, const char *tag)
+{
+	char id[64];
+	uint8_t bin[256];
+	struct eanswer a;
+
+	for (int i = 0; i < 256; i++)
+		bin[i] = (uint8_t)i;
+	snprintf(id, sizeof(id), "%s-stream", tag);
+	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == 0);       /* nothing yet */
+	CHECK(sadd(st, id, 1, 'o', 0, "hello", 5) == RW_OK);
+	CHECK(sadd(st, id, 2, 'e', 5, "{\"ev\":1}", 8) == RW_OK);
+	CHECK(sadd(st, id, 3, 'o', 5, bin, sizeof(bin)) == RW_OK);
+	CHECK(sadd(st, id, 4, 'x', 261, "X", 1) == RW_OK);
+	CHECK(sadd(st, id, 4, 'o', 261, "again", 5) == RW_EINVAL); /* numbers only grow */
+	CHECK(sadd(st, id, 5, 'q', 261, "", 0) == RW_EINVAL);      /* no such kind */
+	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == 4);
+	CHECK(a.num[0] == 1 && a.num[3] == 4 && a.kind[0] == 'o' && a.kind[1] == 'e' &&
+	      a.kind[3] == 'x' && a.off[2] == 5 && a.off[3] == 261);
+	CHECK(a.data_len == 5 + 8 + 256 + 1 && !memcmp(a.data, "hello", 5) &&
+	      !memcmp(a.data + 13, bin, sizeof(bin)));                 /* NULs and all */
+	CHECK(sread(st, id, 2, &a) == RW_OK && a.n == 2 && a.num[0] == 3);
+	CHECK(sread(st, id, 4, &a) == RW_OK && a.n == 0);
+	CHECK(sread(st, "no-such-stream", 0, &a) == RW_OK && a.n == 0);
+	/* the newest STORE_STREAM_MAX_ENTRIES kept: one past, the oldest goes */
+	snprintf(id, sizeof(id), "%s-trim", tag);
+	for (uint64_t n = 1; n <= STORE_STREAM_MAX_ENTRIES + 1; n++)
+		CHECK(sadd(st, id, n, 'o', n - 1, "x", 1) == RW_OK);
+	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == STORE_STREAM_MAX_ENTRIES && a.num[0] == 2);
+	/* one past the entry size */
+	{
+		uint8_t *big = calloc(1, STORE_STREAM_MAX_DATA + 1);
+		CHECK(sadd(st, id, 100, 'o', 0, big, STORE_STREAM_MAX_DATA + 1) == RW_ETOOBIG);
+		CHECK(sadd(st, id, 100, 'o', 0, big, STORE_STREAM_MAX_DATA) == RW_OK);
+		free(big);
+	}
+	/* a forgotten read does not call back */
+	{
+		struct eanswer x, y;
+		memset(&x, 0, sizeof(x));
+		store_stream_read(st, id, 0, on_entries, &x);
+		if (!x.done) {
+			store_forget(st, &x);
+			CHECK(sread(st, id, 0, &y) == RW_OK);
+			CHECK(!x.done);
+		}
+	}
+}
+
 /* The caps on lists, inboxes and replicas, one past each, on both backends (built small). */
 static void suite_caps(struct store *st, const char *tag)
 {
@@ -445,6 +542,7 @@ int main(void)
 	suite(st, "mem");
 	suite_records(st, "mem");
 	suite_caps(st, "mem");
+	suite_streams(st, "mem");
 	/* the memory backend's cap on records, one past it */
 	{
 		struct store *m = store_new("memory", NULL, err, sizeof(err));
@@ -502,6 +600,7 @@ int main(void)
 	suite(st, "redis");
 	suite_records(st, "redis");
 	suite_caps(st, "redis");
+	suite_streams(st, "redis");
 
 	/* two stores (two replicas) on one Redis share ids and limits */
 	a = st;
