@@ -50,6 +50,7 @@ struct attach {
 	int read_only;
 	int done, status;
 	int reconnects;
+	int hello_seen;                     /* on this connection */
 	int stdin_eof, eot_sent;
 	uint8_t *pending;           /* input waiting for the link */
 	size_t pending_len;
@@ -311,6 +312,7 @@ static void on_frame(struct attach *a, const struct proto_frame *f)
 
 	switch (f->type) {
 	case PROTO_HELLO:
+		a->hello_seen = 1;
 		j = proto_parse_json(f);
 		a->read_only = j && !strcmp(json_string_value(json_object_get(j, "role")) ?
 						    json_string_value(json_object_get(j, "role")) : "",
@@ -327,6 +329,15 @@ static void on_frame(struct attach *a, const struct proto_frame *f)
 		on_exit_frame(a, f);
 		break;
 	case PROTO_ERROR:
+		/* Refused before the hello: a control on a shared store consumes the token after
+		 * the handshake, so this is its 403. The first attach gives up, as on a 403. */
+		if (!a->hello_seen && !a->cursor && !a->reconnects &&
+		    (f->code == PROTO_ERR_AUTH || f->code == PROTO_ERR_NOT_FOUND)) {
+			say(a, "cannot attach to %s: %.*s", a->o->sid, (int)f->len,
+			    (const char *)f->data);
+			finish(a, 1);
+			break;
+		}
 		say(a, "control: %.*s", (int)f->len, (const char *)f->data);
 		break;
 	default:
@@ -392,6 +403,7 @@ static int callback_session(struct lws *wsi, enum lws_callback_reasons reason, v
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		a->reconnects = 0;
+		a->hello_seen = 0;
 		proto_reader_release(&a->rd);
 		proto_reader_init(&a->rd);
 		if (a->o->stdin_is_tty)

@@ -19,7 +19,11 @@ add_executable(runwire-control
   control/retention.c
   control/templates.c
   control/ratelimit.c
+  control/store.c
+  control/store_memory.c
+  control/store_redis.c
+  control/fleet.c
   control/runner_auth.c
 )
 target_link_libraries(runwire-control PRIVATE rw_common PkgConfig::LWS PkgConfig::JWT
-                      PkgConfig::OPENSSL PkgConfig::CURL rw_firebase)
+                      PkgConfig::OPENSSL PkgConfig::CURL PkgConfig::HIREDIS rw_firebase)

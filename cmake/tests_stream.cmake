@@ -3,7 +3,12 @@ rw_unit_test(test_sha256)
 # control's session stream: log, cache, events and their caps
 rw_unit_test(test_stream control/stream.c)
 target_link_libraries(test_stream PRIVATE PkgConfig::LWS)
-# the cap on remembered one-time token ids, built small so that one past it is cheap to reach
-rw_unit_test(test_token_used control/session_token.c control/kms_signer.c)
-target_compile_definitions(test_token_used PRIVATE TOKEN_MAX_USED=64)
-target_link_libraries(test_token_used PRIVATE PkgConfig::JWT PkgConfig::LWS rw_firebase)
+# the store's one suite, run against both backends (memory, and a redis-server the test
+# starts); its caps built small so one past each is cheap to reach
+rw_unit_test(test_store control/store.c control/store_memory.c control/store_redis.c
+             control/ratelimit.c)
+target_compile_definitions(test_store PRIVATE STORE_MAX_ONCE=64 STORE_MAX_LIST=5
+                           STORE_MAX_INBOX=120 STORE_MAX_SESSIONS=32 STORE_MAX_REPLICAS=4
+                           STORE_STREAM_MAX_ENTRIES=8)
+target_link_libraries(test_store PRIVATE PkgConfig::LWS PkgConfig::HIREDIS)
+set_tests_properties(unit.test_store PROPERTIES TIMEOUT 120)

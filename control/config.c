@@ -108,6 +108,10 @@ static const struct opt_def opt_defs[] = {
 	  "web API key the browser page signs in with (public by design)" },
 	{ "firebase-auth-domain", "RUNWIRE_FIREBASE_AUTH_DOMAIN", "firebaseAuthDomain", OPT_STR, 0, 0, OFF(firebase_auth_domain), "DOMAIN",
 	  "auth domain for the browser page's sign-in" },
+	{ "store", "RUNWIRE_STORE", "store", OPT_STR, 0, 0, OFF(store_url), "memory|redis://HOST:PORT[/DB]",
+	  "where shared state lives: memory (default, this process only) or Redis, shared by control replicas" },
+	{ "store-password-file", "RUNWIRE_STORE_PASSWORD_FILE", "storePasswordFile", OPT_STR, 0, 0, OFF(store_password_file), "FILE",
+	  "password for Redis AUTH (read once at start, never logged)" },
 	{ "audit-log", "RUNWIRE_AUDIT_LOG", "auditLog", OPT_STR, 0, 0, OFF(audit_log), "FILE",
 	  "append audit events as JSON lines (default <data-dir>/audit.log)" },
 	{ "port-file", "RUNWIRE_PORT_FILE", "portFile", OPT_STR, 0, 0, OFF(port_file), "FILE",
@@ -438,6 +442,8 @@ void config_release(struct control_config *cfg)
 	free(cfg->data_dir);
 	free(cfg->config_file);
 	free(cfg->session_secret_file);
+	free(cfg->store_url);
+	free(cfg->store_password_file);
 	free(cfg->session_key_file);
 	free(cfg->session_key_id);
 	free(cfg->session_previous_key_file);

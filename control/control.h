@@ -11,6 +11,8 @@
  *   dispatcher.c    where agents come from: local children or elsewhere; credentials
  *   session_token.c one-time session JWTs
  *   kms_signer.c    Cloud KMS signs them on its worker thread (kms_signer.h)
+ *   store*.c        what replicas share: one-time ids, rate limits (memory | Redis)
+ *   fleet.c         session records for the other replicas, this replica's inbox
  *   config.c        flags, environment, config file
  *
  * Everything runs on one event loop (the KMS signer's and the certificate cache's network
@@ -30,6 +32,7 @@
 #include "common/proto.h"
 #include "common/sha256.h"
 #include "control/recording.h"
+#include "control/store.h"
 #include "control/stream.h"
 #include "control/templates.h"
 
@@ -76,6 +79,8 @@ struct control_config {
 	char *data_dir;
 	char *config_file;
 	char *session_secret_file;
+	char *store_url;          /* --store: NULL or "memory", or redis://HOST:PORT[/DB] */
+	char *store_password_file; /* Redis AUTH password */
 	char *session_key_file;        /* ES256/RS256 private key PEM */
 	char *session_key_id;
 	char *session_previous_key_file; /* accepted, never used to sign */
@@ -134,9 +139,9 @@ struct control {
 	struct dispatcher *disp;
 	struct token_keys *keys;
 	struct firebase_auth *fa;       /* NULL: the embedded default's single local user */
-	struct ratelimit *rl_sessions;  /* sessions created per user per minute */
-	struct ratelimit *rl_authfail;  /* failed authentications per client per minute */
-	struct ratelimit *rl_tokens;    /* session tokens minted per user per minute */
+	char replica[33];               /* this replica's id among those sharing the store */
+	struct store *store;            /* one-time token ids, rate limits, session records
+					 * (store.h): this process's, or shared in Redis */
 	int max_concurrent;             /* live sessions per user, 0 = unlimited */
 	struct control_metrics m;
 	struct retention *ret;          /* what keeps the data directory bounded */
@@ -170,6 +175,20 @@ struct agent_identity {
 	int local;              /* spawned by this control */
 	int agent_id;           /* local agent number, or 0 */
 	char pod_uid[64];       /* external runner's pod, when it presented a service-account token */
+};
+
+/* What a session's record in a shared store last said (fleet.c's alone). */
+struct session_published {
+	unsigned gen;                   /* 0: never put */
+	int state, have_exit;
+	uint64_t bytes;
+	size_t viewers;
+	int64_t at_ms;
+	/* its stream in the shared store, for viewers on other replicas */
+	uint64_t out;                   /* next output offset to publish */
+	size_t events;                  /* events published */
+	uint64_t entries;               /* entries published (the last entry's number) */
+	int exit_sent, stream_gen;
 };
 
 struct session {
@@ -207,6 +226,7 @@ struct session {
 					 * may resume it (with resume_key) */
 	int64_t lost_since_ms;          /* agent link down since (external runners) */
 	lws_sorted_usec_list_t sul_cancel;
+	struct session_published published; /* its record in a shared store (fleet.c) */
 	struct recording *rec;          /* asciicast v2 file while live; NULL when closed */
 	uint64_t rec_bytes;             /* size of the recording file once closed */
 	struct control *ctl;
@@ -299,9 +319,6 @@ size_t dispatcher_local_count(const struct dispatcher *d);
 
 #define TOKEN_TTL_S 600
 #define TOKEN_MAX_LEN 4096
-#ifndef TOKEN_MAX_USED
-#define TOKEN_MAX_USED 65536   /* used token ids remembered until they expire */
-#endif
 
 enum token_role { TOKEN_ROLE_WRITER = 0, TOKEN_ROLE_VIEWER };
 
@@ -342,9 +359,7 @@ int token_keys_ready(struct token_keys *k, char *reason, size_t reasonlen);
  * `reason` set. */
 int token_verify(struct token_keys *k, const char *token, struct token_claims *out,
 		 char *reason, size_t reasonlen);
-/* Consumes a jti once: 0 the first time, RW_EAUTH after. Expired entries are purged; with
- * TOKEN_MAX_USED unexpired ids remembered, RW_ELIMIT until some expire. */
-int token_consume(struct token_keys *k, const char *jti, int64_t exp);
+/* A token's jti is consumed once through the store (store_once): shared by replicas. */
 
 /* ---- http_api.c ---- */
 
@@ -387,8 +402,8 @@ void server_stop(struct control *ctl);
 /* What the browser page needs to sign in: {"mode":"local"} or the Firebase web config. */
 json_t *server_auth_config(struct control *ctl);
 /* Authenticates an API request: fills `user` (the Firebase uid, or the local user).
- * Returns 0, RW_EAUTH (401), RW_EAGAIN (503) or RW_ELIMIT (429: too many failures from
- * this client) with `reason` and *retry_after_s set. */
+ * Returns 0, RW_EAUTH (401) or RW_EAGAIN (503) with `reason` and *retry_after_s set. The
+ * caller counts failures against the per-address limit (STORE_LIMIT_AUTHFAIL). */
 int server_authenticate(struct control *ctl, struct lws *wsi, char *user, size_t userlen,
 			char *reason, size_t reasonlen, int *retry_after_s);
 const char *server_client_addr(struct lws *wsi, char *buf, size_t len);

@@ -3,8 +3,8 @@
  * A session that is not the caller's answers 404, exactly as one that does not exist.
  */
 #include "control/control.h"
+#include "control/fleet.h"
 #include "control/web.h"
-#include "control/ratelimit.h"
 #include "common/log.h"
 #include "common/rw.h"
 #include "common/text.h"
@@ -56,7 +56,21 @@ struct http_conn {
 	enum token_role mint_role;
 	char mint_sid[64];
 	char mint_user[FIREBASE_UID_BUF];
+	/* A shared store answers later: the request is routed again once it has (route() is
+	 * idempotent up to its store calls, whose answers are kept here per limit). */
+	struct lws *wsi;
+	int limit_state[STORE_N_LIMITS];  /* 0 not asked, 1 asked, 2 answered */
+	int limit_rc[STORE_N_LIMITS];
+	int limit_retry[STORE_N_LIMITS];
+	int asking;                   /* the limit asked last */
+	int deferred;                 /* route() returned waiting for the store */
+	int rerun;                    /* the answer came: route again when writeable */
+	int json_state, json_rc;      /* one JSON answer per request: a record or a list */
+	json_t *json_val;             /* owned */
+	int push_state, push_rc;      /* a request to another replica (cancel) */
 };
+
+#define HTTP_STORE_RETRY_S 5          /* Retry-After while the store is unreachable */
 
 /* Queues a response; takes ownership of `body`. Returns non-zero to close. */
 static int respond(struct lws *wsi, struct http_conn *c, unsigned status, const char *ctype,
@@ -160,17 +174,17 @@ static int respond_minted(struct control *ctl, struct lws *wsi, struct http_conn
 /* Mints on the loop, or starts an asynchronous mint (the response comes from
  * HTTP_WRITEABLE once mint_done has run). */
 static int mint_and_respond(struct control *ctl, struct lws *wsi, struct http_conn *c, int create,
-			    struct session *s, const char *user, enum token_role role)
+			    const char *sid, const char *user, enum token_role role)
 {
 	char *token, msg[160];
 	struct mint_wait *w;
 	int r;
 
 	if (!token_keys_async(ctl->keys)) {
-		token = token_mint(ctl->keys, user, s->id, role);
+		token = token_mint(ctl->keys, user, sid, role);
 		if (!token)
 			return respond_error(wsi, c, 500, "cannot mint a session token");
-		r = respond_minted(ctl, wsi, c, create, s->id, user, role, token);
+		r = respond_minted(ctl, wsi, c, create, sid, user, role, token);
 		free(token);
 		return r;
 	}
@@ -178,13 +192,13 @@ static int mint_and_respond(struct control *ctl, struct lws *wsi, struct http_co
 	if (!w)
 		return respond_error(wsi, c, 500, "out of memory");
 	*w = (struct mint_wait){ .ctl = ctl, .wsi = wsi, .create = create, .role = role };
-	snprintf(w->sid, sizeof(w->sid), "%s", s->id);
+	snprintf(w->sid, sizeof(w->sid), "%s", sid);
 	snprintf(w->user, sizeof(w->user), "%s", user);
-	r = token_mint_async(ctl->keys, user, s->id, role, mint_done, w);
+	r = token_mint_async(ctl->keys, user, sid, role, mint_done, w);
 	if (r) {
 		free(w);
-		if (create)
-			session_cancel(s);
+		if (create && session_find(ctl, sid))
+			session_cancel(session_find(ctl, sid));
 		c->retry_after = HTTP_SIGNER_RETRY_S;
 		snprintf(msg, sizeof(msg), "cannot sign a session token now: %s",
 			 r == RW_ELIMIT ? "too many waiting for Cloud KMS"
@@ -194,7 +208,7 @@ static int mint_and_respond(struct control *ctl, struct lws *wsi, struct http_co
 	c->mint = w;
 	c->mint_create = create;
 	c->mint_role = role;
-	snprintf(c->mint_sid, sizeof(c->mint_sid), "%s", s->id);
+	snprintf(c->mint_sid, sizeof(c->mint_sid), "%s", sid);
 	snprintf(c->mint_user, sizeof(c->mint_user), "%s", user);
 	return 0;
 }
@@ -252,6 +266,235 @@ static int respond_after_mint(struct control *ctl, struct lws *wsi, struct http_
 	return respond_error(wsi, c, 503, msg);
 }
 
+static void on_limit_answer(void *arg, int rc, int64_t value)
+{
+	struct http_conn *c = arg;
+	int w = c->asking;
+
+	c->limit_state[w] = 2;
+	c->limit_rc[w] = rc;
+	c->limit_retry[w] = (int)value;
+	if (c->deferred) {
+		c->rerun = 1;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+/* Counts a hit (count 1) or looks (count 0) on limit `w` for `key` once per request. 0 within it, RW_ELIMIT over it
+ * (Retry-After set), RW_EAGAIN when the store is unreachable, or 1: the answer is awaited
+ * and the request is routed again when it comes (the caller returns 0). */
+static int limit_ask(struct control *ctl, struct lws *wsi, struct http_conn *c,
+		     enum store_limit w, const char *key, int count)
+{
+	if (!c->limit_state[w]) {
+		c->limit_state[w] = 1;
+		c->asking = (int)w;
+		c->wsi = wsi;
+		store_limit_hit(ctl->store, w, key, count, on_limit_answer, c);
+	}
+	if (c->limit_state[w] == 1) {
+		c->deferred = 1;
+		return 1;
+	}
+	if (c->limit_rc[w] == RW_ELIMIT)
+		c->retry_after = c->limit_retry[w];
+	else if (c->limit_rc[w])
+		c->retry_after = HTTP_STORE_RETRY_S;
+	return c->limit_rc[w] == RW_ELIMIT || !c->limit_rc[w] ? c->limit_rc[w] : RW_EAGAIN;
+}
+
+#define HTTP_STORE_DOWN "session store unavailable: try again shortly"
+
+static void authfail_counted(void *arg, int rc, int64_t value)
+{
+	/* nothing waits on it; a count lost to an outage is one failure not counted */
+}
+
+static void on_json_answer(void *arg, int rc, json_t *value)
+{
+	struct http_conn *c = arg;
+
+	c->json_state = 2;
+	c->json_rc = rc;
+	json_decref(c->json_val);
+	c->json_val = value;
+	if (c->deferred) {
+		c->rerun = 1;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+/* Asks the store for a session's record (`id`) or the caller's list (`owner`), once per
+ * request: 0 with c->json_val, RW_ENOTFOUND, RW_EAGAIN, or 1 (awaited; see limit_hit). */
+static int json_ask(struct control *ctl, struct lws *wsi, struct http_conn *c, const char *id,
+		    const char *owner)
+{
+	if (!c->json_state) {
+		c->json_state = 1;
+		c->wsi = wsi;
+		if (id)
+			store_session_get(ctl->store, id, on_json_answer, c);
+		else
+			store_session_list(ctl->store, owner, on_json_answer, c);
+	}
+	if (c->json_state == 1) {
+		c->deferred = 1;
+		return 1;
+	}
+	if (c->json_rc == RW_OK || c->json_rc == RW_ENOTFOUND)
+		return c->json_rc;
+	c->retry_after = HTTP_STORE_RETRY_S;
+	return RW_EAGAIN;
+}
+
+static void on_push_answer(void *arg, int rc, int64_t value)
+{
+	struct http_conn *c = arg;
+
+	c->push_state = 2;
+	c->push_rc = rc;
+	if (c->deferred) {
+		c->rerun = 1;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+static int by_created_desc(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "createdAt"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "createdAt"));
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* GET /api/sessions: this replica's sessions as they are now, and with a shared store the
+ * records of the caller's sessions on other replicas, newest first. */
+static int list_sessions(struct control *ctl, struct lws *wsi, struct http_conn *c,
+			 const char *user)
+{
+	json_t *list = json_array(), *rec, **items;
+	size_t i, n;
+
+	if (store_is_shared(ctl->store)) {
+		int r = json_ask(ctl, wsi, c, NULL, user);
+		if (r == 1) {
+			json_decref(list);
+			return 0;
+		}
+		if (r) {
+			json_decref(list);
+			return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+		}
+	}
+	for (struct session *s = ctl->sessions; s; s = s->next)
+		if (!strcmp(s->owner, user))
+			json_array_append_new(list, session_to_json(s));
+	json_array_foreach(c->json_val, i, rec) {
+		json_t *view = json_object_get(rec, "view");
+		const char *id = json_string_value(json_object_get(view, "sessionId"));
+		const char *owner = json_string_value(json_object_get(rec, "owner"));
+		if (id && owner && !strcmp(owner, user) && !session_find(ctl, id))
+			json_array_append(list, view);
+	}
+	/* newest first, whichever replica holds each */
+	n = json_array_size(list);
+	items = n ? malloc(n * sizeof(*items)) : NULL;
+	if (items) {
+		json_t *sorted = json_array();
+		for (i = 0; i < n; i++)
+			items[i] = json_array_get(list, i);
+		qsort(items, n, sizeof(*items), by_created_desc);
+		for (i = 0; i < n; i++)
+			json_array_append(sorted, items[i]);
+		free(items);
+		json_decref(list);
+		list = sorted;
+	}
+	return respond_json(wsi, c, 200, json_pack("{s:o}", "sessions", list));
+}
+
+static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
+		      const char *sid, const char *user);
+
+/* A session this replica does not hold: its record in the shared store answers GET, a
+ * cancel goes to the replica holding it, a token can be minted here (the key is shared). */
+static int remote_session(struct control *ctl, struct lws *wsi, struct http_conn *c,
+			  const char *id, const char *user, const char *rest)
+{
+	json_t *view;
+	const char *owner;
+	int m = c->method;
+
+	switch (json_ask(ctl, wsi, c, id, NULL)) {
+	case 0:
+		break;
+	case 1:
+		return 0;
+	case RW_ENOTFOUND:
+		return respond_error(wsi, c, 404, "no such session");
+	default:
+		return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+	}
+	view = json_object_get(c->json_val, "view");
+	owner = json_string_value(json_object_get(c->json_val, "owner"));
+	if (!owner || strcmp(owner, user) || !json_is_object(view))
+		return respond_error(wsi, c, 404, "no such session");
+	if (!*rest) {
+		if (m == LWSHUMETH_GET)
+			return respond_json(wsi, c, 200, json_incref(view));
+		if (m != LWSHUMETH_DELETE)
+			return respond_error(wsi, c, 405, "use GET or DELETE");
+		if (!c->push_state) {
+			char addr[64];
+			c->push_state = 1;
+			c->wsi = wsi;
+			log_audit("session_cancel_forwarded", "{s:s, s:s, s:s, s:s?}", "session", id,
+				  "user", user, "client", server_client_addr(wsi, addr, sizeof(addr)),
+				  "replica", json_string_value(json_object_get(c->json_val, "replica")));
+			fleet_request_cancel(ctl, c->json_val, user, on_push_answer, c);
+		}
+		if (c->push_state == 1) {
+			c->deferred = 1;
+			return 0;
+		}
+		if (c->push_rc) {
+			c->retry_after = HTTP_STORE_RETRY_S;
+			return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+		}
+		/* the holder cancels within a tick; the view is what the record says now */
+		return respond_json(wsi, c, 202, json_incref(view));
+	}
+	if (!strcmp(rest, "/tokens")) {
+		if (m != LWSHUMETH_POST)
+			return respond_error(wsi, c, 405, "use POST");
+		return mint_token(ctl, wsi, c, id, user);
+	}
+	if (!strcmp(rest, "/recording")) {
+		/* an earlier run of this replica (the same data directory, a new replica id)
+		 * still has it: a restart loses no recording */
+		char path[4400];
+		struct stat st;
+		if (m != LWSHUMETH_GET)
+			return respond_error(wsi, c, 405, "use GET");
+		if (strspn(id, "0123456789abcdef") == strlen(id) &&
+		    strlen(id) == 2 * CONTROL_SESSION_ID_BYTES) {
+			snprintf(path, sizeof(path), "%s/recordings/%s.cast", ctl->cfg.data_dir, id);
+			c->file = fopen(path, "r");
+			if (c->file && !fstat(fileno(c->file), &st)) {
+				c->file_left = (size_t)st.st_size;
+				return respond(wsi, c, 200, "application/x-asciicast", NULL,
+					       c->file_left);
+			}
+			if (c->file)
+				fclose(c->file);
+			c->file = NULL;
+		}
+		return respond_error(wsi, c, 404, "the recording is kept by the replica that ran "
+				     "this session: ask it");
+	}
+	return respond_error(wsi, c, 404, "no such endpoint");
+}
+
 static int create_session(struct control *ctl, struct lws *wsi, struct http_conn *c,
 			  const char *user)
 {
@@ -270,6 +513,27 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 		return respond_error(wsi, c, 413, "request body larger than 64 KiB");
 	if (ctl->max_concurrent) {
 		int live = 0;
+		size_t i;
+		json_t *rec;
+		/* with a shared store the user's live sessions on every replica count */
+		if (store_is_shared(ctl->store)) {
+			switch (json_ask(ctl, wsi, c, NULL, user)) {
+			case 0:
+				break;
+			case 1:
+				return 0;
+			default:
+				return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+			}
+		}
+		json_array_foreach(c->json_val, i, rec) {
+			json_t *view = json_object_get(rec, "view");
+			const char *id = json_string_value(json_object_get(view, "sessionId"));
+			const char *state = json_string_value(json_object_get(view, "state"));
+			live += id && state && !session_find(ctl, id) &&
+				(!strcmp(state, "waiting") || !strcmp(state, "starting") ||
+				 !strcmp(state, "running"));
+		}
 		for (s = ctl->sessions; s; s = s->next)
 			live += !strcmp(s->owner, user) && !session_is_final(s);
 		if (live >= ctl->max_concurrent) {
@@ -278,8 +542,16 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 			return respond_error(wsi, c, 429, msg);
 		}
 	}
-	if (ratelimit_hit(ctl->rl_sessions, user, rw_now_ms(), &c->retry_after))
+	switch (limit_ask(ctl, wsi, c, STORE_LIMIT_SESSIONS, user, 1)) {
+	case 0:
+		break;
+	case 1:
+		return 0;
+	case RW_ELIMIT:
 		return respond_error(wsi, c, 429, "too many sessions created this minute");
+	default:
+		return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+	}
 	req = json_loadb(c->body ? c->body : "", c->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	/* the body may hold a user's secrets: parsed once, its bytes go now */
 	if (c->body)
@@ -317,11 +589,11 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 	session_spec_release(&spec);
 	if (!s)
 		return respond_error(wsi, c, 500, "out of memory");
-	return mint_and_respond(ctl, wsi, c, 1, s, user, TOKEN_ROLE_WRITER);
+	return mint_and_respond(ctl, wsi, c, 1, s->id, user, TOKEN_ROLE_WRITER);
 }
 
 static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
-		      struct session *s, const char *user)
+		      const char *sid, const char *user)
 {
 	enum token_role role = TOKEN_ROLE_WRITER;
 	json_t *req = NULL;
@@ -329,8 +601,16 @@ static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
 
 	/* minting is cheap for a caller and each token is one more way in: limited per user
 	 * like session creation (docs/security.md, "Abuse limits") */
-	if (ratelimit_hit(ctl->rl_tokens, user, rw_now_ms(), &c->retry_after))
+	switch (limit_ask(ctl, wsi, c, STORE_LIMIT_TOKENS, user, 1)) {
+	case 0:
+		break;
+	case 1:
+		return 0;
+	case RW_ELIMIT:
 		return respond_error(wsi, c, 429, "too many session tokens minted this minute");
+	default:
+		return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+	}
 	if (c->body_len) {
 		req = json_loadb(c->body, c->body_len, 0, NULL);
 		if (!req || !json_is_object(req)) {
@@ -346,7 +626,7 @@ static int mint_token(struct control *ctl, struct lws *wsi, struct http_conn *c,
 			role = TOKEN_ROLE_VIEWER;
 		json_decref(req);
 	}
-	return mint_and_respond(ctl, wsi, c, 0, s, user, role);
+	return mint_and_respond(ctl, wsi, c, 0, sid, user, role);
 }
 
 static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
@@ -394,6 +674,19 @@ static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
 		   "runwire_bytes_relayed_total{direction=\"in\"} %llu\n"
 		   "runwire_bytes_relayed_total{direction=\"out\"} %llu\n",
 		(unsigned long long)ctl->m.bytes_in, (unsigned long long)ctl->m.bytes_out);
+	{
+		struct fleet_figures ff;
+		fleet_figures(ctl, &ff);
+		fprintf(f, "# HELP runwire_fleet_replicas Control replicas sharing the store (1 without one).\n"
+			   "# TYPE runwire_fleet_replicas gauge\nrunwire_fleet_replicas %zu\n"
+			   "# HELP runwire_fleet_queue_waiting Sessions waiting for a runner, all replicas.\n"
+			   "# TYPE runwire_fleet_queue_waiting gauge\nrunwire_fleet_queue_waiting %zu\n"
+			   "# HELP runwire_fleet_agents_idle Idle agents, all replicas.\n"
+			   "# TYPE runwire_fleet_agents_idle gauge\nrunwire_fleet_agents_idle %zu\n"
+			   "# HELP runwire_fleet_sessions_live Sessions not ended, all replicas.\n"
+			   "# TYPE runwire_fleet_sessions_live gauge\nrunwire_fleet_sessions_live %zu\n",
+			ff.replicas, ff.waiting, ff.idle_agents, ff.live);
+	}
 	fprintf(f, "# HELP runwire_sessions_created_total Sessions created.\n"
 		   "# TYPE runwire_sessions_created_total counter\n"
 		   "runwire_sessions_created_total %llu\n",
@@ -410,7 +703,13 @@ static int metrics(struct control *ctl, struct lws *wsi, struct http_conn *c)
 
 json_t *http_api_queue(struct control *ctl)
 {
-	size_t waiting = session_count_waiting(ctl), idle = agent_link_count(ctl, 1);
+	struct fleet_figures ff;
+	size_t waiting, idle;
+
+	/* the fleet's figures with a shared store: KEDA sees one truth from any replica */
+	fleet_figures(ctl, &ff);
+	waiting = ff.waiting;
+	idle = ff.idle_agents;
 	/* the local dispatcher keeps --local-runners warm itself: that is its warm target */
 	size_t warm = (size_t)(ctl->cfg.external ? ctl->cfg.warm_target : ctl->cfg.local_runners);
 	size_t demand = waiting + warm > idle ? waiting + warm - idle : 0;
@@ -476,13 +775,17 @@ static int internal_authorized(struct control *ctl, struct lws *wsi)
 
 /* The internal listener (--internal-listen): the scaler's queue, the metrics and health,
  * all behind the bearer token; nothing else is served there. */
-/* GET /readyz, on either listener: 503 while stopping or while the session signer has no key. */
+/* GET /readyz, on either listener: 503 while stopping, while the shared store is unreachable, or
+ * while the session signer has no key. */
 static int readyz(struct control *ctl, struct lws *wsi, struct http_conn *c)
 {
 	char reason[160];
 
 	if (ctl->stopping)
 		return respond_json(wsi, c, 503, json_pack("{s:s}", "status", "stopping"));
+	if (!store_ready(ctl->store))
+		return respond_json(wsi, c, 503, json_pack("{s:s, s:s}", "status", "store unavailable",
+							   "store", store_kind(ctl->store)));
 	if (token_keys_ready(ctl->keys, reason, sizeof(reason)))
 		return respond_json(wsi, c, 503, json_pack("{s:s, s:s}", "status", "starting",
 							   "reason", reason));
@@ -515,7 +818,7 @@ static int route_internal(struct control *ctl, struct lws *wsi, struct http_conn
 static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 {
 	const char *p = c->path;
-	char id[64], user[FIREBASE_UID_BUF], reason[160];
+	char id[64], user[FIREBASE_UID_BUF], reason[160], addr[64] = "";
 	int r;
 	struct session *s;
 	int m = c->method;
@@ -546,24 +849,35 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	if (strncmp(p, "/api/sessions", 13))
 		return respond_error(wsi, c, 404, "no such endpoint");
 
+	/* failed sign-ins are counted per client address, fleet-wide with a shared store: an
+	 * address over the limit is refused before its credential is looked at */
+	if (ctl->fa) {
+		server_client_addr(wsi, addr, sizeof(addr));
+		switch (limit_ask(ctl, wsi, c, STORE_LIMIT_AUTHFAIL, addr, 0)) {
+		case 0:
+			break;
+		case 1:
+			return 0;
+		case RW_ELIMIT:
+			return respond_error(wsi, c, 429, "too many failed sign-ins from this address");
+		default:
+			return respond_error(wsi, c, 503, HTTP_STORE_DOWN);
+		}
+	}
 	r = server_authenticate(ctl, wsi, user, sizeof(user), reason, sizeof(reason), &c->retry_after);
-	if (r == RW_ELIMIT)
-		return respond_error(wsi, c, 429, reason);
 	if (r == RW_EAGAIN)
 		return respond_error(wsi, c, 503, reason);
-	if (r)
+	if (r) {
+		/* counted without waiting for the answer: the 401 goes now */
+		store_limit_hit(ctl->store, STORE_LIMIT_AUTHFAIL, addr, 1, authfail_counted, NULL);
 		return respond_error(wsi, c, 401, reason);
+	}
 	p += 13;
 	if (!*p || !strcmp(p, "/")) {
 		if (m == LWSHUMETH_POST)
 			return create_session(ctl, wsi, c, user);
-		if (m == LWSHUMETH_GET) {
-			json_t *list = json_array();
-			for (s = ctl->sessions; s; s = s->next)
-				if (!strcmp(s->owner, user))
-					json_array_append_new(list, session_to_json(s));
-			return respond_json(wsi, c, 200, json_pack("{s:o}", "sessions", list));
-		}
+		if (m == LWSHUMETH_GET)
+			return list_sessions(ctl, wsi, c, user);
 		return respond_error(wsi, c, 405, "use GET or POST");
 	}
 	if (*p != '/')
@@ -576,13 +890,14 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	id[idlen] = '\0';
 	p += idlen;
 	s = session_find(ctl, id);
+	if (!s && store_is_shared(ctl->store))
+		return remote_session(ctl, wsi, c, id, user, p);
 	if (!s || strcmp(s->owner, user))
 		return respond_error(wsi, c, 404, "no such session");
 	if (!*p) {
 		if (m == LWSHUMETH_GET)
 			return respond_json(wsi, c, 200, session_to_json(s));
 		if (m == LWSHUMETH_DELETE) {
-			char addr[64];
 			log_audit("session_cancel", "{s:s, s:s, s:s}", "session", s->id, "user", user,
 				 "client", server_client_addr(wsi, addr, sizeof(addr)));
 			session_cancel(s);
@@ -605,7 +920,7 @@ static int route(struct control *ctl, struct lws *wsi, struct http_conn *c)
 	if (!strcmp(p, "/tokens")) {
 		if (m != LWSHUMETH_POST)
 			return respond_error(wsi, c, 405, "use POST");
-		return mint_token(ctl, wsi, c, s, user);
+		return mint_token(ctl, wsi, c, s->id, user);
 	}
 	return respond_error(wsi, c, 404, "no such endpoint");
 }
@@ -623,6 +938,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		return 1;  /* WebSocket upgrades without a known subprotocol are refused */
 
 	case LWS_CALLBACK_HTTP:
+		json_decref(c->json_val);   /* NULL unless a request on this connection left one */
 		memset(c, 0, sizeof(*c));
 		c->method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
 		if (c->method < 0 || (size_t)ulen >= sizeof(c->path)) {
@@ -672,6 +988,11 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		size_t n;
 		int last;
 
+		if (c->rerun) {
+			c->rerun = 0;
+			c->deferred = 0;
+			return route(ctl, wsi, c);
+		}
 		if (!c->responded && (c->minted || c->mint_err))
 			return respond_after_mint(ctl, wsi, c);
 		if (!c->resp && !c->file)
@@ -698,6 +1019,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		c->resp = NULL;
 		free(c->body);
 		c->body = NULL;
+		json_decref(c->json_val);
+		c->json_val = NULL;
 		if (c->file) {
 			fclose(c->file);
 			c->file = NULL;
@@ -719,6 +1042,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 		break;
 
 	case LWS_CALLBACK_CLOSED_HTTP:
+		if (c && c->deferred)
+			store_forget(ctl->store, c);
 		if (c) {
 			if (c->mint)
 				c->mint->wsi = NULL;  /* mint_done still runs and frees it */
@@ -728,6 +1053,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 			free(c->minted);
 			free(c->mint_err);
 			c->minted = c->mint_err = NULL;
+			json_decref(c->json_val);
+			c->json_val = NULL;
 			free(c->resp);
 			free(c->body);
 			c->resp = c->body = NULL;

@@ -5,7 +5,7 @@
 #include "control/control.h"
 #include "control/retention.h"
 #include "control/firebase_auth.h"
-#include "control/ratelimit.h"
+#include "control/fleet.h"
 #include "common/log.h"
 #include "common/rw.h"
 
@@ -99,9 +99,12 @@ static int start_auth(struct control *ctl)
 	/* With real users, limits apply by default; the embedded default's one local user has
 	 * none unless the config names them. */
 	int signed_in = ctl->cfg.firebase_project != NULL;
-	ctl->rl_sessions = ratelimit_new(limit_of(ctl, "sessionsPerMinute", signed_in ? 30 : 0), 60);
-	ctl->rl_authfail = ratelimit_new(limit_of(ctl, "authFailuresPerMinute", signed_in ? 20 : 0), 60);
-	ctl->rl_tokens = ratelimit_new(limit_of(ctl, "tokensPerMinute", signed_in ? 60 : 0), 60);
+	store_limit_set(ctl->store, STORE_LIMIT_SESSIONS,
+			limit_of(ctl, "sessionsPerMinute", signed_in ? 30 : 0), 60);
+	store_limit_set(ctl->store, STORE_LIMIT_TOKENS,
+			limit_of(ctl, "tokensPerMinute", signed_in ? 60 : 0), 60);
+	store_limit_set(ctl->store, STORE_LIMIT_AUTHFAIL,
+			limit_of(ctl, "authFailuresPerMinute", signed_in ? 20 : 0), 60);
 	ctl->max_concurrent = limit_of(ctl, "concurrentSessions", signed_in ? 16 : 0);
 	if (log_audit_open(ctl->cfg.audit_log)) {
 		fprintf(stderr, "runwire-control: cannot open audit log %s: %s\n", ctl->cfg.audit_log,
@@ -143,6 +146,55 @@ static int start_auth(struct control *ctl)
 	}
 	log_info("sign_in", "{s:s, s:s}", "provider", "firebase", "project", ctl->cfg.firebase_project);
 	return RW_OK;
+}
+
+/* The store --store names (store.h). A shared store needs a session-token key every replica
+ * holds: each must verify the tokens the others mint. NULL with a message printed. */
+static struct store *open_store(const struct control_config *cfg)
+{
+	struct store *st;
+	char err[1024], *pw = NULL;
+	size_t len = 0;
+
+	if (cfg->store_password_file) {
+		pw = rw_read_file(cfg->store_password_file, STORE_MAX_PASSWORD, &len);
+		if (!pw) {
+			fprintf(stderr, "runwire-control: cannot read --store-password-file %s: %s "
+				"(at most %d bytes)\n", cfg->store_password_file, strerror(errno),
+				STORE_MAX_PASSWORD);
+			return NULL;
+		}
+		while (len && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
+			pw[--len] = '\0';
+		if (!len) {
+			fprintf(stderr, "runwire-control: --store-password-file %s is empty\n",
+				cfg->store_password_file);
+			free(pw);
+			return NULL;
+		}
+	}
+	st = store_new(cfg->store_url, pw, err, sizeof(err));
+	if (pw) {
+		sodium_memzero(pw, len);
+		free(pw);
+	}
+	if (!st) {
+		fprintf(stderr, "runwire-control: %s\n", err);
+		return NULL;
+	}
+	if (store_is_shared(st) && !cfg->session_secret_file && !cfg->session_key_file) {
+		fprintf(stderr,
+			"runwire-control: --store %s is shared by control replicas, so every replica "
+			"must verify the session tokens the others mint: a secret generated at start "
+			"would be this process's alone. Give every replica the same key: "
+			"--session-secret-file FILE (at least 32 random bytes, for example from "
+			"`head -c 32 /dev/urandom > FILE`), or --session-key-file with "
+			"--session-key-id (env RUNWIRE_SESSION_SECRET_FILE / RUNWIRE_SESSION_KEY_FILE)\n",
+			store_kind(st));
+		store_free(st);
+		return NULL;
+	}
+	return st;
 }
 
 int main(int argc, char **argv)
@@ -191,14 +243,22 @@ int main(int argc, char **argv)
 		config_release(&ctl.cfg);
 		return 2;
 	}
+	fleet_init(&ctl);
+	ctl.store = open_store(&ctl.cfg);
+	if (!ctl.store) {
+		config_release(&ctl.cfg);
+		return 2;
+	}
 	ctl.keys = token_keys_new(&ctl.cfg, err, sizeof(err));
 	if (!ctl.keys) {
 		fprintf(stderr, "runwire-control: %s\n", err);
+		store_free(ctl.store);
 		config_release(&ctl.cfg);
 		return 2;
 	}
 	token_keys_set_wake(ctl.keys, wake_loop, &ctl);
 	if (start_auth(&ctl)) {
+		store_free(ctl.store);
 		token_keys_free(ctl.keys);
 		config_release(&ctl.cfg);
 		return 2;
@@ -207,6 +267,7 @@ int main(int argc, char **argv)
 	ctl.disp = ctl.ret ? dispatcher_new(&ctl) : NULL;
 	if (!ctl.disp) {
 		retention_free(ctl.ret);
+		store_free(ctl.store);
 		token_keys_free(ctl.keys);
 		config_release(&ctl.cfg);
 		return 2;
@@ -219,7 +280,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_descriptor_limit();
 	the_control = &ctl;
-	if (server_start(&ctl)) {
+	if (server_start(&ctl) || store_start(ctl.store, ctl.ctx, ctl.vh)) {
 		dispatcher_free(ctl.disp);
 		token_keys_free(ctl.keys);
 		config_release(&ctl.cfg);
@@ -233,13 +294,14 @@ int main(int argc, char **argv)
 	token_keys_stop(ctl.keys);  /* its worker wakes the loop: stop it while there is one */
 	dispatcher_free(ctl.disp);
 	ctl.disp = NULL;
+	/* before the loop goes: the store's connection is one of its descriptors */
+	store_free(ctl.store);
+	ctl.store = NULL;
+	fleet_free();
 	server_stop(&ctl);
 	session_free_all(&ctl);
 	retention_free(ctl.ret);
 	firebase_auth_free(ctl.fa);
-	ratelimit_free(ctl.rl_sessions);
-	ratelimit_free(ctl.rl_authfail);
-	ratelimit_free(ctl.rl_tokens);
 	log_audit_close();
 	token_keys_free(ctl.keys);
 	config_release(&ctl.cfg);

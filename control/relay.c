@@ -36,7 +36,32 @@ struct viewer {
 	int backlog_said;             /* "input backlog full" sent since input last got through */
 	size_t refused;               /* input frames refused (read-only): logged once, counted */
 	struct proto_reader rd;
+	/* A shared store answers later than the handshake: the token's jti is consumed once the
+	 * connection is up, and until the answer the viewer is attached to nothing and reads
+	 * nothing (its frames wait in the socket). */
+	int once_pending;
+	char jti[65];
+	int64_t jti_exp;
+	char sub[129];                /* the token's user: the session must be theirs */
+	const char *refusal;          /* refused after the handshake: said, then closed */
+	uint16_t refusal_code;        /* PROTO_ERR_... */
+	/* A session held by another replica: read from its stream in the shared store. */
+	int remote;                   /* 1: the record is asked for; 2: reading the stream */
+	uint64_t remote_entry;        /* the last entry read */
+	uint8_t *rq;                  /* frames to send: [size_t len][LWS_PRE][frame] ... */
+	size_t rq_len, rq_sent;
+	int remote_reading, remote_done;
+	int64_t remote_since_ms;      /* when the record was first asked for */
+	lws_sorted_usec_list_t sul_poll;
+	struct control *ctl;
 };
+
+#define VIEWER_REMOTE_POLL_MS 20      /* a remote viewer with nothing new asks again after */
+#define VIEWER_REMOTE_RECORD_WAIT_MS 1000 /* a record not there yet (its replica puts it
+					   * within FLEET_TICK_MS) is asked for this long */
+
+static int remote_write(struct viewer *v);
+static uint8_t *rq_frame(struct viewer *v, size_t len);
 
 static uint8_t viewer_buf[LWS_PRE + PROTO_OUTPUT_PREFIX_LEN + VIEWER_SEND_CHUNK];
 
@@ -131,6 +156,12 @@ static int viewer_write_one(struct viewer *v)
 	struct stream *st = s ? &s->stream : NULL;
 	const uint8_t *p;
 
+	if (v->refusal) {
+		send_error(v->wsi, v->refusal_code, v->refusal);
+		lws_close_reason(v->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+				 (unsigned char *)v->refusal, strlen(v->refusal));
+		return -1;
+	}
 	if (v->finished || !s) {
 		lws_close_reason(v->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
@@ -213,6 +244,11 @@ static int viewer_write(struct viewer *v)
 	uint64_t before;
 	int r;
 
+	if (v->once_pending)
+		return 0;   /* nothing is due before the store's answer (a writeable callback may
+			     * come anyway: the connection guard asks for some) */
+	if (v->remote && !v->refusal)
+		return remote_write(v);
 	do {
 		before = v->cursor;
 		r = viewer_write_one(v);
@@ -252,6 +288,23 @@ static int pending_input_add(struct session *s, const uint8_t *data, size_t len)
 static void viewer_input(struct viewer *v, const struct proto_frame *f)
 {
 	struct session *s = v->s;
+
+	if (v->remote) {
+		/* said once per connection; the frames are dropped, not queued */
+		static const char msg[] = "input to a session held by another replica is not "
+					  "routed yet: attach through the replica that holds it";
+		uint8_t *dst;
+		if (f->type != PROTO_INPUT && f->type != PROTO_SIGNAL)
+			return;   /* a resize of a stream it only reads */
+		if (!v->refused++ && (dst = rq_frame(v, PROTO_ERROR_MAX_LEN))) {
+			size_t n = proto_encode_error(dst, PROTO_ERR_FORBIDDEN, msg);
+			/* the frame was reserved at its largest: record its real length */
+			memcpy(dst - LWS_PRE - sizeof(size_t), &n, sizeof(size_t));
+			v->rq_len -= PROTO_ERROR_MAX_LEN - n;
+			lws_callback_on_writable(v->wsi);
+		}
+		return;
+	}
 
 	if (!s || session_is_final(s))
 		return;
@@ -298,7 +351,30 @@ static void viewer_input(struct viewer *v, const struct proto_frame *f)
 	}
 }
 
-/* Authenticates an upgrade to /ws/<id> before it happens: 0 accepts, 1 refuses. */
+/* Why a one-time token id was refused, for the viewer. */
+static const char *once_refusal(int rc)
+{
+	switch (rc) {
+	case RW_ELIMIT:
+		return "too many session tokens in use: try again later";
+	case RW_EAGAIN:
+		return "session store unavailable: try again shortly";
+	case RW_EAUTH:
+		return "token already used";
+	default:
+		return "token refused";
+	}
+}
+
+static void on_once_now(void *arg, int rc, int64_t value)
+{
+	*(int *)arg = rc;
+}
+
+/* Authenticates an upgrade to /ws/<id> before it happens: 0 accepts, 1 refuses. A store
+ * that answers at once (memory) consumes the jti here, so a replay is refused with a 403; a
+ * shared store answers later, so the jti is consumed once the connection is up
+ * (viewer_once) and a replay is refused with an error frame and a close (1008). */
 static int viewer_filter(struct control *ctl, struct lws *wsi, struct viewer *v)
 {
 	char uri[256], proto[TOKEN_MAX_LEN + 64], addr[64], reason[128], since[32];
@@ -332,22 +408,27 @@ static int viewer_filter(struct control *ctl, struct lws *wsi, struct viewer *v)
 		snprintf(reason, sizeof(reason), "token is for another session");
 		goto refuse;
 	}
-	s = session_find(ctl, c.sid);
-	if (!s || strcmp(s->owner, c.sub)) {
-		snprintf(reason, sizeof(reason), "no such session");
-		goto refuse;
-	}
-	switch (token_consume(ctl->keys, c.jti, c.exp)) {
-	case RW_OK:
-		break;
-	case RW_ELIMIT:
-		snprintf(reason, sizeof(reason), "too many session tokens in use: try again later");
-		goto refuse;
-	default:
-		snprintf(reason, sizeof(reason), "token already used");
-		goto refuse;
-	}
 	memset(v, 0, sizeof(*v));
+	if (store_answers_at_once(ctl->store)) {
+		s = session_find(ctl, c.sid);
+		if (!s || strcmp(s->owner, c.sub)) {
+			snprintf(reason, sizeof(reason), "no such session");
+			goto refuse;
+		}
+		int rc = RW_EAGAIN;
+		store_once(ctl->store, c.jti, c.exp, on_once_now, &rc);
+		if (rc) {
+			snprintf(reason, sizeof(reason), "%s", once_refusal(rc));
+			goto refuse;
+		}
+	} else {
+		/* the token is consumed first, whichever replica holds its session: one use,
+		 * fleet-wide; the session is looked up once the store has answered */
+		v->once_pending = 1;
+		snprintf(v->jti, sizeof(v->jti), "%s", c.jti);
+		v->jti_exp = c.exp;
+	}
+	snprintf(v->sub, sizeof(v->sub), "%s", c.sub);
 	snprintf(v->sid, sizeof(v->sid), "%s", c.sid);
 	v->role = c.role;
 	/* lws copies "since=N" into the buffer and points after the name */
@@ -386,13 +467,233 @@ static void viewer_tune_socket(struct lws *wsi)
 		log_debug("viewer_socket_options", "{s:s}", "reason", strerror(errno));
 }
 
+/* ---- a viewer of a session another replica holds (its stream in the shared store) ---- */
+
+static void remote_poll(struct viewer *v);
+
+/* Queues one frame of `len` bytes for the remote viewer; returns where to write it. */
+static uint8_t *rq_frame(struct viewer *v, size_t len)
+{
+	size_t need = sizeof(size_t) + LWS_PRE + len;
+	uint8_t *nb = realloc(v->rq, v->rq_len + need);
+
+	if (!nb)
+		return NULL;
+	v->rq = nb;
+	memcpy(v->rq + v->rq_len, &len, sizeof(size_t));
+	v->rq_len += need;
+	return v->rq + v->rq_len - len;
+}
+
+static void rq_json(struct viewer *v, enum proto_type type, json_t *obj)
+{
+	size_t len;
+	uint8_t *buf = proto_encode_json(type, obj, 0, &len), *dst;
+
+	json_decref(obj);
+	if (buf && (dst = rq_frame(v, len)))
+		memcpy(dst, buf, len);
+	free(buf);
+}
+
+static void on_remote_poll(lws_sorted_usec_list_t *sul)
+{
+	remote_poll(lws_container_of(sul, struct viewer, sul_poll));
+}
+
+/* A batch of the stream: output from the viewer's cursor on (a gap is said as a resync),
+ * events, and the end. */
+static void on_remote_entries(void *arg, int rc, const struct store_entry *e, size_t n)
+{
+	struct viewer *v = arg;
+
+	v->remote_reading = 0;
+	if (rc) {
+		v->refusal = "session store unavailable: try again shortly";
+		v->refusal_code = PROTO_ERR_INTERNAL;
+		lws_callback_on_writable(v->wsi);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		v->remote_entry = e[i].n;
+		if (e[i].kind == 'e') {
+			uint8_t *dst = rq_frame(v, e[i].len);
+			if (dst)
+				memcpy(dst, e[i].data, e[i].len);
+		} else if (e[i].kind == 'o') {
+			uint64_t end = e[i].offset + e[i].len, skip;
+			if (end <= v->cursor)
+				continue;
+			if (e[i].offset > v->cursor) {
+				/* trimmed from the shared stream, or lost to an outage */
+				rq_json(v, PROTO_EVENT, json_pack("{s:s, s:I, s:I, s:s}", "type", "resync",
+								  "skipped", (json_int_t)(e[i].offset - v->cursor),
+								  "offset", (json_int_t)e[i].offset, "reason",
+								  "not in the shared stream"));
+				v->cursor = e[i].offset;
+			}
+			skip = v->cursor - e[i].offset;
+			uint8_t *dst = rq_frame(v, PROTO_OUTPUT_PREFIX_LEN + (size_t)(end - v->cursor));
+			if (!dst)
+				continue;
+			proto_encode_output_prefix(dst, v->cursor, (size_t)(end - v->cursor));
+			memcpy(dst + PROTO_OUTPUT_PREFIX_LEN, e[i].data + skip, (size_t)(end - v->cursor));
+			v->cursor = end;
+			v->ctl->m.bytes_out += end - e[i].offset - skip;
+		} else if (e[i].kind == 'x') {
+			uint8_t *dst = e[i].len ? rq_frame(v, e[i].len) : NULL;
+			if (dst)
+				memcpy(dst, e[i].data, e[i].len);
+			v->remote_done = 1;
+		}
+	}
+	if (v->rq_len > v->rq_sent || v->remote_done)
+		lws_callback_on_writable(v->wsi);
+	else
+		lws_sul_schedule(v->ctl->ctx, 0, &v->sul_poll, on_remote_poll,
+				 VIEWER_REMOTE_POLL_MS * LWS_US_PER_MS);
+}
+
+static void remote_poll(struct viewer *v)
+{
+	if (v->remote_reading || v->remote_done)
+		return;
+	v->remote_reading = 1;
+	store_stream_read(v->ctl->store, v->sid, v->remote_entry, on_remote_entries, v);
+}
+
+static void on_remote_record(void *arg, int rc, json_t *rec);
+
+static void on_record_retry(lws_sorted_usec_list_t *sul)
+{
+	struct viewer *v = lws_container_of(sul, struct viewer, sul_poll);
+
+	store_session_get(v->ctl->store, v->sid, on_remote_record, v);
+}
+
+/* The session's record: whose it is, its state and size, for the hello. */
+static void on_remote_record(void *arg, int rc, json_t *rec)
+{
+	struct viewer *v = arg;
+	json_t *view = json_object_get(rec, "view");
+	const char *owner = json_string_value(json_object_get(rec, "owner"));
+
+	if (rc == RW_ENOTFOUND && rw_now_ms() - v->remote_since_ms < VIEWER_REMOTE_RECORD_WAIT_MS) {
+		/* created a moment ago on another replica: its record is on its way */
+		lws_sul_schedule(v->ctl->ctx, 0, &v->sul_poll, on_record_retry,
+				 100 * LWS_US_PER_MS);
+		return;
+	}
+	if (rc || !owner || strcmp(owner, v->sub) || !json_is_object(view)) {
+		v->refusal = rc == RW_EAGAIN ? "session store unavailable: try again shortly"
+					     : "no such session";
+		v->refusal_code = rc == RW_EAGAIN ? PROTO_ERR_INTERNAL : PROTO_ERR_NOT_FOUND;
+		json_decref(rec);
+		lws_callback_on_writable(v->wsi);
+		return;
+	}
+	v->remote = 2;
+	v->cursor = v->since;
+	v->hello_sent = 1;
+	rq_json(v, PROTO_HELLO, json_pack("{s:i, s:s, s:O, s:s, s:I, s:O, s:O, s:O}", "v",
+					   PROTO_VERSION, "sessionId", v->sid, "state",
+					   json_object_get(view, "state"), "role",
+					   v->role == TOKEN_ROLE_VIEWER ? "viewer" : "writer",
+					   "offset", (json_int_t)v->cursor, "bytes",
+					   json_object_get(view, "bytes"), "cols",
+					   json_object_get(view, "cols"), "rows",
+					   json_object_get(view, "rows")));
+	json_decref(rec);
+	lws_callback_on_writable(v->wsi);
+}
+
+/* Sends what is queued; asks for more once it is gone. -1 to close. */
+static int remote_write(struct viewer *v)
+{
+	while (v->rq_sent < v->rq_len) {
+		size_t len;
+		memcpy(&len, v->rq + v->rq_sent, sizeof(size_t));
+		uint8_t *frame = v->rq + v->rq_sent + sizeof(size_t) + LWS_PRE;
+		if (lws_write(v->wsi, frame, len, LWS_WRITE_BINARY) < 0)
+			return -1;
+		v->rq_sent += sizeof(size_t) + LWS_PRE + len;
+		if (lws_send_pipe_choked(v->wsi)) {
+			lws_callback_on_writable(v->wsi);
+			return 0;
+		}
+	}
+	free(v->rq);
+	v->rq = NULL;
+	v->rq_len = v->rq_sent = 0;
+	if (v->remote_done) {
+		lws_close_reason(v->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+		return -1;
+	}
+	if (v->remote == 2)
+		remote_poll(v);
+	return 0;
+}
+
+/* The viewer joins its session (or learns it is gone) and is sent from its cursor. */
+static void viewer_attach(struct control *ctl, struct viewer *v)
+{
+	struct session *s = session_find(ctl, v->sid);
+
+	v->ctl = ctl;
+	if (!s && store_is_shared(ctl->store)) {
+		/* held by another replica: its record, then its stream */
+		v->remote = 1;
+		v->remote_since_ms = rw_now_ms();
+		store_session_get(ctl->store, v->sid, on_remote_record, v);
+		return;
+	}
+	if (!s || strcmp(s->owner, v->sub)) {
+		/* only after a shared store's answer: the filter checked it otherwise */
+		v->refusal = "no such session";
+		v->refusal_code = PROTO_ERR_NOT_FOUND;
+		lws_callback_on_writable(v->wsi);
+		return;
+	}
+	if (stream_load_events(&s->stream))
+		log_warn("events_unavailable", "{s:s, s:s}", "session", s->id, "reason",
+			 s->stream.err);
+	v->s = s;
+	v->cursor = v->since;
+	viewer_tune_socket(v->wsi);
+	v->next = s->viewers;
+	s->viewers = v;
+	s->n_viewers++;
+	lws_callback_on_writable(v->wsi);
+}
+
+/* The shared store's answer on the viewer's token id (see viewer_filter). */
+static void viewer_once(void *arg, int rc, int64_t value)
+{
+	struct viewer *v = arg;
+	struct control *ctl = lws_context_user(lws_get_context(v->wsi));
+	char addr[64];
+
+	v->once_pending = 0;
+	sodium_memzero(v->jti, sizeof(v->jti));
+	if (rc) {
+		v->refusal = once_refusal(rc);
+		v->refusal_code = rc == RW_EAGAIN ? PROTO_ERR_INTERNAL : PROTO_ERR_AUTH;
+		ctl->m.auth_failures++;
+		log_audit("viewer_refused", "{s:s, s:s, s:s}", "reason", v->refusal, "session", v->sid,
+			  "client", server_client_addr(v->wsi, addr, sizeof(addr)));
+		lws_callback_on_writable(v->wsi);
+		return;
+	}
+	lws_rx_flow_control(v->wsi, 1);
+	viewer_attach(ctl, v);
+}
+
 static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			   void *in, size_t len)
 {
 	struct control *ctl = lws_context_user(lws_get_context(wsi));
 	struct viewer *v = user;
 	struct proto_frame f;
-	struct session *s;
 	int r;
 
 	switch (reason) {
@@ -400,24 +701,14 @@ static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, vo
 		return viewer_filter(ctl, wsi, v);
 
 	case LWS_CALLBACK_ESTABLISHED:
-		s = session_find(ctl, v->sid);
 		v->wsi = wsi;
 		proto_reader_init(&v->rd);
-		if (!s) {
-			v->finished = 1;
-			lws_callback_on_writable(wsi);
+		if (v->once_pending) {
+			lws_rx_flow_control(wsi, 0);
+			store_once(ctl->store, v->jti, v->jti_exp, viewer_once, v);
 			break;
 		}
-		if (stream_load_events(&s->stream))
-			log_warn("events_unavailable", "{s:s, s:s}", "session", s->id, "reason",
-				 s->stream.err);
-		v->s = s;
-		v->cursor = v->since;
-		viewer_tune_socket(wsi);
-		v->next = s->viewers;
-		s->viewers = v;
-		s->n_viewers++;
-		lws_callback_on_writable(wsi);
+		viewer_attach(ctl, v);
 		break;
 
 	case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -433,6 +724,13 @@ static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, vo
 		break;
 
 	case LWS_CALLBACK_CLOSED:
+		if (v->once_pending || v->remote)
+			store_forget(ctl->store, v);
+		if (v->remote) {
+			lws_sul_cancel(&v->sul_poll);
+			free(v->rq);
+			v->rq = NULL;
+		}
 		if (v->refused > 1)
 			log_info("viewer_input_refused_total", "{s:s, s:I}", "session", v->sid,
 				 "frames", (json_int_t)v->refused);

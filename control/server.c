@@ -5,7 +5,7 @@
 #include "control/control.h"
 #include "control/conn_guard.h"
 #include "control/firebase_auth.h"
-#include "control/ratelimit.h"
+#include "control/fleet.h"
 #include "control/retention.h"
 #include "common/log.h"
 #include "common/rw.h"
@@ -18,7 +18,7 @@
 
 #define SERVER_TICK_MS 100
 
-static struct lws_protocols server_protocols[5];
+static struct lws_protocols server_protocols[6];
 
 /* Every connection that control writes to goes through the guard (conn_guard.h). */
 CONN_GUARDED(guarded_http, http_api_protocol.callback)
@@ -47,10 +47,6 @@ int server_authenticate(struct control *ctl, struct lws *wsi, char *user, size_t
 		return RW_OK;
 	}
 	server_client_addr(wsi, addr, sizeof(addr));
-	if (ratelimit_over(ctl->rl_authfail, addr, rw_now_ms(), retry_after_s)) {
-		snprintf(reason, reasonlen, "too many failed sign-ins from this address");
-		return RW_ELIMIT;
-	}
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > SERVER_MAX_AUTH_HEADER) {
 		snprintf(reason, reasonlen, "Authorization header too long");
 		r = RW_EAUTH;
@@ -68,7 +64,6 @@ int server_authenticate(struct control *ctl, struct lws *wsi, char *user, size_t
 	}
 	if (r == RW_EAUTH) {
 		ctl->m.auth_failures++;
-		ratelimit_hit(ctl->rl_authfail, addr, rw_now_ms(), retry_after_s);
 		log_audit("sign_in_failed", "{s:s, s:s}", "reason", reason, "client", addr);
 	} else {
 		*retry_after_s = 5;
@@ -112,6 +107,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 {
 	struct control *ctl = lws_container_of(sul, struct control, sul_tick);
 	dispatcher_tick(ctl);
+	fleet_tick(ctl);
 	check_lost_runners(ctl);
 	if (ctl->ret)
 		retention_tick(ctl->ret, rw_now_ms());
@@ -145,7 +141,8 @@ int server_start(struct control *ctl)
 	server_protocols[2] = agent_link_protocol;
 	server_protocols[2].callback = guarded_agent;
 	server_protocols[3] = listener_protocol;
-	memset(&server_protocols[4], 0, sizeof(server_protocols[4]));
+	server_protocols[4] = store_protocol;
+	memset(&server_protocols[5], 0, sizeof(server_protocols[5]));
 
 	memset(&info, 0, sizeof(info));
 	/* a server vhost whose connections come from listener.c */

@@ -35,11 +35,6 @@
 #define TOKEN_MAX_KID 64
 #define TOKEN_MAX_HEADER_B64 1024   /* encoded header segment; decodes to < 768 bytes */
 
-struct used_jti {
-	char jti[65];
-	int64_t exp;
-};
-
 /* One signing key: an HS256 secret, or an ES256/RS256 key pair named by its kid. */
 struct signing_key {
 	char kid[KMS_MAX_KEY_NAME + 1];   /* --session-key-id (TOKEN_MAX_KID), or a KMS key version */
@@ -53,8 +48,6 @@ struct signing_key {
 struct token_keys {
 	struct signing_key keys[2];   /* [0] signs and verifies, [1] verifies during a rollover */
 	size_t n_keys;
-	struct used_jti *used;
-	size_t n_used, cap_used;
 	struct kms_signer *kms;       /* keys[0] is the KMS key version's (verify loaded lazily) */
 	int kms_stopped;              /* token_keys_stop ran: no more minting */
 	void (*wake)(void *);         /* token_keys_set_wake */
@@ -310,7 +303,6 @@ void token_keys_free(struct token_keys *k)
 	token_keys_stop(k);
 	for (size_t i = 0; i < RW_ARRAY_LEN(k->keys); i++)
 		key_release(&k->keys[i]);
-	free(k->used);
 	free(k);
 }
 
@@ -553,33 +545,4 @@ int token_verify(struct token_keys *k, const char *token, struct token_claims *o
 out:
 	jwt_free(jwt);
 	return r;
-}
-
-int token_consume(struct token_keys *k, const char *jti, int64_t exp)
-{
-	int64_t now = rw_now_ms() / 1000;
-	size_t i, w = 0;
-
-	/* purge what has expired: an expired token is refused before it gets here */
-	for (i = 0; i < k->n_used; i++)
-		if (k->used[i].exp > now)
-			k->used[w++] = k->used[i];
-	k->n_used = w;
-	for (i = 0; i < k->n_used; i++)
-		if (!strcmp(k->used[i].jti, jti))
-			return RW_EAUTH;
-	if (k->n_used == TOKEN_MAX_USED)
-		return RW_ELIMIT;
-	if (k->n_used == k->cap_used) {
-		size_t cap = k->cap_used ? 2 * k->cap_used : 64;
-		struct used_jti *nu = realloc(k->used, cap * sizeof(*nu));
-		if (!nu)
-			return RW_ENOMEM;
-		k->used = nu;
-		k->cap_used = cap;
-	}
-	snprintf(k->used[k->n_used].jti, sizeof(k->used[0].jti), "%s", jti);
-	k->used[k->n_used].exp = exp;
-	k->n_used++;
-	return RW_OK;
 }

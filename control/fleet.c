@@ -1,0 +1,262 @@
+/* fleet.c: session records for the other replicas, and this replica's inbox (fleet.h). */
+#include "control/control.h"
+#include "control/fleet.h"
+#include "common/log.h"
+#include "common/rw.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static struct {
+	int64_t last_ms;
+	int was_ready;
+	unsigned gen;              /* bumped when the store comes back: everything is put again */
+	int popping;               /* an inbox read is in flight */
+	int reading;               /* a read of the replicas' figures is in flight */
+	json_t *others;            /* {replica: figures} of the others, as last read */
+	int64_t others_ms;         /* when */
+} F;
+
+void fleet_init(struct control *ctl)
+{
+	rw_random_hex(ctl->replica, FLEET_REPLICA_ID_BYTES);
+	memset(&F, 0, sizeof(F));
+	F.gen = 1;
+}
+
+json_t *fleet_record(const struct session *s)
+{
+	return json_pack("{s:s, s:s, s:o}", "owner", s->owner, "replica", s->ctl->replica,
+			 "view", session_to_json(s));
+}
+
+/* Whether `s` changed since its record was last put (or the record is due again). */
+static int needs_put(const struct session *s, int64_t now)
+{
+	const struct session_published *p = &s->published;
+
+	if (p->gen != F.gen || p->state != (int)s->state || p->have_exit != s->have_exit)
+		return 1;
+	if (session_is_final(s))
+		return 0;
+	return p->bytes != s->stream.end || p->viewers != s->n_viewers ||
+	       now - p->at_ms >= FLEET_REFRESH_MS;
+}
+
+static void publish(struct session *s, int64_t now)
+{
+	struct control *ctl = s->ctl;
+	json_t *rec = fleet_record(s);
+	int64_t ttl = session_is_final(s) ? (ctl->cfg.retention_s > 0 ? ctl->cfg.retention_s : 0)
+					  : FLEET_LIVE_TTL_S;
+
+	/* fire and forget: a put lost to an outage is put again when the store is back */
+	store_session_put(ctl->store, s->id, s->owner, s->created_ms, rec, ttl, NULL, NULL);
+	json_decref(rec);
+	s->published.gen = F.gen;
+	s->published.state = (int)s->state;
+	s->published.have_exit = s->have_exit;
+	s->published.bytes = s->stream.end;
+	s->published.viewers = s->n_viewers;
+	s->published.at_ms = now;
+}
+
+static void on_inbox(void *arg, int rc, json_t *msgs)
+{
+	struct control *ctl = arg;
+	size_t i;
+	json_t *m;
+
+	F.popping = 0;
+	json_array_foreach(msgs, i, m) {
+		const char *id = json_string_value(json_object_get(m, "cancel"));
+		const char *user = json_string_value(json_object_get(m, "user"));
+		struct session *s = id ? session_find(ctl, id) : NULL;
+		if (!s || !user || strcmp(s->owner, user))
+			continue;   /* gone since, or not theirs: nothing to do */
+		log_audit("session_cancel", "{s:s, s:s, s:s}", "session", s->id, "user", user, "via",
+			  json_string_value(json_object_get(m, "from")) ?
+				  json_string_value(json_object_get(m, "from")) : "?");
+		session_cancel(s);
+	}
+	json_decref(msgs);
+}
+
+/* This replica's figures now. */
+static void own_figures(const struct control *ctl, struct fleet_figures *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->replicas = 1;
+	f->waiting = session_count_waiting(ctl);
+	f->agents = agent_link_count(ctl, 0);
+	f->idle_agents = agent_link_count(ctl, 1);
+	for (const struct session *s = ctl->sessions; s; s = s->next)
+		f->live += !session_is_final(s);
+}
+
+static size_t figure(json_t *j, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(j, key));
+
+	return v > 0 ? (size_t)v : 0;
+}
+
+void fleet_figures(const struct control *ctl, struct fleet_figures *out)
+{
+	const char *id;
+	json_t *j;
+
+	own_figures(ctl, out);
+	if (!F.others || rw_now_ms() - F.others_ms > FLEET_FIGURES_TTL_MS)
+		return;
+	json_object_foreach(F.others, id, j) {
+		out->replicas++;
+		out->waiting += figure(j, "waiting");
+		out->agents += figure(j, "agents");
+		out->idle_agents += figure(j, "idleAgents");
+		out->live += figure(j, "live");
+	}
+}
+
+static void on_replicas(void *arg, int rc, json_t *all)
+{
+	struct control *ctl = arg;
+
+	F.reading = 0;
+	if (rc || !all)
+		return;
+	json_object_del(all, ctl->replica);   /* our own figures are counted fresh */
+	json_decref(F.others);
+	F.others = all;
+	F.others_ms = rw_now_ms();
+}
+
+static void put_figures(struct control *ctl)
+{
+	struct fleet_figures f;
+	json_t *j;
+
+	own_figures(ctl, &f);
+	j = json_pack("{s:I, s:I, s:I, s:I}", "waiting", (json_int_t)f.waiting, "agents",
+		      (json_int_t)f.agents, "idleAgents", (json_int_t)f.idle_agents, "live",
+		      (json_int_t)f.live);
+	store_replica_put(ctl->store, ctl->replica, j, FLEET_FIGURES_TTL_MS);
+	json_decref(j);
+	if (!F.reading) {
+		F.reading = 1;
+		store_replica_all(ctl->store, on_replicas, ctl);
+	}
+}
+
+void fleet_free(void)
+{
+	json_decref(F.others);
+	F.others = NULL;
+}
+
+/* Puts what `s` has that its stream in the store lacks, in order (events at an offset before
+ * the output after it, as the relay sends them), at most `*budget` output bytes. Entries
+ * are put without waiting: one lost to an outage leaves a gap in the numbers, which a
+ * reader on another replica sees and reports as skipped bytes. */
+static void publish_stream(struct session *s, size_t *budget)
+{
+	struct control *ctl = s->ctl;
+	struct stream *st = &s->stream;
+	struct session_published *p = &s->published;
+	int64_t ttl = ctl->cfg.retention_s > 0 ? ctl->cfg.retention_s : 0;
+
+	if (p->exit_sent)
+		return;
+	if (p->out >= st->end && p->events >= st->n_events_total && !session_is_final(s))
+		return;   /* nothing new */
+	if (!st->events_loaded && stream_load_events(st))
+		return;
+	while (*budget) {
+		if (p->events < st->n_events && st->events[p->events].offset <= p->out) {
+			const struct stream_event *e = &st->events[p->events++];
+			store_stream_add(ctl->store, s->id, ++p->entries, 'e', e->offset,
+					 e->frame + LWS_PRE, e->len, ttl, NULL, NULL);
+			continue;
+		}
+		uint64_t limit = p->events < st->n_events ? st->events[p->events].offset : st->end;
+		if (p->out < st->start)
+			p->out = st->start;   /* retention got there first */
+		if (p->out < limit) {
+			const uint8_t *data;
+			size_t want = (size_t)(limit - p->out);
+			long n;
+			if (want > STORE_STREAM_MAX_DATA)
+				want = STORE_STREAM_MAX_DATA;
+			if (want > *budget)
+				want = *budget;
+			n = stream_read(st, p->out, want, &data);
+			if (n <= 0)
+				return;
+			store_stream_add(ctl->store, s->id, ++p->entries, 'o', p->out, data,
+					 (size_t)n, ttl, NULL, NULL);
+			p->out += (uint64_t)n;
+			*budget -= (size_t)n;
+			continue;
+		}
+		/* the end: the EXIT frame, or (failed, cancelled before it ran) an empty 'x' */
+		if (session_is_final(s) && p->out == st->end && p->events == st->n_events &&
+		    (s->have_exit || !s->agent)) {
+			uint8_t frame[PROTO_EXIT_LEN];
+			size_t len = 0;
+			if (s->have_exit)
+				len = proto_encode_exit(frame, &s->exit);
+			store_stream_add(ctl->store, s->id, ++p->entries, 'x', st->end, frame, len,
+					 ttl, NULL, NULL);
+			p->exit_sent = 1;
+		}
+		return;
+	}
+}
+
+void fleet_tick(struct control *ctl)
+{
+	int64_t now = rw_now_ms();
+	int ready;
+
+	if (!ctl->store || !store_is_shared(ctl->store))
+		return;
+	if (store_ready(ctl->store)) {
+		size_t budget = FLEET_STREAM_TICK_BYTES;
+		for (struct session *s = ctl->sessions; s && budget; s = s->next)
+			publish_stream(s, &budget);
+	}
+	if (now - F.last_ms < FLEET_TICK_MS)
+		return;
+	F.last_ms = now;
+	ready = store_ready(ctl->store);
+	if (ready && !F.was_ready)
+		F.gen++;
+	F.was_ready = ready;
+	if (!ready)
+		return;
+	for (struct session *s = ctl->sessions; s; s = s->next)
+		if (needs_put(s, now))
+			publish(s, now);
+	if (!F.popping) {
+		F.popping = 1;
+		store_inbox_pop(ctl->store, ctl->replica, on_inbox, ctl);
+	}
+	put_figures(ctl);
+}
+
+void fleet_request_cancel(struct control *ctl, json_t *record, const char *user,
+			  void (*cb)(void *arg, int rc, int64_t value), void *arg)
+{
+	const char *replica = json_string_value(json_object_get(record, "replica"));
+	const char *id = json_string_value(json_object_get(json_object_get(record, "view"),
+							   "sessionId"));
+	json_t *msg;
+
+	if (!replica || !id) {
+		cb(arg, RW_EINVAL, 0);
+		return;
+	}
+	msg = json_pack("{s:s, s:s, s:s}", "cancel", id, "user", user, "from", ctl->replica);
+	store_inbox_push(ctl->store, replica, msg, cb, arg);
+	json_decref(msg);
+}

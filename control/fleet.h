@@ -1,0 +1,50 @@
+/* fleet.h: this replica among others sharing a store (store.h): it publishes a record of
+ * each session it holds, so that any replica can list and read it, and it does what other
+ * replicas ask of its sessions (a cancel) through its inbox. Only with a shared store; with
+ * the memory store there is no other replica and nothing here runs.
+ *
+ * What is not shared yet: a session's stream and its agent stay on the replica that
+ * created it (attach there; the recording is on its disk), and its waiting queue is its own.
+ */
+#ifndef RW_FLEET_H
+#define RW_FLEET_H
+
+#include <jansson.h>
+
+struct control;
+struct session;
+
+#define FLEET_TICK_MS 250          /* records published and the inbox read this often */
+#define FLEET_LIVE_TTL_S 60        /* a live session's record outlives its replica this long */
+#define FLEET_REFRESH_MS 20000     /* a live, unchanged record is put again this often */
+#define FLEET_REPLICA_ID_BYTES 8   /* random bytes in a replica's id (16 hex) */
+#define FLEET_FIGURES_TTL_MS 2000  /* a replica's figures count this long after its last put */
+#define FLEET_STREAM_TICK_BYTES (8u << 20) /* output put into session streams per tick, all
+					     * sessions (control's tick: 100 ms) */
+
+/* The fleet's figures: this replica's now, plus the others' as last read (at most
+ * FLEET_TICK_MS old). Without a shared store, or while it is unreachable, this replica's. */
+struct fleet_figures {
+	size_t replicas;           /* replicas counted */
+	size_t waiting;            /* sessions waiting for an agent */
+	size_t agents, idle_agents;
+	size_t live;               /* sessions not ended */
+};
+
+/* Picks this replica's id (ctl->replica). */
+void fleet_init(struct control *ctl);
+/* From control's tick (every 100 ms): puts new output and events into the sessions'
+ * streams; every FLEET_TICK_MS also publishes what changed and reads the inbox. */
+void fleet_tick(struct control *ctl);
+/* The record other replicas see of `s` (new reference): {"owner", "replica", "view"}. */
+json_t *fleet_record(const struct session *s);
+void fleet_figures(const struct control *ctl, struct fleet_figures *out);
+/* Drops what fleet.c holds (at shutdown, after the store is gone). */
+void fleet_free(void);
+
+/* Asks the replica named in `record` to cancel its session on behalf of `user`. Answers
+ * through `cb` (0, or RW_EAGAIN when the store is unreachable). */
+void fleet_request_cancel(struct control *ctl, json_t *record, const char *user,
+			  void (*cb)(void *arg, int rc, int64_t value), void *arg);
+
+#endif

@@ -1,0 +1,169 @@
+/* store.h: the state control replicas share, behind one interface with two backends
+ * (DESIGN.md: "session store: memory (default) | Redis (replicas)").
+ *
+ *   memory   this process only (the embedded default): answers at once, never fails for
+ *            want of a peer (store_memory.c)
+ *   redis    redis://HOST:PORT[/DB], shared by every replica: hiredis' asynchronous API on
+ *            control's own event loop, reconnecting with backoff (store_redis.c)
+ *
+ * What lives here today: one-time ids (session tokens' jti) and fixed-window rate limits.
+ *
+ * Every operation reports through a callback, which the memory backend calls before the
+ * operation returns and the Redis backend calls later, from the loop. So callers write one
+ * path for both: they ask, and act in the callback; a caller whose object may go away before
+ * the answer comes calls store_forget() with the same `arg` first. Results are 0 or a
+ * negative RW_E... code; RW_EAGAIN always means "the store is unreachable now": the caller
+ * answers 503 (the operation may be retried), never guesses.
+ */
+#ifndef RW_STORE_H
+#define RW_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct lws_context;
+struct lws_protocols;
+struct lws_vhost;
+struct store;
+
+#define STORE_MAX_KEY 160           /* a rate-limit key or one-time id, bytes */
+#ifndef STORE_MAX_ONCE
+#define STORE_MAX_ONCE 65536        /* one-time ids the memory backend remembers unexpired */
+#endif
+#define STORE_MAX_PASSWORD 512      /* bytes of --store-password-file */
+#define STORE_URL_MAX 512
+
+/* The rate limits control keeps (config "limits"). Each has its own window and limit. */
+enum store_limit {
+	STORE_LIMIT_SESSIONS = 0,   /* sessions created per user */
+	STORE_LIMIT_TOKENS,         /* session tokens minted per user */
+	STORE_LIMIT_AUTHFAIL,       /* failed sign-ins per client address */
+	STORE_N_LIMITS
+};
+
+/* A store's answer: `rc` 0 or RW_E...; `value` per operation (see each). */
+typedef void (*store_cb)(void *arg, int rc, int64_t value);
+
+/* Parses `url` ("memory", NULL, or redis://HOST:PORT[/DB]) and makes the backend. A
+ * rediss:// URL is refused (hiredis 0.14 has no TLS), as is any other scheme. `password`,
+ * when not NULL, is copied (for Redis AUTH) and the caller may wipe its own. The Redis
+ * backend does not connect until store_start(). NULL with `err` set. */
+struct store *store_new(const char *url, const char *password, char *err, size_t errlen);
+/* Joins the store to the event loop (Redis connects now, in the background). 0 or RW_E... */
+int store_start(struct store *st, struct lws_context *ctx, struct lws_vhost *vh);
+/* Disconnects and frees; pending operations are answered RW_EAGAIN first. */
+void store_free(struct store *st);
+
+/* "memory" or "redis". */
+const char *store_kind(const struct store *st);
+/* Whether the store is shared between processes (Redis): control then needs settings every
+ * replica agrees on, such as the session-token key. */
+int store_is_shared(const struct store *st);
+/* Whether the store can answer now (Redis: connected and answering its pings). */
+int store_ready(const struct store *st);
+/* Whether operations are answered inside the call (memory): a caller that cannot wait, such
+ * as a WebSocket handshake filter, may then rely on the callback having run. */
+int store_answers_at_once(const struct store *st);
+
+/* Sets a limit's size: at most `limit` hits per `window_s` seconds per key (0: unlimited). */
+void store_limit_set(struct store *st, enum store_limit which, int limit, int window_s);
+/* The limit's configured size (0: unlimited). */
+int store_limit_of(const struct store *st, enum store_limit which);
+/* Counts a hit for `key` (count = 1), or only looks (count = 0). Answers 0 within the
+ * limit, RW_ELIMIT over it with `value` the seconds until the window ends, RW_EAGAIN when
+ * the store is unreachable. */
+void store_limit_hit(struct store *st, enum store_limit which, const char *key, int count,
+		     store_cb cb, void *arg);
+
+/* Marks `id` used until `expires_s` (Unix seconds). Answers 0 the first time, RW_EAUTH
+ * when it was already used (here or on another replica), RW_ELIMIT when the memory
+ * backend holds STORE_MAX_ONCE unexpired ids, RW_EAGAIN when the store is unreachable. */
+void store_once(struct store *st, const char *id, int64_t expires_s, store_cb cb, void *arg);
+
+/* ---- session records: what other replicas know of a session (fleet.c) ----
+ *
+ * A record is a JSON object {"owner", "replica", "view"} where "view" is the session as the
+ * API shows it. Each is kept `ttl_s` seconds after its last put (0: no expiry) and listed
+ * per owner, newest first. */
+#define STORE_MAX_RECORD (64u << 10)     /* bytes of one record's JSON */
+#ifndef STORE_MAX_LIST
+#define STORE_MAX_LIST 1000              /* records one list answers (newest first) */
+#endif
+#ifndef STORE_MAX_SESSIONS
+#define STORE_MAX_SESSIONS 65536         /* records the memory backend keeps */
+#endif
+
+/* An answer carrying JSON: `value` is a new reference the callee owns (NULL on error). */
+typedef void (*store_json_cb)(void *arg, int rc, json_t *value);
+
+/* Writes `id`'s record (takes no reference to `record`). Answers 0, RW_ETOOBIG past
+ * STORE_MAX_RECORD, RW_ELIMIT when the memory backend is full, RW_EAGAIN when unreachable.
+ * `cb` may be NULL (nothing to tell). */
+void store_session_put(struct store *st, const char *id, const char *owner,
+		       int64_t created_ms, json_t *record, int64_t ttl_s, store_cb cb, void *arg);
+/* Answers the record of `id`, or RW_ENOTFOUND. */
+void store_session_get(struct store *st, const char *id, store_json_cb cb, void *arg);
+/* Answers a JSON array of `owner`'s records, newest first, at most STORE_MAX_LIST. */
+void store_session_list(struct store *st, const char *owner, store_json_cb cb, void *arg);
+
+/* ---- replica inboxes: requests for the replica holding a session (a cancel) ---- */
+#define STORE_INBOX_BATCH 100            /* messages one pop answers */
+#ifndef STORE_MAX_INBOX
+#define STORE_MAX_INBOX 10000            /* messages one inbox holds; past it pushes are refused */
+#endif
+
+/* Appends `msg` to `replica`'s inbox. Answers 0, RW_ELIMIT, RW_EAGAIN; `cb` may be NULL. */
+void store_inbox_push(struct store *st, const char *replica, json_t *msg, store_cb cb, void *arg);
+/* Takes up to STORE_INBOX_BATCH messages, oldest first: answers a JSON array (maybe empty). */
+void store_inbox_pop(struct store *st, const char *replica, store_json_cb cb, void *arg);
+
+/* ---- replicas: each one's figures, for the fleet's (fleet.c) ---- */
+#ifndef STORE_MAX_REPLICAS
+#define STORE_MAX_REPLICAS 256           /* replicas one answer lists */
+#endif
+
+/* Puts `replica`'s figures (a JSON object), kept `ttl_ms` (by the store's clock). */
+void store_replica_put(struct store *st, const char *replica, json_t *figures, int64_t ttl_ms);
+/* Answers a JSON object {replica: figures} of every replica whose figures have not expired. */
+void store_replica_all(struct store *st, store_json_cb cb, void *arg);
+
+/* ---- session streams: what a session's viewers on other replicas read (fleet.c) ----
+ *
+ * Entries numbered 1, 2, ... in order by the one replica that holds the session: output
+ * bytes ('o'), an encoded EVENT frame ('e') or the EXIT frame ('x'), each at an output
+ * offset. Only the newest STORE_STREAM_MAX_ENTRIES are kept: a reader that falls further
+ * behind finds its next entry gone and is told how much it missed. */
+#ifndef STORE_STREAM_MAX_ENTRIES
+#define STORE_STREAM_MAX_ENTRIES 256     /* entries kept per session (64 KiB each at most) */
+#endif
+#define STORE_STREAM_MAX_DATA (64u << 10) /* bytes of one entry */
+#define STORE_STREAM_BATCH 64            /* entries one read answers */
+
+struct store_entry {
+	uint64_t n;                /* its number */
+	char kind;                 /* 'o', 'e' or 'x' */
+	uint64_t offset;           /* output offset ('o': of its first byte) */
+	const uint8_t *data;       /* borrowed for the callback's duration */
+	size_t len;
+};
+/* An answer carrying entries (borrowed until the callback returns), oldest first. */
+typedef void (*store_entries_cb)(void *arg, int rc, const struct store_entry *e, size_t n);
+
+/* Appends entry `n` (one more than the last) to session `id`'s stream, the whole stream
+ * expiring `ttl_s` after this append. `cb` may be NULL. RW_ETOOBIG past STORE_STREAM_MAX_DATA. */
+void store_stream_add(struct store *st, const char *id, uint64_t n, char kind, uint64_t offset,
+		      const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg);
+/* Answers the entries after number `after`, at most STORE_STREAM_BATCH (none: not yet). */
+void store_stream_read(struct store *st, const char *id, uint64_t after, store_entries_cb cb,
+		       void *arg);
+
+/* Operations asked with `arg` will not call back (their object is going away). */
+void store_forget(struct store *st, void *arg);
+
+/* The loop protocol the Redis backend's connection runs under ("rw-store"): the server
+ * lists it among its protocols whatever the backend. */
+extern const struct lws_protocols store_protocol;
+
+#endif

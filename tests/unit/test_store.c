@@ -1,0 +1,691 @@
+/* test_store.c: one suite for the store (control/store.h), run against both backends: the
+ * memory backend, then a real redis-server this test starts on a free loopback port and
+ * stops by pid. Each operation's answer is awaited on a libwebsockets loop, as control does.
+ * Then what only a shared store can show: two stores on one Redis see one another's
+ * one-time ids and rate-limit hits; Redis stopped -> not ready, operations answer RW_EAGAIN;
+ * restarted -> ready again. And the URL parser's refusals (rediss://, junk). */
+#include "control/store.h"
+#include "common/log.h"
+#include "common/rw.h"
+#include "tests/unit/check.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+static struct lws_context *ctx;
+static struct lws_vhost *vh;
+
+struct answer {
+	int done, rc;
+	int64_t value;
+};
+
+static void on_answer(void *arg, int rc, int64_t value)
+{
+	struct answer *a = arg;
+
+	a->done = 1;
+	a->rc = rc;
+	a->value = value;
+}
+
+/* Serves the loop until `a` is answered (or 5 s pass: then RW_ETIMEDOUT). */
+static int wait_answer(struct answer *a)
+{
+	int64_t deadline = rw_now_ms() + 5000;
+
+	while (!a->done && rw_now_ms() < deadline)
+		lws_service(ctx, 0);
+	return a->done ? a->rc : RW_ETIMEDOUT;
+}
+
+static int once(struct store *st, const char *id, int64_t exp)
+{
+	struct answer a = { 0 };
+
+	store_once(st, id, exp, on_answer, &a);
+	return wait_answer(&a);
+}
+
+static int hit(struct store *st, enum store_limit w, const char *key, int count, int *retry)
+{
+	struct answer a = { 0 };
+	int rc;
+
+	store_limit_hit(st, w, key, count, on_answer, &a);
+	rc = wait_answer(&a);
+	if (retry)
+		*retry = (int)a.value;
+	return rc;
+}
+
+struct janswer {
+	int done, rc;
+	json_t *value;
+};
+
+static void on_janswer(void *arg, int rc, json_t *value)
+{
+	struct janswer *a = arg;
+
+	a->done = 1;
+	a->rc = rc;
+	a->value = value;
+}
+
+static int wait_janswer(struct janswer *a)
+{
+	int64_t deadline = rw_now_ms() + 5000;
+
+	while (!a->done && rw_now_ms() < deadline)
+		lws_service(ctx, 0);
+	return a->done ? a->rc : RW_ETIMEDOUT;
+}
+
+static int put(struct store *st, const char *id, const char *owner, int64_t created, int n,
+	       int64_t ttl_s)
+{
+	struct answer a = { 0 };
+	json_t *rec = json_pack("{s:s, s:s, s:{s:s, s:i}}", "owner", owner, "replica", "r1",
+				"view", "sessionId", id, "n", n);
+
+	store_session_put(st, id, owner, created, rec, ttl_s, on_answer, &a);
+	json_decref(rec);
+	return wait_answer(&a);
+}
+
+/* The record of `id` (new reference) or NULL. */
+static json_t *get(struct store *st, const char *id, int *rc)
+{
+	struct janswer a = { 0 };
+
+	store_session_get(st, id, on_janswer, &a);
+	*rc = wait_janswer(&a);
+	return a.value;
+}
+
+static json_t *list(struct store *st, const char *owner, int *rc)
+{
+	struct janswer a = { 0 };
+
+	store_session_list(st, owner, on_janswer, &a);
+	*rc = wait_janswer(&a);
+	return a.value;
+}
+
+static int push(struct store *st, const char *replica, const char *what)
+{
+	struct answer a = { 0 };
+	json_t *m = json_pack("{s:s}", "cancel", what);
+
+	store_inbox_push(st, replica, m, on_answer, &a);
+	json_decref(m);
+	return wait_answer(&a);
+}
+
+static json_t *pop(struct store *st, const char *replica, int *rc)
+{
+	struct janswer a = { 0 };
+
+	store_inbox_pop(st, replica, on_janswer, &a);
+	*rc = wait_janswer(&a);
+	return a.value;
+}
+
+struct eanswer {
+	int done, rc;
+	size_t n;
+	uint64_t num[STORE_STREAM_BATCH], off[STORE_STREAM_BATCH];
+	char kind[STORE_STREAM_BATCH];
+	uint8_t data[4096];
+	size_t data_len;
+};
+
+static void on_entries(void *arg, int rc, const struct store_entry *e, size_t n)
+{
+	struct eanswer *a = arg;
+
+	a->done = 1;
+	a->rc = rc;
+	a->n = n;
+	for (size_t i = 0; i < n; i++) {
+		a->num[i] = e[i].n;
+		a->off[i] = e[i].offset;
+		a->kind[i] = e[i].kind;
+		if (a->data_len + e[i].len <= sizeof(a->data)) {
+			memcpy(a->data + a->data_len, e[i].data, e[i].len);
+			a->data_len += e[i].len;
+		}
+	}
+}
+
+static int sadd(struct store *st, const char *id, uint64_t n, char kind, uint64_t off,
+		const void *d, size_t len)
+{
+	struct answer a = { 0 };
+
+	store_stream_add(st, id, n, kind, off, d, len, 60, on_answer, &a);
+	return wait_answer(&a);
+}
+
+static int sread(struct store *st, const char *id, uint64_t after, struct eanswer *a)
+{
+	int64_t deadline = rw_now_ms() + 5000;
+
+	memset(a, 0, sizeof(*a));
+	store_stream_read(st, id, after, on_entries, a);
+	while (!a->done && rw_now_ms() < deadline)
+		lws_service(ctx, 0);
+	return a->done ? a->rc : RW_ETIMEDOUT;
+}
+
+/* Session streams: in order, binary-safe, numbers only grow, the newest kept. */
+static void suite_streams(struct store *st, const char *tag)
+{
+	char id[64];
+	uint8_t bin[256];
+	struct eanswer a;
+
+	for (int i = 0; i < 256; i++)
+		bin[i] = (uint8_t)i;
+	snprintf(id, sizeof(id), "%s-stream", tag);
+	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == 0);       /* nothing yet */
+	CHECK(sadd(st, id, 1, 'o', 0, "hello", 5) == RW_OK);
+	CHECK(sadd(st, id, 2, 'e', 5, "{\"ev\":1}", 8) == RW_OK);
+	CHECK(sadd(st, id, 3, 'o', 5, bin, sizeof(bin)) == RW_OK);
+	CHECK(sadd(st, id, 4, 'x', 261, "X", 1) == RW_OK);
+	CHECK(sadd(st, id, 4, 'o', 261, "again", 5) == RW_EINVAL); /* numbers only grow */
+	CHECK(sadd(st, id, 5, 'q', 261, "", 0) == RW_EINVAL);      /* no such kind */
+	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == 4);
+	CHECK(a.num[0] == 1 && a.num[3] == 4 && a.kind[0] == 'o' && a.kind[1] == 'e' &&
+	      a.kind[3] == 'x' && a.off[2] == 5 && a.off[3] == 261);
+	CHECK(a.data_len == 5 + 8 + 256 + 1 && !memcmp(a.data, "hello", 5) &&
+	      !memcmp(a.data + 13, bin, sizeof(bin)));                 /* NULs and all */
+	CHECK(sread(st, id, 2, &a) == RW_OK && a.n == 2 && a.num[0] == 3);
+	CHECK(sread(st, id, 4, &a) == RW_OK && a.n == 0);
+	CHECK(sread(st, "no-such-stream", 0, &a) == RW_OK && a.n == 0);
+	/* the newest STORE_STREAM_MAX_ENTRIES kept: one past, the oldest goes */
+	snprintf(id, sizeof(id), "%s-trim", tag);
+	for (uint64_t n = 1; n <= STORE_STREAM_MAX_ENTRIES + 1; n++)
+		CHECK(sadd(st, id, n, 'o', n - 1, "x", 1) == RW_OK);
+	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == STORE_STREAM_MAX_ENTRIES && a.num[0] == 2);
+	/* one past the entry size */
+	{
+		uint8_t *big = calloc(1, STORE_STREAM_MAX_DATA + 1);
+		CHECK(sadd(st, id, 100, 'o', 0, big, STORE_STREAM_MAX_DATA + 1) == RW_ETOOBIG);
+		CHECK(sadd(st, id, 100, 'o', 0, big, STORE_STREAM_MAX_DATA) == RW_OK);
+		free(big);
+	}
+	/* a forgotten read does not call back */
+	{
+		struct eanswer x, y;
+		memset(&x, 0, sizeof(x));
+		store_stream_read(st, id, 0, on_entries, &x);
+		if (!x.done) {
+			store_forget(st, &x);
+			CHECK(sread(st, id, 0, &y) == RW_OK);
+			CHECK(!x.done);
+		}
+	}
+}
+
+/* The caps on lists, inboxes and replicas, one past each, on both backends (built small). */
+static void suite_caps(struct store *st, const char *tag)
+{
+	char id[64], owner[64], rep[64];
+	json_t *j;
+	int rc, ok = 1;
+
+	snprintf(owner, sizeof(owner), "%s-many", tag);
+	for (int i = 0; i < STORE_MAX_LIST + 1; i++) {
+		snprintf(id, sizeof(id), "%s-many-%d", tag, i);
+		ok &= put(st, id, owner, 1000 + i, i, 0) == RW_OK;
+	}
+	CHECK(ok);
+	j = list(st, owner, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == STORE_MAX_LIST);     /* one past: left off */
+	CHECK(json_integer_value(json_object_get(json_object_get(json_array_get(j, 0), "view"), "n")) ==
+	      STORE_MAX_LIST);                                           /* the newest kept */
+	json_decref(j);
+
+	snprintf(rep, sizeof(rep), "%s-full-inbox", tag);
+	ok = 1;
+	for (int i = 0; i < STORE_MAX_INBOX; i++)
+		ok &= push(st, rep, "x") == RW_OK;
+	CHECK(ok);
+	CHECK(push(st, rep, "one-past") == RW_ELIMIT);
+	json_decref(pop(st, rep, &rc));
+	CHECK(push(st, rep, "room-again") == RW_OK);                     /* a pop made room */
+	while ((j = pop(st, rep, &rc)) && json_array_size(j)) json_decref(j);
+	json_decref(j);
+
+	{
+		json_t *f = json_pack("{s:i}", "waiting", 1);
+		struct janswer a = { 0 };
+		for (int i = 0; i < STORE_MAX_REPLICAS + 1; i++) {
+			snprintf(rep, sizeof(rep), "%s-cap-rep-%d", tag, i);
+			store_replica_put(st, rep, f, 2000);
+		}
+		json_decref(f);
+		store_replica_all(st, on_janswer, &a);
+		CHECK(wait_janswer(&a) == RW_OK && json_object_size(a.value) == STORE_MAX_REPLICAS);
+		json_decref(a.value);
+	}
+}
+
+/* Session records and inboxes, on both backends. */
+static void suite_records(struct store *st, const char *tag)
+{
+	char id1[64], id2[64], id3[64], owner[64], other[64], rep[64];
+	json_t *j;
+	int rc;
+
+	snprintf(id1, sizeof(id1), "%s-s1", tag);
+	snprintf(id2, sizeof(id2), "%s-s2", tag);
+	snprintf(id3, sizeof(id3), "%s-s3", tag);
+	snprintf(owner, sizeof(owner), "%s-alice", tag);
+	snprintf(other, sizeof(other), "%s-bob", tag);
+	CHECK(put(st, id1, owner, 1000, 1, 0) == RW_OK);
+	CHECK(put(st, id2, owner, 3000, 2, 0) == RW_OK);
+	CHECK(put(st, id3, other, 2000, 3, 0) == RW_OK);
+	j = get(st, id1, &rc);
+	CHECK(rc == RW_OK && json_integer_value(json_object_get(json_object_get(j, "view"), "n")) == 1);
+	json_decref(j);
+	CHECK(put(st, id1, owner, 1000, 11, 0) == RW_OK);    /* a put replaces */
+	j = get(st, id1, &rc);
+	CHECK(rc == RW_OK && json_integer_value(json_object_get(json_object_get(j, "view"), "n")) == 11);
+	json_decref(j);
+	j = get(st, "no-such-session", &rc);
+	CHECK(rc == RW_ENOTFOUND && !j);
+	j = list(st, owner, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 2);     /* the owner's only */
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(json_array_get(j, 0), "view"),
+							"sessionId")), id2));   /* newest first */
+	json_decref(j);
+	j = list(st, "nobody", &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+	/* a record with a ttl goes, and leaves its owner's list */
+	CHECK(put(st, id3, other, 2000, 3, 1) == RW_OK);
+	usleep(2100 * 1000);
+	j = get(st, id3, &rc);
+	CHECK(rc == RW_ENOTFOUND);
+	json_decref(j);
+	j = list(st, other, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+	/* one past the record cap */
+	{
+		size_t n = STORE_MAX_RECORD;
+		char *big = malloc(n + 1);
+		struct answer a = { 0 };
+		memset(big, 'x', n);
+		big[n] = '\0';
+		json_t *rec = json_pack("{s:s}", "pad", big);
+		store_session_put(st, id1, owner, 1000, rec, 0, on_answer, &a);
+		CHECK(wait_answer(&a) == RW_ETOOBIG);
+		json_decref(rec);
+		free(big);
+	}
+	/* inboxes: oldest first, in batches, each replica its own */
+	snprintf(rep, sizeof(rep), "%s-replica-a", tag);
+	for (int i = 0; i < STORE_INBOX_BATCH + 1; i++) {
+		char what[16];
+		snprintf(what, sizeof(what), "m%d", i);
+		CHECK(push(st, rep, what) == RW_OK);
+	}
+	j = pop(st, "some-other-replica", &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+	j = pop(st, rep, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == STORE_INBOX_BATCH);
+	CHECK(!strcmp(json_string_value(json_object_get(json_array_get(j, 0), "cancel")), "m0"));
+	json_decref(j);
+	j = pop(st, rep, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 1 &&
+	      !strcmp(json_string_value(json_object_get(json_array_get(j, 0), "cancel")), "m100"));
+	json_decref(j);
+	j = pop(st, rep, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+
+	/* replicas' figures: each kept for its ttl by the store's clock */
+	{
+		char r1[64], r2[64];
+		json_t *f = json_pack("{s:i}", "waiting", 4);
+		struct janswer a = { 0 };
+		snprintf(r1, sizeof(r1), "%s-rep-1", tag);
+		snprintf(r2, sizeof(r2), "%s-rep-2", tag);
+		store_replica_put(st, r1, f, 300);
+		store_replica_put(st, r2, f, 5000);
+		json_decref(f);
+		store_replica_all(st, on_janswer, &a);
+		CHECK(wait_janswer(&a) == RW_OK && json_integer_value(json_object_get(
+			json_object_get(a.value, r1), "waiting")) == 4 && json_object_get(a.value, r2));
+		json_decref(a.value);
+		usleep(400 * 1000);
+		memset(&a, 0, sizeof(a));
+		store_replica_all(st, on_janswer, &a);
+		CHECK(wait_janswer(&a) == RW_OK && !json_object_get(a.value, r1) &&
+		      json_object_get(a.value, r2));
+		json_decref(a.value);
+	}
+}
+
+static int wait_ready(struct store *st, int want, int ms)
+{
+	int64_t deadline = rw_now_ms() + ms;
+
+	while (!!store_ready(st) != want && rw_now_ms() < deadline)
+		lws_service(ctx, 0);
+	return !!store_ready(st) == want;
+}
+
+/* The suite both backends pass. `tag` keeps keys apart between runs on one Redis. */
+static void suite(struct store *st, const char *tag)
+{
+	char id[64], key[64];
+	int64_t later = rw_now_ms() / 1000 + 600;
+	int retry = -1;
+
+	CHECK(wait_ready(st, 1, 5000));
+	/* one-time ids */
+	snprintf(id, sizeof(id), "%s-jti-1", tag);
+	CHECK(once(st, id, later) == RW_OK);
+	CHECK(once(st, id, later) == RW_EAUTH);           /* used stays used */
+	snprintf(id, sizeof(id), "%s-jti-2", tag);
+	CHECK(once(st, id, later) == RW_OK);
+	snprintf(id, sizeof(id), "%s-expired", tag);
+	CHECK(once(st, id, rw_now_ms() / 1000 - 1) == RW_EAUTH);   /* expired: never good */
+	CHECK(once(st, "", later) == RW_EINVAL);
+	char big[STORE_MAX_KEY + 1];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK(once(st, big, later) == RW_EINVAL);          /* one past the key cap */
+	big[sizeof(big) - 2] = '\0';
+	CHECK(once(st, big, later) == RW_OK);              /* at the cap */
+	CHECK(once(st, big, later) == RW_EAUTH);
+
+	/* rate limits: 3 per 2 s window per key */
+	store_limit_set(st, STORE_LIMIT_SESSIONS, 3, 2);
+	CHECK(store_limit_of(st, STORE_LIMIT_SESSIONS) == 3);
+	snprintf(key, sizeof(key), "%s-user-a", tag);
+	CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 0, NULL) == RW_OK);   /* a look counts nothing */
+	for (int i = 0; i < 3; i++)
+		CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 1, NULL) == RW_OK);
+	CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 1, &retry) == RW_ELIMIT); /* one past */
+	CHECK(retry >= 1 && retry <= 2);
+	CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 0, NULL) == RW_ELIMIT);
+	CHECK(hit(st, STORE_LIMIT_TOKENS, key, 1, NULL) == RW_OK);       /* unlimited: 0 */
+	snprintf(key, sizeof(key), "%s-user-b", tag);
+	CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 1, NULL) == RW_OK);     /* keys apart */
+	usleep(2100 * 1000);
+	snprintf(key, sizeof(key), "%s-user-a", tag);
+	CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 1, NULL) == RW_OK);     /* a new window */
+	store_limit_set(st, STORE_LIMIT_SESSIONS, 0, 60);
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &l))
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static pid_t start_redis(int port, const char *password)
+{
+	char p[16];
+	pid_t pid;
+
+	snprintf(p, sizeof(p), "%d", port);
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", 1);
+		dup2(devnull, 1);
+		if (password)
+			execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
+			       "--save", "", "--appendonly", "no", "--daemonize", "no", "--requirepass",
+			       password, (char *)NULL);
+		else
+			execlp("redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
+			       "--save", "", "--appendonly", "no", "--daemonize", "no", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void stop_redis(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+static struct store *redis_store(int port, int db, const char *password)
+{
+	char url[64], err[1024];
+	struct store *st;
+
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/%d", port, db);
+	st = store_new(url, password, err, sizeof(err));
+	CHECK(st != NULL);
+	if (st)
+		CHECK(store_start(st, ctx, vh) == RW_OK);
+	return st;
+}
+
+int main(void)
+{
+	static const struct lws_protocols protos[] = {
+		{ "rw-store", NULL, 0, 0, 0, NULL, 0 },   /* filled below */
+		{ NULL, NULL, 0, 0, 0, NULL, 0 },
+	};
+	struct lws_protocols plist[2];
+	struct lws_context_creation_info info;
+	struct store *st, *a, *b;
+	char err[1024];
+	int64_t later = rw_now_ms() / 1000 + 600;
+
+	log_init("test_store", LOG_LVL_WARN);
+	signal(SIGPIPE, SIG_IGN);
+	memcpy(plist, protos, sizeof(plist));
+	plist[0] = store_protocol;
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+	info.protocols = plist;
+	info.vhost_name = "test";
+	lws_set_log_level(LLL_ERR, NULL);
+	ctx = lws_create_context(&info);
+	vh = ctx ? lws_get_vhost_by_name(ctx, "test") : NULL;
+	CHECK(vh != NULL);
+	if (!vh)
+		return check_done("test_store");
+
+	/* the URL: refusals say why */
+	st = store_new("rediss://127.0.0.1:6380", NULL, err, sizeof(err));
+	CHECK(!st && strstr(err, "TLS") && strstr(err, "stunnel") && strstr(err, "Memorystore"));
+	st = store_new("redis://user:pw@127.0.0.1:6379", NULL, err, sizeof(err));
+	CHECK(!st && strstr(err, "--store-password-file"));
+	CHECK(!store_new("redis://127.0.0.1", NULL, err, sizeof(err)));
+	CHECK(!store_new("redis://127.0.0.1:0", NULL, err, sizeof(err)));
+	CHECK(!store_new("redis://127.0.0.1:65536", NULL, err, sizeof(err)));
+	CHECK(!store_new("redis://127.0.0.1:6379/16", NULL, err, sizeof(err)));   /* one past */
+	st = store_new("redis://127.0.0.1:6379/15", NULL, err, sizeof(err));
+	CHECK(st && store_is_shared(st) && !strcmp(store_kind(st), "redis"));
+	store_free(st);
+	st = store_new("redis://[::1]:6379", NULL, err, sizeof(err));
+	CHECK(st != NULL);
+	store_free(st);
+	CHECK(!store_new("memcached://x:1", NULL, err, sizeof(err)));
+	CHECK(!store_new("memory", "pw", err, sizeof(err)));
+
+	/* memory */
+	st = store_new(NULL, NULL, err, sizeof(err));
+	CHECK(st && !store_is_shared(st) && store_answers_at_once(st));
+	suite(st, "mem");
+	suite_records(st, "mem");
+	suite_caps(st, "mem");
+	suite_streams(st, "mem");
+	/* the memory backend's cap on records, one past it */
+	{
+		struct store *m = store_new("memory", NULL, err, sizeof(err));
+		char id[32];
+		int ok = 1;
+		for (int i = 0; i < STORE_MAX_SESSIONS; i++) {
+			snprintf(id, sizeof(id), "cap-s-%d", i);
+			ok &= put(m, id, "o", i, i, 0) == RW_OK;
+		}
+		CHECK(ok);
+		CHECK(put(m, "one-past", "o", 1, 1, 0) == RW_ELIMIT);
+		CHECK(put(m, "cap-s-0", "o", 1, 1, 0) == RW_OK);   /* replacing is not growing */
+		store_free(m);
+	}
+	/* a URL one past STORE_URL_MAX */
+	{
+		char url[STORE_URL_MAX + 2];
+		memset(url, 'x', sizeof(url) - 1);
+		url[sizeof(url) - 1] = '\0';
+		memcpy(url, "redis://", 8);
+		CHECK(!store_new(url, NULL, err, sizeof(err)));
+	}
+	/* the memory backend's cap, one past it (built with STORE_MAX_ONCE 64) */
+	{
+		char id[32];
+		int ok = 1;
+		store_free(st);
+		st = store_new("memory", NULL, err, sizeof(err));
+		for (int i = 0; i < STORE_MAX_ONCE; i++) {
+			snprintf(id, sizeof(id), "cap-%d", i);
+			ok &= once(st, id, later) == RW_OK;
+		}
+		CHECK(ok);
+		CHECK(once(st, "cap-0", later) == RW_EAUTH);
+		CHECK(once(st, "one-past", later) == RW_ELIMIT);
+		CHECK(once(st, "one-past", later) == RW_ELIMIT);
+		store_free(st);
+		st = store_new("memory", NULL, err, sizeof(err));
+		for (int i = 0; i < STORE_MAX_ONCE; i++) {
+			snprintf(id, sizeof(id), "soon-%d", i);
+			once(st, id, rw_now_ms() / 1000 + 1);
+		}
+		CHECK(once(st, "fresh", later) == RW_ELIMIT);
+		usleep(2100 * 1000);
+		CHECK(once(st, "fresh", later) == RW_OK);    /* expired ids made room */
+		store_free(st);
+	}
+
+	/* Redis: the same suite */
+	int port = free_port();
+	pid_t pid = start_redis(port, NULL);
+	CHECK(port > 0 && pid > 0);
+	st = redis_store(port, 0, NULL);
+	CHECK(st && !store_answers_at_once(st));
+	suite(st, "redis");
+	suite_records(st, "redis");
+	suite_caps(st, "redis");
+	suite_streams(st, "redis");
+
+	/* two stores (two replicas) on one Redis share ids and limits */
+	a = st;
+	b = redis_store(port, 0, NULL);
+	CHECK(wait_ready(b, 1, 5000));
+	CHECK(once(a, "shared-jti", later) == RW_OK);
+	CHECK(once(b, "shared-jti", later) == RW_EAUTH);
+	CHECK(once(a, "shared-jti", later) == RW_EAUTH);
+	store_limit_set(a, STORE_LIMIT_TOKENS, 2, 60);
+	store_limit_set(b, STORE_LIMIT_TOKENS, 2, 60);
+	CHECK(hit(a, STORE_LIMIT_TOKENS, "shared-user", 1, NULL) == RW_OK);
+	CHECK(hit(b, STORE_LIMIT_TOKENS, "shared-user", 1, NULL) == RW_OK);
+	CHECK(hit(a, STORE_LIMIT_TOKENS, "shared-user", 1, NULL) == RW_ELIMIT);
+	CHECK(hit(b, STORE_LIMIT_TOKENS, "shared-user", 1, NULL) == RW_ELIMIT);
+	/* a record put by one replica is read and listed by the other */
+	{
+		json_t *j;
+		int rc;
+		CHECK(put(a, "shared-session", "carol", 5000, 7, 0) == RW_OK);
+		j = get(b, "shared-session", &rc);
+		CHECK(rc == RW_OK && json_integer_value(json_object_get(json_object_get(j, "view"), "n")) == 7);
+		json_decref(j);
+		j = list(b, "carol", &rc);
+		CHECK(rc == RW_OK && json_array_size(j) == 1);
+		json_decref(j);
+		CHECK(push(b, "replica-of-a", "shared-session") == RW_OK);
+		j = pop(a, "replica-of-a", &rc);
+		CHECK(rc == RW_OK && json_array_size(j) == 1);
+		json_decref(j);
+	}
+	/* another database is another namespace */
+	struct store *c = redis_store(port, 3, NULL);
+	CHECK(wait_ready(c, 1, 5000));
+	CHECK(once(c, "shared-jti", later) == RW_OK);
+	store_free(c);
+
+	/* Redis stops: not ready, operations answer RW_EAGAIN at once; back: ready again */
+	stop_redis(pid);
+	CHECK(wait_ready(a, 0, 5000));
+	CHECK(once(a, "while-down", later) == RW_EAGAIN);
+	{
+		int rc;
+		json_t *j = list(a, "carol", &rc);
+		CHECK(rc == RW_EAGAIN && !j);
+		CHECK(put(a, "while-down", "carol", 1, 1, 0) == RW_EAGAIN);
+	}
+	CHECK(hit(a, STORE_LIMIT_TOKENS, "u", 1, NULL) == RW_EAGAIN);
+	pid = start_redis(port, NULL);
+	CHECK(wait_ready(a, 1, 8000));
+	CHECK(wait_ready(b, 1, 8000));
+	CHECK(once(a, "after-restart", later) == RW_OK);
+	CHECK(once(b, "after-restart", later) == RW_EAUTH);
+	/* an operation in flight when the store is freed is answered RW_EAGAIN, not lost */
+	{
+		struct answer x = { 0 };
+		store_once(b, "in-flight", later, on_answer, &x);
+		store_free(b);
+		CHECK(x.done && x.rc == RW_EAGAIN);
+	}
+	/* a forgotten operation does not call back */
+	{
+		struct answer x = { 0 };
+		store_once(a, "forgotten", later, on_answer, &x);
+		store_forget(a, &x);
+		struct answer y = { 0 };
+		store_once(a, "after-forgotten", later, on_answer, &y);
+		wait_answer(&y);
+		CHECK(!x.done && y.done && y.rc == RW_OK);
+	}
+	store_free(a);
+	stop_redis(pid);
+
+	/* AUTH: the right password is ready, a wrong one never is */
+	port = free_port();
+	pid = start_redis(port, "s3cret-password");
+	st = redis_store(port, 0, "s3cret-password");
+	CHECK(wait_ready(st, 1, 5000));
+	CHECK(once(st, "authed", later) == RW_OK);
+	store_free(st);
+	st = redis_store(port, 0, "wrong");
+	CHECK(!wait_ready(st, 1, 1500));
+	CHECK(once(st, "unauthed", later) == RW_EAGAIN);
+	store_free(st);
+	stop_redis(pid);
+
+	lws_context_destroy(ctx);
+	return check_done("test_store");
+}
