@@ -248,6 +248,10 @@ json_t *session_to_json(const struct session *s);
 const char *session_dir(const struct control *ctl);
 /* Path of the session's recording (in a static buffer). */
 const char *session_recording_path(const struct session *s);
+/* Puts a waiting session at the tail of the waiting queue (a no-op when it is queued or no
+ * longer waiting): session_new does, and so does the HTTP API for a session it held out of
+ * the queue until its token was signed. */
+void session_enqueue(struct session *s);
 /* Removes from the waiting queue if queued. */
 void session_unqueue(struct session *s);
 /* Pops the oldest waiting session, or NULL. */

@@ -147,6 +147,16 @@ static void request_release(json_t *req)
 
 static void mint_done(void *arg, const char *token, const char *err);
 
+/* A new session held out of the queue whose token will not come: it fails, with the reason
+ * its owner sees in the list (the response says 503). */
+static void unsigned_session_fails(struct control *ctl, const char *sid, const char *why)
+{
+	struct session *s = session_find(ctl, sid);
+
+	if (s && !session_is_final(s))
+		session_set_state(s, SESSION_FAILED, why);
+}
+
 /* The 201 for a new session or a new token, once it is minted. */
 static int respond_minted(struct control *ctl, struct lws *wsi, struct http_conn *c, int create,
 			  const char *sid, const char *user, enum token_role role, const char *token)
@@ -194,11 +204,16 @@ static int mint_and_respond(struct control *ctl, struct lws *wsi, struct http_co
 	*w = (struct mint_wait){ .ctl = ctl, .wsi = wsi, .create = create, .role = role };
 	snprintf(w->sid, sizeof(w->sid), "%s", sid);
 	snprintf(w->user, sizeof(w->user), "%s", user);
+	/* A new session waits out of the queue until its token is signed: no runner starts a
+	 * session its creator may never be told about. */
+	if (create && session_find(ctl, sid))
+		session_unqueue(session_find(ctl, sid));
 	r = token_mint_async(ctl->keys, user, sid, role, mint_done, w);
 	if (r) {
 		free(w);
-		if (create && session_find(ctl, sid))
-			session_cancel(session_find(ctl, sid));
+		if (create)
+			unsigned_session_fails(ctl, sid, "control is stopping or too many tokens wait "
+					   "for Cloud KMS");
 		c->retry_after = HTTP_SIGNER_RETRY_S;
 		snprintf(msg, sizeof(msg), "cannot sign a session token now: %s",
 			 r == RW_ELIMIT ? "too many waiting for Cloud KMS"
@@ -213,19 +228,26 @@ static int mint_and_respond(struct control *ctl, struct lws *wsi, struct http_co
 	return 0;
 }
 
-/* The signer's answer, on the loop. A session whose token could not be signed is cancelled:
- * nobody could attach to it. */
+/* The signer's answer, on the loop. A new session joins the queue only now, and only when
+ * its creator is still there to be told its id and token; otherwise it fails with the reason
+ * (nobody could attach to it). */
 static void mint_done(void *arg, const char *token, const char *err)
 {
 	struct mint_wait *w = arg;
+	struct session *s = w->create ? session_find(w->ctl, w->sid) : NULL;
 	struct http_conn *c;
 
-	if (!token) {
-		struct session *s = w->create ? session_find(w->ctl, w->sid) : NULL;
+	if (!token)
 		log_warn("session_token_unsigned", "{s:s, s:s, s:s}", "session", w->sid, "user", w->user,
 			 "reason", err);
-		if (s)
-			session_cancel(s);
+	if (s && !token)
+		unsigned_session_fails(w->ctl, w->sid, "its session token could not be signed");
+	else if (s && !w->wsi)
+		unsigned_session_fails(w->ctl, w->sid, "the request that created it went away "
+				       "before its token was signed");
+	else if (s) {
+		session_enqueue(s);
+		dispatcher_run(w->ctl);
 	}
 	if (w->wsi) {
 		c = lws_wsi_user(w->wsi);

@@ -65,12 +65,7 @@ struct session *session_new(struct control *ctl, const char *owner, struct sessi
 	ctl->sessions = s;
 	ctl->n_sessions++;
 
-	s->waiting = 1;
-	if (ctl->waiting_tail)
-		ctl->waiting_tail->wait_next = s;
-	else
-		ctl->waiting_head = s;
-	ctl->waiting_tail = s;
+	session_enqueue(s);
 	ctl->m.sessions_created++;
 	s->rec = recording_open(session_recording_path(s), cols, rows, s->created_ms, s->command);
 	if (!s->rec)
@@ -101,6 +96,20 @@ struct session *session_find(struct control *ctl, const char *id)
 		if (!strcmp(s->id, id))
 			return s;
 	return NULL;
+}
+
+void session_enqueue(struct session *s)
+{
+	struct control *ctl = s->ctl;
+
+	if (s->waiting || s->state != SESSION_WAITING)
+		return;
+	s->waiting = 1;
+	if (ctl->waiting_tail)
+		ctl->waiting_tail->wait_next = s;
+	else
+		ctl->waiting_head = s;
+	ctl->waiting_tail = s;
 }
 
 void session_unqueue(struct session *s)

@@ -100,8 +100,12 @@ curl -sf -X POST --data '{"bad_crc":true}' "$KMS/_test/mode" >/dev/null
 body=$(api POST /api/sessions '{"command":"sleep 30"}')
 check "a bad signatureCrc32c answers 503" [ "$(st)" = 503 ]
 check "saying so" bash -c "jq -r .error <<<'$body' | grep -q 'signature failed its CRC32C check'"
-check "and the session it was for is cancelled, not left waiting" \
+check "and the session it was for is not left waiting" \
   bash -c "[ \"\$(curl -sf $SERVER/api/sessions | jq '[.sessions[] | select(.state == \"waiting\")] | length')\" = 0 ]"
+bad_sid=$(curl -sf "$SERVER/api/sessions" | jq -r '[.sessions[] | select(.reason == "its session token could not be signed")][0].sessionId')
+check "it failed, saying its token could not be signed" [ -n "$bad_sid" -a "$bad_sid" != null ]
+check "and no runner ever started it (it waited out of the queue)" \
+  bash -c "! grep -q '\"session_assigned\",\"session\":\"$bad_sid\"' '$CONTROL_LOG'"
 curl -sf -X POST --data '{"bad_crc":false,"unverified_digest":true}' "$KMS/_test/mode" >/dev/null
 api POST "/api/sessions/$sid2/tokens" >/dev/null
 check "an answer that did not verify the digest's CRC32C answers 503" \
@@ -147,6 +151,26 @@ log "while a sign took ${total_ms} ms, /healthz answered in ${hz_ms} ms"
 check "the slow sign still succeeds" [ "$(cat "$TMP/slow.code")" = 201 ]
 check "and took the KMS delay (${total_ms} ms)" [ "$total_ms" -ge 1500 ]
 check "while /healthz answered at once (${hz_ms} ms)" [ "$hz_ms" -lt 300 ]
+# a new session waits for its token out of the queue, and runs once it has one
+curl -s -o "$TMP/slowcreate.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  --data '{"command":"echo slow-create-ran"}' "$SERVER/api/sessions" >"$TMP/slowcreate.code" &
+slow=$!
+sleep 0.8
+held=$(curl -sf "$SERVER/api/sessions" | jq -r '[.sessions[] | select(.state == "waiting")][0].sessionId')
+check "a session whose token is still being signed waits" [ -n "$held" -a "$held" != null ]
+check "and no runner takes it yet" bash -c "! grep -q '\"session_assigned\",\"session\":\"$held\"' '$CONTROL_LOG'"
+wait "$slow"
+slow_sid=$(jq -r .sessionId "$TMP/slowcreate.json")
+check "then it is created (201), the same session" [ "$(cat "$TMP/slowcreate.code")" = 201 -a "$slow_sid" = "$held" ]
+check "and runs" wait_for bash -c "[ \"\$(curl -sf $SERVER/api/sessions/$slow_sid | jq -r .state)\" = exited ]"
+# the creator leaves before the token comes: nobody knows the session's id, so it never runs
+curl -s -o /dev/null --max-time 0.5 -X POST -H 'Content-Type: application/json' \
+  --data '{"command":"echo orphan-ran"}' "$SERVER/api/sessions" || true
+gone_reason="the request that created it went away before its token was signed"
+check "a session whose creator left before its token came fails, saying so" wait_for bash -c \
+  "curl -sf $SERVER/api/sessions | jq -e --arg r '$gone_reason' 'any(.sessions[]; .reason == \$r and .state == \"failed\")' >/dev/null"
+gone_sid=$(curl -sf "$SERVER/api/sessions" | jq -r --arg r "$gone_reason" '[.sessions[] | select(.reason == $r)][0].sessionId')
+check "and never ran" bash -c "! grep -q '\"session_assigned\",\"session\":\"$gone_sid\"' '$CONTROL_LOG'"
 curl -sf -X POST --data '{"sign_delay_ms":0}' "$KMS/_test/mode" >/dev/null
 
 # 6. a second replica with the same key version verifies the first one's tokens
