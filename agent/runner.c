@@ -228,8 +228,8 @@ static int callback_pty(struct lws *wsi, enum lws_callback_reasons reason, void 
 		break;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		drain_at_close(a);
-		if (a->proc.master >= 0)
-			close(a->proc.master);
+		/* libwebsockets closes an adopted descriptor itself (strace: a second close here
+		 * failed with EBADF, and could have closed a bundle worker's new fd of that number) */
 		a->proc.master = -1;
 		a->pty_wsi = NULL;
 		a->pty_eof = 1;
@@ -297,9 +297,7 @@ static int callback_events(struct lws *wsi, enum lws_callback_reasons reason, vo
 		}
 		break;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
-		if (a->ev_read_fd >= 0)
-			close(a->ev_read_fd);
-		a->ev_read_fd = -1;
+		a->ev_read_fd = -1;           /* closed by libwebsockets, as the pty's master */
 		a->ev_wsi = NULL;
 		break;
 	default:
