@@ -7,6 +7,7 @@ add_executable(runwire-control
   control/httphead.c
   control/conn_guard.c
   control/http_api.c
+  control/scrape.c
   control/session.c
   control/relay.c
   control/agent_link.c

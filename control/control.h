@@ -3,6 +3,7 @@
  *   server.c        libwebsockets context, protocol table, the loop
  *   listener.c      the front door (httphead.c parses), conn_guard.c (no peer stalls the loop)
  *   http_api.c      /api/..., /healthz, /readyz, /metrics
+ *   scrape.c        what /api/queue and /metrics answer; the internal listener's token
  *   session.c       sessions: states, registry, waiting queue, JSON views
  *   stream.c        a session's output: the session log, its cache, digest, events
  *   relay.c         viewers (WS /ws/<id>): a cursor each into the stream
@@ -368,14 +369,22 @@ int token_verify(struct token_keys *k, const char *token, struct token_claims *o
 /* ---- http_api.c ---- */
 
 extern const struct lws_protocols http_api_protocol;
-/* What /api/queue answers (docs/operations.md, "Scaling runners"): sessions waiting, agents
+
+/* ---- scrape.c ---- */
+
+/* What /api/queue answers (docs/operations.md, "Runners at scale"): sessions waiting, agents
  * connected and idle, the warm pool asked for, and demand = max(0, waiting + warm_target -
- * idle_agents), the runners a scaler should start now. A new reference. */
-json_t *http_api_queue(struct control *ctl);
+ * idle_agents), the runners a scaler should start now; the fleet's figures with a shared
+ * store. A new reference. */
+json_t *scrape_queue(struct control *ctl);
+/* The Prometheus text of /metrics (malloc'd, its length in *len), or NULL out of memory. */
+char *scrape_metrics_text(struct control *ctl, size_t *len);
 /* Reads --internal-token-file (CONTROL_INTERNAL_TOKEN_MIN..MAX characters) and keeps only its
  * SHA-256 in ctl; without the file (a loopback-only internal listener) no token is asked.
  * 0 or RW_EINVAL with a message printed. */
-int http_api_internal_token_load(struct control *ctl);
+int scrape_token_load(struct control *ctl);
+/* Whether a request on the internal listener carries "Authorization: Bearer <the token>". */
+int scrape_authorized(struct control *ctl, struct lws *wsi);
 
 /* ---- listener.c ---- */
 

@@ -605,7 +605,7 @@ int listener_start(struct control *ctl)
 	if (open_sock(ctl, ctl->cfg.listen_host, &ctl->cfg.port))
 		return RW_EIO;
 	if (ctl->cfg.internal_host &&
-	    (http_api_internal_token_load(ctl) ||
+	    (scrape_token_load(ctl) ||
 	     open_sock(ctl, ctl->cfg.internal_host, &ctl->cfg.internal_port)))
 		return RW_EIO;
 	log_info("front_door", "{s:I, s:I, s:i, s:i, s:i}", "max_connections", (json_int_t)L.max_conns,
