@@ -59,7 +59,7 @@ for f in "$RW_SRC"/images/*/Dockerfile; do
   check "$(basename "$(dirname "$f")"): BASE pinned by digest" \
     grep -qE '^ARG BASE=debian:bookworm-slim@sha256:[0-9a-f]{64}$' "$f"
   check "$(basename "$(dirname "$f")"): every FROM is BASE, a stage of the file, or scratch" \
-    bash -c "! grep -E '^FROM ' '$f' | grep -vE '^FROM (\\\$\\{BASE\\}|cdeps|nodedeps|scratch)( AS [a-z]+)?$'"
+    bash -c "! grep -E '^FROM ' '$f' | grep -vE '^FROM (\\\$\\{BASE\\}|cdeps|scratch)( AS [a-z]+)?$'"
 done
 
 # --- 1. the base: Debian 12 from the mirror, as debian:bookworm-slim is made ------------------
@@ -110,43 +110,54 @@ fi
 ca=${RW_BUILD_CA:-/etc/ssl/certs/ca-certificates.crt}
 CA_ARGS=()
 [[ -f "$ca" ]] && CA_ARGS=(-v "$ca:/run/build-ca.crt:ro" --build-arg NODE_EXTRA_CA_CERTS=/run/build-ca.crt)
-# --- 2, 3. build, then unpack as a runtime would ------------------------------------------------
-# build IMG: buildah bud of images/IMG/Dockerfile with the local base, into the layer cache.
+# --- 2, 3. build, export as a registry would hand the images out, unpack as a runtime would ----
+# stamp: each line with the seconds since it started (the build logs say where time goes)
+stamp() {
+  local start=${EPOCHREALTIME/./} l ds
+  while IFS= read -r l; do
+    ds=$(((${EPOCHREALTIME/./} - start) / 100000))
+    printf '%5d.%d %s\n' $((ds / 10)) $((ds % 10)) "$l"
+  done
+}
+# build IMG: buildah bud of images/IMG/Dockerfile on the local base, into the layer cache.
 build() {
-  if ! "${B[@]}" bud --layers --jobs 2 --isolation chroot --pull=never --build-arg "BASE=$BASE_IMAGE" \
-      "${CA_ARGS[@]}" -f "$RW_SRC/images/$1/Dockerfile" -t "localhost/runwire-$1:test" \
-      "$RW_SRC" >"$TMP/build-$1.log" 2>&1; then
+  if ! "${B[@]}" bud --layers --jobs 2 --rm=false --isolation chroot --pull=never \
+      --build-arg "BASE=$BASE_IMAGE" "${CA_ARGS[@]}" -f "$RW_SRC/images/$1/Dockerfile" \
+      -t "localhost/runwire-$1:test" "$RW_SRC" 2>&1 | stamp >"$TMP/build-$1.log"; then
     tail -n 40 "$TMP/build-$1.log" >&2
     log "buildah could not build images/$1/Dockerfile"
     exit 1
   fi
   lap "built images/$1 ($(grep -c -- '--> Using cache' "$TMP/build-$1.log") steps from the cache)"
 }
-# unpack IMG: the image as a runtime unpacks it (an OCI layout, then umoci): $TMP/IMG/rootfs
-# and $TMP/IMG/config.json.
+# export_image IMG: an OCI image layout, $TMP/oci-IMG.
+export_image() {
+  "${B[@]}" push -q -D "localhost/runwire-$1:test" "oci:$TMP/oci-$1:$1" >/dev/null
+}
+# unpack IMG: the layout unpacked by umoci: $TMP/IMG/rootfs and $TMP/IMG/config.json.
 unpack() {
-  "${B[@]}" push -q -D "localhost/runwire-$1:test" "oci:$TMP/oci-$1:$1" >/dev/null &&
-    umoci unpack --image "$TMP/oci-$1:$1" "$TMP/$1" >"$TMP/umoci-$1.log" 2>&1 ||
+  umoci unpack --image "$TMP/oci-$1:$1" "$TMP/$1" >"$TMP/umoci-$1.log" 2>&1 ||
     { cat "$TMP/umoci-$1.log" >&2; log "could not unpack $1 with umoci"; return 1; }
   chmod 0755 "$TMP/$1"   # the bundle directory is private to root
   rm -rf "$TMP/oci-$1"
 }
 
-# The runner first: its unpacking (the bigger one) overlaps control's build.
 build runner
-unpack runner &
-unpack_pid=$!
 build control
-wait "$unpack_pid" || exit 1
-unpack control
-lap "unpacked both with umoci"
+export_image runner
+export_image control
+lap "exported both as OCI image layouts"
 
-# Keep the layers this run used (every step's image is named in the build logs) and drop the
-# rest, so that the cache holds one generation; in the background, while the images run.
-prune_cache() {
+# The storage is tidied in the background while the images run. The working containers the
+# builds left go (--rm=false above: with vfs each is a full copy of its image, slow to delete),
+# and so does every image this run did not use (each step's image is named in the build
+# logs), so that the cache holds one generation of layers.
+tidy_cache() {
   local keep pass gone id
-  keep=$(grep -ohE -- '--> (Using cache )?[0-9a-f]{11,64}' "$TMP"/build-*.log | grep -oE '[0-9a-f]{11,64}$' | cut -c1-11 | sort -u)
-keep+=$'\n'$("${B[@]}" images --format '{{.ID}}' --filter reference='localhost/runwire-*' | cut -c1-11)
+  "${B[@]}" rm --all >/dev/null 2>&1 || true
+  keep=$(grep -ohE -- '--> (Using cache )?[0-9a-f]{11,64}' "$TMP"/build-*.log |
+    grep -oE '[0-9a-f]{11,64}$' | cut -c1-11 | sort -u)
+  keep+=$'\n'$("${B[@]}" images --format '{{.ID}}' --filter reference='localhost/runwire-*' | cut -c1-11)
   for pass in 1 2 3 4 5 6 7 8; do
     gone=0
     for id in $("${B[@]}" images -a --noheading --format '{{.ID}}' | cut -c1-11 | sort -u); do
@@ -156,8 +167,14 @@ keep+=$'\n'$("${B[@]}" images --format '{{.ID}}' --filter reference='localhost/r
     ((gone)) || break
   done
 }
-prune_cache &
-prune_pid=$!
+tidy_cache &
+tidy_pid=$!
+
+unpack runner &
+unpack_pid=$!
+unpack control
+wait "$unpack_pid" || exit 1
+lap "unpacked both with umoci"
 
 CTL=$TMP/control/rootfs
 RUN=$TMP/runner/rootfs
@@ -272,5 +289,5 @@ want=$(printf '%s\r\n' "$UID_SVC" /usr/bin/node /usr/local/bin/claude \
 check "a session runs as $UID_SVC with node and the pinned claude on its PATH" [ "$rc/$(cat "$TMP/env.out")" = "0/$want" ]
 [[ $FAILURES == 0 ]] || { log "session output:"; cat -A "$TMP/env.out" "$TMP/env.err" "$TMP"/runner-*.err >&2 || true; }
 lap "ran both images"
-wait "$prune_pid"
-lap "older layers dropped from the cache"
+wait "$tidy_pid"
+lap "working containers and older layers dropped from the cache"
