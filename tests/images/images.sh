@@ -152,12 +152,12 @@ lap "exported both as OCI image layouts"
 # builds left go (--rm=false above: with vfs each is a full copy of its image, slow to delete),
 # and so does every image this run did not use (each step's image is named in the build
 # logs), so that the cache holds one generation of layers.
+keep=$(grep -ohE -- '--> (Using cache )?[0-9a-f]{11,64}' "$TMP"/build-*.log |
+  grep -oE '[0-9a-f]{11,64}$' | cut -c1-11 | sort -u)
+keep+=$'\n'$("${B[@]}" images --format '{{.ID}}' --filter reference='localhost/runwire-*' | cut -c1-11)
 tidy_cache() {
-  local keep pass gone id
+  local pass gone id
   "${B[@]}" rm --all >/dev/null 2>&1 || true
-  keep=$(grep -ohE -- '--> (Using cache )?[0-9a-f]{11,64}' "$TMP"/build-*.log |
-    grep -oE '[0-9a-f]{11,64}$' | cut -c1-11 | sort -u)
-  keep+=$'\n'$("${B[@]}" images --format '{{.ID}}' --filter reference='localhost/runwire-*' | cut -c1-11)
   for pass in 1 2 3 4 5 6 7 8; do
     gone=0
     for id in $("${B[@]}" images -a --noheading --format '{{.ID}}' | cut -c1-11 | sort -u); do
@@ -169,6 +169,8 @@ tidy_cache() {
 }
 tidy_cache &
 tidy_pid=$!
+# a failure from here on still waits for it (lib.sh's cleanup then reports and exits)
+trap 'rc=$?; wait "$tidy_pid"; (exit $rc); cleanup' EXIT
 
 unpack runner &
 unpack_pid=$!
@@ -202,7 +204,7 @@ check "runner: no bubblewrap, compiler or npm" \
 check "runner: no setuid or setgid file" bash -c "[ -z \"\$(find '$RUN' -xdev -type f -perm /6000)\" ]"
 held=$(find "$RUN" -xdev \( -name .npmrc -o -name .git-credentials -o -name .netrc -o -name '.claude*' \
   -o -name '*.key' -o -name 'id_rsa*' -o -name 'id_ed25519*' -o -path '*/.docker/config.json' \) -print
-  find "$RUN/root" "$RUN/etc/ssl/private" -mindepth 1 ! -name .bashrc ! -name .profile -print)
+  find "$RUN/root" "$RUN/etc/ssl/private" -mindepth 1 ! -name .bashrc ! -name .profile -print 2>/dev/null || true)
 check "runner: nothing that holds a credential" [ -z "$held" ]
 [[ -z "$held" ]] || log "found: $held"
 
