@@ -39,6 +39,10 @@ void fleet_tick(struct control *ctl);
 /* The record other replicas see of `s` (new reference): {"owner", "replica", "view"}. */
 json_t *fleet_record(const struct session *s);
 void fleet_figures(const struct control *ctl, struct fleet_figures *out);
+/* The other replicas' figures as last read, {replica: {"waiting", "agents", "idleAgents",
+ * "live", "agentUrl" (when it advertises one)}}, borrowed until the next fleet tick; NULL
+ * when none were read within FLEET_FIGURES_TTL_MS. */
+json_t *fleet_other_figures(void);
 /* Drops what fleet.c holds (at shutdown, after the store is gone). */
 void fleet_free(void);
 
