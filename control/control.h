@@ -8,6 +8,7 @@
  *   relay.c         viewers (WS /ws/<id>): a cursor each into the stream
  *   retention.c     the data directory bounded in age and size
  *   agent_link.c    agents (WS /agent): claim, output in, ACK / input out
+ *   agent_redirect.c  where an idle external agent should go instead (agent_redirect.h)
  *   dispatcher.c    where agents come from: local children or elsewhere; credentials
  *   session_token.c one-time session JWTs
  *   kms_signer.c    Cloud KMS signs them on its worker thread (kms_signer.h)

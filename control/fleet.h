@@ -4,7 +4,8 @@
  * the memory store there is no other replica and nothing here runs.
  *
  * What is not shared yet: a session's stream and its agent stay on the replica that
- * created it (attach there; the recording is on its disk), and its waiting queue is its own.
+ * created it (attach there; the recording is on its disk), and its waiting queue is its own:
+ * external agents are moved to it instead (agent_redirect.h).
  */
 #ifndef RW_FLEET_H
 #define RW_FLEET_H
