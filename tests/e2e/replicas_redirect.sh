@@ -141,3 +141,31 @@ rc=0; RUNWIRE_CONFIG=none timeout 10 "$RW_BIN/runwire-control" --listen 127.0.0.
   --advertise-url "http://127.0.0.1:$PA/agent" >"$TMP/adv.err" 2>&1 || rc=$?
 check "--advertise-url http://...: control refuses to start" bash -c "[ $rc = 2 ] || [ $rc = 1 ]"
 check "and says what it wants" grep -q 'advertise-url wants ws://' "$TMP/adv.err"
+
+# ---- the agent's own checks, against a hostile control that redirects whatever it is told ----
+fake() { # fake NAME URL: a redirector on a free port; sets FAKE_PORT
+  python3 "$RW_SRC/tests/e2e/fake_redirector.py" "$TMP/$1.port" "$2" >"$TMP/$1.hellos" 2>"$TMP/$1.err" &
+  PIDS+=($!)
+  wait_for test -s "$TMP/$1.port"
+  FAKE_PORT=$(cat "$TMP/$1.port")
+}
+agent_at() { # agent_at NAME PORT: an agent dialling the fake for 3 s; its log in $TMP/NAME.agent
+  timeout 3 "$RW_BIN/runwire-agent" --control "ws://127.0.0.1:$2/agent" --token-file "$TMP/tok-1" \
+    --grace 10 >"$TMP/$1.agent" 2>&1 || true
+}
+fake self 'ws://127.0.0.1:{port}/agent'
+agent_at self "$FAKE_PORT"
+check "an agent follows at most 3 redirects (a control redirecting to itself forever)" \
+  [ "$(grep -c '"redirected"' "$TMP/self.agent")" = 3 ]
+check "then refuses the next one and says why" grep -q 'followed enough redirects' "$TMP/self.agent"
+check "its HELLOs counted 0, 1, 2, 3 redirects" \
+  bash -c "[ \"\$(jq -r .hello.redirects '$TMP/self.hellos' | head -4 | tr '\n' ' ')\" = '0 1 2 3 ' ]"
+for bad in 'http://127.0.0.1:{port}/agent' 'file:///etc/passwd' 'wss://127.0.0.1:{port}/agent' 'ws:///agent'; do
+  fake bad "$bad"
+  agent_at bad "$FAKE_PORT"
+  check "a redirect to $bad is refused by the agent" \
+    bash -c "grep -q '\"redirect_refused\"' '$TMP/bad.agent' && ! grep -q '\"redirected\"' '$TMP/bad.agent'"
+  check "which dials the same control again instead" [ "$(wc -l <"$TMP/bad.hellos")" -ge 2 ]
+  stop_pid "${PIDS[-1]}"
+  rm -f "$TMP/bad.port"
+done
