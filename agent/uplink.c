@@ -501,7 +501,7 @@ static const char *dial_url(const struct agent *a)
  * endpoint. */
 static void next_endpoint(struct agent *a)
 {
-	if (a->have_session)
+	if (a->have_session || a->stopping || !a->n_urls)
 		return;
 	if (a->stay) {
 		a->stay = 0;
@@ -622,9 +622,6 @@ void uplink_release(struct agent *a)
 	a->q_tail = NULL;
 	proto_reader_release(&a->rd);
 	a->stopping = true;
-	for (size_t i = 0; i < a->n_urls; i++)
-		free(a->urls[i]);
-	a->n_urls = 0;
 	if (a->ctx) {
 		/* timers live in the context: cancel them before it goes */
 		lws_sul_cancel(&a->sul_retry);
@@ -634,4 +631,8 @@ void uplink_release(struct agent *a)
 		lws_context_destroy(a->ctx);
 		a->ctx = NULL;
 	}
+	/* after the context: destroying it closes the link, whose callback looks at them */
+	for (size_t i = 0; i < a->n_urls; i++)
+		free(a->urls[i]);
+	a->n_urls = 0;
 }
