@@ -5,7 +5,8 @@
 # that dial only B: B redirects them to A, every session runs and exits 0, and a viewer on A
 # gets its output byte for byte. Figures forged into Redis by hand: two replicas each claiming
 # the other has work make an agent follow at most 3 redirects, then stay (and run a session
-# there); an advertised URL that is not ws:// is never handed out. `--control URL1,URL2` with
+# there); an idle agent on B moves once a session waits on A; an advertised URL that is not
+# ws:// is never handed out, and the agent refuses one from a hostile control. `--control URL1,URL2` with
 # URL1 dead connects to URL2; a ninth URL is one too many.
 source "$(dirname "$0")/lib.sh"
 command -v redis-server >/dev/null || { log "redis-server missing: run scripts/setup.sh"; exit 1; }
@@ -80,6 +81,21 @@ check "B redirected each agent to A (3 redirects)" [ "$(redirected_by "$LOG_B")"
 check "to A's advertised URL" bash -c "grep '\"agent_redirected\"' '$LOG_B' | grep -q 'ws://127.0.0.1:$PA/agent'"
 check "each agent followed one redirect" bash -c "for k in 1 2 3; do [ \$(grep -c '\"redirected\"' $TMP/agent-\$k.err) = 1 ] || exit 1; done"
 check "A redirected nobody" [ "$(redirected_by "$LOG_A")" = 0 ]
+
+# ---- an agent idle on B moves when a session comes to wait on A ----
+agent_bg "ws://127.0.0.1:$PB/agent"
+idle_pid=$AGENT_PID; idle_n=$AGENT_N
+check "an agent dialling B with nothing waiting anywhere stays on B (ready)" wait_for test -e "$TMP/ready-$idle_n"
+check "not redirected" bash -c "! grep -q '\"redirected\"' '$TMP/agent-$idle_n.err'"
+t0=$(date +%s%N)
+sid=$(api POST /api/sessions '{"command":"echo moved-while-idle"}' | jq -r .sessionId)
+rc=0; wait "$idle_pid" || rc=$?
+t1=$(date +%s%N)
+log "idle agent on B to session on A done in $(( (t1 - t0) / 1000000 )) ms"
+check "after a session waits on A, it is moved there, runs it and exits 0" [ "$rc" = 0 ]
+check "B moved it as an idle agent" grep -q '"why":"idle here, sessions wait there"' "$LOG_B"
+check "within AGENT_REDIRECT_IDLE_MS and two fleet ticks (5 s)" [ $(( (t1 - t0) / 1000000 )) -lt 5000 ]
+check "that session exited 0 on A" wait_for bash -c "[ \"\$(curl -s $A/api/sessions/$sid | jq -r '\"\(.state) \(.exitCode)\"')\" = 'exited 0' ]"
 
 # ---- forged: two replicas each claiming the other has work ----
 rcli SET runwire:replica:forged-a "{\"waiting\":5,\"idleAgents\":0,\"agents\":0,\"live\":5,\"agentUrl\":\"ws://127.0.0.1:$PA/agent\"}" >/dev/null
