@@ -94,7 +94,7 @@ struct agent {
 	int redirects;                /* redirects followed (AGENT_MAX_REDIRECTS) */
 	int stay;                     /* a redirect was refused: dial the same endpoint again */
 	int tls_ready;                /* OpenSSL initialised (some --control URL is wss) */
-	char host[256], path[256];
+	char host[256], path[AGENT_MAX_URL + 1];
 	int port, tls;
 	struct lws *ws;
 	int connected;

@@ -519,7 +519,7 @@ static void next_endpoint(struct agent *a)
  * link after it; the close dials the target at once. */
 static void on_redirect(struct agent *a, const char *url)
 {
-	char host[256], path[256];
+	char host[sizeof(a->host)], path[sizeof(a->path)];
 	int port, tls;
 
 	if (a->have_session || a->resume_pending)
@@ -550,7 +550,7 @@ static void on_redirect(struct agent *a, const char *url)
 static int parse_control_list(struct agent *a)
 {
 	const char *p = a->cfg.control_url;
-	char host[256], path[256];
+	char host[sizeof(a->host)], path[sizeof(a->path)];
 	int port, tls;
 
 	while (p && *p) {

@@ -185,3 +185,18 @@ for bad in 'http://127.0.0.1:{port}/agent' 'file:///etc/passwd' 'wss://127.0.0.1
   stop_pid "${PIDS[-1]}"
   rm -f "$TMP/bad.port"
 done
+
+# ---- URL lengths, one past the edge (AGENT_REDIRECT_MAX_URL, AGENT_MAX_URL: 512 bytes) ----
+url_of() { local head="ws://127.0.0.1:$DEAD/"; printf '%s%s' "$head" "$(head -c $(($1 - ${#head})) /dev/zero | tr '\0' a)"; }
+adv() { # adv URL: control's exit status within 2 s (124: it started)
+  local rc=0
+  RUNWIRE_CONFIG=none timeout 2 "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --data-dir "$TMP/x" \
+    --dispatcher external --runner-jwks-file "$TMP/jwks.json" --runner-issuer "$ISS" \
+    --advertise-url "$1" >"$TMP/adv.err" 2>&1 || rc=$?
+  echo "$rc"
+}
+check "--advertise-url of 512 bytes: control starts" [ "$(adv "$(url_of 512)")" = 124 ]
+check "--advertise-url of 513 bytes: refused" [ "$(adv "$(url_of 513)")" = 2 ]
+ctl() { local rc=0; timeout 2 "$RW_BIN/runwire-agent" --control "$1" --token-file "$TMP/tok-1" >"$TMP/len.err" 2>&1 || rc=$?; echo "$rc"; }
+check "a --control URL of 512 bytes: the agent dials it" [ "$(ctl "$(url_of 512)")" = 124 ]
+check "a --control URL of 513 bytes: refused at start" [ "$(ctl "$(url_of 513)")" = 1 ]
