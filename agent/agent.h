@@ -26,6 +26,10 @@
 #define AGENT_SEND_CHUNK (256u << 10)        /* output bytes in one OUTPUT frame */
 #define AGENT_MAX_EVENT_LINE (16u << 10)     /* one JSON line from RUNWIRE_EVENTS_FD */
 #define AGENT_MAX_QUEUED (1u << 20)          /* control frames waiting for the link */
+#define AGENT_MAX_CONTROL_URLS 8            /* endpoints in --control URL[,URL...] */
+#define AGENT_MAX_URL 512                    /* bytes of one control URL, or a redirect's */
+#define AGENT_MAX_REDIRECTS 3                /* redirects followed before a session; past it the
+					      * agent stays where it is (docs/protocol.md) */
 #define AGENT_MAX_TICKET 4096                /* runner credential's length */
 #define AGENT_MAX_INPUT_BUF (1u << 20)       /* input waiting for the pty */
 #define AGENT_PTY_DRAIN_SLACK (1u << 20)     /* output read past a full window at pty close */
@@ -43,7 +47,7 @@ struct agent_frame {
 };
 
 struct agent_config {
-	char *control_url;   /* ws[s]://host:port/agent */
+	char *control_url;   /* ws[s]://host:port/agent[,ws[s]://...] as given (--control) */
 	char *ticket;        /* runner credential, never logged, never given to the child */
 	char *token_file;    /* where it came from, re-read before a resume, or NULL */
 	char *work_root;     /* sessions run in work_root/<sessionId> */
@@ -82,7 +86,15 @@ struct agent {
 	int exit_status;     /* process exit status of the agent */
 
 	/* uplink */
-	char host[256], path[256];
+	char *urls[AGENT_MAX_CONTROL_URLS];  /* --control's endpoints, tried in turn (owned) */
+	size_t n_urls, url_index;     /* the one dialled next, unless a redirect is pending */
+	char redirect_url[AGENT_MAX_URL + 1]; /* a redirect's target: dialled next and kept while
+				       * its link holds a session; "" when none */
+	int redirect_pending;         /* the link closes because of a redirect: dial at once */
+	int redirects;                /* redirects followed (AGENT_MAX_REDIRECTS) */
+	int stay;                     /* a redirect was refused: dial the same endpoint again */
+	int tls_ready;                /* OpenSSL initialised (some --control URL is wss) */
+	char host[256], path[AGENT_MAX_URL + 1];
 	int port, tls;
 	struct lws *ws;
 	int connected;

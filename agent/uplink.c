@@ -22,6 +22,11 @@
 static const uint32_t uplink_backoff_ms[] = { 100, 200, 500, 1000, 2000, 5000 };
 
 static void uplink_connect(struct agent *a);
+static int parse_url(const char *url, int ws_only, char *host, size_t hostlen, int *port,
+		     char *path, size_t pathlen, int *tls);
+static const char *dial_url(const struct agent *a);
+static void next_endpoint(struct agent *a);
+static void on_redirect(struct agent *a, const char *url);
 
 void uplink_set_ready(struct agent *a, int ready)
 {
@@ -140,8 +145,9 @@ static void queue_hello(struct agent *a)
 
 	if (a->have_session)
 		refresh_credential(a);
-	hello = json_pack("{s:i, s:s, s:i}", "v", PROTO_VERSION, "ticket", a->cfg.ticket,
-				  "pid", (int)getpid());
+	/* "redirects" also tells control that this agent follows a redirect */
+	hello = json_pack("{s:i, s:s, s:i, s:i}", "v", PROTO_VERSION, "ticket", a->cfg.ticket,
+			  "pid", (int)getpid(), "redirects", a->redirects);
 
 	if (a->have_session)
 		json_object_set_new(hello, "resume",
@@ -214,8 +220,10 @@ static void on_connect_deadline(lws_sorted_usec_list_t *sul)
 
 	if (a->connected || a->done)
 		return;
-	log_warn("connect_timeout", "{s:i}", "seconds", UPLINK_CONNECT_TIMEOUT_S);
+	log_warn("connect_timeout", "{s:i, s:s}", "seconds", UPLINK_CONNECT_TIMEOUT_S, "url",
+		 dial_url(a));
 	a->ws = NULL;
+	next_endpoint(a);
 	schedule_retry(a);
 }
 
@@ -223,6 +231,13 @@ static void uplink_connect(struct agent *a)
 {
 	struct lws_client_connect_info i;
 
+	if (parse_url(dial_url(a), 0, a->host, sizeof(a->host), &a->port, a->path,
+		      sizeof(a->path), &a->tls)) {
+		/* checked before: only a redirect's target could fail here, and it was checked too */
+		a->redirect_url[0] = '\0';
+		schedule_retry(a);
+		return;
+	}
 	memset(&i, 0, sizeof(i));
 	i.context = a->ctx;
 	i.vhost = a->vh;
@@ -239,6 +254,7 @@ static void uplink_connect(struct agent *a)
 			 (lws_usec_t)UPLINK_CONNECT_TIMEOUT_S * LWS_US_PER_SEC);
 	if (!lws_client_connect_via_info(&i)) {
 		a->ws = NULL;
+		next_endpoint(a);
 		schedule_retry(a);
 	}
 }
@@ -272,6 +288,12 @@ static void handle_frame(struct agent *a, const struct proto_frame *f)
 		if (j) {
 			a->attempts = 0;
 			a->down_since_us = 0;
+		}
+		if (j && json_object_get(j, "redirect")) {
+			/* not accepted here: go where a session waits (control closes the link) */
+			on_redirect(a, json_string_value(json_object_get(j, "redirect")));
+			json_decref(j);
+			break;
 		}
 		if (j && !a->resume_pending && !a->have_session && !a->accepted) {
 			/* control accepted the credential: this agent is counted as idle now */
@@ -414,6 +436,13 @@ static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, vo
 			lws_cancel_service(a->ctx);
 			break;
 		}
+		if (a->redirect_pending) {
+			/* a redirect is no failure: dial its target now, backoff untouched */
+			a->redirect_pending = 0;
+			lws_sul_schedule(a->ctx, 0, &a->sul_retry, on_retry, 1);
+			break;
+		}
+		next_endpoint(a);
 		schedule_retry(a);
 		break;
 
@@ -432,28 +461,115 @@ static const struct lws_protocols uplink_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
-/* Splits ws[s]://host[:port]/path into the agent's fields. */
-static int parse_control_url(struct agent *a)
+/* Splits ws[s]://host[:port]/path (or http[s]://, as control's own URL is often written;
+ * with `ws_only` a redirect's target, ws or wss only) into the given fields. */
+static int parse_url(const char *url, int ws_only, char *host, size_t hostlen, int *port,
+		     char *path, size_t pathlen, int *tls)
 {
-	char buf[1024];
-	const char *prot, *addr, *path;
-	int port;
+	char buf[AGENT_MAX_URL + 1];
+	const char *prot, *addr, *p;
+	int n;
 
-	if (strlen(a->cfg.control_url) >= sizeof(buf))
+	if (!url || strlen(url) >= sizeof(buf))
 		return RW_EINVAL;
-	memcpy(buf, a->cfg.control_url, strlen(a->cfg.control_url) + 1);
-	if (lws_parse_uri(buf, &prot, &addr, &port, &path))
+	memcpy(buf, url, strlen(url) + 1);
+	if (lws_parse_uri(buf, &prot, &addr, &n, &p))
 		return RW_EINVAL;
-	if (!strcmp(prot, "wss") || !strcmp(prot, "https"))
-		a->tls = 1;
-	else if (strcmp(prot, "ws") && strcmp(prot, "http"))
+	if (!strcmp(prot, "wss") || (!ws_only && !strcmp(prot, "https")))
+		*tls = 1;
+	else if (!strcmp(prot, "ws") || (!ws_only && !strcmp(prot, "http")))
+		*tls = 0;
+	else
 		return RW_EINVAL;
-	if (!*addr || strlen(addr) >= sizeof(a->host))
+	if (!*addr || strlen(addr) >= hostlen || strlen(p) + 2 > pathlen)
 		return RW_EINVAL;
-	snprintf(a->host, sizeof(a->host), "%s", addr);
-	a->port = port ? port : (a->tls ? 443 : 80);
-	snprintf(a->path, sizeof(a->path), "/%s", path);
+	snprintf(host, hostlen, "%s", addr);
+	*port = n ? n : (*tls ? 443 : 80);
+	snprintf(path, pathlen, "/%s", p);
 	return RW_OK;
+}
+
+/* The endpoint dialled next: a redirect's target, else the list's current one. */
+static const char *dial_url(const struct agent *a)
+{
+	return a->redirect_url[0] ? a->redirect_url : a->urls[a->url_index];
+}
+
+/* After a link that ended without a redirect: an agent holding a session redials the
+ * endpoint that gave it (the session lives on that replica); one refused a redirect stays
+ * once more; any other leaves a redirect's target for the list, or moves to the list's next
+ * endpoint. */
+static void next_endpoint(struct agent *a)
+{
+	if (a->have_session || a->stopping || !a->n_urls)
+		return;
+	if (a->stay) {
+		a->stay = 0;
+		return;
+	}
+	if (a->redirect_url[0])
+		a->redirect_url[0] = '\0';
+	else
+		a->url_index = (a->url_index + 1) % a->n_urls;
+}
+
+/* HELLO {"redirect": URL} from control (docs/protocol.md): another replica's sessions wait
+ * for an agent. Followed at most AGENT_MAX_REDIRECTS times, to ws:// or wss:// only (wss
+ * verified as any wss link), and never by an agent that holds a session. Control closes the
+ * link after it; the close dials the target at once. */
+static void on_redirect(struct agent *a, const char *url)
+{
+	char host[sizeof(a->host)], path[sizeof(a->path)];
+	int port, tls;
+
+	if (a->have_session || a->resume_pending)
+		return;
+	if (!url || parse_url(url, 1, host, sizeof(host), &port, path, sizeof(path), &tls)) {
+		log_warn("redirect_refused", "{s:s}", "reason", "not a ws:// or wss:// URL");
+		a->stay = 1;
+		return;
+	}
+	if (tls && !a->tls_ready) {
+		log_warn("redirect_refused", "{s:s}", "reason", "wss target, and TLS not set up (no --control URL is wss)");
+		a->stay = 1;
+		return;
+	}
+	if (a->redirects >= AGENT_MAX_REDIRECTS) {
+		log_warn("redirect_refused", "{s:s, s:i}", "reason", "followed enough redirects",
+			 "redirects", a->redirects);
+		a->stay = 1;
+		return;
+	}
+	a->redirects++;
+	snprintf(a->redirect_url, sizeof(a->redirect_url), "%s", url);
+	a->redirect_pending = 1;
+	log_info("redirected", "{s:s, s:i}", "to", url, "redirects", a->redirects);
+}
+
+/* Splits --control's comma-separated list into a->urls, each checked. */
+static int parse_control_list(struct agent *a)
+{
+	const char *p = a->cfg.control_url;
+	char host[sizeof(a->host)], path[sizeof(a->path)];
+	int port, tls;
+
+	while (p && *p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		char *u;
+
+		if (a->n_urls == AGENT_MAX_CONTROL_URLS || !n || n > AGENT_MAX_URL)
+			return RW_EINVAL;
+		u = strndup(p, n);
+		if (!u)
+			return RW_ENOMEM;
+		a->urls[a->n_urls++] = u;
+		if (parse_url(u, 0, host, sizeof(host), &port, path, sizeof(path), &tls))
+			return RW_EINVAL;
+		a->tls_ready |= tls;
+		p = comma ? comma + 1 : NULL;
+	}
+	return a->n_urls ? RW_OK : RW_EINVAL;
 }
 
 int uplink_start(struct agent *a)
@@ -467,8 +583,9 @@ int uplink_start(struct agent *a)
 		.secs_since_valid_hangup = 30,
 	};
 
-	if (parse_control_url(a)) {
-		log_error("bad_control_url", "{s:s}", "url", a->cfg.control_url);
+	if (parse_control_list(a)) {
+		log_error("bad_control_url", "{s:s, s:i}", "url", a->cfg.control_url, "most",
+			  AGENT_MAX_CONTROL_URLS);
 		return RW_EINVAL;
 	}
 	all[0] = uplink_protocols[0];
@@ -481,7 +598,7 @@ int uplink_start(struct agent *a)
 	info.protocols = all;
 	/* OpenSSL only for wss: its initialisation loads the system's CA store, a megabyte and
 	 * more of the agent's memory that a ws:// link never uses */
-	info.options = a->tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
+	info.options = a->tls_ready ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 	info.user = a;
 	info.retry_and_idle_policy = &retry;
 	info.client_ssl_ca_filepath = a->cfg.ca_file;
@@ -514,4 +631,8 @@ void uplink_release(struct agent *a)
 		lws_context_destroy(a->ctx);
 		a->ctx = NULL;
 	}
+	/* after the context: destroying it closes the link, whose callback looks at them */
+	for (size_t i = 0; i < a->n_urls; i++)
+		free(a->urls[i]);
+	a->n_urls = 0;
 }

@@ -24,6 +24,7 @@ add_executable(runwire-control
   control/store_memory.c
   control/store_redis.c
   control/fleet.c
+  control/agent_redirect.c
   control/runner_auth.c
 )
 target_link_libraries(runwire-control PRIVATE rw_common PkgConfig::LWS PkgConfig::JWT

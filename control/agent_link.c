@@ -7,6 +7,7 @@
  * runner the session was assigned to, answers with the offset it holds and the agent
  * resends from there. EXIT ends the session; control acknowledges the total and closes the link.
  */
+#include "control/agent_redirect.h"
 #include "control/control.h"
 #include "common/log.h"
 #include "common/rw.h"
@@ -47,6 +48,9 @@ struct agent_link {
 	size_t q_bytes;
 	int ack_due;                   /* send ACK(s->stream.end): what the log holds */
 	int closing;                   /* close once the queue is flushed */
+	int follows;                   /* redirects the agent followed before this link (its
+					* HELLO's "redirects"); -1: it cannot follow one */
+	int redirected;                /* told to go elsewhere: counted nowhere, closing */
 };
 
 static struct link_frame *frame_alloc(size_t len)
@@ -205,7 +209,7 @@ size_t agent_link_count(const struct control *ctl, int idle_only)
 	size_t n = 0;
 
 	for (const struct agent_link *l = ctl->agents; l; l = l->next)
-		if (l->authed && (!idle_only || l->idle))
+		if (l->authed && !l->redirected && (!idle_only || l->idle))
 			n++;
 	return n;
 }
@@ -273,6 +277,49 @@ static const char *resume_refusal(struct control *ctl, struct session *s, const 
 	if (r)
 		return *retry ? "credential cannot be checked yet" : "credential is not the session's runner's";
 	return NULL;
+}
+
+/* Sends `l` (an idle external agent) to `url`, another replica's advertised URL: HELLO
+ * {"v":1, "redirect":url}, then the close. Its claim here is given back: it claimed nothing
+ * on this replica, and may come back to it later. */
+static void link_redirect(struct agent_link *l, const char *url, const char *why)
+{
+	l->idle = 0;
+	l->redirected = 1;
+	dispatcher_release(l->ctl->disp, &l->who);
+	link_queue_json(l, PROTO_HELLO, json_pack("{s:i, s:s}", "v", PROTO_VERSION, "redirect", url));
+	l->closing = 1;
+	lws_callback_on_writable(l->wsi);
+	log_info("agent_redirected", "{s:i, s:s, s:i, s:s}", "agent_pid", l->pid, "to", url,
+		 "follows", l->follows, "why", why);
+}
+
+/* Whether `l` may be sent elsewhere: an external agent that can follow and has not reached
+ * the bound. */
+static int link_may_redirect(const struct agent_link *l)
+{
+	return l->ctl->cfg.advertise_url && !l->who.local && l->follows >= 0 &&
+	       l->follows < AGENT_REDIRECT_MAX_FOLLOWS;
+}
+
+void agent_link_redirect_idle(struct control *ctl)
+{
+	static int64_t last_ms;
+	int64_t now = rw_now_ms();
+	const char *url;
+
+	if (!ctl->cfg.advertise_url || now - last_ms < AGENT_REDIRECT_IDLE_MS / 4)
+		return;
+	last_ms = now;
+	for (struct agent_link *l = ctl->agents; l; l = l->next) {
+		if (!l->idle || l->closing || !link_may_redirect(l) ||
+		    now - l->idle_since_ms < AGENT_REDIRECT_IDLE_MS)
+			continue;
+		url = agent_redirect_pick(ctl);
+		if (!url)
+			return;
+		link_redirect(l, url, "idle here, sessions wait there");
+	}
 }
 
 /* HELLO from an agent: credential, then either idle or resuming its session. */
@@ -355,7 +402,17 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 	l->idle = 1;
 	l->idle_since_ms = rw_now_ms();
 	l->pid = (int)json_integer_value(json_object_get(j, "pid"));
+	/* an agent that says how many redirects it followed can follow one (older ones do not) */
+	l->follows = json_is_integer(json_object_get(j, "redirects")) ?
+			     (int)json_integer_value(json_object_get(j, "redirects")) : -1;
 	json_decref(j);
+	if (link_may_redirect(l)) {
+		const char *url = agent_redirect_pick(ctl);
+		if (url) {
+			link_redirect(l, url, "nothing waits here, sessions wait there");
+			return;
+		}
+	}
 	/* the answer tells the agent it is counted as idle: only now does it call itself Ready
 	 * (--ready-file), so a scaler never sees a Ready runner that /api/queue does not count */
 	link_queue_json(l, PROTO_HELLO, json_pack("{s:i}", "v", PROTO_VERSION));

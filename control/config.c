@@ -2,6 +2,7 @@
  * and a key in the --config JSON file; precedence is flag > environment > file > default.
  */
 #include "control/control.h"
+#include "control/agent_redirect.h"
 #include "control/google_certs.h"
 #include "control/retention.h"
 #include "common/rw.h"
@@ -45,6 +46,8 @@ static const struct opt_def opt_defs[] = {
 	  "bearer token (16 to 4096 characters) the internal listener requires; optional only when --internal-listen is loopback" },
 	{ "warm-target", "RUNWIRE_WARM_TARGET", "warmTarget", OPT_INT, 0, CONTROL_MAX_WARM_TARGET, OFF(warm_target), "N",
 	  "--dispatcher external: idle runners to keep connected; /api/queue's demand counts them (default 0; the local dispatcher uses --local-runners)" },
+	{ "advertise-url", "RUNWIRE_ADVERTISE_URL", "advertiseUrl", OPT_STR, 0, 0, OFF(advertise_url), "URL",
+	  "--dispatcher external with a shared store: ws[s]://HOST:PORT/agent at which agents reach this replica itself (not through a load balancer); published to the other replicas, which redirect idle agents here while sessions wait here" },
 	{ "local-runners", "RUNWIRE_LOCAL_RUNNERS", "localRunners", OPT_INT, 0, 1024, OFF(local_runners), "N",
 	  "local agents kept warm (default 1)" },
 	{ "max-runners", "RUNWIRE_MAX_RUNNERS", "maxRunners", OPT_INT, 1, 4096, OFF(max_runners), "N",
@@ -408,6 +411,16 @@ int config_load(struct control_config *cfg, int argc, char **argv)
 				"dispatcher keeps --local-runners warm itself\n");
 		return RW_EINVAL;
 	}
+	if (cfg->advertise_url && agent_redirect_check_url(cfg->advertise_url)) {
+		fprintf(stderr, "runwire-control: --advertise-url wants ws://HOST[:PORT]/PATH or "
+				"wss://... (at most %d bytes)\n", AGENT_REDIRECT_MAX_URL);
+		return RW_EINVAL;
+	}
+	if (cfg->advertise_url && !cfg->external) {
+		fprintf(stderr, "runwire-control: --advertise-url is for --dispatcher external: local "
+				"agents hold a ticket only this replica knows\n");
+		return RW_EINVAL;
+	}
 	if (cfg->internal_token_file && !cfg->internal_host) {
 		fprintf(stderr, "runwire-control: --internal-token-file needs --internal-listen\n");
 		return RW_EINVAL;
@@ -453,6 +466,7 @@ void config_release(struct control_config *cfg)
 	free(cfg->agent_path);
 	free(cfg->port_file);
 	free(cfg->public_url);
+	free(cfg->advertise_url);
 	free(cfg->firebase_project);
 	free(cfg->firebase_certs_url);
 	free(cfg->firebase_emulator);

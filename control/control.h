@@ -9,6 +9,7 @@
  *   relay.c         viewers (WS /ws/<id>): a cursor each into the stream
  *   retention.c     the data directory bounded in age and size
  *   agent_link.c    agents (WS /agent): claim, output in, ACK / input out
+ *   agent_redirect.c  where an idle external agent should go instead (agent_redirect.h)
  *   dispatcher.c    where agents come from: local children or elsewhere; credentials
  *   session_token.c one-time session JWTs
  *   kms_signer.c    Cloud KMS signs them on its worker thread (kms_signer.h)
@@ -91,6 +92,8 @@ struct control_config {
 	char *agent_path;         /* runwire-agent binary for local runners */
 	char *port_file;          /* write the bound port here once listening */
 	char *public_url;         /* how agents reach us (default ws://listen/agent) */
+	char *advertise_url;      /* --advertise-url: ws[s]:// where external agents reach this
+				   * replica itself (agent_redirect.h), or NULL: no redirects */
 	size_t scrollback;
 	int64_t retention_s;      /* ended sessions are deleted after this long */
 	uint64_t max_data_bytes;  /* the data directory is kept below this, oldest first */
@@ -296,6 +299,9 @@ int agent_link_send_signal(struct agent_link *l, int signo);
 /* Idle agents waiting for a session. */
 struct agent_link *agent_link_pop_idle(struct control *ctl);
 size_t agent_link_count(const struct control *ctl, int idle_only);
+/* From control's tick: idle external agents held here a while go where sessions wait
+ * (agent_redirect.h). Does nothing without --advertise-url. */
+void agent_link_redirect_idle(struct control *ctl);
 /* The agent process behind a local link exited: fail its session now. */
 void agent_link_runner_gone(struct control *ctl, int agent_id, const char *why);
 
@@ -313,6 +319,9 @@ int dispatcher_authenticate(struct dispatcher *d, const char *credential,
  * what the holder presented. 0 or RW_EAUTH. */
 int dispatcher_check_holder(struct dispatcher *d, const char *credential,
 			    const struct agent_identity *holder);
+/* Gives back what authenticating `who` consumed (an external pod's one claim), for an agent
+ * that leaves this replica without a session (a redirect). */
+void dispatcher_release(struct dispatcher *d, const struct agent_identity *who);
 /* Pairs waiting sessions with idle agents and spawns local agents as needed. */
 void dispatcher_run(struct control *ctl);
 /* Called from control's periodic tick: reaps local agents, keeps the pool warm. */

@@ -257,6 +257,12 @@ int dispatcher_authenticate(struct dispatcher *d, const char *credential,
 	return RW_EAUTH;
 }
 
+void dispatcher_release(struct dispatcher *d, const struct agent_identity *who)
+{
+	if (!who->local && who->pod_uid[0] && d->ra)
+		runner_auth_release(d->ra, who->pod_uid);
+}
+
 int dispatcher_check_holder(struct dispatcher *d, const char *credential,
 			    const struct agent_identity *holder)
 {

@@ -140,12 +140,21 @@ static void put_figures(struct control *ctl)
 	j = json_pack("{s:I, s:I, s:I, s:I}", "waiting", (json_int_t)f.waiting, "agents",
 		      (json_int_t)f.agents, "idleAgents", (json_int_t)f.idle_agents, "live",
 		      (json_int_t)f.live);
+	if (ctl->cfg.advertise_url)   /* where agents reach this replica (agent_redirect.h) */
+		json_object_set_new(j, "agentUrl", json_string(ctl->cfg.advertise_url));
 	store_replica_put(ctl->store, ctl->replica, j, FLEET_FIGURES_TTL_MS);
 	json_decref(j);
 	if (!F.reading) {
 		F.reading = 1;
 		store_replica_all(ctl->store, on_replicas, ctl);
 	}
+}
+
+json_t *fleet_other_figures(void)
+{
+	if (!F.others || rw_now_ms() - F.others_ms > FLEET_FIGURES_TTL_MS)
+		return NULL;
+	return F.others;
 }
 
 void fleet_free(void)

@@ -4,7 +4,8 @@
  * the memory store there is no other replica and nothing here runs.
  *
  * What is not shared yet: a session's stream and its agent stay on the replica that
- * created it (attach there; the recording is on its disk), and its waiting queue is its own.
+ * created it (attach there; the recording is on its disk), and its waiting queue is its own:
+ * external agents are moved to it instead (agent_redirect.h).
  */
 #ifndef RW_FLEET_H
 #define RW_FLEET_H
@@ -39,6 +40,10 @@ void fleet_tick(struct control *ctl);
 /* The record other replicas see of `s` (new reference): {"owner", "replica", "view"}. */
 json_t *fleet_record(const struct session *s);
 void fleet_figures(const struct control *ctl, struct fleet_figures *out);
+/* The other replicas' figures as last read, {replica: {"waiting", "agents", "idleAgents",
+ * "live", "agentUrl" (when it advertises one)}}, borrowed until the next fleet tick; NULL
+ * when none were read within FLEET_FIGURES_TTL_MS. */
+json_t *fleet_other_figures(void);
 /* Drops what fleet.c holds (at shutdown, after the store is gone). */
 void fleet_free(void);
 

@@ -331,3 +331,12 @@ int runner_auth_claim(struct runner_auth *ra, const char *token, int64_t now_s, 
 		ra->n_used++;
 	return RW_OK;
 }
+
+void runner_auth_release(struct runner_auth *ra, const char *pod_uid)
+{
+	/* the slot is emptied in place: the ring's order only decides which claim is forgotten
+	 * first when it is full, and an empty slot matches no pod */
+	for (size_t i = 0; i < ra->n_used; i++)
+		if (!strcmp(ra->used[i], pod_uid))
+			ra->used[i][0] = '\0';
+}

@@ -62,6 +62,10 @@ int runner_auth_verify(struct runner_auth *ra, const char *token, int64_t now_s,
 int runner_auth_claim(struct runner_auth *ra, const char *token, int64_t now_s, char *pod_uid,
 		      size_t pod_uid_len, char *reason, size_t reasonlen);
 
+/* Forgets that `pod_uid` claimed (its agent left without a session: a redirect), so that
+ * the pod may claim here again. */
+void runner_auth_release(struct runner_auth *ra, const char *pod_uid);
+
 /* Whether a credential looks like a JWT (three dot-separated segments). */
 int runner_auth_is_jwt(const char *credential);
 

@@ -108,6 +108,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	struct control *ctl = lws_container_of(sul, struct control, sul_tick);
 	dispatcher_tick(ctl);
 	fleet_tick(ctl);
+	agent_link_redirect_idle(ctl);
 	check_lost_runners(ctl);
 	if (ctl->ret)
 		retention_tick(ctl->ret, rw_now_ms());

@@ -361,7 +361,7 @@ function check(objs, overlay) {
 
   // control
   const dep = one('Deployment', CONTROL);
-  let internalPort;
+  let internalPort, advertisePort;
   if (!dep) errors.push(`Deployment/${CONTROL} missing`);
   else {
     const fail = failer(dep);
@@ -426,6 +426,20 @@ function check(objs, overlay) {
       internalPort = Number(il.split(':').pop());
       if (!internalPort) fail('--internal-listen ADDR:PORT missing');
       if (argValue(c, '--dispatcher') !== 'external') fail('--dispatcher must be external (KEDA)');
+      // Runners land on any replica behind the Service; sessions wait on the replica that
+      // created them. Each replica advertises its own pod's address (downward API), so that
+      // another replica can send an idle runner there (docs/operations.md).
+      const listenPort = Number((argValue(c, '--listen') || '').split(':').pop());
+      const adv = argValue(c, '--advertise-url');
+      const am = (adv || '').match(/^ws:\/\/\$\((\w+)\):(\d+)\/agent$/);
+      if (!am) fail('--advertise-url must be ws://$(POD_IP):PORT/agent (this pod, not the Service)');
+      else {
+        const e = (c.env || []).find((x) => x.name === am[1]);
+        if (!e || (((e.valueFrom || {}).fieldRef || {}).fieldPath !== 'status.podIP'))
+          fail(`--advertise-url: $(${am[1]}) must come from the downward API (fieldRef status.podIP)`);
+        advertisePort = Number(am[2]);
+        if (advertisePort !== listenPort) fail(`--advertise-url port ${advertisePort} is not --listen's ${listenPort}`);
+      }
     }
     const pdb = byKind('PodDisruptionBudget').find((p) => matches(((p.spec || {}).selector || {}).matchLabels, podLabels));
     if (!pdb) fail('no PodDisruptionBudget selects control');
@@ -531,6 +545,23 @@ function check(objs, overlay) {
             || !(b.except || []).includes('169.254.0.0/16')))
           fail(`egress[${i}] HTTPS must exclude the private ranges and the metadata server`);
       }
+    }
+  }
+
+  // Runners reach control pods directly on the advertised port (a redirect), both ways.
+  if (advertisePort) {
+    const toPods = (r) => (r.to || []).some((x) => x.podSelector && !x.namespaceSelector &&
+      matches(x.podSelector.matchLabels, ctlLabels)) &&
+      (r.ports || []).some((x) => (x.protocol || 'TCP') === 'TCP' && x.port === advertisePort);
+    for (const p of np)
+      if (!(p.spec.egress || []).some(toPods))
+        failer(p)(`runners must reach control pods directly on ${advertisePort} (--advertise-url)`);
+    for (const p of byKind('NetworkPolicy').filter((x) => matches(((x.spec || {}).podSelector || {}).matchLabels, ctlLabels) &&
+                                                        ((x.spec || {}).policyTypes || []).includes('Ingress'))) {
+      const lets = (p.spec.ingress || []).some((r) =>
+        (!(r.ports || []).length || r.ports.some((x) => (x.protocol || 'TCP') === 'TCP' && x.port === advertisePort)) &&
+        (!(r.from || []).length || r.from.some((f) => f.podSelector && !f.namespaceSelector && matches(f.podSelector.matchLabels, runnerLabels))));
+      if (!lets) failer(p)(`control pods must accept runners on ${advertisePort} (--advertise-url)`);
     }
   }
 
