@@ -22,6 +22,10 @@
  *   runwire:replicas              set of replica ids; ids whose figures expired are pruned
  *   runwire:stream:<id>           a session's stream: XADD with the entry's number as ID
  *                                 (<n>-0), fields k (kind), o (offset), d (bytes); MAXLEN
+ *   runwire:input:<id>            a session's input from writers on other replicas: a list
+ *                                 (RPUSH, LPOP in a script), at most STORE_INPUT_MAX_ENTRIES
+ *   runwire:inputs:<replica>      set of the replica's sessions with input waiting
+ *   runwire:wake:<replica>        pub/sub channel: a session's input became non-empty
  * The list and put scripts touch keys they build themselves (one Redis, not a Cluster).
  */
 #include "control/store_backend.h"
@@ -79,6 +83,25 @@ static const char replicas_script[] =
 	"  if v then if #out < 2 * tonumber(ARGV[2]) then out[#out + 1] = id out[#out + 1] = v end "
 	"  else redis.call('SREM', KEYS[1], id) end "
 	"end return out";
+/* KEYS[1] a session's input, KEYS[2] its holder's set of sessions with input; ARGV: entry,
+ * most held, ttl, session id, the holder's wake channel. Wakes the holder when the session
+ * joins the set (input was empty): the holder takes until it is empty again. */
+static const char input_push_script[] =
+	"if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end "
+	"redis.call('RPUSH', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], ARGV[3]) "
+	"if redis.call('SADD', KEYS[2], ARGV[4]) == 1 then redis.call('PUBLISH', ARGV[5], ARGV[4]) end "
+	"redis.call('EXPIRE', KEYS[2], ARGV[3]) return 1";
+/* KEYS as above; ARGV: most bytes, most entries, session id. Oldest first; at least one. */
+static const char input_take_script[] =
+	"local out = {} local used = 0 "
+	"while #out < tonumber(ARGV[2]) do "
+	"  local v = redis.call('LINDEX', KEYS[1], 0) "
+	"  if not v then break end "
+	"  if #out > 0 and used + #v > tonumber(ARGV[1]) then break end "
+	"  redis.call('LPOP', KEYS[1]) out[#out + 1] = v used = used + #v "
+	"end "
+	"if redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[3]) end "
+	"return out";
 #define STORE_REDIS_INBOX_TTL_S 600     /* a dead replica's inbox goes after this */
 
 enum req_kind { REQ_INTERNAL = 0, REQ_LIMIT, REQ_ONCE, REQ_JSON, REQ_ENTRIES };
@@ -100,6 +123,14 @@ struct req {
 	void *arg;
 };
 
+/* One connection to Redis and the loop's handle on its socket. */
+struct rconn {
+	struct store_redis *r;
+	redisAsyncContext *ac;     /* NULL while down */
+	struct lws *wsi;           /* the loop's handle on ac's socket */
+	int64_t since_ms;          /* the subscription's connect started */
+};
+
 struct store_redis {
 	char host[256];            /* as given */
 	char addr[64];             /* resolved at start: connects never resolve */
@@ -107,8 +138,11 @@ struct store_redis {
 	char *password;            /* NULL: no AUTH */
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
-	redisAsyncContext *ac;     /* NULL while down */
-	struct lws *wsi;           /* the loop's handle on ac's socket */
+	struct rconn c;            /* commands, pipelined */
+	struct rconn sub;          /* SUBSCRIBEd to this replica's wake channel (input_watch) */
+	void (*wake)(void *arg, const char *id);
+	void *wake_arg;
+	char wake_chan[STORE_MAX_KEY + 64];
 	int ready;                 /* connected, AUTH and SELECT accepted, PING answered */
 	int ping_out;              /* a watchdog PING awaits its answer */
 	int64_t since_ms;          /* connect started, or the PING went out */
@@ -132,6 +166,8 @@ void *store_redis_new(const char *host, int port, int db, const char *password)
 	r->port = port;
 	r->db = db;
 	r->backoff_ms = STORE_REDIS_BACKOFF_MIN_MS;
+	r->c.r = r;
+	r->sub.r = r;
 	if (password && !(r->password = strdup(password))) {
 		free(r);
 		return NULL;
@@ -143,21 +179,21 @@ void *store_redis_new(const char *host, int port, int db, const char *password)
 
 static void ev_add_write(void *privdata);
 
-static int ensure_wsi(struct store_redis *r)
+static int ensure_wsi(struct rconn *c)
 {
 	lws_sock_file_fd_type fd;
 
-	if (r->wsi || !r->ac)
-		return r->wsi ? 0 : -1;
-	fd.filefd = dup(r->ac->c.fd);
+	if (c->wsi || !c->ac)
+		return c->wsi ? 0 : -1;
+	fd.filefd = dup(c->ac->c.fd);
 	if (fd.filefd < 0)
 		return -1;
-	r->wsi = lws_adopt_descriptor_vhost(r->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "rw-store", NULL);
-	if (!r->wsi) {
+	c->wsi = lws_adopt_descriptor_vhost(c->r->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "rw-store", NULL);
+	if (!c->wsi) {
 		close(fd.filefd);
 		return -1;
 	}
-	lws_set_opaque_user_data(r->wsi, r);
+	lws_set_opaque_user_data(c->wsi, c);
 	return 0;
 }
 
@@ -173,10 +209,10 @@ static void ev_del_read(void *privdata)
 
 static void ev_add_write(void *privdata)
 {
-	struct store_redis *r = privdata;
+	struct rconn *c = privdata;
 
-	if (!ensure_wsi(r))
-		lws_callback_on_writable(r->wsi);
+	if (!ensure_wsi(c))
+		lws_callback_on_writable(c->wsi);
 }
 
 static void ev_del_write(void *privdata)
@@ -188,36 +224,36 @@ static void ev_del_write(void *privdata)
  * close path, never inside this hook). */
 static void ev_cleanup(void *privdata)
 {
-	struct store_redis *r = privdata;
+	struct rconn *c = privdata;
 
-	if (r->wsi) {
-		lws_set_opaque_user_data(r->wsi, NULL);
-		lws_set_timeout(r->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-		r->wsi = NULL;
+	if (c->wsi) {
+		lws_set_opaque_user_data(c->wsi, NULL);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+		c->wsi = NULL;
 	}
 }
 
 static int callback_store(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			  void *in, size_t len)
 {
-	struct store_redis *r = lws_get_opaque_user_data(wsi);
+	struct rconn *c = lws_get_opaque_user_data(wsi);
 
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
-		if (!r || !r->ac)
+		if (!c || !c->ac)
 			return -1;
-		redisAsyncHandleRead(r->ac);
+		redisAsyncHandleRead(c->ac);
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-		if (!r || !r->ac)
+		if (!c || !c->ac)
 			return -1;
-		redisAsyncHandleWrite(r->ac);
+		redisAsyncHandleWrite(c->ac);
 		break;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		/* lws 4.1 closes an adopted descriptor itself (strace: a close here was a second
 		 * close, EBADF) */
-		if (r && r->wsi == wsi)
-			r->wsi = NULL;   /* lws dropped it: the watchdog reconnects */
+		if (c && c->wsi == wsi)
+			c->wsi = NULL;   /* lws dropped it: the watchdog reconnects */
 		break;
 	default:
 		break;
@@ -235,7 +271,7 @@ static void on_retry(lws_sorted_usec_list_t *sul)
 {
 	struct store_redis *r = lws_container_of(sul, struct store_redis, sul_retry);
 
-	if (!r->ac && !r->stopping)
+	if (!r->c.ac && !r->stopping)
 		connect_now(r);
 }
 
@@ -252,9 +288,9 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 {
 	struct store_redis *r = ac->data;
 
-	if (r->ac != ac)
+	if (r->c.ac != ac)
 		return;
-	r->ac = NULL;
+	r->c.ac = NULL;
 	r->ready = 0;
 	r->ping_out = 0;
 	if (!r->stopping) {
@@ -269,10 +305,10 @@ static void on_connect(const redisAsyncContext *ac, int status)
 {
 	struct store_redis *r = ac->data;
 
-	if (status == REDIS_OK || r->ac != ac)
+	if (status == REDIS_OK || r->c.ac != ac)
 		return;
 	/* hiredis frees the context after this returns */
-	r->ac = NULL;
+	r->c.ac = NULL;
 	r->ready = 0;
 	if (!r->logged_down)
 		log_warn("store_unavailable", "{s:s, s:s, s:i, s:s}", "store", "redis", "host", r->host,
@@ -345,7 +381,7 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	redisReply *rep = reply;
 	const char *what = privdata;
 
-	if (!rep || r->ac != ac)
+	if (!rep || r->c.ac != ac)
 		return;   /* the connection went: on_disconnect says so */
 	if (rep->type == REDIS_REPLY_ERROR) {
 		/* Redis' own words ("WRONGPASS ...", "NOAUTH ..."), which never hold the password;
@@ -385,9 +421,9 @@ static void connect_now(struct store_redis *r)
 		schedule_retry(r);
 		return;
 	}
-	r->ac = ac;
+	r->c.ac = ac;
 	ac->data = r;
-	ac->ev.data = r;
+	ac->ev.data = &r->c;
 	ac->ev.addRead = ev_add_read;
 	ac->ev.delRead = ev_del_read;
 	ac->ev.addWrite = ev_add_write;
@@ -404,7 +440,92 @@ static void connect_now(struct store_redis *r)
 	if (r->db)
 		redisAsyncCommand(ac, on_setup_reply, (void *)"SELECT", "SELECT %d", r->db);
 	redisAsyncCommand(ac, on_setup_reply, (void *)"PING", "PING");
-	ensure_wsi(r);
+	ensure_wsi(&r->c);
+}
+
+/* ---- the subscription: wakes for input (store_input_watch) ----
+ * A connection of its own (a subscribed connection takes no other commands), opened once
+ * the command connection is ready and again by the watchdog whenever it is gone. A wake
+ * missed meanwhile is not lost: the subscription's confirmation wakes with id NULL and the
+ * holder reads the whole set, as it also does every FLEET_TICK_MS. */
+
+static void sub_drop(struct store_redis *r)
+{
+	if (r->sub.ac) {
+		redisAsyncContext *ac = r->sub.ac;
+		r->sub.ac = NULL;
+		redisAsyncFree(ac);
+	}
+}
+
+static void on_sub_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct store_redis *r = ac->data;
+
+	if (r->sub.ac == ac)
+		r->sub.ac = NULL;
+}
+
+static void on_sub_connect(const redisAsyncContext *ac, int status)
+{
+	struct store_redis *r = ac->data;
+
+	if (status != REDIS_OK && r->sub.ac == ac)
+		r->sub.ac = NULL;   /* hiredis frees it; the watchdog tries again */
+}
+
+static void on_sub_message(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct store_redis *r = ac->data;
+	redisReply *rep = reply, **e;
+	char id[STORE_MAX_KEY];
+
+	if (!rep || r->sub.ac != ac || !r->wake)
+		return;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		log_warn("store_subscribe_failed", "{s:s}", "reason", rep->str);
+		return;
+	}
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3)
+		return;
+	e = rep->element;
+	if (e[0]->type != REDIS_REPLY_STRING)
+		return;
+	if (!strcmp(e[0]->str, "subscribe")) {
+		r->wake(r->wake_arg, NULL);   /* (again) listening: what was missed is in the set */
+	} else if (!strcmp(e[0]->str, "message") && e[2]->type == REDIS_REPLY_STRING &&
+		   e[2]->len && e[2]->len < sizeof(id)) {
+		memcpy(id, e[2]->str, e[2]->len);
+		id[e[2]->len] = 0;
+		r->wake(r->wake_arg, id);
+	}
+}
+
+static void sub_connect(struct store_redis *r)
+{
+	redisAsyncContext *ac = redisAsyncConnect(r->addr, r->port);
+
+	if (!ac || ac->err) {
+		if (ac)
+			redisAsyncFree(ac);
+		return;   /* the watchdog tries again */
+	}
+	r->sub.ac = ac;
+	ac->data = r;
+	ac->ev.data = &r->sub;
+	ac->ev.addRead = ev_add_read;
+	ac->ev.delRead = ev_del_read;
+	ac->ev.addWrite = ev_add_write;
+	ac->ev.delWrite = ev_del_write;
+	ac->ev.cleanup = ev_cleanup;
+	redisAsyncSetConnectCallback(ac, on_sub_connect);
+	redisAsyncSetDisconnectCallback(ac, on_sub_disconnect);
+	if (r->password)
+		redisAsyncCommand(ac, NULL, NULL, "AUTH %b", r->password, strlen(r->password));
+	/* channels are not per database: the replica's random id keeps them apart */
+	redisAsyncCommand(ac, on_sub_message, NULL, "SUBSCRIBE %b", r->wake_chan,
+			  strlen(r->wake_chan));
+	ensure_wsi(&r->sub);
 }
 
 /* Every STORE_REDIS_WATCH_MS: a PING while idle; a connect or PING unanswered for
@@ -415,21 +536,26 @@ static void on_watch(lws_sorted_usec_list_t *sul)
 	struct store_redis *r = lws_container_of(sul, struct store_redis, sul_watch);
 	int64_t now = rw_now_ms();
 
-	if (r->ac && (r->ping_out ? now - r->since_ms > STORE_REDIS_TIMEOUT_MS : !r->wsi)) {
-		redisAsyncContext *ac = r->ac;
+	if (r->c.ac && (r->ping_out ? now - r->since_ms > STORE_REDIS_TIMEOUT_MS : !r->c.wsi)) {
+		redisAsyncContext *ac = r->c.ac;
 		log_warn("store_unavailable", "{s:s, s:s, s:i, s:s}", "store", "redis", "host", r->host,
-			 "port", r->port, "reason", r->wsi ? "no answer within 2 s" : "connection lost");
+			 "port", r->port, "reason", r->c.wsi ? "no answer within 2 s" : "connection lost");
 		r->logged_down = 1;
-		r->ac = NULL;
+		r->c.ac = NULL;
 		r->ready = 0;
 		r->ping_out = 0;
 		redisAsyncFree(ac);   /* answers what is in flight with RW_EAGAIN */
+		sub_drop(r);
 		schedule_retry(r);
-	} else if (r->ac && r->ready && !r->ping_out) {
+	} else if (r->c.ac && r->ready && !r->ping_out) {
 		r->ping_out = 1;
 		r->since_ms = now;
-		redisAsyncCommand(r->ac, on_setup_reply, (void *)"PING", "PING");
+		redisAsyncCommand(r->c.ac, on_setup_reply, (void *)"PING", "PING");
 	}
+	if (r->sub.ac && !r->sub.wsi)
+		sub_drop(r);       /* lws dropped its socket: subscribe again */
+	if (r->wake && r->ready && !r->sub.ac && !r->stopping)
+		sub_connect(r);
 	if (!r->stopping)
 		lws_sul_schedule(r->ctx, 0, &r->sul_watch, on_watch,
 				 STORE_REDIS_WATCH_MS * LWS_US_PER_MS);
@@ -475,11 +601,12 @@ static void redis_free(void *b)
 		lws_sul_cancel(&r->sul_retry);
 		lws_sul_cancel(&r->sul_watch);
 	}
-	if (r->ac) {
-		redisAsyncContext *ac = r->ac;
-		r->ac = NULL;
+	if (r->c.ac) {
+		redisAsyncContext *ac = r->c.ac;
+		r->c.ac = NULL;
 		redisAsyncFree(ac);
 	}
+	sub_drop(r);
 	while (r->reqs)
 		req_done(r->reqs, RW_EAGAIN, 0);
 	if (r->password) {
@@ -529,7 +656,7 @@ static void redis_limit_hit(void *b, enum store_limit which, const char *name, i
 	struct req *q;
 	char k[STORE_MAX_KEY + 64];
 
-	if (!r->ready || !r->ac) {
+	if (!r->ready || !r->c.ac) {
 		cb(arg, RW_EAGAIN, 0);
 		return;
 	}
@@ -541,7 +668,7 @@ static void redis_limit_hit(void *b, enum store_limit which, const char *name, i
 	q->limit = limit;
 	q->count = count;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "rl:%s:%s", name, key);
-	if (redisAsyncCommand(r->ac, on_limit_reply, q, "EVAL %s 1 %s %d %lld", rl_script, k, count,
+	if (redisAsyncCommand(r->c.ac, on_limit_reply, q, "EVAL %s 1 %s %d %lld", rl_script, k, count,
 			      (long long)window_s * 1000) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
 }
@@ -569,7 +696,7 @@ static void redis_once(void *b, const char *id, int64_t expires_s, store_cb cb, 
 	struct req *q;
 	char k[STORE_MAX_KEY + 64];
 
-	if (!r->ready || !r->ac) {
+	if (!r->ready || !r->c.ac) {
 		cb(arg, RW_EAGAIN, 0);
 		return;
 	}
@@ -584,7 +711,7 @@ static void redis_once(void *b, const char *id, int64_t expires_s, store_cb cb, 
 	}
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "once:%s", id);
 	/* %b: the id is arbitrary bytes from a token, never interpolated into a command line */
-	if (redisAsyncCommand(r->ac, on_once_reply, q, "SET %b 1 NX EXAT %lld", k, strlen(k),
+	if (redisAsyncCommand(r->c.ac, on_once_reply, q, "SET %b 1 NX EXAT %lld", k, strlen(k),
 			      (long long)expires_s) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
 }
@@ -625,7 +752,7 @@ static struct req *status_req(struct store_redis *r, store_cb cb, void *arg)
 {
 	struct req *q;
 
-	if (!r->ready || !r->ac) {
+	if (!r->ready || !r->c.ac) {
 		if (cb)
 			cb(arg, RW_EAGAIN, 0);
 		return NULL;
@@ -640,7 +767,7 @@ static struct req *json_req(struct store_redis *r, store_json_cb cb, void *arg)
 {
 	struct req *q;
 
-	if (!r->ready || !r->ac) {
+	if (!r->ready || !r->c.ac) {
 		cb(arg, RW_EAGAIN, NULL);
 		return NULL;
 	}
@@ -664,7 +791,7 @@ static void redis_session_put(void *b, const char *id, const char *owner, int64_
 		return;
 	snprintf(k1, sizeof(k1), STORE_REDIS_PREFIX "session:%s", id);
 	snprintf(k2, sizeof(k2), STORE_REDIS_PREFIX "user:%s", owner);
-	if (redisAsyncCommand(r->ac, on_status_reply, q, "EVAL %s 2 %s %s %s %lld %lld %s",
+	if (redisAsyncCommand(r->c.ac, on_status_reply, q, "EVAL %s 2 %s %s %s %lld %lld %s",
 			      put_script, k1, k2, json, (long long)created_ms, (long long)ttl_s,
 			      id) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
@@ -720,7 +847,7 @@ static void redis_session_get(void *b, const char *id, store_json_cb cb, void *a
 	if (!q)
 		return;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "session:%s", id);
-	if (redisAsyncCommand(r->ac, on_get_reply, q, "GET %s", k) != REDIS_OK)
+	if (redisAsyncCommand(r->c.ac, on_get_reply, q, "GET %s", k) != REDIS_OK)
 		req_done_json(q, RW_EAGAIN, NULL);
 }
 
@@ -733,7 +860,7 @@ static void redis_session_list(void *b, const char *owner, store_json_cb cb, voi
 	if (!q)
 		return;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "user:%s", owner);
-	if (redisAsyncCommand(r->ac, on_array_reply, q, "EVAL %s 1 %s %d %s", list_script, k,
+	if (redisAsyncCommand(r->c.ac, on_array_reply, q, "EVAL %s 1 %s %d %s", list_script, k,
 			      STORE_MAX_LIST, STORE_REDIS_PREFIX "session:") != REDIS_OK)
 		req_done_json(q, RW_EAGAIN, NULL);
 }
@@ -748,7 +875,7 @@ static void redis_inbox_push(void *b, const char *replica, const char *json, sto
 	if (!q)
 		return;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "inbox:%s", replica);
-	if (redisAsyncCommand(r->ac, on_status_reply, q, "EVAL %s 1 %s %s %d %d", push_script, k,
+	if (redisAsyncCommand(r->c.ac, on_status_reply, q, "EVAL %s 1 %s %s %d %d", push_script, k,
 			      json, STORE_MAX_INBOX, STORE_REDIS_INBOX_TTL_S) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
 }
@@ -762,7 +889,7 @@ static void redis_inbox_pop(void *b, const char *replica, store_json_cb cb, void
 	if (!q)
 		return;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "inbox:%s", replica);
-	if (redisAsyncCommand(r->ac, on_array_reply, q, "LPOP %s %d", k, STORE_INBOX_BATCH) !=
+	if (redisAsyncCommand(r->c.ac, on_array_reply, q, "LPOP %s %d", k, STORE_INBOX_BATCH) !=
 	    REDIS_OK)
 		req_done_json(q, RW_EAGAIN, NULL);
 }
@@ -777,8 +904,8 @@ static void redis_replica_put(void *b, const char *replica, const char *json, in
 		return;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "replica:%s", replica);
 	/* two commands, one request: SADD's answer is not awaited */
-	redisAsyncCommand(r->ac, NULL, NULL, "SADD " STORE_REDIS_PREFIX "replicas %s", replica);
-	if (redisAsyncCommand(r->ac, on_status_reply, q, "SET %s %s PX %lld", k, json,
+	redisAsyncCommand(r->c.ac, NULL, NULL, "SADD " STORE_REDIS_PREFIX "replicas %s", replica);
+	if (redisAsyncCommand(r->c.ac, on_status_reply, q, "SET %s %s PX %lld", k, json,
 			      (long long)ttl_ms) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
 }
@@ -812,7 +939,7 @@ static void redis_replica_all(void *b, store_json_cb cb, void *arg)
 
 	if (!q)
 		return;
-	if (redisAsyncCommand(r->ac, on_replicas_reply, q, "EVAL %s 1 %s %s %d", replicas_script,
+	if (redisAsyncCommand(r->c.ac, on_replicas_reply, q, "EVAL %s 1 %s %s %d", replicas_script,
 			      STORE_REDIS_PREFIX "replicas", STORE_REDIS_PREFIX "replica:",
 			      STORE_MAX_REPLICAS) != REDIS_OK)
 		req_done_json(q, RW_EAGAIN, NULL);
@@ -837,12 +964,12 @@ static void redis_stream_add(void *b, const char *id, uint64_t n, char kind, uin
 	const char *argv[] = { "XADD", k, "MAXLEN", mx, sid, "k", kd, "o", off, "d",
 			       (const char *)data };
 	size_t argl[] = { 4, strlen(k), 6, strlen(mx), strlen(sid), 1, 1, 1, strlen(off), 1, len };
-	if (redisAsyncCommandArgv(r->ac, on_status_reply, q, 11, argv, argl) != REDIS_OK) {
+	if (redisAsyncCommandArgv(r->c.ac, on_status_reply, q, 11, argv, argl) != REDIS_OK) {
 		req_done(q, RW_EAGAIN, 0);
 		return;
 	}
 	if (ttl_s > 0)
-		redisAsyncCommand(r->ac, NULL, NULL, "EXPIRE %s %lld", k, (long long)ttl_s);
+		redisAsyncCommand(r->c.ac, NULL, NULL, "EXPIRE %s %lld", k, (long long)ttl_s);
 }
 
 static void on_entries_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -911,7 +1038,7 @@ static void redis_stream_read(void *b, const char *id, uint64_t after, store_ent
 	struct req *q;
 	char k[STORE_MAX_KEY + 64], from[48];
 
-	if (!r->ready || !r->ac) {
+	if (!r->ready || !r->c.ac) {
 		cb(arg, RW_EAGAIN, NULL, 0);
 		return;
 	}
@@ -927,9 +1054,150 @@ static void redis_stream_read(void *b, const char *id, uint64_t after, store_ent
 	q->jcb = entries_forgotten_guard;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "stream:%s", id);
 	snprintf(from, sizeof(from), "(%llu-0", (unsigned long long)after);
-	if (redisAsyncCommand(r->ac, on_entries_reply, q, "XRANGE %s %s + COUNT %d", k, from,
+	if (redisAsyncCommand(r->c.ac, on_entries_reply, q, "XRANGE %s %s + COUNT %d", k, from,
 			      STORE_STREAM_BATCH) != REDIS_OK)
-		on_entries_reply(r->ac, NULL, q);
+		on_entries_reply(r->c.ac, NULL, q);
+}
+
+/* ---- session input ---- */
+
+static void input_keys(const char *replica, const char *id, char *kl, size_t kll, char *ks,
+		       size_t ksl)
+{
+	snprintf(kl, kll, STORE_REDIS_PREFIX "input:%s", id);
+	snprintf(ks, ksl, STORE_REDIS_PREFIX "inputs:%s", replica);
+}
+
+static void redis_input_push(void *b, const char *replica, const char *id, const uint8_t *data,
+			     size_t len, store_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q = status_req(r, cb, arg);
+	char kl[STORE_MAX_KEY + 64], ks[STORE_MAX_KEY + 64], ch[STORE_MAX_KEY + 64], mx[16], ttl[16];
+
+	if (!q)
+		return;
+	input_keys(replica, id, kl, sizeof(kl), ks, sizeof(ks));
+	snprintf(ch, sizeof(ch), STORE_REDIS_PREFIX "wake:%s", replica);
+	snprintf(mx, sizeof(mx), "%d", STORE_INPUT_MAX_ENTRIES);
+	snprintf(ttl, sizeof(ttl), "%d", STORE_INPUT_TTL_S);
+	const char *argv[] = { "EVAL", input_push_script, "2", kl, ks, (const char *)data, mx, ttl,
+			       id, ch };
+	size_t argl[] = { 4, strlen(input_push_script), 1, strlen(kl), strlen(ks), len, strlen(mx),
+			  strlen(ttl), strlen(id), strlen(ch) };
+	if (redisAsyncCommandArgv(r->c.ac, on_status_reply, q, 10, argv, argl) != REDIS_OK)
+		req_done(q, RW_EAGAIN, 0);
+}
+
+/* An array of strings as a JSON array of strings. */
+static void on_ids_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct req *q = privdata;
+	redisReply *rep = reply;
+	json_t *out;
+
+	if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+		req_done_json(q, RW_EAGAIN, NULL);
+		return;
+	}
+	out = json_array();
+	for (size_t i = 0; i < rep->elements; i++)
+		if (rep->element[i]->type == REDIS_REPLY_STRING)
+			json_array_append_new(out, json_stringn(rep->element[i]->str,
+								rep->element[i]->len));
+	req_done_json(q, RW_OK, out);
+}
+
+static void redis_input_pending(void *b, const char *replica, store_json_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q = json_req(r, cb, arg);
+	char k[STORE_MAX_KEY + 64];
+
+	if (!q)
+		return;
+	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "inputs:%s", replica);
+	if (redisAsyncCommand(r->c.ac, on_ids_reply, q, "SMEMBERS %b", k, strlen(k)) != REDIS_OK)
+		req_done_json(q, RW_EAGAIN, NULL);
+}
+
+static void on_take_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct req *q = privdata;
+	redisReply *rep = reply;
+	struct store_entry out[STORE_INPUT_BATCH];
+	size_t k = 0;
+	store_entries_cb cb = ((struct entries_req *)q->arg)->cb;
+	void *arg = ((struct entries_req *)q->arg)->arg;
+	int forgotten = !q->jcb;
+	int rc = RW_OK;
+
+	if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+		if (rep && rep->type == REDIS_REPLY_ERROR)
+			log_error("store_command_failed", "{s:s, s:s}", "command", "input_take",
+				  "reason", rep->str);
+		rc = RW_EAGAIN;
+	} else {
+		for (size_t i = 0; i < rep->elements && k < STORE_INPUT_BATCH; i++) {
+			redisReply *e = rep->element[i];
+			if (e->type != REDIS_REPLY_STRING)
+				continue;
+			out[k] = (struct store_entry){ .n = k + 1, .data = (const uint8_t *)e->str,
+						       .len = e->len };
+			k++;
+		}
+	}
+	free(q->arg);
+	q->arg = NULL;
+	q->jcb = NULL;
+	req_done(q, rc, 0);
+	if (!forgotten)
+		cb(arg, rc, out, k);
+}
+
+static void entries_forgotten_guard(void *arg, int rc, json_t *value);
+
+static void redis_input_take(void *b, const char *replica, const char *id, size_t max_bytes,
+			     store_entries_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct entries_req *er;
+	struct req *q;
+	char kl[STORE_MAX_KEY + 64], ks[STORE_MAX_KEY + 64], mb[24], mx[16];
+
+	if (!r->ready || !r->c.ac) {
+		cb(arg, RW_EAGAIN, NULL, 0);
+		return;
+	}
+	er = malloc(sizeof(*er));
+	q = er ? req_new(r, REQ_ENTRIES, NULL, er) : NULL;
+	if (!q) {
+		free(er);
+		cb(arg, RW_ENOMEM, NULL, 0);
+		return;
+	}
+	er->cb = cb;
+	er->arg = arg;
+	q->jcb = entries_forgotten_guard;
+	input_keys(replica, id, kl, sizeof(kl), ks, sizeof(ks));
+	snprintf(mb, sizeof(mb), "%zu", max_bytes);
+	snprintf(mx, sizeof(mx), "%d", STORE_INPUT_BATCH);
+	const char *argv[] = { "EVAL", input_take_script, "2", kl, ks, mb, mx, id };
+	size_t argl[] = { 4, strlen(input_take_script), 1, strlen(kl), strlen(ks), strlen(mb),
+			  strlen(mx), strlen(id) };
+	if (redisAsyncCommandArgv(r->c.ac, on_take_reply, q, 8, argv, argl) != REDIS_OK)
+		on_take_reply(r->c.ac, NULL, q);
+}
+
+static void redis_input_watch(void *b, const char *replica,
+			      void (*wake)(void *arg, const char *id), void *arg)
+{
+	struct store_redis *r = b;
+
+	r->wake = wake;
+	r->wake_arg = arg;
+	snprintf(r->wake_chan, sizeof(r->wake_chan), STORE_REDIS_PREFIX "wake:%s", replica);
+	sub_drop(r);   /* a new channel: the watchdog subscribes to it */
 }
 
 const struct store_ops store_redis_ops = {
@@ -951,4 +1219,8 @@ const struct store_ops store_redis_ops = {
 	.replica_all = redis_replica_all,
 	.stream_add = redis_stream_add,
 	.stream_read = redis_stream_read,
+	.input_push = redis_input_push,
+	.input_pending = redis_input_pending,
+	.input_take = redis_input_take,
+	.input_watch = redis_input_watch,
 };
