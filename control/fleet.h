@@ -13,6 +13,7 @@
 
 struct control;
 struct session;
+struct proto_frame;
 
 #define FLEET_TICK_MS 250          /* records published and the inbox read this often */
 #define FLEET_LIVE_TTL_S 60        /* a live session's record outlives its replica this long */
@@ -46,5 +47,20 @@ void fleet_free(void);
  * through `cb` (0, or RW_EAGAIN when the store is unreachable). */
 void fleet_request_cancel(struct control *ctl, json_t *record, const char *user,
 			  void (*cb)(void *arg, int rc, int64_t value), void *arg);
+
+/* ---- input from writers attached through other replicas ----
+ * A writer's frame is pushed, by the replica it is attached through, to the session's input
+ * in the store, waking `replica` (the holder named in the session's record); the holder
+ * takes it, checks the owner and applies it as a local writer's (relay_apply). An entry is
+ * [frame type][user length][user][INPUT bytes | cols, rows (2 bytes each) | signal]. */
+
+/* Pushes `f` (INPUT, RESIZE or SIGNAL) from `user`'s writer for `id`, held by `replica`.
+ * Answers through `cb`: 0, RW_ELIMIT (the session's input in the store is full), RW_EAGAIN. */
+void fleet_push_input(struct control *ctl, const char *replica, const char *id,
+		      const char *user, const struct proto_frame *f,
+		      void (*cb)(void *arg, int rc, int64_t value), void *arg);
+/* Output or an event was added to `s`: put it into its stream in the store soon (within
+ * the loop's next turn), not at the next tick, so a remote writer's echo is not held up. */
+void fleet_output_soon(struct session *s);
 
 #endif
