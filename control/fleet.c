@@ -368,47 +368,36 @@ static void on_input_wake(void *arg, const char *id)
 	store_input_pending(ctl->store, ctl->replica, on_pending, ctl);
 }
 
-void fleet_push_input(struct control *ctl, const char *replica, const char *id,
-		      const char *user, const struct proto_frame *f,
-		      void (*cb)(void *arg, int rc, int64_t value), void *arg)
+uint8_t *fleet_input_entry(const char *user, const struct proto_frame *f, size_t *len)
 {
-	uint8_t hdr[FLEET_INPUT_HEADER + 4], *buf;
-	size_t ulen = strlen(user), n = 0, len;
+	size_t ulen = strlen(user), n = 2 + ulen, body;
+	uint8_t *buf;
 
-	if (ulen > 128 || !*replica) {
-		cb(arg, RW_EINVAL, 0);
-		return;
-	}
-	hdr[0] = (uint8_t)f->type;
-	hdr[1] = (uint8_t)ulen;
-	memcpy(hdr + 2, user, ulen);
-	n = 2 + ulen;
+	if (ulen > 128)
+		return NULL;
 	switch (f->type) {
-	case PROTO_INPUT:
-		break;
-	case PROTO_RESIZE:
-		hdr[n++] = (uint8_t)(f->cols >> 8);
-		hdr[n++] = (uint8_t)f->cols;
-		hdr[n++] = (uint8_t)(f->rows >> 8);
-		hdr[n++] = (uint8_t)f->rows;
-		break;
-	case PROTO_SIGNAL:
-		hdr[n++] = f->signo;
-		break;
-	default:
-		cb(arg, RW_EINVAL, 0);
-		return;
+	case PROTO_INPUT: body = f->len; break;
+	case PROTO_RESIZE: body = 4; break;
+	case PROTO_SIGNAL: body = 1; break;
+	default: return NULL;
 	}
-	len = n + (f->type == PROTO_INPUT ? f->len : 0);
-	if (!(buf = malloc(len))) {
-		cb(arg, RW_ENOMEM, 0);
-		return;
-	}
-	memcpy(buf, hdr, n);
-	if (f->type == PROTO_INPUT)
+	if (!(buf = malloc(n + body)))
+		return NULL;
+	buf[0] = (uint8_t)f->type;
+	buf[1] = (uint8_t)ulen;
+	memcpy(buf + 2, user, ulen);
+	if (f->type == PROTO_INPUT) {
 		memcpy(buf + n, f->data, f->len);
-	store_input_push(ctl->store, replica, id, buf, len, cb, arg);
-	free(buf);
+	} else if (f->type == PROTO_RESIZE) {
+		buf[n] = (uint8_t)(f->cols >> 8);
+		buf[n + 1] = (uint8_t)f->cols;
+		buf[n + 2] = (uint8_t)(f->rows >> 8);
+		buf[n + 3] = (uint8_t)f->rows;
+	} else {
+		buf[n] = f->signo;
+	}
+	*len = n + body;
+	return buf;
 }
 
 static void on_flush(lws_sorted_usec_list_t *sul)

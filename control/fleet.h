@@ -9,6 +9,9 @@
 #ifndef RW_FLEET_H
 #define RW_FLEET_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <jansson.h>
 
 struct control;
@@ -54,11 +57,11 @@ void fleet_request_cancel(struct control *ctl, json_t *record, const char *user,
  * takes it, checks the owner and applies it as a local writer's (relay_apply). An entry is
  * [frame type][user length][user][INPUT bytes | cols, rows (2 bytes each) | signal]. */
 
-/* Pushes `f` (INPUT, RESIZE or SIGNAL) from `user`'s writer for `id`, held by `replica`.
- * Answers through `cb`: 0, RW_ELIMIT (the session's input in the store is full), RW_EAGAIN. */
-void fleet_push_input(struct control *ctl, const char *replica, const char *id,
-		      const char *user, const struct proto_frame *f,
-		      void (*cb)(void *arg, int rc, int64_t value), void *arg);
+/* The store entry for `f` (INPUT, RESIZE or SIGNAL) from `user`'s writer: a new buffer of
+ * `*len` bytes the caller frees, or NULL (a frame of another type, a user name longer than
+ * 128 bytes, ENOMEM). The replica the writer is attached through pushes it
+ * (store_input_push) to the replica named in the session's record. */
+uint8_t *fleet_input_entry(const char *user, const struct proto_frame *f, size_t *len);
 /* Output or an event was added to `s`: put it into its stream in the store soon (within
  * the loop's next turn), not at the next tick, so a remote writer's echo is not held up. */
 void fleet_output_soon(struct session *s);

@@ -313,17 +313,23 @@ void store_stream_read(struct store *st, const char *id, uint64_t after, store_e
 }
 
 void store_input_push(struct store *st, const char *replica, const char *id,
-		      const uint8_t *data, size_t len, store_cb cb, void *arg)
+		      const struct store_entry *e, size_t n, store_cb cb, void *arg)
 {
-	if (!key_ok(replica) || !key_ok(id) || !len) {
+	if (!key_ok(replica) || !key_ok(id) || !n || n > STORE_INPUT_BATCH) {
 		answer(cb, arg, RW_EINVAL);
 		return;
 	}
-	if (len > STORE_INPUT_MAX_DATA) {
-		answer(cb, arg, RW_ETOOBIG);
-		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!e[i].len) {
+			answer(cb, arg, RW_EINVAL);
+			return;
+		}
+		if (e[i].len > STORE_INPUT_MAX_DATA) {
+			answer(cb, arg, RW_ETOOBIG);
+			return;
+		}
 	}
-	st->ops->input_push(st->b, replica, id, data, len, cb, arg);
+	st->ops->input_push(st->b, replica, id, e, n, cb, arg);
 }
 
 void store_input_pending(struct store *st, const char *replica, store_json_cb cb, void *arg)

@@ -176,11 +176,14 @@ void store_stream_read(struct store *st, const char *id, uint64_t after, store_e
 #define STORE_INPUT_BATCH 64             /* entries one take answers at most */
 #define STORE_INPUT_TTL_S 600            /* input nobody takes (its holder died) goes after */
 
-/* Appends `data` to session `id`'s input and wakes `replica`, its holder. Answers 0,
- * RW_ELIMIT when STORE_INPUT_MAX_ENTRIES are waiting, RW_ETOOBIG past STORE_INPUT_MAX_DATA,
- * RW_EAGAIN when the store is unreachable. Pushes answered 0 are taken in push order. */
+/* Appends entries `e[0..n)` (their `data`, `len`; n at most STORE_INPUT_BATCH) to session
+ * `id`'s input, all or none, and wakes `replica`, its holder. Answers 0, RW_ELIMIT when
+ * they would make more than STORE_INPUT_MAX_ENTRIES wait (nothing is appended: the pusher
+ * may try again once the holder has taken some), RW_ETOOBIG when one is larger than
+ * STORE_INPUT_MAX_DATA, RW_EAGAIN when the store is unreachable. Entries pushed are taken in
+ * push order. */
 void store_input_push(struct store *st, const char *replica, const char *id,
-		      const uint8_t *data, size_t len, store_cb cb, void *arg);
+		      const struct store_entry *e, size_t n, store_cb cb, void *arg);
 /* Answers a JSON array of the ids of `replica`'s sessions with input waiting. */
 void store_input_pending(struct store *st, const char *replica, store_json_cb cb, void *arg);
 /* Takes session `id`'s oldest entries, at most STORE_INPUT_BATCH and at most `max_bytes`

@@ -454,31 +454,34 @@ static void mem_stream_read(void *b, const char *id, uint64_t after, store_entri
 	cb(arg, RW_OK, out, k);
 }
 
-static void mem_input_push(void *b, const char *replica, const char *id, const uint8_t *data,
-			   size_t len, store_cb cb, void *arg)
+static void mem_input_push(void *b, const char *replica, const char *id,
+			   const struct store_entry *e, size_t n, store_cb cb, void *arg)
 {
 	struct store_memory *m = b;
-	size_t held = 0;
+	size_t held = 0, done = 0;
 	int rc = RW_OK;
-	struct mem_input *e;
 
 	for (size_t i = 0; i < m->n_in; i++)
 		held += !strcmp(m->in[i].id, id);
-	if (held >= STORE_INPUT_MAX_ENTRIES) {
+	if (held + n > STORE_INPUT_MAX_ENTRIES)
 		rc = RW_ELIMIT;
-	} else if (grow((void **)&m->in, m->n_in, &m->cap_in, sizeof(*m->in))) {
-		rc = RW_ENOMEM;
-	} else {
-		e = &m->in[m->n_in];
-		if (!(e->data = malloc(len))) {
+	for (; !rc && done < n; done++) {
+		struct mem_input *in;
+		if (grow((void **)&m->in, m->n_in, &m->cap_in, sizeof(*m->in)) ||
+		    !(m->in[m->n_in].data = malloc(e[done].len))) {
 			rc = RW_ENOMEM;
-		} else {
-			memcpy(e->data, data, len);
-			e->len = len;
-			snprintf(e->replica, sizeof(e->replica), "%s", replica);
-			snprintf(e->id, sizeof(e->id), "%s", id);
-			m->n_in++;
+			break;
 		}
+		in = &m->in[m->n_in++];
+		memcpy(in->data, e[done].data, e[done].len);
+		in->len = e[done].len;
+		snprintf(in->replica, sizeof(in->replica), "%s", replica);
+		snprintf(in->id, sizeof(in->id), "%s", id);
+	}
+	if (rc) {
+		/* all or none: take back what this push added */
+		while (done--)
+			free(m->in[--m->n_in].data);
 	}
 	if (cb)
 		cb(arg, rc, 0);

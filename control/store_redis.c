@@ -83,14 +83,15 @@ static const char replicas_script[] =
 	"  if v then if #out < 2 * tonumber(ARGV[2]) then out[#out + 1] = id out[#out + 1] = v end "
 	"  else redis.call('SREM', KEYS[1], id) end "
 	"end return out";
-/* KEYS[1] a session's input, KEYS[2] its holder's set of sessions with input; ARGV: entry,
- * most held, ttl, session id, the holder's wake channel. Wakes the holder when the session
- * joins the set (input was empty): the holder takes until it is empty again. */
+/* KEYS[1] a session's input, KEYS[2] its holder's set of sessions with input; ARGV: most
+ * held, ttl, session id, the holder's wake channel, then the entries (all or none). Wakes
+ * the holder when the session joins the set (its input was empty): the holder takes until
+ * it is empty again. */
 static const char input_push_script[] =
-	"if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end "
-	"redis.call('RPUSH', KEYS[1], ARGV[1]) redis.call('EXPIRE', KEYS[1], ARGV[3]) "
-	"if redis.call('SADD', KEYS[2], ARGV[4]) == 1 then redis.call('PUBLISH', ARGV[5], ARGV[4]) end "
-	"redis.call('EXPIRE', KEYS[2], ARGV[3]) return 1";
+	"if redis.call('LLEN', KEYS[1]) + #ARGV - 4 > tonumber(ARGV[1]) then return -1 end "
+	"redis.call('RPUSH', KEYS[1], unpack(ARGV, 5)) redis.call('EXPIRE', KEYS[1], ARGV[2]) "
+	"if redis.call('SADD', KEYS[2], ARGV[3]) == 1 then redis.call('PUBLISH', ARGV[4], ARGV[3]) end "
+	"redis.call('EXPIRE', KEYS[2], ARGV[2]) return 1";
 /* KEYS as above; ARGV: most bytes, most entries, session id. Oldest first; at least one. */
 static const char input_take_script[] =
 	"local out = {} local used = 0 "
@@ -1068,12 +1069,14 @@ static void input_keys(const char *replica, const char *id, char *kl, size_t kll
 	snprintf(ks, ksl, STORE_REDIS_PREFIX "inputs:%s", replica);
 }
 
-static void redis_input_push(void *b, const char *replica, const char *id, const uint8_t *data,
-			     size_t len, store_cb cb, void *arg)
+static void redis_input_push(void *b, const char *replica, const char *id,
+			     const struct store_entry *e, size_t n, store_cb cb, void *arg)
 {
 	struct store_redis *r = b;
 	struct req *q = status_req(r, cb, arg);
 	char kl[STORE_MAX_KEY + 64], ks[STORE_MAX_KEY + 64], ch[STORE_MAX_KEY + 64], mx[16], ttl[16];
+	const char *argv[9 + STORE_INPUT_BATCH];
+	size_t argl[9 + STORE_INPUT_BATCH];
 
 	if (!q)
 		return;
@@ -1081,11 +1084,17 @@ static void redis_input_push(void *b, const char *replica, const char *id, const
 	snprintf(ch, sizeof(ch), STORE_REDIS_PREFIX "wake:%s", replica);
 	snprintf(mx, sizeof(mx), "%d", STORE_INPUT_MAX_ENTRIES);
 	snprintf(ttl, sizeof(ttl), "%d", STORE_INPUT_TTL_S);
-	const char *argv[] = { "EVAL", input_push_script, "2", kl, ks, (const char *)data, mx, ttl,
-			       id, ch };
-	size_t argl[] = { 4, strlen(input_push_script), 1, strlen(kl), strlen(ks), len, strlen(mx),
-			  strlen(ttl), strlen(id), strlen(ch) };
-	if (redisAsyncCommandArgv(r->c.ac, on_status_reply, q, 10, argv, argl) != REDIS_OK)
+	const char *head[] = { "EVAL", input_push_script, "2", kl, ks, mx, ttl, id, ch };
+	for (size_t i = 0; i < 9; i++) {
+		argv[i] = head[i];
+		argl[i] = strlen(head[i]);
+	}
+	/* binary entries as arguments of their own: never interpolated into a command line */
+	for (size_t i = 0; i < n; i++) {
+		argv[9 + i] = (const char *)e[i].data;
+		argl[9 + i] = e[i].len;
+	}
+	if (redisAsyncCommandArgv(r->c.ac, on_status_reply, q, (int)(9 + n), argv, argl) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
 }
 
