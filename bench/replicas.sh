@@ -64,7 +64,8 @@ PIDS+=($!)
 for i in $(seq 1 100); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.05; done
 rcli() { redis-cli -p "$RP" "$@"; }
 head -c 48 /dev/urandom | base64 >"$TMP/secret"
-# control NAME RUNNERS: a replica on the shared store; prints its URL
+# control NAME RUNNERS: a replica on the shared store; sets URL (not in a subshell: its pid
+# must reach PIDS, so that cleanup stops it)
 control() {
   mkdir -p "$TMP/$1"
   RUNWIRE_CONFIG=none RUNWIRE_LOG_LEVEL=warn "$RW_BIN/runwire-control" --listen 127.0.0.1:0 \
@@ -73,10 +74,10 @@ control() {
     --max-runners $((SESSIONS + 8)) >"$TMP/$1/control.log" 2>&1 &
   PIDS+=($!)
   for i in $(seq 1 200); do [[ -s "$TMP/$1/port" ]] && break; sleep 0.05; done
-  echo "http://127.0.0.1:$(cat "$TMP/$1/port")"
+  URL="http://127.0.0.1:$(cat "$TMP/$1/port")"
 }
-A=$(control a 2)
-B=$(control b 0)
+control a 2; A=$URL
+control b 0; B=$URL
 for u in "$A" "$B"; do
   for i in $(seq 1 200); do
     [[ "$(curl -s -o /dev/null -w '%{http_code}' "$u/readyz")" == 200 ]] && break
