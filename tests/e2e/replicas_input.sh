@@ -78,7 +78,7 @@ check "a signal through B reaches the program on A" \
 
 # an entry in the store that is not from the session's owner (a hostile or broken peer with
 # access to Redis) is dropped by the holder, which says so; the owner's own still gets through
-body=$(api POST /api/sessions '{"command":"stty raw -echo; printf READY; head -c 2 | od -An -c"}')
+body=$(api POST /api/sessions '{"command":"stty raw -echo; printf READY; head -c 2 | od -An -c; echo END"}')
 sid6=$(jq -r .sessionId <<<"$body")
 wait_for bash -c "redis-cli -p $REDIS_PORT get runwire:session:$sid6 | grep -q replica"
 holder=$(redis-cli -p "$REDIS_PORT" get "runwire:session:$sid6" | jq -r .replica)
@@ -93,7 +93,8 @@ bg=$!
 r=$($TYPE "$B_PORT" "$sid6" "$tok6" --after READY --type "$TMP/z" --keys 0 --wait 3)
 wait "$bg"
 printf 'Y' >"$TMP/y"
-r=$($TYPE "$B_PORT" "$sid6" "$tok6" --after READY --type "$TMP/y" --keys 0 --until "Y" --wait 8)
+tok6=$(api POST "/api/sessions/$sid6/tokens" '{}' | jq -r .token)
+r=$($TYPE "$B_PORT" "$sid6" "$tok6" --after READY --type "$TMP/y" --keys 0 --until END --wait 8)
 check "entries not from the owner, or malformed, are dropped by the holder" \
   bash -c "jq -r .output <<<'$(jq -c . <<<"$r")' | grep -q 'Z *Y'"
 check "and the holder logs it" grep -q '"remote_input_dropped"' "$CONTROL_LOG"
@@ -103,11 +104,11 @@ check "and the holder logs it" grep -q '"remote_input_dropped"' "$CONTROL_LOG"
 body=$(api POST /api/sessions '{"command":"stty raw -echo; printf READY; exec cat"}')
 sid7=$(jq -r .sessionId <<<"$body")
 tok7=$(api POST "/api/sessions/$sid7/tokens" '{}' | jq -r .token)
-head -c 600 /dev/zero | tr '\0' 'q' >"$TMP/q"
+head -c 2000 /dev/zero | tr '\0' 'q' >"$TMP/q"
 (sleep 1.5; kill -STOP "$CONTROL_PID"; sleep 6
  redis-cli -p "$REDIS_PORT" llen "runwire:input:$sid7" >"$TMP/llen"; sleep 3; kill -CONT "$CONTROL_PID") &
 bg=$!
-r=$($TYPE "$B_PORT" "$sid7" "$tok7" --after READY --type "$TMP/q" --keys 600 --gap-ms 3 --wait 12)
+r=$($TYPE "$B_PORT" "$sid7" "$tok7" --after READY --type "$TMP/q" --keys 2000 --gap-ms 3 --wait 12)
 wait "$bg"
 check "a writer whose holder takes nothing is told its input was not delivered" \
   bash -c "jq -r '.errors[]' <<<'$(jq -c . <<<"$r")' | grep -q 'input backlog full: input not delivered'"
