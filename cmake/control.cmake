@@ -22,6 +22,7 @@ add_executable(runwire-control
   control/store.c
   control/store_memory.c
   control/store_redis.c
+  control/store_redis_input.c
   control/fleet.c
   control/runner_auth.c
 )
