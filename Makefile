@@ -51,6 +51,7 @@ lint: build
 
 bench: setup build
 	@bash bench/run.sh
+	@bash bench/replicas.sh
 
 # The sample CLI as a reproducible zip: build/bundles/sample-cli.zip (+ .sha256).
 bundle: setup

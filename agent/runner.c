@@ -339,6 +339,11 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 		}
 	}
 	resume_pty(a);   /* after the link dropped, the whole window may fill */
+	/* Input the pty refused (EAGAIN) waits for POLLOUT, which a pty master does not always
+	 * signal once its slave's reader has made room: a large paste stalled with part of it
+	 * here, for good. Looked at again every tick. */
+	if (a->input_len && a->pty_wsi)
+		lws_callback_on_writable(a->pty_wsi);
 	finish_if_done(a);
 	if (!a->exit_ready)
 		schedule_tick(a);

@@ -492,10 +492,16 @@ static void viewer_payload(void *ud, const uint8_t *data, size_t len)
 		die("bad frames from control: %s", v->rd.errstr);
 }
 
+/* --via: viewers attach through this server (another control replica on the same store)
+ * while sessions are created on --server, which runs them. NULL: through --server. */
+static struct server *via;
+
 static int viewer_open(struct viewer *v, struct server *s, const char *sid, const char *token)
 {
 	char path[256], proto[BENCH_TOKEN_MAX + 16];
 
+	if (via)
+		s = via;
 	memset(v, 0, sizeof(*v));
 	v->out_fd = -1;
 	proto_reader_init(&v->rd);
@@ -819,6 +825,8 @@ static void usage(FILE *out)
 	      "  create --count N --command CMD        N sessions (they wait for runners)\n"
 	      "  viewers --session ID --count N [--hold S]\n"
 	      "                                        N viewers held open on one session\n"
+	      "  --via http://HOST:PORT                viewers attach through this control replica\n"
+	      "                                        (sessions are still created on --server)\n"
 	      "Each prints one JSON object on stdout.\n",
 	      out);
 }
@@ -837,10 +845,11 @@ int main(int argc, char **argv)
 		{ "hold", required_argument, NULL, 'H' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "via", required_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *server = getenv("RUNWIRE_SERVER"), *command = NULL, *url = NULL,
+	const char *server = getenv("RUNWIRE_SERVER"), *command = NULL, *url = NULL, *via_url = NULL,
 		   *sid = NULL, *out = NULL, *cmd;
 	long long keys = 10000, sessions = 200, count = 0, gap = 50, hold = 600;
 	int verify = 0, c, rc;
@@ -854,6 +863,7 @@ int main(int argc, char **argv)
 		case 'S': sid = optarg; break;
 		case 'v': verify = 1; break;
 		case 'o': out = optarg; break;
+		case 'V': via_url = optarg; break;
 		case 'k': if (rw_parse_int(optarg, 1, 10000000, &keys)) die("bad --keys"); break;
 		case 'n': if (rw_parse_int(optarg, 1, 1000000, &sessions)) die("bad --sessions"); break;
 		case 'N': if (rw_parse_int(optarg, 1, BENCH_MAX_VIEWERS, &count)) die("bad --count"); break;
@@ -881,8 +891,15 @@ int main(int argc, char **argv)
 	if (!server)
 		die("no --server (or RUNWIRE_SERVER)");
 	server_init(&s, server);
+	struct server via_s;
+	if (via_url) {
+		server_init(&via_s, via_url);
+		via = &via_s;
+	}
 	rc = run_command(&s, cmd, command, sid, out, verify, keys, sessions, count, gap, hold);
 	curl_easy_cleanup(s.curl);
+	if (via)
+		curl_easy_cleanup(via->curl);
 	curl_global_cleanup();
 	if (rc == 2)
 		usage(stderr);

@@ -23,6 +23,7 @@ add_executable(runwire-control
   control/store.c
   control/store_memory.c
   control/store_redis.c
+  control/store_redis_input.c
   control/fleet.c
   control/agent_redirect.c
   control/runner_auth.c

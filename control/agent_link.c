@@ -134,6 +134,11 @@ int agent_link_send_input(struct agent_link *l, const uint8_t *data, size_t len)
 	return link_queue(l, f);
 }
 
+size_t agent_link_room(const struct agent_link *l)
+{
+	return l->q_bytes < AGENT_LINK_MAX_QUEUED ? AGENT_LINK_MAX_QUEUED - l->q_bytes : 0;
+}
+
 int agent_link_send_resize(struct agent_link *l, uint16_t cols, uint16_t rows)
 {
 	struct link_frame *f = frame_alloc(PROTO_RESIZE_LEN);

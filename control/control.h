@@ -231,6 +231,7 @@ struct session {
 	int64_t lost_since_ms;          /* agent link down since (external runners) */
 	lws_sorted_usec_list_t sul_cancel;
 	struct session_published published; /* its record in a shared store (fleet.c) */
+	int input_taking;               /* a take of its input from the store is in flight */
 	struct recording *rec;          /* asciicast v2 file while live; NULL when closed */
 	uint64_t rec_bytes;             /* size of the recording file once closed */
 	struct control *ctl;
@@ -286,6 +287,10 @@ void relay_event(struct session *s, json_t *ev);
 void relay_wake_all(struct session *s);
 /* Detaches every viewer (session being freed). */
 void relay_detach_all(struct session *s);
+/* Applies a writer's INPUT, RESIZE or SIGNAL frame to `s` (its agent's, or input held until
+ * one runs it), whichever replica the writer is attached through. 0, or RW_ETOOBIG when the
+ * input backlog is full (the frame is not applied), RW_ENOMEM. */
+int relay_apply(struct session *s, const struct proto_frame *f);
 
 /* ---- agent_link.c ---- */
 
@@ -296,6 +301,8 @@ void agent_link_assign(struct agent_link *l, struct session *s);
 int agent_link_send_input(struct agent_link *l, const uint8_t *data, size_t len);
 int agent_link_send_resize(struct agent_link *l, uint16_t cols, uint16_t rows);
 int agent_link_send_signal(struct agent_link *l, int signo);
+/* Bytes of frames the link can still queue before it refuses input. */
+size_t agent_link_room(const struct agent_link *l);
 /* Idle agents waiting for a session. */
 struct agent_link *agent_link_pop_idle(struct control *ctl);
 size_t agent_link_count(const struct control *ctl, int idle_only);

@@ -4,7 +4,9 @@
 #include "common/log.h"
 #include "common/rw.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct {
@@ -15,6 +17,13 @@ static struct {
 	int reading;               /* a read of the replicas' figures is in flight */
 	json_t *others;            /* {replica: figures} of the others, as last read */
 	int64_t others_ms;         /* when */
+	int watching;              /* store_input_watch asked */
+	int listing;               /* an input_pending read is in flight */
+	int list_again;            /* a wake came while it was */
+	size_t budget;             /* stream bytes left in this tick */
+	int flush_due;             /* sul_flush scheduled */
+	struct control *ctl;
+	lws_sorted_usec_list_t sul_flush;
 } F;
 
 void fleet_init(struct control *ctl)
@@ -22,6 +31,7 @@ void fleet_init(struct control *ctl)
 	rw_random_hex(ctl->replica, FLEET_REPLICA_ID_BYTES);
 	memset(&F, 0, sizeof(F));
 	F.gen = 1;
+	F.ctl = ctl;
 }
 
 json_t *fleet_record(const struct session *s)
@@ -222,6 +232,204 @@ static void publish_stream(struct session *s, size_t *budget)
 	}
 }
 
+/* ---- input from writers on other replicas ---- */
+
+#define FLEET_INPUT_HEADER (2 + 128)   /* type, user length, user */
+
+static void take_input(struct control *ctl, const char *id);
+static void on_input_wake(void *arg, const char *id);
+
+/* What the holder takes of a session's input at once: what its agent can queue now, so
+ * nothing taken is refused. 0: not now (no agent yet, or its queue is full): the input
+ * waits in the store, bounded there, and is looked at again every FLEET_TICK_MS. */
+static size_t input_room(const struct session *s)
+{
+	size_t room;
+
+	if (!s->agent)
+		return 0;
+	room = agent_link_room(s->agent);
+	return room >= STORE_INPUT_MAX_DATA ? room : 0;
+}
+
+struct take {
+	struct control *ctl;
+	char id[2 * CONTROL_SESSION_ID_BYTES + 1];
+};
+
+/* Decodes one entry into `f`: 0, or -1 when it is malformed. */
+static int input_decode(const uint8_t *p, size_t len, const char **user, size_t *ulen,
+			struct proto_frame *f)
+{
+	size_t h;
+
+	memset(f, 0, sizeof(*f));
+	if (len < 2 || len < 2u + p[1])
+		return -1;
+	h = 2u + p[1];
+	f->type = p[0];
+	*user = (const char *)p + 2;
+	*ulen = p[1];
+	p += h;
+	len -= h;   /* the bytes after the header */
+	switch (f->type) {
+	case PROTO_INPUT:
+		f->data = p;
+		f->len = len;
+		return len && len <= PROTO_MAX_INPUT ? 0 : -1;
+	case PROTO_RESIZE:
+		if (len != 4)
+			return -1;
+		f->cols = (uint16_t)(p[0] << 8 | p[1]);
+		f->rows = (uint16_t)(p[2] << 8 | p[3]);
+		return f->cols && f->rows && f->cols <= PROTO_MAX_DIM && f->rows <= PROTO_MAX_DIM ?
+			       0 : -1;
+	case PROTO_SIGNAL:
+		if (len != 1)
+			return -1;
+		f->signo = p[0];
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static void on_taken(void *arg, int rc, const struct store_entry *e, size_t n)
+{
+	struct take *t = arg;
+	struct control *ctl = t->ctl;
+	struct session *s = session_find(ctl, t->id);
+	size_t dropped = 0;
+
+	if (s)
+		s->input_taking = 0;
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct proto_frame f;
+		const char *user;
+		size_t ulen;
+		if (input_decode(e[i].data, e[i].len, &user, &ulen, &f) || !s ||
+		    session_is_final(s) || strlen(s->owner) != ulen ||
+		    memcmp(s->owner, user, ulen) || relay_apply(s, &f)) {
+			dropped++;   /* not this owner's, or the session ended (its writers see that) */
+			continue;
+		}
+	}
+	if (dropped)
+		log_info("remote_input_dropped", "{s:s, s:I}", "session", t->id,
+			 "entries", (json_int_t)dropped);
+	/* a full batch: there may be more (the take emptied the set only when it took all) */
+	if (!rc && n == STORE_INPUT_BATCH)
+		take_input(ctl, t->id);
+	free(t);
+}
+
+/* Takes `id`'s input: for a session this replica runs, as much as its agent can queue; for
+ * one it does not hold (any more), all of it, discarded, so the set forgets it. */
+static void take_input(struct control *ctl, const char *id)
+{
+	struct session *s = session_find(ctl, id);
+	size_t room = SIZE_MAX;
+	struct take *t;
+
+	if (s && !session_is_final(s)) {
+		if (s->input_taking || !(room = input_room(s)))
+			return;
+	}
+	if (!(t = calloc(1, sizeof(*t))))
+		return;
+	t->ctl = ctl;
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	if (s)
+		s->input_taking = 1;
+	store_input_take(ctl->store, ctl->replica, id, room, on_taken, t);
+}
+
+static void on_pending(void *arg, int rc, json_t *ids)
+{
+	struct control *ctl = arg;
+	size_t i;
+	json_t *id;
+
+	F.listing = 0;
+	json_array_foreach(ids, i, id)
+		if (json_string_value(id))
+			take_input(ctl, json_string_value(id));
+	json_decref(ids);
+	if (F.list_again) {
+		F.list_again = 0;
+		on_input_wake(ctl, NULL);
+	}
+}
+
+static void on_input_wake(void *arg, const char *id)
+{
+	struct control *ctl = arg;
+
+	if (id) {
+		take_input(ctl, id);
+		return;
+	}
+	if (F.listing) {
+		F.list_again = 1;
+		return;
+	}
+	F.listing = 1;
+	store_input_pending(ctl->store, ctl->replica, on_pending, ctl);
+}
+
+uint8_t *fleet_input_entry(const char *user, const struct proto_frame *f, size_t *len)
+{
+	size_t ulen = strlen(user), n = 2 + ulen, body;
+	uint8_t *buf;
+
+	if (ulen > 128)
+		return NULL;
+	switch (f->type) {
+	case PROTO_INPUT: body = f->len; break;
+	case PROTO_RESIZE: body = 4; break;
+	case PROTO_SIGNAL: body = 1; break;
+	default: return NULL;
+	}
+	if (!(buf = malloc(n + body)))
+		return NULL;
+	buf[0] = (uint8_t)f->type;
+	buf[1] = (uint8_t)ulen;
+	memcpy(buf + 2, user, ulen);
+	if (f->type == PROTO_INPUT) {
+		memcpy(buf + n, f->data, f->len);
+	} else if (f->type == PROTO_RESIZE) {
+		buf[n] = (uint8_t)(f->cols >> 8);
+		buf[n + 1] = (uint8_t)f->cols;
+		buf[n + 2] = (uint8_t)(f->rows >> 8);
+		buf[n + 3] = (uint8_t)f->rows;
+	} else {
+		buf[n] = f->signo;
+	}
+	*len = n + body;
+	return buf;
+}
+
+static void on_flush(lws_sorted_usec_list_t *sul)
+{
+	struct control *ctl = F.ctl;
+
+	F.flush_due = 0;
+	if (!ctl->store || !store_ready(ctl->store))
+		return;
+	for (struct session *s = ctl->sessions; s && F.budget; s = s->next)
+		publish_stream(s, &F.budget);
+}
+
+void fleet_output_soon(struct session *s)
+{
+	struct control *ctl = s->ctl;
+
+	if (F.flush_due || !ctl->store || !store_is_shared(ctl->store) || !F.budget)
+		return;
+	F.flush_due = 1;
+	lws_sul_schedule(ctl->ctx, 0, &F.sul_flush, on_flush, 1);
+}
+
 void fleet_tick(struct control *ctl)
 {
 	int64_t now = rw_now_ms();
@@ -229,11 +437,14 @@ void fleet_tick(struct control *ctl)
 
 	if (!ctl->store || !store_is_shared(ctl->store))
 		return;
-	if (store_ready(ctl->store)) {
-		size_t budget = FLEET_STREAM_TICK_BYTES;
-		for (struct session *s = ctl->sessions; s && budget; s = s->next)
-			publish_stream(s, &budget);
+	if (!F.watching) {
+		F.watching = 1;
+		store_input_watch(ctl->store, ctl->replica, on_input_wake, ctl);
 	}
+	F.budget = FLEET_STREAM_TICK_BYTES;
+	if (store_ready(ctl->store))
+		for (struct session *s = ctl->sessions; s && F.budget; s = s->next)
+			publish_stream(s, &F.budget);
 	if (now - F.last_ms < FLEET_TICK_MS)
 		return;
 	F.last_ms = now;
@@ -250,6 +461,7 @@ void fleet_tick(struct control *ctl)
 		F.popping = 1;
 		store_inbox_pop(ctl->store, ctl->replica, on_inbox, ctl);
 	}
+	on_input_wake(ctl, NULL);   /* input whose wake was missed, or that waited for room */
 	put_figures(ctl);
 }
 

@@ -10,10 +10,14 @@
 #ifndef RW_FLEET_H
 #define RW_FLEET_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <jansson.h>
 
 struct control;
 struct session;
+struct proto_frame;
 
 #define FLEET_TICK_MS 250          /* records published and the inbox read this often */
 #define FLEET_LIVE_TTL_S 60        /* a live session's record outlives its replica this long */
@@ -51,5 +55,20 @@ void fleet_free(void);
  * through `cb` (0, or RW_EAGAIN when the store is unreachable). */
 void fleet_request_cancel(struct control *ctl, json_t *record, const char *user,
 			  void (*cb)(void *arg, int rc, int64_t value), void *arg);
+
+/* ---- input from writers attached through other replicas ----
+ * A writer's frame is pushed, by the replica it is attached through, to the session's input
+ * in the store, waking `replica` (the holder named in the session's record); the holder
+ * takes it, checks the owner and applies it as a local writer's (relay_apply). An entry is
+ * [frame type][user length][user][INPUT bytes | cols, rows (2 bytes each) | signal]. */
+
+/* The store entry for `f` (INPUT, RESIZE or SIGNAL) from `user`'s writer: a new buffer of
+ * `*len` bytes the caller frees, or NULL (a frame of another type, a user name longer than
+ * 128 bytes, ENOMEM). The replica the writer is attached through pushes it
+ * (store_input_push) to the replica named in the session's record. */
+uint8_t *fleet_input_entry(const char *user, const struct proto_frame *f, size_t *len);
+/* Output or an event was added to `s`: put it into its stream in the store soon (within
+ * the loop's next turn), not at the next tick, so a remote writer's echo is not held up. */
+void fleet_output_soon(struct session *s);
 
 #endif

@@ -9,6 +9,7 @@
  * are delivered in order with the output.
  */
 #include "control/control.h"
+#include "control/fleet.h"
 #include "common/log.h"
 #include "common/rw.h"
 
@@ -54,14 +55,36 @@ struct viewer {
 	int64_t remote_since_ms;      /* when the record was first asked for */
 	lws_sorted_usec_list_t sul_poll;
 	struct control *ctl;
+	/* a writer's frames for the holding replica, through the store (fleet_push_input) */
+	char holder[2 * FLEET_REPLICA_ID_BYTES + 1];
+	struct store_entry *ob;       /* its frames as store entries, oldest first, not yet in
+				       * the store (the outbox; entries' data owned here) */
+	size_t ob_n, ob_cap, ob_bytes;
+	size_t pushing;               /* the first `pushing` entries are being pushed (one push
+				       * in flight at a time: the order is kept) */
+	int64_t full_since_ms;        /* the session's input in the store is full since */
+	int rx_held;                  /* its socket is not read: the outbox is full */
+	int store_said;               /* "input not delivered" said since input last got through */
+	int64_t typed_ms;             /* when it last sent a frame: its echo is polled for fast */
+	lws_sorted_usec_list_t sul_push;
 };
 
 #define VIEWER_REMOTE_POLL_MS 20      /* a remote viewer with nothing new asks again after */
+#define VIEWER_REMOTE_TYPING_POLL_US 500 /* ... or this soon, while it is typing: an echo is due */
+#define VIEWER_REMOTE_TYPING_MS 1000  /* "typing": a frame pushed within this long */
+#define VIEWER_REMOTE_OUTBOX_MAX (256u << 10) /* bytes of a writer's frames not yet in the
+					       * store; past it its socket is not read until they
+					       * are (backpressure, as the agent link's queue) */
+#define VIEWER_REMOTE_PUSH_BYTES (256u << 10) /* bytes one push carries (at least one entry) */
+#define VIEWER_REMOTE_RETRY_MS 2      /* a push refused because the input is full: again after */
+#define VIEWER_REMOTE_STALL_MS 5000   /* ... for this long, then the writer is told and its
+				       * outbox dropped (the holder is not taking input) */
 #define VIEWER_REMOTE_RECORD_WAIT_MS 1000 /* a record not there yet (its replica puts it
 					   * within FLEET_TICK_MS) is asked for this long */
 
 static int remote_write(struct viewer *v);
 static uint8_t *rq_frame(struct viewer *v, size_t len);
+static void on_remote_poll(lws_sorted_usec_list_t *sul);
 
 static uint8_t viewer_buf[LWS_PRE + PROTO_OUTPUT_PREFIX_LEN + VIEWER_SEND_CHUNK];
 
@@ -85,6 +108,7 @@ int relay_output(struct session *s, uint64_t offset, const uint8_t *data, size_t
 		log_warn("recording_failed", "{s:s}", "session", s->id);
 	s->ctl->m.bytes_in += len;
 	relay_wake_all(s);
+	fleet_output_soon(s);
 	return RW_OK;
 }
 
@@ -96,8 +120,10 @@ void relay_event(struct session *s, json_t *ev)
 	if (rc == RW_ETOOBIG && !was_full)
 		log_warn("events_truncated", "{s:s, s:I}", "session", s->id, "bytes",
 			 (json_int_t)s->stream.event_bytes);
-	if (rc != RW_ETOOBIG || !was_full)
+	if (rc != RW_ETOOBIG || !was_full) {
 		relay_wake_all(s);
+		fleet_output_soon(s);
+	}
 }
 
 static void viewer_detach(struct viewer *v)
@@ -285,27 +311,186 @@ static int pending_input_add(struct session *s, const uint8_t *data, size_t len)
 	return RW_OK;
 }
 
+int relay_apply(struct session *s, const struct proto_frame *f)
+{
+	switch (f->type) {
+	case PROTO_INPUT:
+		/* the agent starts the pty as soon as it is assigned: frames after ASSIGN find it */
+		if (!f->len)
+			return RW_OK;
+		return s->agent ? agent_link_send_input(s->agent, f->data, f->len)
+				: pending_input_add(s, f->data, f->len);
+	case PROTO_RESIZE:
+		if (s->cols != f->cols || s->rows != f->rows) {
+			s->cols = f->cols;
+			s->rows = f->rows;
+			if (s->rec)
+				recording_resize(s->rec, f->cols, f->rows);
+		}
+		if (s->agent)
+			agent_link_send_resize(s->agent, f->cols, f->rows);
+		return RW_OK;
+	case PROTO_SIGNAL:
+		if (s->agent)
+			agent_link_send_signal(s->agent, f->signo);
+		return RW_OK;
+	default:
+		return RW_OK;
+	}
+}
+
+static void rq_error(struct viewer *v, uint16_t code, const char *msg)
+{
+	uint8_t *dst = rq_frame(v, PROTO_ERROR_MAX_LEN);
+
+	if (!dst)
+		return;
+	size_t n = proto_encode_error(dst, code, msg);
+	/* the frame was reserved at its largest: record its real length */
+	memcpy(dst - LWS_PRE - sizeof(size_t), &n, sizeof(size_t));
+	v->rq_len -= PROTO_ERROR_MAX_LEN - n;
+	lws_callback_on_writable(v->wsi);
+}
+
+static void ob_flush(struct viewer *v);
+static int viewer_read_frames(struct viewer *v);
+
+/* Drops the outbox's first `n` entries. */
+static void ob_drop(struct viewer *v, size_t n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		v->ob_bytes -= v->ob[i].len;
+		free((void *)v->ob[i].data);
+	}
+	memmove(v->ob, v->ob + n, (v->ob_n - n) * sizeof(*v->ob));
+	v->ob_n -= n;
+}
+
+static void on_push_retry(lws_sorted_usec_list_t *sul)
+{
+	ob_flush(lws_container_of(sul, struct viewer, sul_push));
+}
+
+/* The store's answer to a push. Frames are never lost unsaid: refused for want of room they
+ * are pushed again (in order, the writer held back meanwhile) and only after
+ * VIEWER_REMOTE_STALL_MS said and dropped; refused because the store is unreachable they are
+ * said, once per run of refusals, as the local path says "input backlog full". */
+static void on_input_pushed(void *arg, int rc, int64_t value)
+{
+	struct viewer *v = arg;
+	size_t n = v->pushing;
+
+	v->pushing = 0;
+	if (!rc) {
+		ob_drop(v, n);
+		v->full_since_ms = 0;
+		v->backlog_said = 0;
+		v->store_said = 0;
+	} else if (rc == RW_ELIMIT) {
+		int64_t now = rw_now_ms();
+		if (!v->full_since_ms)
+			v->full_since_ms = now;
+		if (now - v->full_since_ms < VIEWER_REMOTE_STALL_MS) {
+			lws_sul_schedule(v->ctl->ctx, 0, &v->sul_push, on_push_retry,
+					 VIEWER_REMOTE_RETRY_MS * LWS_US_PER_MS);
+			return;
+		}
+		log_warn("viewer_input_undelivered", "{s:s, s:s, s:I}", "session", v->sid, "reason",
+			 "input backlog full", "frames", (json_int_t)v->ob_n);
+		ob_drop(v, v->ob_n);
+		v->full_since_ms = 0;
+		if (!v->backlog_said++)
+			rq_error(v, PROTO_ERR_FORBIDDEN, "input backlog full: input not delivered");
+	} else {
+		log_warn("viewer_input_undelivered", "{s:s, s:s, s:I}", "session", v->sid, "reason",
+			 rc == RW_EAGAIN ? "store unavailable" : "refused", "frames", (json_int_t)n);
+		ob_drop(v, n);
+		if (!v->store_said++)
+			rq_error(v, PROTO_ERR_INTERNAL,
+				 "session store unavailable: input not delivered");
+	}
+	if (v->rx_held && v->ob_bytes < VIEWER_REMOTE_OUTBOX_MAX / 2) {
+		v->rx_held = 0;
+		lws_rx_flow_control(v->wsi, 1);
+		if (viewer_read_frames(v) < 0 && !v->refusal) {
+			v->refusal = v->rd.errstr;
+			v->refusal_code = PROTO_ERR_PROTOCOL;
+			lws_callback_on_writable(v->wsi);
+		}
+	}
+	ob_flush(v);
+}
+
+/* Pushes the outbox's oldest entries unless a push is in flight. */
+static void ob_flush(struct viewer *v)
+{
+	size_t n = 0, bytes = 0;
+
+	if (v->pushing || !v->ob_n)
+		return;
+	while (n < v->ob_n && n < STORE_INPUT_BATCH &&
+	       (!n || bytes + v->ob[n].len <= VIEWER_REMOTE_PUSH_BYTES))
+		bytes += v->ob[n++].len;
+	v->pushing = n;
+	store_input_push(v->ctl->store, v->holder, v->sid, v->ob, n, on_input_pushed, v);
+}
+
+/* A frame from a viewer of a session another replica holds: to the holder's input. */
+static void remote_input(struct viewer *v, const struct proto_frame *f)
+{
+	struct store_entry *nb;
+	uint8_t *e;
+	size_t len;
+
+	if (v->remote != 2 || v->remote_done)
+		return;   /* not attached yet (its socket is not read), or the session ended */
+	if (v->role == TOKEN_ROLE_VIEWER) {
+		/* read-only, checked here where the token was verified (the holder checks the
+		 * owner again): refused and said once, as on the holding replica */
+		if (!v->refused++)
+			rq_error(v, PROTO_ERR_FORBIDDEN, "read-only viewer: input refused");
+		return;
+	}
+	if (f->type == PROTO_INPUT && !f->len)
+		return;
+	if (v->ob_n == v->ob_cap) {
+		size_t nc = v->ob_cap ? 2 * v->ob_cap : 64;
+		if (!(nb = realloc(v->ob, nc * sizeof(*nb))))
+			goto nomem;
+		v->ob = nb;
+		v->ob_cap = nc;
+	}
+	if (!(e = fleet_input_entry(v->sub, f, &len)))
+		goto nomem;
+	v->ob[v->ob_n++] = (struct store_entry){ .data = e, .len = len };
+	v->ob_bytes += len;
+	v->typed_ms = rw_now_ms();
+	if (!v->rx_held && v->ob_bytes >= VIEWER_REMOTE_OUTBOX_MAX) {
+		v->rx_held = 1;
+		lws_rx_flow_control(v->wsi, 0);
+	}
+	ob_flush(v);
+	if (!v->remote_reading && v->rq_len == v->rq_sent)
+		lws_sul_schedule(v->ctl->ctx, 0, &v->sul_poll, on_remote_poll,
+				 VIEWER_REMOTE_TYPING_POLL_US);
+	return;
+nomem:
+	if (!v->backlog_said++)
+		rq_error(v, PROTO_ERR_INTERNAL, "out of memory: input not delivered");
+}
+
 static void viewer_input(struct viewer *v, const struct proto_frame *f)
 {
 	struct session *s = v->s;
 
+	if (f->type != PROTO_INPUT && f->type != PROTO_RESIZE && f->type != PROTO_SIGNAL)
+		return;
 	if (v->remote) {
-		/* said once per connection; the frames are dropped, not queued */
-		static const char msg[] = "input to a session held by another replica is not "
-					  "routed yet: attach through the replica that holds it";
-		uint8_t *dst;
-		if (f->type != PROTO_INPUT && f->type != PROTO_SIGNAL)
-			return;   /* a resize of a stream it only reads */
-		if (!v->refused++ && (dst = rq_frame(v, PROTO_ERROR_MAX_LEN))) {
-			size_t n = proto_encode_error(dst, PROTO_ERR_FORBIDDEN, msg);
-			/* the frame was reserved at its largest: record its real length */
-			memcpy(dst - LWS_PRE - sizeof(size_t), &n, sizeof(size_t));
-			v->rq_len -= PROTO_ERROR_MAX_LEN - n;
-			lws_callback_on_writable(v->wsi);
-		}
+		remote_input(v, f);
 		return;
 	}
-
 	if (!s || session_is_final(s))
 		return;
 	if (v->role == TOKEN_ROLE_VIEWER) {
@@ -318,36 +503,13 @@ static void viewer_input(struct viewer *v, const struct proto_frame *f)
 		}
 		return;
 	}
-	switch (f->type) {
-	case PROTO_INPUT:
-		/* the agent starts the pty as soon as it is assigned: frames after ASSIGN find it */
-		if (!f->len)
-			break;
-		if (s->agent ? agent_link_send_input(s->agent, f->data, f->len) == RW_OK :
-			       pending_input_add(s, f->data, f->len) == RW_OK) {
+	if (relay_apply(s, f) == RW_OK) {
+		if (f->type == PROTO_INPUT)
 			v->backlog_said = 0;
-		} else if (!v->backlog_said) {
-			/* once until input gets through again, for the reason above */
-			v->backlog_said = 1;
-			send_error(v->wsi, PROTO_ERR_FORBIDDEN, "input backlog full");
-		}
-		break;
-	case PROTO_RESIZE:
-		if (s->cols != f->cols || s->rows != f->rows) {
-			s->cols = f->cols;
-			s->rows = f->rows;
-			if (s->rec)
-				recording_resize(s->rec, f->cols, f->rows);
-		}
-		if (s->agent)
-			agent_link_send_resize(s->agent, f->cols, f->rows);
-		break;
-	case PROTO_SIGNAL:
-		if (s->agent)
-			agent_link_send_signal(s->agent, f->signo);
-		break;
-	default:
-		break;
+	} else if (!v->backlog_said) {
+		/* once until input gets through again, for the reason above */
+		v->backlog_said = 1;
+		send_error(v->wsi, PROTO_ERR_FORBIDDEN, "input backlog full");
 	}
 }
 
@@ -551,7 +713,9 @@ static void on_remote_entries(void *arg, int rc, const struct store_entry *e, si
 		lws_callback_on_writable(v->wsi);
 	else
 		lws_sul_schedule(v->ctl->ctx, 0, &v->sul_poll, on_remote_poll,
-				 VIEWER_REMOTE_POLL_MS * LWS_US_PER_MS);
+				 rw_now_ms() - v->typed_ms < VIEWER_REMOTE_TYPING_MS ?
+					 VIEWER_REMOTE_TYPING_POLL_US :
+					 VIEWER_REMOTE_POLL_MS * LWS_US_PER_MS);
 }
 
 static void remote_poll(struct viewer *v)
@@ -592,8 +756,12 @@ static void on_remote_record(void *arg, int rc, json_t *rec)
 		lws_callback_on_writable(v->wsi);
 		return;
 	}
+	snprintf(v->holder, sizeof(v->holder), "%s",
+		 json_string_value(json_object_get(rec, "replica")) ?
+			 json_string_value(json_object_get(rec, "replica")) : "");
 	v->remote = 2;
 	v->cursor = v->since;
+	lws_rx_flow_control(v->wsi, 1);   /* its frames may come now: they go to the holder */
 	v->hello_sent = 1;
 	rq_json(v, PROTO_HELLO, json_pack("{s:i, s:s, s:O, s:s, s:I, s:O, s:O, s:O}", "v",
 					   PROTO_VERSION, "sessionId", v->sid, "state",
@@ -644,6 +812,7 @@ static void viewer_attach(struct control *ctl, struct viewer *v)
 		/* held by another replica: its record, then its stream */
 		v->remote = 1;
 		v->remote_since_ms = rw_now_ms();
+		lws_rx_flow_control(v->wsi, 0);   /* until the record names the holder */
 		store_session_get(ctl->store, v->sid, on_remote_record, v);
 		return;
 	}
@@ -688,13 +857,24 @@ static void viewer_once(void *arg, int rc, int64_t value)
 	viewer_attach(ctl, v);
 }
 
+/* Acts on the frames read so far; a remote writer whose outbox is full stops here and goes
+ * on once it has room (the rest wait in the reader, their socket not read meanwhile).
+ * -1 on a protocol error. */
+static int viewer_read_frames(struct viewer *v)
+{
+	struct proto_frame f;
+	int r = 0;
+
+	while (!v->rx_held && (r = proto_reader_next(&v->rd, &f)) == 1)
+		viewer_input(v, &f);
+	return r < 0 ? -1 : 0;
+}
+
 static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			   void *in, size_t len)
 {
 	struct control *ctl = lws_context_user(lws_get_context(wsi));
 	struct viewer *v = user;
-	struct proto_frame f;
-	int r;
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -717,9 +897,7 @@ static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, vo
 	case LWS_CALLBACK_RECEIVE:
 		if (proto_reader_feed(&v->rd, in, len) < 0)
 			goto bad;
-		while ((r = proto_reader_next(&v->rd, &f)) == 1)
-			viewer_input(v, &f);
-		if (r < 0)
+		if (viewer_read_frames(v) < 0)
 			goto bad;
 		break;
 
@@ -728,8 +906,15 @@ static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, vo
 			store_forget(ctl->store, v);
 		if (v->remote) {
 			lws_sul_cancel(&v->sul_poll);
+			lws_sul_cancel(&v->sul_push);
 			free(v->rq);
 			v->rq = NULL;
+			if (v->ob_n)
+				log_info("viewer_input_unsent", "{s:s, s:I}", "session", v->sid,
+					 "frames", (json_int_t)v->ob_n);
+			ob_drop(v, v->ob_n);
+			free(v->ob);
+			v->ob = NULL;
 		}
 		if (v->refused > 1)
 			log_info("viewer_input_refused_total", "{s:s, s:I}", "session", v->sid,

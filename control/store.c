@@ -311,3 +311,49 @@ void store_stream_read(struct store *st, const char *id, uint64_t after, store_e
 	}
 	st->ops->stream_read(st->b, id, after, cb, arg);
 }
+
+void store_input_push(struct store *st, const char *replica, const char *id,
+		      const struct store_entry *e, size_t n, store_cb cb, void *arg)
+{
+	if (!key_ok(replica) || !key_ok(id) || !n || n > STORE_INPUT_BATCH) {
+		answer(cb, arg, RW_EINVAL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!e[i].len) {
+			answer(cb, arg, RW_EINVAL);
+			return;
+		}
+		if (e[i].len > STORE_INPUT_MAX_DATA) {
+			answer(cb, arg, RW_ETOOBIG);
+			return;
+		}
+	}
+	st->ops->input_push(st->b, replica, id, e, n, cb, arg);
+}
+
+void store_input_pending(struct store *st, const char *replica, store_json_cb cb, void *arg)
+{
+	if (!key_ok(replica)) {
+		cb(arg, RW_EINVAL, NULL);
+		return;
+	}
+	st->ops->input_pending(st->b, replica, cb, arg);
+}
+
+void store_input_take(struct store *st, const char *replica, const char *id, size_t max_bytes,
+		      store_entries_cb cb, void *arg)
+{
+	if (!key_ok(replica) || !key_ok(id)) {
+		cb(arg, RW_EINVAL, NULL, 0);
+		return;
+	}
+	st->ops->input_take(st->b, replica, id, max_bytes, cb, arg);
+}
+
+void store_input_watch(struct store *st, const char *replica,
+		       void (*wake)(void *arg, const char *id), void *arg)
+{
+	if (key_ok(replica))
+		st->ops->input_watch(st->b, replica, wake, arg);
+}

@@ -159,6 +159,44 @@ void store_stream_add(struct store *st, const char *id, uint64_t n, char kind, u
 void store_stream_read(struct store *st, const char *id, uint64_t after, store_entries_cb cb,
 		       void *arg);
 
+/* ---- session input: what a writer attached through another replica sends the replica
+ * holding the session (fleet.c takes it, relay.c pushes it) ----
+ *
+ * Per session a FIFO of opaque entries (fleet.c's encoding: a kind byte, the user, the
+ * bytes), plus per holding replica the set of its sessions with input waiting. A push that
+ * makes a session's input non-empty wakes its holder at once (Redis: PUBLISH to the
+ * holder's channel, which it SUBSCRIBEs to on a second connection); a holder also looks at
+ * the set every FLEET_TICK_MS, so a wake lost to a reconnect delays input, never loses it. */
+#ifndef STORE_INPUT_MAX_ENTRIES
+#define STORE_INPUT_MAX_ENTRIES 256      /* entries one session's input holds; past it a push
+					  * is refused (RW_ELIMIT): the writer's backpressure */
+#endif
+#define STORE_INPUT_MAX_DATA ((64u << 10) + 256) /* bytes of one entry (an INPUT frame's
+						 * bytes, PROTO_MAX_INPUT, and a header) */
+#define STORE_INPUT_BATCH 64             /* entries one take answers at most */
+#define STORE_INPUT_TTL_S 600            /* input nobody takes (its holder died) goes after */
+
+/* Appends entries `e[0..n)` (their `data`, `len`; n at most STORE_INPUT_BATCH) to session
+ * `id`'s input, all or none, and wakes `replica`, its holder. Answers 0, RW_ELIMIT when
+ * they would make more than STORE_INPUT_MAX_ENTRIES wait (nothing is appended: the pusher
+ * may try again once the holder has taken some), RW_ETOOBIG when one is larger than
+ * STORE_INPUT_MAX_DATA, RW_EAGAIN when the store is unreachable. Entries pushed are taken in
+ * push order. */
+void store_input_push(struct store *st, const char *replica, const char *id,
+		      const struct store_entry *e, size_t n, store_cb cb, void *arg);
+/* Answers a JSON array of the ids of `replica`'s sessions with input waiting. */
+void store_input_pending(struct store *st, const char *replica, store_json_cb cb, void *arg);
+/* Takes session `id`'s oldest entries, at most STORE_INPUT_BATCH and at most `max_bytes`
+ * (at least one entry whatever its size), oldest first (entries' `data`, `len` only; `n`
+ * counts from 1). Answers `n` 0 when none wait. */
+void store_input_take(struct store *st, const char *replica, const char *id, size_t max_bytes,
+		      store_entries_cb cb, void *arg);
+/* Asks to be woken (`wake(arg, id)`, from the loop) when input for `replica`'s session `id`
+ * has been pushed, and with id NULL when wakes may have been missed (the subscription was
+ * re-established): the caller then reads store_input_pending. One watcher per store. */
+void store_input_watch(struct store *st, const char *replica,
+		       void (*wake)(void *arg, const char *id), void *arg);
+
 /* Operations asked with `arg` will not call back (their object is going away). */
 void store_forget(struct store *st, void *arg);
 

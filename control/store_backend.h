@@ -30,6 +30,14 @@ struct store_ops {
 			   const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg);
 	void (*stream_read)(void *b, const char *id, uint64_t after, store_entries_cb cb,
 			    void *arg);
+	void (*input_push)(void *b, const char *replica, const char *id,
+			   const struct store_entry *e, size_t n, store_cb cb, void *arg);
+	void (*input_pending)(void *b, const char *replica, store_json_cb cb, void *arg);
+	void (*input_take)(void *b, const char *replica, const char *id, size_t max_bytes,
+			   store_entries_cb cb, void *arg);
+	/* `replica` is copied; `wake` is called from the loop */
+	void (*input_watch)(void *b, const char *replica, void (*wake)(void *arg, const char *id),
+			    void *arg);
 };
 
 extern const struct store_ops store_memory_ops;

@@ -40,7 +40,19 @@ struct mem_stream {
 	int64_t expires_ms;
 };
 
+/* One entry of a session's input (every session's, in push order). */
+struct mem_input {
+	char replica[STORE_MAX_KEY], id[STORE_MAX_KEY];
+	uint8_t *data;
+	size_t len;
+};
+
 struct store_memory {
+	struct mem_input *in;
+	size_t n_in, cap_in;
+	void (*wake)(void *arg, const char *id);
+	void *wake_arg;
+	char wake_replica[STORE_MAX_KEY];
 	struct mem_stream *streams;
 	size_t n_streams, cap_streams;
 	struct record *reps;              /* replicas' figures: id = replica, no owner */
@@ -84,6 +96,9 @@ static void mem_free(void *b)
 	for (size_t i = 0; i < m->n_msg; i++)
 		free(m->msg[i].text);
 	free(m->msg);
+	for (size_t i = 0; i < m->n_in; i++)
+		free(m->in[i].data);
+	free(m->in);
 	free(m);
 }
 
@@ -439,6 +454,95 @@ static void mem_stream_read(void *b, const char *id, uint64_t after, store_entri
 	cb(arg, RW_OK, out, k);
 }
 
+static void mem_input_push(void *b, const char *replica, const char *id,
+			   const struct store_entry *e, size_t n, store_cb cb, void *arg)
+{
+	struct store_memory *m = b;
+	size_t held = 0, done = 0;
+	int rc = RW_OK;
+
+	for (size_t i = 0; i < m->n_in; i++)
+		held += !strcmp(m->in[i].id, id);
+	if (held + n > STORE_INPUT_MAX_ENTRIES)
+		rc = RW_ELIMIT;
+	for (; !rc && done < n; done++) {
+		struct mem_input *in;
+		if (grow((void **)&m->in, m->n_in, &m->cap_in, sizeof(*m->in)) ||
+		    !(m->in[m->n_in].data = malloc(e[done].len))) {
+			rc = RW_ENOMEM;
+			break;
+		}
+		in = &m->in[m->n_in++];
+		memcpy(in->data, e[done].data, e[done].len);
+		in->len = e[done].len;
+		snprintf(in->replica, sizeof(in->replica), "%s", replica);
+		snprintf(in->id, sizeof(in->id), "%s", id);
+	}
+	if (rc) {
+		/* all or none: take back what this push added */
+		while (done--)
+			free(m->in[--m->n_in].data);
+	}
+	if (cb)
+		cb(arg, rc, 0);
+	if (!rc && !held && m->wake && !strcmp(m->wake_replica, replica))
+		m->wake(m->wake_arg, id);
+}
+
+static void mem_input_pending(void *b, const char *replica, store_json_cb cb, void *arg)
+{
+	struct store_memory *m = b;
+	json_t *out = json_array();
+
+	for (size_t i = 0; i < m->n_in; i++) {
+		size_t j;
+		if (strcmp(m->in[i].replica, replica))
+			continue;
+		for (j = 0; j < i && strcmp(m->in[j].id, m->in[i].id); j++)
+			;
+		if (j == i)
+			json_array_append_new(out, json_string(m->in[i].id));
+	}
+	cb(arg, RW_OK, out);
+}
+
+static void mem_input_take(void *b, const char *replica, const char *id, size_t max_bytes,
+			   store_entries_cb cb, void *arg)
+{
+	struct store_memory *m = b;
+	struct store_entry out[STORE_INPUT_BATCH] = { { 0 } };
+	uint8_t *taken[STORE_INPUT_BATCH] = { 0 };
+	size_t k = 0, used = 0, w = 0;
+
+	for (size_t i = 0; i < m->n_in; i++) {
+		if (k < STORE_INPUT_BATCH && !strcmp(m->in[i].id, id) &&
+		    (!k || used + m->in[i].len <= max_bytes)) {
+			out[k] = (struct store_entry){ .n = k + 1, .data = m->in[i].data,
+						       .len = m->in[i].len };
+			taken[k++] = m->in[i].data;
+			used += m->in[i].len;
+			continue;
+		}
+		if (!strcmp(m->in[i].id, id))
+			max_bytes = 0;   /* FIFO: once one entry stays, the later ones stay */
+		m->in[w++] = m->in[i];
+	}
+	m->n_in = w;
+	cb(arg, RW_OK, out, k);
+	for (size_t i = 0; i < k; i++)
+		free(taken[i]);
+}
+
+static void mem_input_watch(void *b, const char *replica, void (*wake)(void *arg, const char *id),
+			    void *arg)
+{
+	struct store_memory *m = b;
+
+	m->wake = wake;
+	m->wake_arg = arg;
+	snprintf(m->wake_replica, sizeof(m->wake_replica), "%s", replica);
+}
+
 const struct store_ops store_memory_ops = {
 	.kind = "memory",
 	.shared = 0,
@@ -458,4 +562,8 @@ const struct store_ops store_memory_ops = {
 	.replica_all = mem_replica_all,
 	.stream_add = mem_stream_add,
 	.stream_read = mem_stream_read,
+	.input_push = mem_input_push,
+	.input_pending = mem_input_pending,
+	.input_take = mem_input_take,
+	.input_watch = mem_input_watch,
 };

@@ -22,9 +22,13 @@
  *   runwire:replicas              set of replica ids; ids whose figures expired are pruned
  *   runwire:stream:<id>           a session's stream: XADD with the entry's number as ID
  *                                 (<n>-0), fields k (kind), o (offset), d (bytes); MAXLEN
+ *   runwire:input:<id>            a session's input from writers on other replicas: a list
+ *                                 (RPUSH, LPOP in a script), at most STORE_INPUT_MAX_ENTRIES
+ *   runwire:inputs:<replica>      set of the replica's sessions with input waiting
+ *   runwire:wake:<replica>        pub/sub channel: a session's input became non-empty
  * The list and put scripts touch keys they build themselves (one Redis, not a Cluster).
  */
-#include "control/store_backend.h"
+#include "control/store_redis_int.h"
 #include "common/log.h"
 #include "common/rw.h"
 
@@ -44,7 +48,6 @@
 #define STORE_REDIS_BACKOFF_MAX_MS 2000
 #define STORE_REDIS_WATCH_MS 500       /* how often the watchdog looks */
 #define STORE_REDIS_TIMEOUT_MS 2000    /* a connect or a PING unanswered this long: down */
-#define STORE_REDIS_PREFIX "runwire:"
 
 /* Counts INCRBY ARGV[1] in KEYS[1]; the first hit of a window sets its expiry (ARGV[2] ms).
  * Returns {count, milliseconds left in the window}. */
@@ -81,45 +84,6 @@ static const char replicas_script[] =
 	"end return out";
 #define STORE_REDIS_INBOX_TTL_S 600     /* a dead replica's inbox goes after this */
 
-enum req_kind { REQ_INTERNAL = 0, REQ_LIMIT, REQ_ONCE, REQ_JSON, REQ_ENTRIES };
-
-/* REQ_ENTRIES' arg: the caller's callback and argument (the request owns it). */
-struct entries_req {
-	store_entries_cb cb;
-	void *arg;
-};
-
-/* An operation in flight: hiredis' privdata for its reply. */
-struct req {
-	struct req *next, *prev;
-	struct store_redis *r;
-	enum req_kind kind;
-	int limit, count;
-	store_cb cb;               /* NULL once forgotten */
-	store_json_cb jcb;         /* REQ_JSON's, NULL once forgotten */
-	void *arg;
-};
-
-struct store_redis {
-	char host[256];            /* as given */
-	char addr[64];             /* resolved at start: connects never resolve */
-	int port, db;
-	char *password;            /* NULL: no AUTH */
-	struct lws_context *ctx;
-	struct lws_vhost *vh;
-	redisAsyncContext *ac;     /* NULL while down */
-	struct lws *wsi;           /* the loop's handle on ac's socket */
-	int ready;                 /* connected, AUTH and SELECT accepted, PING answered */
-	int ping_out;              /* a watchdog PING awaits its answer */
-	int64_t since_ms;          /* connect started, or the PING went out */
-	int backoff_ms;
-	int stopping;
-	int logged_down;           /* "store_unavailable" said since it was last ready */
-	int logged_refused;        /* "store_refused" said since it was last ready */
-	struct req *reqs;          /* in flight */
-	lws_sorted_usec_list_t sul_retry, sul_watch;
-};
-
 static void connect_now(struct store_redis *r);
 
 void *store_redis_new(const char *host, int port, int db, const char *password)
@@ -132,6 +96,8 @@ void *store_redis_new(const char *host, int port, int db, const char *password)
 	r->port = port;
 	r->db = db;
 	r->backoff_ms = STORE_REDIS_BACKOFF_MIN_MS;
+	r->c.r = r;
+	r->sub.r = r;
 	if (password && !(r->password = strdup(password))) {
 		free(r);
 		return NULL;
@@ -141,83 +107,81 @@ void *store_redis_new(const char *host, int port, int db, const char *password)
 
 /* ---- the adapter: hiredis' event hooks on the lws loop ---- */
 
-static void ev_add_write(void *privdata);
-
-static int ensure_wsi(struct store_redis *r)
+int ensure_wsi(struct rconn *c)
 {
 	lws_sock_file_fd_type fd;
 
-	if (r->wsi || !r->ac)
-		return r->wsi ? 0 : -1;
-	fd.filefd = dup(r->ac->c.fd);
+	if (c->wsi || !c->ac)
+		return c->wsi ? 0 : -1;
+	fd.filefd = dup(c->ac->c.fd);
 	if (fd.filefd < 0)
 		return -1;
-	r->wsi = lws_adopt_descriptor_vhost(r->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "rw-store", NULL);
-	if (!r->wsi) {
+	c->wsi = lws_adopt_descriptor_vhost(c->r->vh, LWS_ADOPT_RAW_FILE_DESC, fd, "rw-store", NULL);
+	if (!c->wsi) {
 		close(fd.filefd);
 		return -1;
 	}
-	lws_set_opaque_user_data(r->wsi, r);
+	lws_set_opaque_user_data(c->wsi, c);
 	return 0;
 }
 
-static void ev_add_read(void *privdata)
+void ev_add_read(void *privdata)
 {
 	ensure_wsi(privdata);
 }
 
-static void ev_del_read(void *privdata)
+void ev_del_read(void *privdata)
 {
 	/* hiredis stops reading only as it closes: cleanup drops the descriptor */
 }
 
-static void ev_add_write(void *privdata)
+void ev_add_write(void *privdata)
 {
-	struct store_redis *r = privdata;
+	struct rconn *c = privdata;
 
-	if (!ensure_wsi(r))
-		lws_callback_on_writable(r->wsi);
+	if (!ensure_wsi(c))
+		lws_callback_on_writable(c->wsi);
 }
 
-static void ev_del_write(void *privdata)
+void ev_del_write(void *privdata)
 {
 	/* lws' writeable callback is one-shot: nothing to undo */
 }
 
 /* hiredis is freeing the context: the loop lets go of its descriptor (closed from lws' own
  * close path, never inside this hook). */
-static void ev_cleanup(void *privdata)
+void ev_cleanup(void *privdata)
 {
-	struct store_redis *r = privdata;
+	struct rconn *c = privdata;
 
-	if (r->wsi) {
-		lws_set_opaque_user_data(r->wsi, NULL);
-		lws_set_timeout(r->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-		r->wsi = NULL;
+	if (c->wsi) {
+		lws_set_opaque_user_data(c->wsi, NULL);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+		c->wsi = NULL;
 	}
 }
 
 static int callback_store(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			  void *in, size_t len)
 {
-	struct store_redis *r = lws_get_opaque_user_data(wsi);
+	struct rconn *c = lws_get_opaque_user_data(wsi);
 
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
-		if (!r || !r->ac)
+		if (!c || !c->ac)
 			return -1;
-		redisAsyncHandleRead(r->ac);
+		redisAsyncHandleRead(c->ac);
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-		if (!r || !r->ac)
+		if (!c || !c->ac)
 			return -1;
-		redisAsyncHandleWrite(r->ac);
+		redisAsyncHandleWrite(c->ac);
 		break;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		/* lws 4.1 closes an adopted descriptor itself (strace: a close here was a second
 		 * close, EBADF) */
-		if (r && r->wsi == wsi)
-			r->wsi = NULL;   /* lws dropped it: the watchdog reconnects */
+		if (c && c->wsi == wsi)
+			c->wsi = NULL;   /* lws dropped it: the watchdog reconnects */
 		break;
 	default:
 		break;
@@ -235,7 +199,7 @@ static void on_retry(lws_sorted_usec_list_t *sul)
 {
 	struct store_redis *r = lws_container_of(sul, struct store_redis, sul_retry);
 
-	if (!r->ac && !r->stopping)
+	if (!r->c.ac && !r->stopping)
 		connect_now(r);
 }
 
@@ -252,9 +216,9 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 {
 	struct store_redis *r = ac->data;
 
-	if (r->ac != ac)
+	if (r->c.ac != ac)
 		return;
-	r->ac = NULL;
+	r->c.ac = NULL;
 	r->ready = 0;
 	r->ping_out = 0;
 	if (!r->stopping) {
@@ -269,10 +233,10 @@ static void on_connect(const redisAsyncContext *ac, int status)
 {
 	struct store_redis *r = ac->data;
 
-	if (status == REDIS_OK || r->ac != ac)
+	if (status == REDIS_OK || r->c.ac != ac)
 		return;
 	/* hiredis frees the context after this returns */
-	r->ac = NULL;
+	r->c.ac = NULL;
 	r->ready = 0;
 	if (!r->logged_down)
 		log_warn("store_unavailable", "{s:s, s:s, s:i, s:s}", "store", "redis", "host", r->host,
@@ -282,7 +246,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 }
 
 /* Answers and unlinks a request. */
-static void req_done(struct req *q, int rc, int64_t value)
+void req_done(struct req *q, int rc, int64_t value)
 {
 	struct store_redis *r = q->r;
 
@@ -307,7 +271,7 @@ static void req_done(struct req *q, int rc, int64_t value)
 }
 
 /* Answers a JSON request with `value` (a new reference, given to the callee). */
-static void req_done_json(struct req *q, int rc, json_t *value)
+void req_done_json(struct req *q, int rc, json_t *value)
 {
 	store_json_cb jcb = q->jcb;
 	void *arg = q->arg;
@@ -321,7 +285,7 @@ static void req_done_json(struct req *q, int rc, json_t *value)
 		json_decref(value);
 }
 
-static struct req *req_new(struct store_redis *r, enum req_kind kind, store_cb cb, void *arg)
+struct req *req_new(struct store_redis *r, enum req_kind kind, store_cb cb, void *arg)
 {
 	struct req *q = calloc(1, sizeof(*q));
 
@@ -345,7 +309,7 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	redisReply *rep = reply;
 	const char *what = privdata;
 
-	if (!rep || r->ac != ac)
+	if (!rep || r->c.ac != ac)
 		return;   /* the connection went: on_disconnect says so */
 	if (rep->type == REDIS_REPLY_ERROR) {
 		/* Redis' own words ("WRONGPASS ...", "NOAUTH ..."), which never hold the password;
@@ -385,9 +349,9 @@ static void connect_now(struct store_redis *r)
 		schedule_retry(r);
 		return;
 	}
-	r->ac = ac;
+	r->c.ac = ac;
 	ac->data = r;
-	ac->ev.data = r;
+	ac->ev.data = &r->c;
 	ac->ev.addRead = ev_add_read;
 	ac->ev.delRead = ev_del_read;
 	ac->ev.addWrite = ev_add_write;
@@ -404,7 +368,7 @@ static void connect_now(struct store_redis *r)
 	if (r->db)
 		redisAsyncCommand(ac, on_setup_reply, (void *)"SELECT", "SELECT %d", r->db);
 	redisAsyncCommand(ac, on_setup_reply, (void *)"PING", "PING");
-	ensure_wsi(r);
+	ensure_wsi(&r->c);
 }
 
 /* Every STORE_REDIS_WATCH_MS: a PING while idle; a connect or PING unanswered for
@@ -415,21 +379,26 @@ static void on_watch(lws_sorted_usec_list_t *sul)
 	struct store_redis *r = lws_container_of(sul, struct store_redis, sul_watch);
 	int64_t now = rw_now_ms();
 
-	if (r->ac && (r->ping_out ? now - r->since_ms > STORE_REDIS_TIMEOUT_MS : !r->wsi)) {
-		redisAsyncContext *ac = r->ac;
+	if (r->c.ac && (r->ping_out ? now - r->since_ms > STORE_REDIS_TIMEOUT_MS : !r->c.wsi)) {
+		redisAsyncContext *ac = r->c.ac;
 		log_warn("store_unavailable", "{s:s, s:s, s:i, s:s}", "store", "redis", "host", r->host,
-			 "port", r->port, "reason", r->wsi ? "no answer within 2 s" : "connection lost");
+			 "port", r->port, "reason", r->c.wsi ? "no answer within 2 s" : "connection lost");
 		r->logged_down = 1;
-		r->ac = NULL;
+		r->c.ac = NULL;
 		r->ready = 0;
 		r->ping_out = 0;
 		redisAsyncFree(ac);   /* answers what is in flight with RW_EAGAIN */
+		sub_drop(r);
 		schedule_retry(r);
-	} else if (r->ac && r->ready && !r->ping_out) {
+	} else if (r->c.ac && r->ready && !r->ping_out) {
 		r->ping_out = 1;
 		r->since_ms = now;
-		redisAsyncCommand(r->ac, on_setup_reply, (void *)"PING", "PING");
+		redisAsyncCommand(r->c.ac, on_setup_reply, (void *)"PING", "PING");
 	}
+	if (r->sub.ac && !r->sub.wsi)
+		sub_drop(r);       /* lws dropped its socket: subscribe again */
+	if (r->wake && r->ready && !r->sub.ac && !r->stopping)
+		sub_connect(r);
 	if (!r->stopping)
 		lws_sul_schedule(r->ctx, 0, &r->sul_watch, on_watch,
 				 STORE_REDIS_WATCH_MS * LWS_US_PER_MS);
@@ -475,11 +444,12 @@ static void redis_free(void *b)
 		lws_sul_cancel(&r->sul_retry);
 		lws_sul_cancel(&r->sul_watch);
 	}
-	if (r->ac) {
-		redisAsyncContext *ac = r->ac;
-		r->ac = NULL;
+	if (r->c.ac) {
+		redisAsyncContext *ac = r->c.ac;
+		r->c.ac = NULL;
 		redisAsyncFree(ac);
 	}
+	sub_drop(r);
 	while (r->reqs)
 		req_done(r->reqs, RW_EAGAIN, 0);
 	if (r->password) {
@@ -529,7 +499,7 @@ static void redis_limit_hit(void *b, enum store_limit which, const char *name, i
 	struct req *q;
 	char k[STORE_MAX_KEY + 64];
 
-	if (!r->ready || !r->ac) {
+	if (!r->ready || !r->c.ac) {
 		cb(arg, RW_EAGAIN, 0);
 		return;
 	}
@@ -541,7 +511,7 @@ static void redis_limit_hit(void *b, enum store_limit which, const char *name, i
 	q->limit = limit;
 	q->count = count;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "rl:%s:%s", name, key);
-	if (redisAsyncCommand(r->ac, on_limit_reply, q, "EVAL %s 1 %s %d %lld", rl_script, k, count,
+	if (redisAsyncCommand(r->c.ac, on_limit_reply, q, "EVAL %s 1 %s %d %lld", rl_script, k, count,
 			      (long long)window_s * 1000) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
 }
@@ -569,7 +539,7 @@ static void redis_once(void *b, const char *id, int64_t expires_s, store_cb cb, 
 	struct req *q;
 	char k[STORE_MAX_KEY + 64];
 
-	if (!r->ready || !r->ac) {
+	if (!r->ready || !r->c.ac) {
 		cb(arg, RW_EAGAIN, 0);
 		return;
 	}
@@ -584,7 +554,7 @@ static void redis_once(void *b, const char *id, int64_t expires_s, store_cb cb, 
 	}
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "once:%s", id);
 	/* %b: the id is arbitrary bytes from a token, never interpolated into a command line */
-	if (redisAsyncCommand(r->ac, on_once_reply, q, "SET %b 1 NX EXAT %lld", k, strlen(k),
+	if (redisAsyncCommand(r->c.ac, on_once_reply, q, "SET %b 1 NX EXAT %lld", k, strlen(k),
 			      (long long)expires_s) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
 }
@@ -603,7 +573,7 @@ static void redis_forget(void *b, void *arg)
 
 /* ---- session records and inboxes ---- */
 
-static void on_status_reply(redisAsyncContext *ac, void *reply, void *privdata)
+void on_status_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct req *q = privdata;
 	redisReply *rep = reply;
@@ -621,11 +591,11 @@ static void on_status_reply(redisAsyncContext *ac, void *reply, void *privdata)
 }
 
 /* A request whose answer is a status; `cb` may be NULL. NULL when answered already. */
-static struct req *status_req(struct store_redis *r, store_cb cb, void *arg)
+struct req *status_req(struct store_redis *r, store_cb cb, void *arg)
 {
 	struct req *q;
 
-	if (!r->ready || !r->ac) {
+	if (!r->ready || !r->c.ac) {
 		if (cb)
 			cb(arg, RW_EAGAIN, 0);
 		return NULL;
@@ -636,11 +606,11 @@ static struct req *status_req(struct store_redis *r, store_cb cb, void *arg)
 	return q;
 }
 
-static struct req *json_req(struct store_redis *r, store_json_cb cb, void *arg)
+struct req *json_req(struct store_redis *r, store_json_cb cb, void *arg)
 {
 	struct req *q;
 
-	if (!r->ready || !r->ac) {
+	if (!r->ready || !r->c.ac) {
 		cb(arg, RW_EAGAIN, NULL);
 		return NULL;
 	}
@@ -664,7 +634,7 @@ static void redis_session_put(void *b, const char *id, const char *owner, int64_
 		return;
 	snprintf(k1, sizeof(k1), STORE_REDIS_PREFIX "session:%s", id);
 	snprintf(k2, sizeof(k2), STORE_REDIS_PREFIX "user:%s", owner);
-	if (redisAsyncCommand(r->ac, on_status_reply, q, "EVAL %s 2 %s %s %s %lld %lld %s",
+	if (redisAsyncCommand(r->c.ac, on_status_reply, q, "EVAL %s 2 %s %s %s %lld %lld %s",
 			      put_script, k1, k2, json, (long long)created_ms, (long long)ttl_s,
 			      id) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
@@ -720,7 +690,7 @@ static void redis_session_get(void *b, const char *id, store_json_cb cb, void *a
 	if (!q)
 		return;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "session:%s", id);
-	if (redisAsyncCommand(r->ac, on_get_reply, q, "GET %s", k) != REDIS_OK)
+	if (redisAsyncCommand(r->c.ac, on_get_reply, q, "GET %s", k) != REDIS_OK)
 		req_done_json(q, RW_EAGAIN, NULL);
 }
 
@@ -733,7 +703,7 @@ static void redis_session_list(void *b, const char *owner, store_json_cb cb, voi
 	if (!q)
 		return;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "user:%s", owner);
-	if (redisAsyncCommand(r->ac, on_array_reply, q, "EVAL %s 1 %s %d %s", list_script, k,
+	if (redisAsyncCommand(r->c.ac, on_array_reply, q, "EVAL %s 1 %s %d %s", list_script, k,
 			      STORE_MAX_LIST, STORE_REDIS_PREFIX "session:") != REDIS_OK)
 		req_done_json(q, RW_EAGAIN, NULL);
 }
@@ -748,7 +718,7 @@ static void redis_inbox_push(void *b, const char *replica, const char *json, sto
 	if (!q)
 		return;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "inbox:%s", replica);
-	if (redisAsyncCommand(r->ac, on_status_reply, q, "EVAL %s 1 %s %s %d %d", push_script, k,
+	if (redisAsyncCommand(r->c.ac, on_status_reply, q, "EVAL %s 1 %s %s %d %d", push_script, k,
 			      json, STORE_MAX_INBOX, STORE_REDIS_INBOX_TTL_S) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
 }
@@ -762,7 +732,7 @@ static void redis_inbox_pop(void *b, const char *replica, store_json_cb cb, void
 	if (!q)
 		return;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "inbox:%s", replica);
-	if (redisAsyncCommand(r->ac, on_array_reply, q, "LPOP %s %d", k, STORE_INBOX_BATCH) !=
+	if (redisAsyncCommand(r->c.ac, on_array_reply, q, "LPOP %s %d", k, STORE_INBOX_BATCH) !=
 	    REDIS_OK)
 		req_done_json(q, RW_EAGAIN, NULL);
 }
@@ -777,8 +747,8 @@ static void redis_replica_put(void *b, const char *replica, const char *json, in
 		return;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "replica:%s", replica);
 	/* two commands, one request: SADD's answer is not awaited */
-	redisAsyncCommand(r->ac, NULL, NULL, "SADD " STORE_REDIS_PREFIX "replicas %s", replica);
-	if (redisAsyncCommand(r->ac, on_status_reply, q, "SET %s %s PX %lld", k, json,
+	redisAsyncCommand(r->c.ac, NULL, NULL, "SADD " STORE_REDIS_PREFIX "replicas %s", replica);
+	if (redisAsyncCommand(r->c.ac, on_status_reply, q, "SET %s %s PX %lld", k, json,
 			      (long long)ttl_ms) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
 }
@@ -812,7 +782,7 @@ static void redis_replica_all(void *b, store_json_cb cb, void *arg)
 
 	if (!q)
 		return;
-	if (redisAsyncCommand(r->ac, on_replicas_reply, q, "EVAL %s 1 %s %s %d", replicas_script,
+	if (redisAsyncCommand(r->c.ac, on_replicas_reply, q, "EVAL %s 1 %s %s %d", replicas_script,
 			      STORE_REDIS_PREFIX "replicas", STORE_REDIS_PREFIX "replica:",
 			      STORE_MAX_REPLICAS) != REDIS_OK)
 		req_done_json(q, RW_EAGAIN, NULL);
@@ -837,12 +807,12 @@ static void redis_stream_add(void *b, const char *id, uint64_t n, char kind, uin
 	const char *argv[] = { "XADD", k, "MAXLEN", mx, sid, "k", kd, "o", off, "d",
 			       (const char *)data };
 	size_t argl[] = { 4, strlen(k), 6, strlen(mx), strlen(sid), 1, 1, 1, strlen(off), 1, len };
-	if (redisAsyncCommandArgv(r->ac, on_status_reply, q, 11, argv, argl) != REDIS_OK) {
+	if (redisAsyncCommandArgv(r->c.ac, on_status_reply, q, 11, argv, argl) != REDIS_OK) {
 		req_done(q, RW_EAGAIN, 0);
 		return;
 	}
 	if (ttl_s > 0)
-		redisAsyncCommand(r->ac, NULL, NULL, "EXPIRE %s %lld", k, (long long)ttl_s);
+		redisAsyncCommand(r->c.ac, NULL, NULL, "EXPIRE %s %lld", k, (long long)ttl_s);
 }
 
 static void on_entries_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -898,7 +868,7 @@ static void on_entries_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
 /* An entries request reuses the JSON request's slot: `jcb` non-NULL means "still wanted"
  * (store_forget clears it) and `arg` holds the caller's callback and argument. */
-static void entries_forgotten_guard(void *arg, int rc, json_t *value)
+void entries_forgotten_guard(void *arg, int rc, json_t *value)
 {
 	/* never called: on_entries_reply answers entries requests itself */
 }
@@ -911,7 +881,7 @@ static void redis_stream_read(void *b, const char *id, uint64_t after, store_ent
 	struct req *q;
 	char k[STORE_MAX_KEY + 64], from[48];
 
-	if (!r->ready || !r->ac) {
+	if (!r->ready || !r->c.ac) {
 		cb(arg, RW_EAGAIN, NULL, 0);
 		return;
 	}
@@ -927,9 +897,9 @@ static void redis_stream_read(void *b, const char *id, uint64_t after, store_ent
 	q->jcb = entries_forgotten_guard;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "stream:%s", id);
 	snprintf(from, sizeof(from), "(%llu-0", (unsigned long long)after);
-	if (redisAsyncCommand(r->ac, on_entries_reply, q, "XRANGE %s %s + COUNT %d", k, from,
+	if (redisAsyncCommand(r->c.ac, on_entries_reply, q, "XRANGE %s %s + COUNT %d", k, from,
 			      STORE_STREAM_BATCH) != REDIS_OK)
-		on_entries_reply(r->ac, NULL, q);
+		on_entries_reply(r->c.ac, NULL, q);
 }
 
 const struct store_ops store_redis_ops = {
@@ -951,4 +921,8 @@ const struct store_ops store_redis_ops = {
 	.replica_all = redis_replica_all,
 	.stream_add = redis_stream_add,
 	.stream_read = redis_stream_read,
+	.input_push = redis_input_push,
+	.input_pending = redis_input_pending,
+	.input_take = redis_input_take,
+	.input_watch = redis_input_watch,
 };

@@ -239,6 +239,108 @@ static void suite_streams(struct store *st, const char *tag)
 	}
 }
 
+static int ipush(struct store *st, const char *rep, const char *id, const void *d, size_t len,
+		 size_t n)
+{
+	struct answer a = { 0 };
+	struct store_entry e[STORE_INPUT_BATCH + 1];
+
+	for (size_t i = 0; i < n; i++)
+		e[i] = (struct store_entry){ .data = d, .len = len };
+	store_input_push(st, rep, id, e, n, on_answer, &a);
+	return wait_answer(&a);
+}
+
+static int itake(struct store *st, const char *rep, const char *id, size_t max, struct eanswer *a)
+{
+	int64_t deadline = rw_now_ms() + 5000;
+
+	memset(a, 0, sizeof(*a));
+	store_input_take(st, rep, id, max, on_entries, a);
+	while (!a->done && rw_now_ms() < deadline)
+		lws_service(ctx, 0);
+	return a->done ? a->rc : RW_ETIMEDOUT;
+}
+
+static int woken;
+static char woken_id[64];
+
+static void on_wake(void *arg, const char *id)
+{
+	woken++;
+	snprintf(woken_id, sizeof(woken_id), "%s", id ? id : "");
+}
+
+/* Session input: FIFO per session, binary-safe, all or none at the cap (one past it), a
+ * take bounded by bytes, the holder woken when a session's input becomes non-empty. */
+static void suite_input(struct store *st, const char *tag)
+{
+	char id[64], id2[64], rep[64];
+	uint8_t bin[256];
+	struct eanswer a;
+	struct janswer j = { 0 };
+	int64_t deadline;
+	int ok = 1;
+
+	for (int i = 0; i < 256; i++)
+		bin[i] = (uint8_t)i;
+	snprintf(id, sizeof(id), "%s-in", tag);
+	snprintf(id2, sizeof(id2), "%s-in2", tag);
+	snprintf(rep, sizeof(rep), "%s-holder", tag);
+	woken = 0;
+	store_input_watch(st, rep, on_wake, NULL);
+	deadline = rw_now_ms() + 3000;   /* Redis: the subscription is up (woken with NULL) */
+	while (!woken && store_is_shared(st) && rw_now_ms() < deadline)
+		lws_service(ctx, 10);
+	woken = 0;
+	CHECK(itake(st, rep, id, 1 << 20, &a) == RW_OK && a.n == 0);   /* nothing yet */
+	CHECK(ipush(st, rep, id, "a", 1, 1) == RW_OK);
+	deadline = rw_now_ms() + 3000;
+	while (!woken && rw_now_ms() < deadline)
+		lws_service(ctx, 10);
+	if (woken != 1 || strcmp(woken_id, id))
+		fprintf(stderr, "%s: woken %d id \"%s\"\n", tag, woken, woken_id);
+	CHECK(woken == 1 && !strcmp(woken_id, id));                     /* the holder is woken */
+	CHECK(ipush(st, rep, id, bin, sizeof(bin), 1) == RW_OK);
+	CHECK(ipush(st, rep, id, "bc", 2, 2) == RW_OK);                 /* a batch */
+	CHECK(ipush(st, rep, id2, "z", 1, 1) == RW_OK);
+	store_input_pending(st, rep, on_janswer, &j);
+	CHECK(wait_janswer(&j) == RW_OK && json_array_size(j.value) == 2);
+	json_decref(j.value);
+	CHECK(itake(st, rep, id, 1, &a) == RW_OK && a.n == 1 && a.data_len == 1 &&
+	      a.data[0] == 'a');                                         /* at least one */
+	CHECK(itake(st, rep, id, 1 << 20, &a) == RW_OK && a.n == 3 &&
+	      a.data_len == 256 + 4 && !memcmp(a.data, bin, 256) && !memcmp(a.data + 256, "bcbc", 4));
+	CHECK(itake(st, rep, id, 1 << 20, &a) == RW_OK && a.n == 0);
+	CHECK(itake(st, rep, id2, 1 << 20, &a) == RW_OK && a.n == 1 && a.data[0] == 'z');
+	memset(&j, 0, sizeof(j));
+	store_input_pending(st, rep, on_janswer, &j);
+	CHECK(wait_janswer(&j) == RW_OK && json_array_size(j.value) == 0);   /* taken: forgotten */
+	json_decref(j.value);
+	/* the cap: STORE_INPUT_MAX_ENTRIES held, one more refused, a batch past it refused whole */
+	for (int i = 0; i < STORE_INPUT_MAX_ENTRIES - 1; i++)
+		ok &= ipush(st, rep, id, "k", 1, 1) == RW_OK;
+	CHECK(ok);
+	CHECK(ipush(st, rep, id, "k", 1, 2) == RW_ELIMIT);              /* all or none */
+	CHECK(ipush(st, rep, id, "k", 1, 1) == RW_OK);
+	CHECK(ipush(st, rep, id, "k", 1, 1) == RW_ELIMIT);              /* one past */
+	size_t total = 0;
+	while (itake(st, rep, id, 1 << 20, &a) == RW_OK && a.n)
+		total += a.n;
+	CHECK(total == STORE_INPUT_MAX_ENTRIES);                         /* nothing of the refused */
+	/* one past an entry's size, and the batch size */
+	{
+		uint8_t *big = calloc(1, STORE_INPUT_MAX_DATA + 1);
+		CHECK(ipush(st, rep, id, big, STORE_INPUT_MAX_DATA + 1, 1) == RW_ETOOBIG);
+		CHECK(ipush(st, rep, id, big, STORE_INPUT_MAX_DATA, 1) == RW_OK);
+		CHECK(itake(st, rep, id, 1, &a) == RW_OK && a.n == 1);
+		free(big);
+	}
+	CHECK(ipush(st, rep, id, "k", 1, STORE_INPUT_BATCH + 1) == RW_EINVAL);
+	CHECK(ipush(st, rep, id, "k", 1, STORE_INPUT_BATCH) == RW_OK);
+	CHECK(itake(st, rep, id, 1 << 20, &a) == RW_OK && a.n == STORE_INPUT_BATCH);
+}
+
 /* The caps on lists, inboxes and replicas, one past each, on both backends (built small). */
 static void suite_caps(struct store *st, const char *tag)
 {
@@ -543,6 +645,7 @@ int main(void)
 	suite_records(st, "mem");
 	suite_caps(st, "mem");
 	suite_streams(st, "mem");
+	suite_input(st, "mem");
 	/* the memory backend's cap on records, one past it */
 	{
 		struct store *m = store_new("memory", NULL, err, sizeof(err));
@@ -601,6 +704,7 @@ int main(void)
 	suite_records(st, "redis");
 	suite_caps(st, "redis");
 	suite_streams(st, "redis");
+	suite_input(st, "redis");
 
 	/* two stores (two replicas) on one Redis share ids and limits */
 	a = st;
