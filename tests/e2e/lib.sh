@@ -118,6 +118,19 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# A real redis-server on a free loopback port, no persistence, stopped with the test: sets
+# REDIS_PORT, REDIS_PID and STORE (the --store URL for control).
+start_redis() {
+  command -v redis-server >/dev/null || { log "redis-server missing: run scripts/setup.sh"; exit 1; }
+  REDIS_PORT=$(free_port)
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+    >"$TMP/redis.log" 2>&1 &
+  REDIS_PID=$!
+  PIDS+=("$REDIS_PID")
+  wait_for redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1
+  STORE="redis://127.0.0.1:$REDIS_PORT"
+}
+
 # start_firebase_emulator: the real Firebase Auth emulator (npm firebase-tools, installed by
 # scripts/setup.d/firebase-emulator.sh) on loopback ports chosen now; sets EMU_HOSTPORT.
 # Outbound traffic from the CLI is pointed at a dead loopback proxy.

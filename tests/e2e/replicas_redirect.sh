@@ -9,18 +9,12 @@
 # ws:// is never handed out, and the agent refuses one from a hostile control. `--control URL1,URL2` with
 # URL1 dead connects to URL2; a ninth URL is one too many.
 source "$(dirname "$0")/lib.sh"
-command -v redis-server >/dev/null || { log "redis-server missing: run scripts/setup.sh"; exit 1; }
 MINT="python3 $RW_SRC/tests/e2e/mint_sa_token.py"
 ISS=https://kubernetes.default.svc.cluster.local
 openssl genrsa -out "$TMP/cluster.pem" 2048 2>/dev/null
 $MINT jwks "$TMP/cluster.pem" k1 >"$TMP/jwks.json"
 
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-  >"$TMP/redis.log" 2>&1 &
-PIDS+=($!)
-wait_for redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1
-STORE="redis://127.0.0.1:$REDIS_PORT"
+start_redis
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 head -c 48 /dev/urandom | base64 >"$TMP/secret"
 

@@ -6,15 +6,7 @@
 # what is not shared yet says so (the recording lives on A); B answers 503 for the fleet's
 # list while Redis is down.
 source "$(dirname "$0")/lib.sh"
-command -v redis-server >/dev/null || { log "redis-server missing: run scripts/setup.sh"; exit 1; }
-
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-  >"$TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-PIDS+=("$REDIS_PID")
-wait_for redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1
-STORE="redis://127.0.0.1:$REDIS_PORT"
+start_redis
 head -c 48 /dev/urandom | base64 >"$TMP/secret"
 
 start_control --store "$STORE" --session-secret-file "$TMP/secret" --local-runners 1 --cancel-grace 500

@@ -4,13 +4,7 @@
 # Firebase Auth emulator and authFailuresPerMinute 3: two failures on A and one on B put
 # the address over the limit on both, even for a valid ID token (429 with Retry-After).
 source "$(dirname "$0")/lib.sh"
-command -v redis-server >/dev/null || { log "redis-server missing: run scripts/setup.sh"; exit 1; }
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-  >"$TMP/redis.log" 2>&1 &
-PIDS+=($!)
-wait_for redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1
-STORE="redis://127.0.0.1:$REDIS_PORT"
+start_redis
 head -c 48 /dev/urandom | base64 >"$TMP/secret"
 echo '{"limits": {"authFailuresPerMinute": 3}}' >"$TMP/config.json"
 start_firebase_emulator

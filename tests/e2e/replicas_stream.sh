@@ -4,13 +4,7 @@
 # byte in order, the events and the exit with its digest, as a viewer on A does; from an
 # offset too; input through B reaches the program.
 source "$(dirname "$0")/lib.sh"
-command -v redis-server >/dev/null || { log "redis-server missing: run scripts/setup.sh"; exit 1; }
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-  >"$TMP/redis.log" 2>&1 &
-PIDS+=($!)
-wait_for redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1
-STORE="redis://127.0.0.1:$REDIS_PORT"
+start_redis
 head -c 48 /dev/urandom | base64 >"$TMP/secret"
 start_control --store "$STORE" --session-secret-file "$TMP/secret" --local-runners 1
 A=$SERVER
