@@ -4,7 +4,6 @@
 #include "control/firebase_auth.h"
 #include "common/rw.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,25 +46,10 @@ static int64_t wall_clock(void *arg)
 	return (int64_t)time(NULL);
 }
 
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!buf || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 /* Refuses with `rc`, writing the fixed reason. */
 static int refuse(int rc, char *reason, size_t reasonlen, const char *why)
 {
-	set_msg(reason, reasonlen, "%s", why);
-	return rc;
+	return rw_seterr(reason, reasonlen, rc, "%s", why);
 }
 
 static int project_id_ok(const char *p)
@@ -92,20 +76,20 @@ struct firebase_auth *firebase_auth_new(const struct firebase_auth_opts *o, char
 	struct firebase_auth *fa;
 
 	if (!o || !project_id_ok(o->project_id)) {
-		set_msg(err, errlen, "firebase project id is missing or not a project id");
+		rw_seterr(err, errlen, 0, "firebase project id is missing or not a project id");
 		return NULL;
 	}
 	if (o->skew_s < 0 || o->skew_s > FIREBASE_MAX_SKEW_S) {
-		set_msg(err, errlen, "clock skew must be within 0..%d s", FIREBASE_MAX_SKEW_S);
+		rw_seterr(err, errlen, 0, "clock skew must be within 0..%d s", FIREBASE_MAX_SKEW_S);
 		return NULL;
 	}
 	if (sodium_init() < 0) {
-		set_msg(err, errlen, "libsodium failed to initialise");
+		rw_seterr(err, errlen, 0, "libsodium failed to initialise");
 		return NULL;
 	}
 	fa = calloc(1, sizeof(*fa));
 	if (!fa) {
-		set_msg(err, errlen, "out of memory");
+		rw_seterr(err, errlen, 0, "out of memory");
 		return NULL;
 	}
 	snprintf(fa->project, sizeof(fa->project), "%s", o->project_id);
@@ -401,7 +385,7 @@ int firebase_auth_verify(struct firebase_auth *fa, const char *id_token, struct 
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	set_msg(reason, reasonlen, "%s", "");
+	rw_seterr(reason, reasonlen, 0, "%s", "");
 	rc = token_split(id_token, &t, reason, reasonlen);
 	if (!rc)
 		rc = fa->emulator ? check_unsigned(&t, reason, reasonlen)

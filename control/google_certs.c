@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,20 +73,6 @@ static int64_t certs_now(struct google_certs *gc)
 	return gc->clock(gc->clock_arg);
 }
 
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!buf || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 int google_certs_host_is_loopback(const char *host)
 {
 	char bare[64];
@@ -122,28 +107,28 @@ int google_certs_url_ok(const char *url, char *err, size_t errlen)
 	int rc = RW_OK;
 
 	if (!url || !*url) {
-		set_msg(err, errlen, "certificate URL is empty");
+		rw_seterr(err, errlen, 0, "certificate URL is empty");
 		return RW_EINVAL;
 	}
 	u = curl_url();
 	if (!u) {
-		set_msg(err, errlen, "out of memory");
+		rw_seterr(err, errlen, 0, "out of memory");
 		return RW_ENOMEM;
 	}
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
-		set_msg(err, errlen, "certificate URL is not an absolute URL");
+		rw_seterr(err, errlen, 0, "certificate URL is not an absolute URL");
 		rc = RW_EINVAL;
 	} else if (!strcmp(scheme, "https")) {
 		rc = RW_OK;
 	} else if (!strcmp(scheme, "http")) {
 		if (!google_certs_host_is_loopback(host)) {
-			set_msg(err, errlen, "certificate URL must be https (plain http only to a loopback host)");
+			rw_seterr(err, errlen, 0, "certificate URL must be https (plain http only to a loopback host)");
 			rc = RW_EUNSAFE;
 		}
 	} else {
-		set_msg(err, errlen, "certificate URL must be https");
+		rw_seterr(err, errlen, 0, "certificate URL must be https");
 		rc = RW_EUNSAFE;
 	}
 	curl_free(scheme);
@@ -261,7 +246,7 @@ static int download(struct google_certs *gc, struct fetch_body *body, int64_t *t
 	int rc = RW_OK;
 
 	if (!h) {
-		set_msg(err, errlen, "out of memory");
+		rw_seterr(err, errlen, 0, "out of memory");
 		return RW_ENOMEM;
 	}
 	curl_easy_setopt(h, CURLOPT_URL, gc->url);
@@ -284,17 +269,17 @@ static int download(struct google_certs *gc, struct fetch_body *body, int64_t *t
 	cc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (body->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-		set_msg(err, errlen, "%s document larger than %d bytes", gc->what, GOOGLE_CERTS_MAX_DOC);
+		rw_seterr(err, errlen, 0, "%s document larger than %d bytes", gc->what, GOOGLE_CERTS_MAX_DOC);
 		rc = RW_ETOOBIG;
 	} else if (cc != CURLE_OK) {
-		set_msg(err, errlen, "%s fetch failed: %s", gc->what,
+		rw_seterr(err, errlen, 0, "%s fetch failed: %s", gc->what,
 			curl_err[0] ? curl_err : curl_easy_strerror(cc));
 		rc = RW_EIO;
 	} else if (status != 200) {
-		set_msg(err, errlen, "%s fetch answered HTTP %ld", gc->what, status);
+		rw_seterr(err, errlen, 0, "%s fetch answered HTTP %ld", gc->what, status);
 		rc = RW_EIO;
 	} else if (!body->buf) {
-		set_msg(err, errlen, "%s document is empty", gc->what);
+		rw_seterr(err, errlen, 0, "%s document is empty", gc->what);
 		rc = RW_EPROTO;
 	} else {
 		*ttl = ttl_from_headers(h);
@@ -311,24 +296,24 @@ static int key_from_cert(const char *pem, EVP_PKEY **out, char *err, size_t errl
 	EVP_PKEY *pkey;
 
 	if (!bio) {
-		set_msg(err, errlen, "out of memory");
+		rw_seterr(err, errlen, 0, "out of memory");
 		return RW_ENOMEM;
 	}
 	cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 	BIO_free(bio);
 	if (!cert) {
-		set_msg(err, errlen, "certificate is not a PEM X.509 certificate");
+		rw_seterr(err, errlen, 0, "certificate is not a PEM X.509 certificate");
 		return RW_EPROTO;
 	}
 	pkey = X509_get_pubkey(cert);
 	X509_free(cert);
 	if (!pkey) {
-		set_msg(err, errlen, "certificate has no usable public key");
+		rw_seterr(err, errlen, 0, "certificate has no usable public key");
 		return RW_EPROTO;
 	}
 	if (!EVP_PKEY_is_a(pkey, "RSA") || EVP_PKEY_get_bits(pkey) < GOOGLE_CERTS_MIN_RSA_BITS) {
 		EVP_PKEY_free(pkey);
-		set_msg(err, errlen, "certificate key is not RSA of at least %d bits",
+		rw_seterr(err, errlen, 0, "certificate key is not RSA of at least %d bits",
 			GOOGLE_CERTS_MIN_RSA_BITS);
 		return RW_EUNSAFE;
 	}
@@ -350,17 +335,17 @@ static int parse_doc(const char *buf, size_t len, struct google_certs_key **out,
 	int rc = RW_OK;
 
 	if (!json_is_object(doc)) {
-		set_msg(err, errlen, "certificate document is not a JSON object");
+		rw_seterr(err, errlen, 0, "certificate document is not a JSON object");
 		json_decref(doc);
 		return RW_EPROTO;
 	}
 	if (json_object_size(doc) == 0) {
-		set_msg(err, errlen, "certificate document names no certificate");
+		rw_seterr(err, errlen, 0, "certificate document names no certificate");
 		json_decref(doc);
 		return RW_EPROTO;
 	}
 	if (json_object_size(doc) > GOOGLE_CERTS_MAX_KEYS) {
-		set_msg(err, errlen, "certificate document names more than %d certificates",
+		rw_seterr(err, errlen, 0, "certificate document names more than %d certificates",
 			GOOGLE_CERTS_MAX_KEYS);
 		json_decref(doc);
 		return RW_ETOOBIG;
@@ -368,20 +353,20 @@ static int parse_doc(const char *buf, size_t len, struct google_certs_key **out,
 	keys = calloc(json_object_size(doc), sizeof(*keys));
 	if (!keys) {
 		json_decref(doc);
-		set_msg(err, errlen, "out of memory");
+		rw_seterr(err, errlen, 0, "out of memory");
 		return RW_ENOMEM;
 	}
 	json_object_foreach(doc, kid, pem) {
 		size_t kidlen = strlen(kid);
 
 		if (kidlen == 0 || kidlen > GOOGLE_CERTS_MAX_KID) {
-			set_msg(err, errlen, "certificate kid is empty or longer than %d bytes",
+			rw_seterr(err, errlen, 0, "certificate kid is empty or longer than %d bytes",
 				GOOGLE_CERTS_MAX_KID);
 			rc = RW_EPROTO;
 			break;
 		}
 		if (!json_is_string(pem)) {
-			set_msg(err, errlen, "certificate value is not a string");
+			rw_seterr(err, errlen, 0, "certificate value is not a string");
 			rc = RW_EPROTO;
 			break;
 		}
@@ -515,7 +500,7 @@ struct google_certs *google_certs_new(const struct google_certs_opts *o, char *e
 	if (google_certs_url_ok(url, err, errlen))
 		return NULL;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		set_msg(err, errlen, "libcurl failed to initialise");
+		rw_seterr(err, errlen, 0, "libcurl failed to initialise");
 		return NULL;
 	}
 	gc = calloc(1, sizeof(*gc));
@@ -546,7 +531,7 @@ struct google_certs *google_certs_new(const struct google_certs_opts *o, char *e
 	pthread_cond_init(&gc->wake, &cattr);
 	pthread_condattr_destroy(&cattr);
 	if (!(o && o->no_refresher) && start_refresher(gc)) {
-		set_msg(err, errlen, "cannot start the certificate refresher thread");
+		rw_seterr(err, errlen, 0, "cannot start the certificate refresher thread");
 		google_certs_free(gc);
 		return NULL;
 	}
@@ -558,7 +543,7 @@ fail_alloc:
 	free(gc);
 fail_curl:
 	curl_global_cleanup();
-	set_msg(err, errlen, "out of memory");
+	rw_seterr(err, errlen, 0, "out of memory");
 	return NULL;
 }
 

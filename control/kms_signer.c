@@ -6,7 +6,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,18 +54,6 @@ struct body {
 	int too_big;
 };
 
-static void set_msg(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!buf || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 static int64_t mono_s(void)
 {
 	struct timespec ts;
@@ -95,7 +82,7 @@ int kms_key_version_ok(const char *name, char *err, size_t errlen)
 	const char *p = name;
 
 	if (!name || strlen(name) > KMS_MAX_KEY_NAME) {
-		set_msg(err, errlen, "a KMS key version name has at most %d characters", KMS_MAX_KEY_NAME);
+		rw_seterr(err, errlen, 0, "a KMS key version name has at most %d characters", KMS_MAX_KEY_NAME);
 		return RW_EINVAL;
 	}
 	for (size_t i = 0; i < RW_ARRAY_LEN(coll); i++) {
@@ -111,7 +98,7 @@ int kms_key_version_ok(const char *name, char *err, size_t errlen)
 	}
 	return RW_OK;
 bad:
-	set_msg(err, errlen, "want a KMS key version: projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V");
+	rw_seterr(err, errlen, 0, "want a KMS key version: projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V");
 	return RW_EINVAL;
 }
 
@@ -164,7 +151,7 @@ static int http_call(struct kms_signer *ks, const char *url, const char *auth, c
 	CURLcode rc;
 
 	if (!ks->curl && !(ks->curl = curl_easy_init())) {
-		set_msg(err, errlen, "out of memory");
+		rw_seterr(err, errlen, 0, "out of memory");
 		return RW_ENOMEM;
 	}
 	CURL *h = ks->curl;
@@ -197,7 +184,7 @@ static int http_call(struct kms_signer *ks, const char *url, const char *auth, c
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
-		set_msg(err, errlen, "%s", b->too_big ? "response larger than 64 KiB"
+		rw_seterr(err, errlen, 0, "%s", b->too_big ? "response larger than 64 KiB"
 				   : *curl_err ? curl_err : curl_easy_strerror(rc));
 		return rc == CURLE_OPERATION_TIMEDOUT ? RW_ETIMEDOUT : RW_EIO;
 	}
@@ -211,7 +198,7 @@ static void google_error(const struct body *b, char *out, size_t len)
 	json_t *j = b->buf ? json_loadb(b->buf, b->len, 0, NULL) : NULL;
 	const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
 
-	set_msg(out, len, m ? ": %.120s" : "", m);
+	rw_seterr(out, len, 0, m ? ": %.120s" : "", m);
 	json_decref(j);
 }
 
@@ -244,13 +231,13 @@ static int ensure_token(struct kms_signer *ks, char *err, size_t errlen)
 	pthread_mutex_unlock(&ks->lock);
 	if (r) {
 		char m[KMS_ERR_MAX];
-		set_msg(m, sizeof(m), "%s", err);
-		set_msg(err, errlen, "metadata server unreachable (%s)", m);
+		rw_seterr(m, sizeof(m), 0, "%s", err);
+		rw_seterr(err, errlen, 0, "metadata server unreachable (%s)", m);
 		goto out;
 	}
 	r = RW_EPROTO;
 	if (status != 200) {
-		set_msg(err, errlen, "metadata server answered HTTP %ld for an access token", status);
+		rw_seterr(err, errlen, 0, "metadata server answered HTTP %ld for an access token", status);
 		goto out;
 	}
 	j = json_loadb(b.buf ? b.buf : "", b.len, 0, NULL);
@@ -260,7 +247,7 @@ static int ensure_token(struct kms_signer *ks, char *err, size_t errlen)
 	if (!tok || !*tok || strlen(tok) > KMS_MAX_ACCESS_TOKEN || strcspn(tok, "\r\n ") != strlen(tok) ||
 	    !type || strcasecmp(type, "Bearer") || !json_is_integer(json_object_get(j, "expires_in")) ||
 	    ttl <= 0) {
-		set_msg(err, errlen, "metadata server's token response lacks access_token, a Bearer "
+		rw_seterr(err, errlen, 0, "metadata server's token response lacks access_token, a Bearer "
 				     "token_type or a positive expires_in");
 		goto out;
 	}
@@ -300,8 +287,8 @@ static int kms_call(struct kms_signer *ks, const char *url, const char *post, lo
 		sodium_memzero(auth, sizeof(auth));
 		if (r) {
 			char m[KMS_ERR_MAX];
-			set_msg(m, sizeof(m), "%s", err);
-			set_msg(err, errlen, "Cloud KMS unreachable (%s)", m);
+			rw_seterr(m, sizeof(m), 0, "%s", err);
+			rw_seterr(err, errlen, 0, "Cloud KMS unreachable (%s)", m);
 			return r;
 		}
 		if (*status != 401 || attempt)
@@ -354,7 +341,7 @@ static int fetch_pem(struct kms_signer *ks, char *err, size_t errlen)
 	if (status != 200) {
 		char g[160];
 		google_error(&b, g, sizeof(g));
-		set_msg(err, errlen, "Cloud KMS answered HTTP %ld for the public key%s", status, g);
+		rw_seterr(err, errlen, 0, "Cloud KMS answered HTTP %ld for the public key%s", status, g);
 		goto out;
 	}
 	j = json_loadb(b.buf ? b.buf : "", b.len, 0, NULL);
@@ -362,27 +349,27 @@ static int fetch_pem(struct kms_signer *ks, char *err, size_t errlen)
 	alg = json_string_value(json_object_get(j, "algorithm"));
 	name = json_string_value(json_object_get(j, "name"));
 	if (!pem || !alg || parse_crc(json_object_get(j, "pemCrc32c"), &crc)) {
-		set_msg(err, errlen, "Cloud KMS public key response lacks pem, algorithm or pemCrc32c");
+		rw_seterr(err, errlen, 0, "Cloud KMS public key response lacks pem, algorithm or pemCrc32c");
 		goto out;
 	}
 	if (name && strcmp(name, ks->key_version)) {
-		set_msg(err, errlen, "Cloud KMS answered for another key version");
+		rw_seterr(err, errlen, 0, "Cloud KMS answered for another key version");
 		goto out;
 	}
 	if (kms_crc32c(pem, strlen(pem)) != crc) {
-		set_msg(err, errlen, "Cloud KMS public key failed its CRC32C check");
+		rw_seterr(err, errlen, 0, "Cloud KMS public key failed its CRC32C check");
 		goto out;
 	}
 	if (strcmp(alg, "RSA_SIGN_PKCS1_2048_SHA256") && strcmp(alg, "RSA_SIGN_PKCS1_3072_SHA256") &&
 	    strcmp(alg, "RSA_SIGN_PKCS1_4096_SHA256")) {
-		set_msg(err, errlen, "KMS key algorithm %.64s is not RS256 (want RSA_SIGN_PKCS1_2048_SHA256)", alg);
+		rw_seterr(err, errlen, 0, "KMS key algorithm %.64s is not RS256 (want RSA_SIGN_PKCS1_2048_SHA256)", alg);
 		r = RW_EUNSAFE;
 		goto out;
 	}
 	bio = BIO_new_mem_buf(pem, -1);
 	pk = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
 	if (!pk || EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA || EVP_PKEY_get_bits(pk) < 2048) {
-		set_msg(err, errlen, "Cloud KMS public key is not an RSA key of 2048 bits or more");
+		rw_seterr(err, errlen, 0, "Cloud KMS public key is not an RSA key of 2048 bits or more");
 		goto out;
 	}
 	pthread_mutex_lock(&ks->lock);
@@ -399,7 +386,7 @@ static int fetch_pem(struct kms_signer *ks, char *err, size_t errlen)
 out:
 	if (r) {
 		pthread_mutex_lock(&ks->lock);
-		set_msg(ks->pem_err, sizeof(ks->pem_err), "%s", err);
+		rw_seterr(ks->pem_err, sizeof(ks->pem_err), 0, "%s", err);
 		pthread_mutex_unlock(&ks->lock);
 	}
 	BIO_free(bio);
@@ -458,7 +445,7 @@ static void sign_job(struct kms_signer *ks, struct kms_job *job)
 	if (status != 200) {
 		char g[160];
 		google_error(&b, g, sizeof(g));
-		set_msg(job->err, sizeof(job->err), "Cloud KMS answered HTTP %ld to asymmetricSign%s", status, g);
+		rw_seterr(job->err, sizeof(job->err), 0, "Cloud KMS answered HTTP %ld to asymmetricSign%s", status, g);
 		r = RW_EIO;
 		goto out;
 	}
@@ -467,30 +454,30 @@ static void sign_job(struct kms_signer *ks, struct kms_job *job)
 	sig = json_string_value(sigv);
 	name = json_string_value(json_object_get(j, "name"));
 	if (!sig || parse_crc(json_object_get(j, "signatureCrc32c"), &crc)) {
-		set_msg(job->err, sizeof(job->err), "Cloud KMS sign response lacks signature or signatureCrc32c");
+		rw_seterr(job->err, sizeof(job->err), 0, "Cloud KMS sign response lacks signature or signatureCrc32c");
 		goto out;
 	}
 	/* Google's integrity checks: the request's digest arrived intact, the right key signed,
 	 * and the signature arrived intact */
 	if (!json_is_true(json_object_get(j, "verifiedDigestCrc32c"))) {
-		set_msg(job->err, sizeof(job->err), "Cloud KMS did not verify the digest's CRC32C");
+		rw_seterr(job->err, sizeof(job->err), 0, "Cloud KMS did not verify the digest's CRC32C");
 		goto out;
 	}
 	if (!name || strcmp(name, ks->key_version)) {
-		set_msg(job->err, sizeof(job->err), "Cloud KMS signed with another key version");
+		rw_seterr(job->err, sizeof(job->err), 0, "Cloud KMS signed with another key version");
 		goto out;
 	}
 	if (sodium_base642bin(job->sig, sizeof(job->sig), sig, strlen(sig), NULL, &slen, NULL,
 			      sodium_base64_VARIANT_ORIGINAL)) {
-		set_msg(job->err, sizeof(job->err), "Cloud KMS signature is not base64 of at most %d bytes", KMS_MAX_SIG);
+		rw_seterr(job->err, sizeof(job->err), 0, "Cloud KMS signature is not base64 of at most %d bytes", KMS_MAX_SIG);
 		goto out;
 	}
 	if (kms_crc32c(job->sig, slen) != crc) {
-		set_msg(job->err, sizeof(job->err), "Cloud KMS signature failed its CRC32C check");
+		rw_seterr(job->err, sizeof(job->err), 0, "Cloud KMS signature failed its CRC32C check");
 		goto out;
 	}
 	if (!verify_sig(ks->pkey, job->digest, job->sig, slen)) {
-		set_msg(job->err, sizeof(job->err), "Cloud KMS signature does not verify with the key version's public key");
+		rw_seterr(job->err, sizeof(job->err), 0, "Cloud KMS signature does not verify with the key version's public key");
 		goto out;
 	}
 	job->sig_len = slen;
@@ -583,18 +570,18 @@ struct kms_signer *kms_signer_new(const struct kms_signer_opts *o, char *err, si
 		return NULL;
 	if (google_certs_url_ok(ep, err, errlen)) {
 		char m[KMS_ERR_MAX];
-		set_msg(m, sizeof(m), "%s", err);
-		set_msg(err, errlen, "--kms-endpoint %s: %s", ep, m);
+		rw_seterr(m, sizeof(m), 0, "%s", err);
+		rw_seterr(err, errlen, 0, "--kms-endpoint %s: %s", ep, m);
 		return NULL;
 	}
 	if (!mh || !*mh)
 		mh = KMS_DEFAULT_METADATA_HOST;
 	if (!host_ok(mh)) {
-		set_msg(err, errlen, "GCE_METADATA_HOST must be HOST or HOST:PORT");
+		rw_seterr(err, errlen, 0, "GCE_METADATA_HOST must be HOST or HOST:PORT");
 		return NULL;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		set_msg(err, errlen, "cannot initialise libcurl");
+		rw_seterr(err, errlen, 0, "cannot initialise libcurl");
 		return NULL;
 	}
 	ks = calloc(1, sizeof(*ks));
@@ -616,14 +603,14 @@ struct kms_signer *kms_signer_new(const struct kms_signer_opts *o, char *err, si
 	pthread_mutex_init(&ks->call_lock, NULL);
 	pthread_cond_init(&ks->cond, NULL);
 	if (pthread_create(&ks->thread, NULL, worker, ks)) {
-		set_msg(err, errlen, "cannot start the KMS signer thread");
+		rw_seterr(err, errlen, 0, "cannot start the KMS signer thread");
 		kms_signer_free(ks, NULL);
 		return NULL;
 	}
 	ks->have_thread = 1;
 	return ks;
 nomem:
-	set_msg(err, errlen, "out of memory");
+	rw_seterr(err, errlen, 0, "out of memory");
 	if (ks) {
 		free(ks->key_version);
 		free(ks->endpoint);
@@ -658,7 +645,7 @@ void kms_signer_free(struct kms_signer *ks, struct kms_job **left)
 		if (j->status == RW_OK && j->sig_len == 0)
 			j->status = RW_ESTATE;
 		if (!j->err[0])
-			set_msg(j->err, sizeof(j->err), "control is stopping");
+			rw_seterr(j->err, sizeof(j->err), 0, "control is stopping");
 		if (!left) {
 			free(j);
 		}
@@ -744,7 +731,7 @@ int kms_signer_public_pem(struct kms_signer *ks, char **pem, size_t *len, char *
 			r = RW_ENOMEM;
 		}
 	} else {
-		set_msg(err, errlen, "%s", ks->pem_err[0] ? ks->pem_err : "not fetched yet");
+		rw_seterr(err, errlen, 0, "%s", ks->pem_err[0] ? ks->pem_err : "not fetched yet");
 		if (!ks->want_pem && mono_s() - ks->pem_tried_at >= KMS_PUBKEY_RETRY_S) {
 			ks->want_pem = 1;
 			pthread_cond_signal(&ks->cond);
