@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The user as an input entry names it: itself, or its hash (store_key_bounded) when longer
+ * than this; the holder maps its session's owner the same way before comparing. */
+#define FLEET_ENTRY_USER_MAX 128
+
 static struct {
 	int64_t last_ms;
 	int was_ready;
@@ -306,10 +310,12 @@ static void on_taken(void *arg, int rc, const struct store_entry *e, size_t n)
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct proto_frame f;
 		const char *user;
+		char ob[STORE_KEY_HASHED_LEN + 1];
+		const char *owner = s ? store_key_bounded(s->owner, FLEET_ENTRY_USER_MAX + 1, ob) : NULL;
 		size_t ulen;
 		if (input_decode(e[i].data, e[i].len, &user, &ulen, &f) || !s ||
-		    session_is_final(s) || strlen(s->owner) != ulen ||
-		    memcmp(s->owner, user, ulen) || relay_apply(s, &f)) {
+		    session_is_final(s) || strlen(owner) != ulen ||
+		    memcmp(owner, user, ulen) || relay_apply(s, &f)) {
 			dropped++;   /* not this owner's, or the session ended (its writers see that) */
 			continue;
 		}
@@ -379,11 +385,13 @@ static void on_input_wake(void *arg, const char *id)
 
 uint8_t *fleet_input_entry(const char *user, const struct proto_frame *f, size_t *len)
 {
-	size_t ulen = strlen(user), n = 2 + ulen, body;
+	char ub[STORE_KEY_HASHED_LEN + 1];
+	size_t ulen, n, body;
 	uint8_t *buf;
 
-	if (ulen > 128)
-		return NULL;
+	user = store_key_bounded(user, FLEET_ENTRY_USER_MAX + 1, ub);
+	ulen = strlen(user);
+	n = 2 + ulen;
 	switch (f->type) {
 	case PROTO_INPUT: body = f->len; break;
 	case PROTO_RESIZE: body = 4; break;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 
 struct store {
 	const struct store_ops *ops;
@@ -162,9 +164,29 @@ int store_limit_of(const struct store *st, enum store_limit which)
 	return (unsigned)which < STORE_N_LIMITS ? st->limit[which] : 0;
 }
 
+const char *store_key_bounded(const char *in, size_t max, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t h[crypto_hash_sha256_BYTES];
+
+	if (!in || strlen(in) < max)
+		return in;
+	crypto_hash_sha256(h, (const uint8_t *)in, strlen(in));
+	memcpy(out, "sha256:", 7);
+	for (size_t i = 0; i < sizeof(h); i++) {
+		out[7 + 2 * i] = hex[h[i] >> 4];
+		out[8 + 2 * i] = hex[h[i] & 15];
+	}
+	out[STORE_KEY_HASHED_LEN] = '\0';
+	return out;
+}
+
 void store_limit_hit(struct store *st, enum store_limit which, const char *key, int count,
 		     store_cb cb, void *arg)
 {
+	char kb[STORE_KEY_HASHED_LEN + 1];
+
+	key = store_key_bounded(key, STORE_MAX_KEY, kb);
 	if ((unsigned)which >= STORE_N_LIMITS || !key || strlen(key) >= STORE_MAX_KEY) {
 		cb(arg, RW_EINVAL, 0);
 		return;
@@ -206,8 +228,10 @@ static void answer(store_cb cb, void *arg, int rc)
 void store_session_put(struct store *st, const char *id, const char *owner,
 		       int64_t created_ms, json_t *record, int64_t ttl_s, store_cb cb, void *arg)
 {
+	char ob[STORE_KEY_HASHED_LEN + 1];
 	char *text;
 
+	owner = store_key_bounded(owner, STORE_MAX_KEY, ob);
 	if (!key_ok(id) || !key_ok(owner) || !json_is_object(record)) {
 		answer(cb, arg, RW_EINVAL);
 		return;
@@ -235,6 +259,9 @@ void store_session_get(struct store *st, const char *id, store_json_cb cb, void 
 
 void store_session_list(struct store *st, const char *owner, store_json_cb cb, void *arg)
 {
+	char ob[STORE_KEY_HASHED_LEN + 1];
+
+	owner = store_key_bounded(owner, STORE_MAX_KEY, ob);
 	if (!key_ok(owner)) {
 		cb(arg, RW_EINVAL, NULL);
 		return;

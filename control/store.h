@@ -29,6 +29,7 @@ struct lws_vhost;
 struct store;
 
 #define STORE_MAX_KEY 160           /* a rate-limit key or one-time id, bytes */
+#define STORE_KEY_HASHED_LEN 71     /* "sha256:" and 64 hex digits */
 #ifndef STORE_MAX_ONCE
 #define STORE_MAX_ONCE 65536        /* one-time ids the memory backend remembers unexpired */
 #endif
@@ -105,6 +106,12 @@ void store_session_put(struct store *st, const char *id, const char *owner,
 		       int64_t created_ms, json_t *record, int64_t ttl_s, store_cb cb, void *arg);
 /* Answers the record of `id`, or RW_ENOTFOUND. */
 void store_session_get(struct store *st, const char *id, store_json_cb cb, void *arg);
+/* `in` when it is shorter than `max` bytes, else "sha256:<hex of its SHA-256>" written into
+ * `out` (STORE_KEY_HASHED_LEN + 1 bytes): a bounded key that still names one user. A
+ * Firebase uid may be 128 characters of UTF-8 (up to 512 bytes), past STORE_MAX_KEY; the
+ * store maps owners and rate-limit keys through this, so such a user is counted and listed
+ * like any other. */
+const char *store_key_bounded(const char *in, size_t max, char *out);
 /* Answers a JSON array of `owner`'s records, newest first, at most STORE_MAX_LIST. */
 void store_session_list(struct store *st, const char *owner, store_json_cb cb, void *arg);
 

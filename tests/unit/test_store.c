@@ -417,6 +417,18 @@ static void suite_records(struct store *st, const char *tag)
 	j = list(st, "nobody", &rc);
 	CHECK(rc == RW_OK && json_array_size(j) == 0);
 	json_decref(j);
+	/* an owner past STORE_MAX_KEY is listed like any other (through its hash) */
+	{
+		char long_owner[520], lid[64];
+		memset(long_owner, 'o', sizeof(long_owner) - 1);
+		long_owner[sizeof(long_owner) - 1] = '\0';
+		memcpy(long_owner, tag, strlen(tag));
+		snprintf(lid, sizeof(lid), "%s-long-owner", tag);
+		CHECK(put(st, lid, long_owner, 5000, 5, 0) == RW_OK);
+		j = list(st, long_owner, &rc);
+		CHECK(rc == RW_OK && json_array_size(j) == 1);
+		json_decref(j);
+	}
 	/* a record with a ttl goes, and leaves its owner's list */
 	CHECK(put(st, id3, other, 2000, 3, 1) == RW_OK);
 	usleep(2100 * 1000);
@@ -534,6 +546,20 @@ static void suite(struct store *st, const char *tag)
 	usleep(2100 * 1000);
 	snprintf(key, sizeof(key), "%s-user-a", tag);
 	CHECK(hit(st, STORE_LIMIT_SESSIONS, key, 1, NULL) == RW_OK);     /* a new window */
+	/* a user id past STORE_MAX_KEY (a Firebase uid may be 512 bytes of UTF-8) is counted
+	 * through its hash: limited like any other, apart from one that shares its first bytes */
+	{
+		char long_a[520], long_b[520];
+		memset(long_a, 'a', sizeof(long_a) - 1);
+		long_a[sizeof(long_a) - 1] = '\0';
+		memcpy(long_a, tag, strlen(tag));
+		memcpy(long_b, long_a, sizeof(long_b));
+		long_b[sizeof(long_b) - 2] = 'b';
+		for (int i = 0; i < 3; i++)
+			CHECK(hit(st, STORE_LIMIT_SESSIONS, long_a, 1, NULL) == RW_OK);
+		CHECK(hit(st, STORE_LIMIT_SESSIONS, long_a, 1, NULL) == RW_ELIMIT);
+		CHECK(hit(st, STORE_LIMIT_SESSIONS, long_b, 1, NULL) == RW_OK);
+	}
 	store_limit_set(st, STORE_LIMIT_SESSIONS, 0, 60);
 }
 
