@@ -307,6 +307,13 @@ static void on_taken(void *arg, int rc, const struct store_entry *e, size_t n)
 
 	if (s)
 		s->input_taking = 0;
+	/* The take pops entries in Redis before this answer arrives: when the answer is lost
+	 * (the connection dropped, the watchdog gave up) what it took is lost with it. Rare, and
+	 * said here so that it is never silent; keeping taken entries until applied is the fix
+	 * still to come (docs/operations.md, "Not shared yet"). */
+	if (rc && rc != RW_EINVAL)
+		log_warn("input_take_failed", "{s:s, s:s, s:s}", "session", t->id, "reason",
+			 rw_strerror(rc), "effect", "input taken from the store may be lost");
 	for (size_t i = 0; !rc && i < n; i++) {
 		struct proto_frame f;
 		const char *user;
