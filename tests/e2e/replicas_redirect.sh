@@ -114,10 +114,12 @@ check "that session exited 0 on A" wait_for bash -c "[ \"\$(curl -s $A/api/sessi
 
 # ---- forged: an advertised URL that is not ws:// ----
 rcli DEL runwire:replica:forged-a runwire:replica:forged-b >/dev/null
-rcli SET runwire:replica:forged-h '{"waiting":5,"idleAgents":0,"agents":0,"live":5,"agentUrl":"http://127.0.0.1:1/agent"}' >/dev/null
-rcli SET runwire:replica:forged-u '{"waiting":5,"idleAgents":0,"agents":0,"live":5,"agentUrl":"ws://user:pw@127.0.0.1:1/agent"}' >/dev/null
+rcli SET runwire:replica:forged-h '{"waiting":6,"idleAgents":0,"agents":0,"live":6,"agentUrl":"http://127.0.0.1:1/agent"}' >/dev/null
+rcli SET runwire:replica:forged-u '{"waiting":7,"idleAgents":0,"agents":0,"live":7,"agentUrl":"ws://user:pw@127.0.0.1:1/agent"}' >/dev/null
 rcli SADD runwire:replicas forged-h forged-u >/dev/null
-check "B reads the forged figures" wait_for forged_seen "$B"
+# 6 + 7: a sum the figures just deleted (5 + 5) cannot give, so B's view is the new one
+# (with 5 + 5 a slow B still holding forged-a's ws:// URL passed this check and redirected)
+check "B reads the forged figures" wait_for bash -c "curl -s $B/api/queue | jq -e '.waiting == 13' >/dev/null"
 rb=$(redirected_by "$LOG_B")
 agent_bg "ws://127.0.0.1:$PB/agent"
 bad_pid=$AGENT_PID; bad_n=$AGENT_N
