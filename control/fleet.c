@@ -65,7 +65,7 @@ static void publish(struct session *s, int64_t now)
 					  : FLEET_LIVE_TTL_S;
 
 	/* fire and forget: a put lost to an outage is put again when the store is back */
-	store_session_put(ctl->store, s->id, s->owner, s->created_ms, rec, ttl, NULL, NULL);
+	store_session_put(ctl->store, s->id, ctl->replica, s->owner, s->created_ms, rec, ttl, NULL, NULL);
 	json_decref(rec);
 	s->published.gen = F.gen;
 	s->published.state = (int)s->state;
@@ -197,7 +197,7 @@ static void publish_stream(struct session *s, size_t *budget)
 	while (*budget) {
 		if (p->events < st->n_events && st->events[p->events].offset <= p->out) {
 			const struct stream_event *e = &st->events[p->events++];
-			store_stream_add(ctl->store, s->id, ++p->entries, 'e', e->offset,
+			store_stream_add(ctl->store, s->id, ctl->replica, ++p->entries, 'e', e->offset,
 					 e->frame + LWS_PRE, e->len, ttl, NULL, NULL);
 			continue;
 		}
@@ -215,7 +215,7 @@ static void publish_stream(struct session *s, size_t *budget)
 			n = stream_read(st, p->out, want, &data);
 			if (n <= 0)
 				return;
-			store_stream_add(ctl->store, s->id, ++p->entries, 'o', p->out, data,
+			store_stream_add(ctl->store, s->id, ctl->replica, ++p->entries, 'o', p->out, data,
 					 (size_t)n, ttl, NULL, NULL);
 			p->out += (uint64_t)n;
 			*budget -= (size_t)n;
@@ -228,7 +228,7 @@ static void publish_stream(struct session *s, size_t *budget)
 			size_t len = 0;
 			if (s->have_exit)
 				len = proto_encode_exit(frame, &s->exit);
-			store_stream_add(ctl->store, s->id, ++p->entries, 'x', st->end, frame, len,
+			store_stream_add(ctl->store, s->id, ctl->replica, ++p->entries, 'x', st->end, frame, len,
 					 ttl, NULL, NULL);
 			p->exit_sent = 1;
 		}
@@ -354,7 +354,7 @@ static void take_input(struct control *ctl, const char *id)
 	snprintf(t->id, sizeof(t->id), "%s", id);
 	if (s)
 		s->input_taking = 1;
-	store_input_take(ctl->store, ctl->replica, id, room, on_taken, t);
+	store_input_take(ctl->store, ctl->replica, id, 0, room, on_taken, t);
 }
 
 static void on_pending(void *arg, int rc, json_t *ids)

@@ -225,14 +225,14 @@ static void answer(store_cb cb, void *arg, int rc)
 		cb(arg, rc, 0);
 }
 
-void store_session_put(struct store *st, const char *id, const char *owner,
+void store_session_put(struct store *st, const char *id, const char *replica, const char *owner,
 		       int64_t created_ms, json_t *record, int64_t ttl_s, store_cb cb, void *arg)
 {
 	char ob[STORE_KEY_HASHED_LEN + 1];
 	char *text;
 
 	owner = store_key_bounded(owner, STORE_MAX_KEY, ob);
-	if (!key_ok(id) || !key_ok(owner) || !json_is_object(record)) {
+	if (!key_ok(id) || !key_ok(replica) || !key_ok(owner) || !json_is_object(record)) {
 		answer(cb, arg, RW_EINVAL);
 		return;
 	}
@@ -244,8 +244,18 @@ void store_session_put(struct store *st, const char *id, const char *owner,
 	if (strlen(text) > STORE_MAX_RECORD)
 		answer(cb, arg, RW_ETOOBIG);
 	else
-		st->ops->session_put(st->b, id, owner, created_ms, text, ttl_s, cb, arg);
+		st->ops->session_put(st->b, id, replica, owner, created_ms, text, ttl_s, cb, arg);
 	free(text);
+}
+
+void store_session_claim(struct store *st, const char *id, const char *replica, int64_t ttl_s,
+			 store_json_cb cb, void *arg)
+{
+	if (!key_ok(id) || !key_ok(replica)) {
+		cb(arg, RW_EINVAL, NULL);
+		return;
+	}
+	st->ops->session_claim(st->b, id, replica, ttl_s, cb, arg);
 }
 
 void store_session_get(struct store *st, const char *id, store_json_cb cb, void *arg)
@@ -315,10 +325,11 @@ void store_replica_all(struct store *st, store_json_cb cb, void *arg)
 	st->ops->replica_all(st->b, cb, arg);
 }
 
-void store_stream_add(struct store *st, const char *id, uint64_t n, char kind, uint64_t offset,
-		      const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg)
+void store_stream_add(struct store *st, const char *id, const char *holder, uint64_t n,
+		      char kind, uint64_t offset, const uint8_t *data, size_t len, int64_t ttl_s,
+		      store_cb cb, void *arg)
 {
-	if (!key_ok(id) || !n || (kind != 'o' && kind != 'e' && kind != 'x')) {
+	if (!key_ok(id) || !key_ok(holder) || !n || (kind != 'o' && kind != 'e' && kind != 'x')) {
 		answer(cb, arg, RW_EINVAL);
 		return;
 	}
@@ -326,7 +337,7 @@ void store_stream_add(struct store *st, const char *id, uint64_t n, char kind, u
 		answer(cb, arg, RW_ETOOBIG);
 		return;
 	}
-	st->ops->stream_add(st->b, id, n, kind, offset, data, len, ttl_s, cb, arg);
+	st->ops->stream_add(st->b, id, holder, n, kind, offset, data, len, ttl_s, cb, arg);
 }
 
 void store_stream_read(struct store *st, const char *id, uint64_t after, store_entries_cb cb,
@@ -368,14 +379,24 @@ void store_input_pending(struct store *st, const char *replica, store_json_cb cb
 	st->ops->input_pending(st->b, replica, cb, arg);
 }
 
-void store_input_take(struct store *st, const char *replica, const char *id, size_t max_bytes,
-		      store_entries_cb cb, void *arg)
+void store_input_take(struct store *st, const char *replica, const char *id, uint64_t after,
+		      size_t max_bytes, store_entries_cb cb, void *arg)
 {
 	if (!key_ok(replica) || !key_ok(id)) {
 		cb(arg, RW_EINVAL, NULL, 0);
 		return;
 	}
-	st->ops->input_take(st->b, replica, id, max_bytes, cb, arg);
+	st->ops->input_take(st->b, replica, id, after, max_bytes, cb, arg);
+}
+
+void store_input_done(struct store *st, const char *replica, const char *id, uint64_t upto,
+		      store_cb cb, void *arg)
+{
+	if (!key_ok(replica) || !key_ok(id)) {
+		answer(cb, arg, RW_EINVAL);
+		return;
+	}
+	st->ops->input_done(st->b, replica, id, upto, cb, arg);
 }
 
 void store_input_watch(struct store *st, const char *replica,

@@ -99,11 +99,22 @@ void store_once(struct store *st, const char *id, int64_t expires_s, store_cb cb
 /* An answer carrying JSON: `value` is a new reference the callee owns (NULL on error). */
 typedef void (*store_json_cb)(void *arg, int rc, json_t *value);
 
-/* Writes `id`'s record (takes no reference to `record`). Answers 0, RW_ETOOBIG past
+/* Writes `id`'s record (takes no reference to `record`), put by `replica`, which holds the
+ * session: the store remembers each session's holder (Redis: runwire:holder:<id>, kept as
+ * long as the record) and refuses a put by another replica with RW_ESTATE (the session was
+ * claimed by another replica: store_session_claim). Answers 0, RW_ESTATE, RW_ETOOBIG past
  * STORE_MAX_RECORD, RW_ELIMIT when the memory backend is full, RW_EAGAIN when unreachable.
  * `cb` may be NULL (nothing to tell). */
-void store_session_put(struct store *st, const char *id, const char *owner,
+void store_session_put(struct store *st, const char *id, const char *replica, const char *owner,
 		       int64_t created_ms, json_t *record, int64_t ttl_s, store_cb cb, void *arg);
+/* Makes `replica` the holder of live session `id`, unless another replica holds it and is
+ * alive (its figures, store_replica_put, have not expired): the failover of a session whose
+ * replica died. Atomic: of replicas claiming at once, one wins. Answers 0 with `value` the
+ * session's record (the caller now holds it; the holder is kept `ttl_s`), RW_ESTATE with
+ * `value` {"holder": its replica, "agentUrl": where agents reach it, when it advertises one}
+ * while a live replica holds it, RW_ENOTFOUND without a record, RW_EAGAIN when unreachable. */
+void store_session_claim(struct store *st, const char *id, const char *replica, int64_t ttl_s,
+			 store_json_cb cb, void *arg);
 /* Answers the record of `id`, or RW_ENOTFOUND. */
 void store_session_get(struct store *st, const char *id, store_json_cb cb, void *arg);
 /* `in` when it is shorter than `max` bytes, else "sha256:<hex of its SHA-256>" written into
@@ -136,14 +147,19 @@ void store_replica_put(struct store *st, const char *replica, json_t *figures, i
 /* Answers a JSON object {replica: figures} of every replica whose figures have not expired. */
 void store_replica_all(struct store *st, store_json_cb cb, void *arg);
 
-/* ---- session streams: what a session's viewers on other replicas read (fleet.c) ----
+/* ---- session streams: a session's output and events in the store, which viewers on
+ * other replicas read and which a replica taking the session over rebuilds from (fleet.c) ----
  *
  * Entries numbered 1, 2, ... in order by the one replica that holds the session: output
  * bytes ('o'), an encoded EVENT frame ('e') or the EXIT frame ('x'), each at an output
- * offset. Only the newest STORE_STREAM_MAX_ENTRIES are kept: a reader that falls further
- * behind finds its next entry gone and is told how much it missed. */
+ * offset. Only the newest entries are kept, at most STORE_STREAM_MAX_ENTRIES and
+ * STORE_STREAM_MAX_BYTES of data: a reader that falls further behind finds its next entry
+ * gone and is told how much it missed. */
 #ifndef STORE_STREAM_MAX_ENTRIES
-#define STORE_STREAM_MAX_ENTRIES 256     /* entries kept per session (64 KiB each at most) */
+#define STORE_STREAM_MAX_ENTRIES 4096    /* entries kept per session */
+#endif
+#ifndef STORE_STREAM_MAX_BYTES
+#define STORE_STREAM_MAX_BYTES (16u << 20) /* bytes of entries' data kept per session */
 #endif
 #define STORE_STREAM_MAX_DATA (64u << 10) /* bytes of one entry */
 #define STORE_STREAM_BATCH 64            /* entries one read answers */
@@ -158,10 +174,17 @@ struct store_entry {
 /* An answer carrying entries (borrowed until the callback returns), oldest first. */
 typedef void (*store_entries_cb)(void *arg, int rc, const struct store_entry *e, size_t n);
 
-/* Appends entry `n` (one more than the last) to session `id`'s stream, the whole stream
- * expiring `ttl_s` after this append. `cb` may be NULL. RW_ETOOBIG past STORE_STREAM_MAX_DATA. */
-void store_stream_add(struct store *st, const char *id, uint64_t n, char kind, uint64_t offset,
-		      const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg);
+/* Appends entry `n` to session `id`'s stream on behalf of `holder`, the whole stream
+ * expiring `ttl_s` after this append. Appends are idempotent and gap-free, so that the
+ * holder can put again whatever it has no answer for: answers 0 when the entry was appended
+ * or was already there (a put whose answer was lost), RW_EPROTO when `n` is not one more
+ * than the stream's last number (a gap: an earlier put failed; an empty or expired stream
+ * takes any number), RW_ESTATE when the store names another replica as the session's
+ * holder (it was claimed away: nothing is appended), RW_ETOOBIG past STORE_STREAM_MAX_DATA,
+ * RW_EAGAIN when unreachable. `cb` may be NULL. */
+void store_stream_add(struct store *st, const char *id, const char *holder, uint64_t n,
+		      char kind, uint64_t offset, const uint8_t *data, size_t len, int64_t ttl_s,
+		      store_cb cb, void *arg);
 /* Answers the entries after number `after`, at most STORE_STREAM_BATCH (none: not yet). */
 void store_stream_read(struct store *st, const char *id, uint64_t after, store_entries_cb cb,
 		       void *arg);
@@ -184,20 +207,28 @@ void store_stream_read(struct store *st, const char *id, uint64_t after, store_e
 #define STORE_INPUT_TTL_S 600            /* input nobody takes (its holder died) goes after */
 
 /* Appends entries `e[0..n)` (their `data`, `len`; n at most STORE_INPUT_BATCH) to session
- * `id`'s input, all or none, and wakes `replica`, its holder. Answers 0, RW_ELIMIT when
- * they would make more than STORE_INPUT_MAX_ENTRIES wait (nothing is appended: the pusher
- * may try again once the holder has taken some), RW_ETOOBIG when one is larger than
- * STORE_INPUT_MAX_DATA, RW_EAGAIN when the store is unreachable. Entries pushed are taken in
- * push order. */
+ * `id`'s input, all or none, numbering them (per session, from 1), and wakes the session's
+ * holder: the replica the store names as holder (store_session_put, _claim), else
+ * `replica`. Answers 0, RW_ELIMIT when they would make more than STORE_INPUT_MAX_ENTRIES
+ * wait (nothing is appended: the pusher may try again once the holder has taken some),
+ * RW_ETOOBIG when one is larger than STORE_INPUT_MAX_DATA, RW_EAGAIN when the store is
+ * unreachable. Entries pushed are taken in push order. */
 void store_input_push(struct store *st, const char *replica, const char *id,
 		      const struct store_entry *e, size_t n, store_cb cb, void *arg);
 /* Answers a JSON array of the ids of `replica`'s sessions with input waiting. */
 void store_input_pending(struct store *st, const char *replica, store_json_cb cb, void *arg);
-/* Takes session `id`'s oldest entries, at most STORE_INPUT_BATCH and at most `max_bytes`
- * (at least one entry whatever its size), oldest first (entries' `data`, `len` only; `n`
- * counts from 1). Answers `n` 0 when none wait. */
-void store_input_take(struct store *st, const char *replica, const char *id, size_t max_bytes,
-		      store_entries_cb cb, void *arg);
+/* Reads session `id`'s oldest entries numbered above `after`, at most STORE_INPUT_BATCH and
+ * at most `max_bytes` (at least one entry whatever its size), oldest first (entries' `n`,
+ * `data`, `len`). Nothing is removed: an answer lost on the way (a dropped connection)
+ * loses no input, the same entries are read again. Answers `n` 0 when none wait. */
+void store_input_take(struct store *st, const char *replica, const char *id, uint64_t after,
+		      size_t max_bytes, store_entries_cb cb, void *arg);
+/* Removes session `id`'s entries numbered up to `upto` (the holder applied them), and the
+ * session from `replica`'s set when its input is empty. Answers 0 or RW_EAGAIN; `cb` may be
+ * NULL. A holder that dies between applying entries and this leaves them to be applied
+ * again by the next holder (at most one batch). */
+void store_input_done(struct store *st, const char *replica, const char *id, uint64_t upto,
+		      store_cb cb, void *arg);
 /* Asks to be woken (`wake(arg, id)`, from the loop) when input for `replica`'s session `id`
  * has been pushed, and with id NULL when wakes may have been missed (the subscription was
  * re-established): the caller then reads store_input_pending. One watcher per store. */

@@ -18,23 +18,29 @@ struct store_ops {
 	void (*once)(void *b, const char *id, int64_t expires_s, store_cb cb, void *arg);
 	void (*forget)(void *b, void *arg);
 	/* `json` is the record's or message's text; `cb` may be NULL */
-	void (*session_put)(void *b, const char *id, const char *owner, int64_t created_ms,
-			    const char *json, int64_t ttl_s, store_cb cb, void *arg);
+	void (*session_put)(void *b, const char *id, const char *replica, const char *owner,
+			    int64_t created_ms, const char *json, int64_t ttl_s, store_cb cb,
+			    void *arg);
+	void (*session_claim)(void *b, const char *id, const char *replica, int64_t ttl_s,
+			      store_json_cb cb, void *arg);
 	void (*session_get)(void *b, const char *id, store_json_cb cb, void *arg);
 	void (*session_list)(void *b, const char *owner, store_json_cb cb, void *arg);
 	void (*inbox_push)(void *b, const char *replica, const char *json, store_cb cb, void *arg);
 	void (*inbox_pop)(void *b, const char *replica, store_json_cb cb, void *arg);
 	void (*replica_put)(void *b, const char *replica, const char *json, int64_t ttl_ms);
 	void (*replica_all)(void *b, store_json_cb cb, void *arg);
-	void (*stream_add)(void *b, const char *id, uint64_t n, char kind, uint64_t offset,
+	void (*stream_add)(void *b, const char *id, const char *holder, uint64_t n, char kind,
+			   uint64_t offset,
 			   const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg);
 	void (*stream_read)(void *b, const char *id, uint64_t after, store_entries_cb cb,
 			    void *arg);
 	void (*input_push)(void *b, const char *replica, const char *id,
 			   const struct store_entry *e, size_t n, store_cb cb, void *arg);
 	void (*input_pending)(void *b, const char *replica, store_json_cb cb, void *arg);
-	void (*input_take)(void *b, const char *replica, const char *id, size_t max_bytes,
-			   store_entries_cb cb, void *arg);
+	void (*input_take)(void *b, const char *replica, const char *id, uint64_t after,
+			   size_t max_bytes, store_entries_cb cb, void *arg);
+	void (*input_done)(void *b, const char *replica, const char *id, uint64_t upto,
+			   store_cb cb, void *arg);
 	/* `replica` is copied; `wake` is called from the loop */
 	void (*input_watch)(void *b, const char *replica, void (*wake)(void *arg, const char *id),
 			    void *arg);

@@ -209,8 +209,9 @@ static struct record *find_record(struct store_memory *m, const char *id)
 	return NULL;
 }
 
-static void mem_session_put(void *b, const char *id, const char *owner, int64_t created_ms,
-			    const char *json, int64_t ttl_s, store_cb cb, void *arg)
+static void mem_session_put(void *b, const char *id, const char *replica, const char *owner,
+			    int64_t created_ms, const char *json, int64_t ttl_s, store_cb cb,
+			    void *arg)
 {
 	struct store_memory *m = b;
 	struct record *r = find_record(m, id);
@@ -409,7 +410,8 @@ static struct mem_stream *find_stream(struct store_memory *m, const char *id, in
 	return s;
 }
 
-static void mem_stream_add(void *b, const char *id, uint64_t n, char kind, uint64_t offset,
+static void mem_stream_add(void *b, const char *id, const char *holder, uint64_t n, char kind,
+			   uint64_t offset,
 			   const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg)
 {
 	struct mem_stream *s = find_stream(b, id, 1);
@@ -506,8 +508,8 @@ static void mem_input_pending(void *b, const char *replica, store_json_cb cb, vo
 	cb(arg, RW_OK, out);
 }
 
-static void mem_input_take(void *b, const char *replica, const char *id, size_t max_bytes,
-			   store_entries_cb cb, void *arg)
+static void mem_input_take(void *b, const char *replica, const char *id, uint64_t after,
+			   size_t max_bytes, store_entries_cb cb, void *arg)
 {
 	struct store_memory *m = b;
 	struct store_entry out[STORE_INPUT_BATCH] = { { 0 } };
@@ -533,6 +535,19 @@ static void mem_input_take(void *b, const char *replica, const char *id, size_t 
 		free(taken[i]);
 }
 
+static void mem_session_claim(void *b, const char *id, const char *replica, int64_t ttl_s,
+			      store_json_cb cb, void *arg)
+{
+	cb(arg, RW_ENOTFOUND, NULL);   /* TODO */
+}
+
+static void mem_input_done(void *b, const char *replica, const char *id, uint64_t upto,
+			   store_cb cb, void *arg)
+{
+	if (cb)
+		cb(arg, RW_OK, 0);   /* TODO */
+}
+
 static void mem_input_watch(void *b, const char *replica, void (*wake)(void *arg, const char *id),
 			    void *arg)
 {
@@ -554,6 +569,7 @@ const struct store_ops store_memory_ops = {
 	.once = mem_once,
 	.forget = NULL,
 	.session_put = mem_session_put,
+	.session_claim = mem_session_claim,
 	.session_get = mem_session_get,
 	.session_list = mem_session_list,
 	.inbox_push = mem_inbox_push,
@@ -565,5 +581,6 @@ const struct store_ops store_memory_ops = {
 	.input_push = mem_input_push,
 	.input_pending = mem_input_pending,
 	.input_take = mem_input_take,
+	.input_done = mem_input_done,
 	.input_watch = mem_input_watch,
 };

@@ -623,8 +623,9 @@ struct req *json_req(struct store_redis *r, store_json_cb cb, void *arg)
 	return q;
 }
 
-static void redis_session_put(void *b, const char *id, const char *owner, int64_t created_ms,
-			      const char *json, int64_t ttl_s, store_cb cb, void *arg)
+static void redis_session_put(void *b, const char *id, const char *replica, const char *owner,
+			      int64_t created_ms, const char *json, int64_t ttl_s, store_cb cb,
+			      void *arg)
 {
 	struct store_redis *r = b;
 	struct req *q = status_req(r, cb, arg);
@@ -790,7 +791,8 @@ static void redis_replica_all(void *b, store_json_cb cb, void *arg)
 
 /* ---- session streams ---- */
 
-static void redis_stream_add(void *b, const char *id, uint64_t n, char kind, uint64_t offset,
+static void redis_stream_add(void *b, const char *id, const char *holder, uint64_t n, char kind,
+			     uint64_t offset,
 			     const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg)
 {
 	struct store_redis *r = b;
@@ -902,6 +904,19 @@ static void redis_stream_read(void *b, const char *id, uint64_t after, store_ent
 		on_entries_reply(r->c.ac, NULL, q);
 }
 
+static void redis_session_claim(void *b, const char *id, const char *replica, int64_t ttl_s,
+				store_json_cb cb, void *arg)
+{
+	cb(arg, RW_ENOTFOUND, NULL);   /* TODO */
+}
+
+static void redis_input_done(void *b, const char *replica, const char *id, uint64_t upto,
+			     store_cb cb, void *arg)
+{
+	if (cb)
+		cb(arg, RW_OK, 0);   /* TODO */
+}
+
 const struct store_ops store_redis_ops = {
 	.kind = "redis",
 	.shared = 1,
@@ -913,6 +928,7 @@ const struct store_ops store_redis_ops = {
 	.once = redis_once,
 	.forget = redis_forget,
 	.session_put = redis_session_put,
+	.session_claim = redis_session_claim,
 	.session_get = redis_session_get,
 	.session_list = redis_session_list,
 	.inbox_push = redis_inbox_push,
@@ -924,5 +940,6 @@ const struct store_ops store_redis_ops = {
 	.input_push = redis_input_push,
 	.input_pending = redis_input_pending,
 	.input_take = redis_input_take,
+	.input_done = redis_input_done,
 	.input_watch = redis_input_watch,
 };

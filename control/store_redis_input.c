@@ -221,7 +221,8 @@ static void on_take_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		cb(arg, rc, out, k);
 }
 
-void redis_input_take(void *b, const char *replica, const char *id, size_t max_bytes,
+void redis_input_take(void *b, const char *replica, const char *id, uint64_t after,
+			     size_t max_bytes,
 			     store_entries_cb cb, void *arg)
 {
 	struct store_redis *r = b;

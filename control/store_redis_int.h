@@ -87,7 +87,8 @@ void sub_connect(struct store_redis *r);
 void redis_input_push(void *b, const char *replica, const char *id,
 		      const struct store_entry *e, size_t n, store_cb cb, void *arg);
 void redis_input_pending(void *b, const char *replica, store_json_cb cb, void *arg);
-void redis_input_take(void *b, const char *replica, const char *id, size_t max_bytes,
+void redis_input_take(void *b, const char *replica, const char *id, uint64_t after,
+			     size_t max_bytes,
 		      store_entries_cb cb, void *arg);
 void redis_input_watch(void *b, const char *replica, void (*wake)(void *arg, const char *id),
 		       void *arg);

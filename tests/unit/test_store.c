@@ -99,7 +99,7 @@ static int put(struct store *st, const char *id, const char *owner, int64_t crea
 	json_t *rec = json_pack("{s:s, s:s, s:{s:s, s:i}}", "owner", owner, "replica", "r1",
 				"view", "sessionId", id, "n", n);
 
-	store_session_put(st, id, owner, created, rec, ttl_s, on_answer, &a);
+	store_session_put(st, id, "r1", owner, created, rec, ttl_s, on_answer, &a);
 	json_decref(rec);
 	return wait_answer(&a);
 }
@@ -174,7 +174,7 @@ static int sadd(struct store *st, const char *id, uint64_t n, char kind, uint64_
 {
 	struct answer a = { 0 };
 
-	store_stream_add(st, id, n, kind, off, d, len, 60, on_answer, &a);
+	store_stream_add(st, id, "r1", n, kind, off, d, len, 60, on_answer, &a);
 	return wait_answer(&a);
 }
 
@@ -256,7 +256,7 @@ static int itake(struct store *st, const char *rep, const char *id, size_t max, 
 	int64_t deadline = rw_now_ms() + 5000;
 
 	memset(a, 0, sizeof(*a));
-	store_input_take(st, rep, id, max, on_entries, a);
+	store_input_take(st, rep, id, 0, max, on_entries, a);
 	while (!a->done && rw_now_ms() < deadline)
 		lws_service(ctx, 0);
 	return a->done ? a->rc : RW_ETIMEDOUT;
@@ -446,7 +446,7 @@ static void suite_records(struct store *st, const char *tag)
 		memset(big, 'x', n);
 		big[n] = '\0';
 		json_t *rec = json_pack("{s:s}", "pad", big);
-		store_session_put(st, id1, owner, 1000, rec, 0, on_answer, &a);
+		store_session_put(st, id1, "r1", owner, 1000, rec, 0, on_answer, &a);
 		CHECK(wait_answer(&a) == RW_ETOOBIG);
 		json_decref(rec);
 		free(big);
