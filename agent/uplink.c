@@ -25,7 +25,7 @@ static void uplink_connect(struct agent *a);
 static int parse_url(const char *url, int ws_only, char *host, size_t hostlen, int *port,
 		     char *path, size_t pathlen, int *tls);
 static const char *dial_url(const struct agent *a);
-static void next_endpoint(struct agent *a);
+static void next_endpoint(struct agent *a, int was_connected);
 static void on_redirect(struct agent *a, const char *url);
 
 void uplink_set_ready(struct agent *a, int ready)
@@ -223,7 +223,7 @@ static void on_connect_deadline(lws_sorted_usec_list_t *sul)
 	log_warn("connect_timeout", "{s:i, s:s}", "seconds", UPLINK_CONNECT_TIMEOUT_S, "url",
 		 dial_url(a));
 	a->ws = NULL;
-	next_endpoint(a);
+	next_endpoint(a, 0);
 	schedule_retry(a);
 }
 
@@ -254,7 +254,7 @@ static void uplink_connect(struct agent *a)
 			 (lws_usec_t)UPLINK_CONNECT_TIMEOUT_S * LWS_US_PER_SEC);
 	if (!lws_client_connect_via_info(&i)) {
 		a->ws = NULL;
-		next_endpoint(a);
+		next_endpoint(a, 0);
 		schedule_retry(a);
 	}
 }
@@ -277,6 +277,7 @@ static void handle_frame(struct agent *a, const struct proto_frame *f)
 			return;
 		}
 		runner_start(a, j);
+		a->redirects = 0;   /* counted again for its resumes */
 		json_decref(j);
 		/* the frame's bytes held ASSIGN's secrets; the parsed copy is the runner's now */
 		sodium_memzero((void *)f->data, f->len);
@@ -313,6 +314,7 @@ static void handle_frame(struct agent *a, const struct proto_frame *f)
 				runner_on_ack(a, (uint64_t)held);
 				a->sent = (uint64_t)held;
 				a->resume_pending = 0;
+				a->redirects = 0;
 				log_info("resumed", "{s:s, s:I}", "session", a->sid, "offset", held);
 				uplink_want_write(a);
 			}
@@ -351,7 +353,7 @@ static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, vo
 {
 	struct agent *a = lws_context_user(lws_get_context(wsi));
 	struct proto_frame f;
-	int r;
+	int r, was_connected;
 
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
@@ -366,6 +368,10 @@ static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, vo
 		proto_reader_release(&a->rd);
 		proto_reader_init(&a->rd);
 		a->resume_pending = a->have_session;
+		/* the replica answering may be a new one that took the session over and lacks
+		 * the EXIT the old one got: it goes again after the output */
+		if (a->have_session)
+			a->exit_sent = 0;
 		queue_hello(a);
 		lws_callback_on_writable(wsi);
 		break;
@@ -420,6 +426,7 @@ static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, vo
 			break;
 		log_info("disconnected", NULL);
 	link_gone:
+		was_connected = a->connected;
 		lws_sul_cancel(&a->sul_connect);
 		lws_sul_cancel(&a->sul_idle);
 		a->ws = NULL;
@@ -442,7 +449,7 @@ static int callback_uplink(struct lws *wsi, enum lws_callback_reasons reason, vo
 			lws_sul_schedule(a->ctx, 0, &a->sul_retry, on_retry, 1);
 			break;
 		}
-		next_endpoint(a);
+		next_endpoint(a, was_connected);
 		schedule_retry(a);
 		break;
 
@@ -496,12 +503,13 @@ static const char *dial_url(const struct agent *a)
 }
 
 /* After a link that ended without a redirect: an agent holding a session redials the
- * endpoint that gave it (the session lives on that replica); one refused a redirect stays
- * once more; any other leaves a redirect's target for the list, or moves to the list's next
- * endpoint. */
-static void next_endpoint(struct agent *a)
+ * endpoint whose link dropped (the session lives on that replica), and moves on through the
+ * list once that endpoint cannot be reached (its replica died: another takes the session
+ * over); one refused a redirect stays once more; any other leaves a redirect's target for
+ * the list, or moves to the list's next endpoint. */
+static void next_endpoint(struct agent *a, int was_connected)
 {
-	if (a->have_session || a->stopping || !a->n_urls)
+	if (a->stopping || !a->n_urls || (a->have_session && was_connected))
 		return;
 	if (a->stay) {
 		a->stay = 0;
@@ -514,16 +522,17 @@ static void next_endpoint(struct agent *a)
 }
 
 /* HELLO {"redirect": URL} from control (docs/protocol.md): another replica's sessions wait
- * for an agent. Followed at most AGENT_MAX_REDIRECTS times, to ws:// or wss:// only (wss
- * verified as any wss link), and never by an agent that holds a session. Control closes the
- * link after it; the close dials the target at once. */
+ * for an agent, or (the answer to a resume) another replica holds this agent's session.
+ * Followed at most AGENT_MAX_REDIRECTS times in a row, to ws:// or wss:// only (wss
+ * verified as any wss link), never by an agent streaming a session. Control closes the link
+ * after it; the close dials the target at once. */
 static void on_redirect(struct agent *a, const char *url)
 {
 	char host[sizeof(a->host)], path[sizeof(a->path)];
 	int port, tls;
 
-	if (a->have_session || a->resume_pending)
-		return;
+	if (a->have_session && !a->resume_pending)
+		return;   /* mid-session: only a resume may be sent to its session's replica */
 	if (!url || parse_url(url, 1, host, sizeof(host), &port, path, sizeof(path), &tls)) {
 		log_warn("redirect_refused", "{s:s}", "reason", "not a ws:// or wss:// URL");
 		a->stay = 1;

@@ -9,6 +9,7 @@
  */
 #include "control/agent_redirect.h"
 #include "control/control.h"
+#include "control/fleet.h"
 #include "common/log.h"
 #include "common/rw.h"
 #include "common/text.h"
@@ -51,6 +52,8 @@ struct agent_link {
 	int follows;                   /* redirects the agent followed before this link (its
 					* HELLO's "redirects"); -1: it cannot follow one */
 	int redirected;                /* told to go elsewhere: counted nowhere, closing */
+	int adopting;                  /* its resume waits for fleet_adopt */
+	uint64_t resume_end;           /* ... with the end of what the agent holds */
 };
 
 static struct link_frame *frame_alloc(size_t len)
@@ -132,6 +135,21 @@ int agent_link_send_input(struct agent_link *l, const uint8_t *data, size_t len)
 	proto_encode_input_prefix(f->buf + LWS_PRE, len);
 	memcpy(f->buf + LWS_PRE + PROTO_INPUT_PREFIX_LEN, data, len);
 	return link_queue(l, f);
+}
+
+void agent_link_store_caught_up(struct agent_link *l)
+{
+	l->ack_due = 1;
+	lws_callback_on_writable(l->wsi);
+}
+
+void agent_link_send_away(struct agent_link *l, const char *why)
+{
+	if (l->s && l->s->agent == l)
+		l->s->agent = NULL;
+	l->s = NULL;
+	l->ack_due = 0;
+	link_error(l, PROTO_ERR_INTERNAL, why);
 }
 
 size_t agent_link_room(const struct agent_link *l)
@@ -327,11 +345,76 @@ void agent_link_redirect_idle(struct control *ctl)
 	}
 }
 
+/* The resume of `s` is accepted: `l` is its agent's link from now on, and the agent resends
+ * from the end of what control holds. */
+static void resume_accept(struct agent_link *l, struct session *s, uint64_t end)
+{
+	struct agent_link *old;
+
+	if (end < s->stream.end) {
+		link_error(l, PROTO_ERR_PROTOCOL, "agent holds less than control acknowledged");
+		return;
+	}
+	old = s->agent != l ? s->agent : NULL;
+	l->authed = 1;
+	l->s = s;
+	l->who = s->holder;
+	s->agent = l;
+	s->lost_since_ms = 0;
+	link_queue_json(l, PROTO_HELLO,
+			json_pack("{s:i, s:I}", "v", PROTO_VERSION, "offset",
+				  (json_int_t)s->stream.end));
+	if (old)
+		link_supersede(old, l);
+	log_info("agent_resumed", "{s:s, s:I}", "session", s->id, "offset",
+		 (json_int_t)s->stream.end);
+	relay_event(s, json_pack("{s:s, s:s}", "type", "runner", "state", "back"));
+}
+
+/* fleet_adopt's answer to a resume for a session another replica held. */
+static void on_adopted(void *arg, struct session *s, int rc, const char *why, const char *url)
+{
+	struct agent_link *l = arg;
+	struct control *ctl = l->ctl;
+	char addr[64];
+
+	l->adopting = 0;
+	switch (rc) {
+	case RW_OK:
+		resume_accept(l, s, l->resume_end);
+		return;
+	case RW_ESTATE:
+		/* its replica is alive: the agent goes there (or tries again, then elsewhere) */
+		if (url && l->follows >= 0 && l->follows < AGENT_REDIRECT_MAX_FOLLOWS &&
+		    (!strncmp(url, "ws://", 5) || !strncmp(url, "wss://", 6))) {
+			l->redirected = 1;
+			link_queue_json(l, PROTO_HELLO, json_pack("{s:i, s:s}", "v", PROTO_VERSION,
+								  "redirect", url));
+			l->closing = 1;
+			lws_callback_on_writable(l->wsi);
+			log_info("agent_redirected", "{s:i, s:s, s:i, s:s}", "agent_pid", l->pid, "to",
+				 url, "follows", l->follows, "why", "its session's replica is there");
+			return;
+		}
+		link_error(l, PROTO_ERR_INTERNAL, "session is held by another replica; retry");
+		return;
+	case RW_ENOTFOUND:
+		ctl->m.auth_failures++;
+		log_audit("agent_resume_refused", "{s:s, s:s}", "reason", why ? why : "?", "client",
+			  server_client_addr(l->wsi, addr, sizeof(addr)));
+		link_error(l, PROTO_ERR_NOT_FOUND, "no such session to resume");
+		return;
+	default:
+		link_error(l, PROTO_ERR_INTERNAL, rc == RW_EAGAIN ?
+							  "session cannot be taken over yet; retry" :
+							  "session cannot be taken over here");
+	}
+}
+
 /* HELLO from an agent: credential, then either idle or resuming its session. */
 static void link_hello(struct agent_link *l, const struct proto_frame *f)
 {
 	struct control *ctl = l->ctl;
-	struct agent_link *old;
 	json_t *j = proto_parse_json(f), *resume;
 	const char *cred, *why;
 	char addr[64];
@@ -349,6 +432,17 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		json_int_t end = json_integer_value(json_object_get(resume, "end"));
 		struct session *s = sid ? session_find(ctl, sid) : NULL;
 
+		if (!s && sid && store_is_shared(ctl->store)) {
+			/* not held here: its replica may be gone, and the store may hand it over */
+			l->adopting = 1;
+			l->pid = (int)json_integer_value(json_object_get(j, "pid"));
+			l->follows = json_is_integer(json_object_get(j, "redirects")) ?
+					     (int)json_integer_value(json_object_get(j, "redirects")) : -1;
+			l->resume_end = end > 0 ? (uint64_t)end : 0;
+			fleet_adopt(ctl, sid, key, cred, on_adopted, l);
+			json_decref(j);
+			return;
+		}
 		why = resume_refusal(ctl, s, key, cred, &retry);
 		if (why && retry) {
 			/* the runner's key is not known yet (a JWKS being refetched): the agent
@@ -366,26 +460,10 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 			json_decref(j);
 			return;
 		}
-		if ((uint64_t)end < s->stream.end) {
-			link_error(l, PROTO_ERR_PROTOCOL, "agent holds less than control acknowledged");
-			json_decref(j);
-			return;
-		}
-		old = s->agent != l ? s->agent : NULL;
-		l->authed = 1;
 		l->pid = (int)json_integer_value(json_object_get(j, "pid"));
-		l->s = s;
-		l->who = s->holder;
-		s->agent = l;
-		s->lost_since_ms = 0;
-		link_queue_json(l, PROTO_HELLO,
-				json_pack("{s:i, s:I}", "v", PROTO_VERSION, "offset",
-					  (json_int_t)s->stream.end));
-		if (old)
-			link_supersede(old, l);
-		log_info("agent_resumed", "{s:s, s:I}", "session", s->id, "offset",
-			 (json_int_t)s->stream.end);
-		relay_event(s, json_pack("{s:s, s:s}", "type", "runner", "state", "back"));
+		l->follows = json_is_integer(json_object_get(j, "redirects")) ?
+				     (int)json_integer_value(json_object_get(j, "redirects")) : -1;
+		resume_accept(l, s, (uint64_t)end);
 		json_decref(j);
 		return;
 	}
@@ -473,6 +551,8 @@ static void link_frame_in(struct agent_link *l, const struct proto_frame *f)
 	struct session *s = l->s;
 	json_t *ev;
 
+	if (l->adopting)
+		return;   /* the agent sends nothing before the answer to its HELLO */
 	if (!l->authed) {
 		if (f->type == PROTO_HELLO) {
 			lws_set_timeout(l->wsi, NO_PENDING_TIMEOUT, 0);
@@ -554,12 +634,15 @@ static int link_write(struct agent_link *l)
 	if (l->ack_due && l->s) {
 		uint8_t buf[LWS_PRE + PROTO_ACK_LEN];
 		l->ack_due = 0;
-		proto_encode_ack(buf + LWS_PRE, l->s->stream.end);
+		/* what the store holds, with a shared store: what a replica taking over has */
+		proto_encode_ack(buf + LWS_PRE, fleet_acked(l->s));
 		if (lws_write(l->wsi, buf + LWS_PRE, PROTO_ACK_LEN, LWS_WRITE_BINARY) < 0)
 			return -1;
 		lws_callback_on_writable(l->wsi);
 		return 0;
 	}
+	if (l->closing && l->s && session_is_final(l->s) && !fleet_has_end(l->s))
+		return 0;   /* the last ACK waits until the store holds the end (store_caught_up) */
 	if (l->closing) {
 		lws_close_reason(l->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
@@ -583,6 +666,8 @@ static void link_closed(struct agent_link *l)
 		frame_free(f);
 	}
 	proto_reader_release(&l->rd);
+	if (l->adopting)
+		fleet_adopt_forget(l);
 	if (s && s->agent == l) {
 		s->agent = NULL;
 		if (!session_is_final(s)) {

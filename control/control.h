@@ -193,6 +193,14 @@ struct session_published {
 	size_t events;                  /* events published */
 	uint64_t entries;               /* entries published (the last entry's number) */
 	int exit_sent, stream_gen;
+	/* what the store has confirmed holding: the agent is acknowledged only this far, so
+	 * that a replica taking the session over has every byte the agent let go of */
+	uint64_t confirmed;             /* the last confirmed entry's number */
+	uint64_t confirmed_out;         /* output below this offset */
+	size_t confirmed_events;
+	int exit_confirmed;             /* the 'x' entry */
+	int moved;                      /* another replica claimed the session (the store
+					 * refused a put): this copy is left behind */
 };
 
 struct session {
@@ -232,6 +240,7 @@ struct session {
 	lws_sorted_usec_list_t sul_cancel;
 	struct session_published published; /* its record in a shared store (fleet.c) */
 	int input_taking;               /* a take of its input from the store is in flight */
+	int adopting;                   /* being rebuilt from the store (fleet_adopt) */
 	struct recording *rec;          /* asciicast v2 file while live; NULL when closed */
 	uint64_t rec_bytes;             /* size of the recording file once closed */
 	struct control *ctl;
@@ -241,8 +250,16 @@ struct session {
  * owns (the spec is emptied). NULL on ENOMEM. */
 struct session *session_new(struct control *ctl, const char *owner, struct session_spec *spec,
 			    uint16_t cols, uint16_t rows);
-/* Looks up by id; NULL when absent. Ownership checks are the caller's. */
+/* Looks up by id; NULL when absent, being taken over, or left behind by a move (the store
+ * knows it then). Ownership checks are the caller's. */
 struct session *session_find(struct control *ctl, const char *id);
+/* Looks up by id whatever its state here (fleet.c: a takeover already in progress). */
+struct session *session_find_any(struct control *ctl, const char *id);
+/* Makes a session that another replica held (its record's "view", owned by `owner`), live
+ * and assigned but without an agent yet, not queued, with an empty stream that the caller
+ * fills (fleet_adopt). NULL on ENOMEM or when its log cannot be created. */
+struct session *session_adopt(struct control *ctl, const char *id, const char *owner,
+			      json_t *view);
 /* Moves to a new state, stamps times, tells viewers. */
 void session_set_state(struct session *s, enum session_state st, const char *reason);
 const char *session_state_name(enum session_state st);
@@ -287,6 +304,9 @@ void relay_event(struct session *s, json_t *ev);
 void relay_wake_all(struct session *s);
 /* Detaches every viewer (session being freed). */
 void relay_detach_all(struct session *s);
+/* Closes every viewer with ERROR `why` (retryable): they reconnect and find the session
+ * where the store says it is. */
+void relay_close_all(struct session *s, const char *why);
 /* Applies a writer's INPUT, RESIZE or SIGNAL frame to `s` (its agent's, or input held until
  * one runs it), whichever replica the writer is attached through. 0, or RW_ETOOBIG when the
  * input backlog is full (the frame is not applied), RW_ENOMEM. */
@@ -301,6 +321,11 @@ void agent_link_assign(struct agent_link *l, struct session *s);
 int agent_link_send_input(struct agent_link *l, const uint8_t *data, size_t len);
 int agent_link_send_resize(struct agent_link *l, uint16_t cols, uint16_t rows);
 int agent_link_send_signal(struct agent_link *l, int signo);
+/* The store confirmed more of the session's output: its agent may be acknowledged further. */
+void agent_link_store_caught_up(struct agent_link *l);
+/* Sends the agent away from its session (ERROR `why`, retryable, then the close): another
+ * replica holds the session now; the agent resumes there. */
+void agent_link_send_away(struct agent_link *l, const char *why);
 /* Bytes of frames the link can still queue before it refuses input. */
 size_t agent_link_room(const struct agent_link *l);
 /* Idle agents waiting for a session. */

@@ -5,6 +5,8 @@
 #include "common/rw.h"
 
 #include <stdint.h>
+
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +40,64 @@ void fleet_init(struct control *ctl)
 	F.ctl = ctl;
 }
 
+/* Who may resume `s` on another replica: the SHA-256 of its resume key (the key itself never
+ * leaves the runner and this process) and the runner it was assigned to. */
+static json_t *resume_info(const struct session *s)
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+	char hex[2 * sizeof(h) + 1];
+	json_t *runner;
+
+	if (!s->resume_key[0] || session_is_final(s))
+		return NULL;
+	crypto_hash_sha256(h, (const uint8_t *)s->resume_key, strlen(s->resume_key));
+	rw_hex(hex, h, sizeof(h));
+	if (s->holder.local)
+		runner = json_pack("{s:b}", "local", 1);   /* a child of this replica: cannot move */
+	else if (s->holder.pod_uid[0])
+		runner = json_pack("{s:s}", "pod", s->holder.pod_uid);
+	else
+		runner = json_pack("{s:b}", "shared", 1);  /* the shared runner token */
+	return json_pack("{s:s, s:o}", "keyHash", hex, "runner", runner);
+}
+
 json_t *fleet_record(const struct session *s)
 {
-	return json_pack("{s:s, s:s, s:o}", "owner", s->owner, "replica", s->ctl->replica,
-			 "view", session_to_json(s));
+	json_t *j = json_pack("{s:s, s:s, s:o}", "owner", s->owner, "replica", s->ctl->replica,
+			      "view", session_to_json(s));
+	json_t *r = resume_info(s);
+
+	if (r)
+		json_object_set_new(j, "resume", r);
+	return j;
+}
+
+/* The live record outlives its replica as long as its runner may come back: another replica
+ * can then take the session over (fleet_adopt). */
+static int64_t live_ttl(const struct control *ctl)
+{
+	return ctl->cfg.runner_grace_s > FLEET_LIVE_TTL_S ? ctl->cfg.runner_grace_s + 60 :
+							   FLEET_LIVE_TTL_S;
+}
+
+/* An answer about `id` from the store, looked up again when it comes (it may be gone). */
+struct put_ack {
+	struct control *ctl;
+	char id[2 * CONTROL_SESSION_ID_BYTES + 1];
+	uint64_t n, out;           /* the entry's number, the output offset after it */
+	size_t events;             /* events published with it */
+	int exit;                  /* it is the 'x' entry */
+};
+
+static struct put_ack *put_ack_new(struct session *s)
+{
+	struct put_ack *a = calloc(1, sizeof(*a));
+
+	if (a) {
+		a->ctl = s->ctl;
+		snprintf(a->id, sizeof(a->id), "%s", s->id);
+	}
+	return a;
 }
 
 /* Whether `s` changed since its record was last put (or the record is due again). */
@@ -57,15 +113,44 @@ static int needs_put(const struct session *s, int64_t now)
 	       now - p->at_ms >= FLEET_REFRESH_MS;
 }
 
+/* Another replica took `s` over while this one was cut off from the store (its figures
+ * expired, its agent reconnected there): this copy stops, its agent and viewers are sent
+ * away (they reconnect and find the session where the store says it is), and it is no
+ * longer found here (session_find). */
+static void session_moved(struct session *s)
+{
+	if (s->published.moved)
+		return;
+	s->published.moved = 1;
+	log_warn("session_moved", "{s:s, s:s}", "session", s->id, "reason",
+		 "another replica holds it now");
+	if (s->agent)
+		agent_link_send_away(s->agent, "session moved to another replica; reconnect");
+	relay_close_all(s, "session moved to another replica; reconnect");
+}
+
+static void on_put(void *arg, int rc, int64_t value)
+{
+	struct put_ack *a = arg;
+	struct session *s = session_find_any(a->ctl, a->id);
+
+	if (s && rc == RW_ESTATE)
+		session_moved(s);
+	free(a);
+}
+
 static void publish(struct session *s, int64_t now)
 {
 	struct control *ctl = s->ctl;
 	json_t *rec = fleet_record(s);
 	int64_t ttl = session_is_final(s) ? (ctl->cfg.retention_s > 0 ? ctl->cfg.retention_s : 0)
-					  : FLEET_LIVE_TTL_S;
+					  : live_ttl(ctl);
+	struct put_ack *a = put_ack_new(s);
 
-	/* fire and forget: a put lost to an outage is put again when the store is back */
-	store_session_put(ctl->store, s->id, ctl->replica, s->owner, s->created_ms, rec, ttl, NULL, NULL);
+	/* a put lost to an outage is put again when the store is back; one the store refuses
+	 * because another replica holds the session now leaves this copy behind */
+	store_session_put(ctl->store, s->id, ctl->replica, s->owner, s->created_ms, rec, ttl,
+			  a ? on_put : NULL, a);
 	json_decref(rec);
 	s->published.gen = F.gen;
 	s->published.state = (int)s->state;
@@ -105,7 +190,7 @@ static void own_figures(const struct control *ctl, struct fleet_figures *f)
 	f->agents = agent_link_count(ctl, 0);
 	f->idle_agents = agent_link_count(ctl, 1);
 	for (const struct session *s = ctl->sessions; s; s = s->next)
-		f->live += !session_is_final(s);
+		f->live += !session_is_final(s) && !s->adopting && !s->published.moved;
 }
 
 static size_t figure(json_t *j, const char *key)
@@ -177,18 +262,70 @@ void fleet_free(void)
 	F.others = NULL;
 }
 
-/* Puts what `s` has that its stream in the store lacks, in order (events at an offset before
- * the output after it, as the relay sends them), at most `*budget` output bytes. Entries
- * are put without waiting: one lost to an outage leaves a gap in the numbers, which a
- * reader on another replica sees and reports as skipped bytes. */
-static void publish_stream(struct session *s, size_t *budget)
+static void on_stream_put(void *arg, int rc, int64_t value)
+{
+	struct put_ack *a = arg;
+	struct session *s = session_find_any(a->ctl, a->id);
+	struct session_published *p = s ? &s->published : NULL;
+
+	if (!p || s->adopting) {
+		free(a);
+		return;
+	}
+	if (rc == RW_OK) {
+		if (a->n > p->confirmed) {
+			p->confirmed = a->n;
+			p->confirmed_out = a->out;
+			p->confirmed_events = a->events;
+			p->exit_confirmed |= a->exit;
+			if (s->agent)
+				agent_link_store_caught_up(s->agent);
+		}
+	} else if (rc == RW_ESTATE) {
+		session_moved(s);
+	} else if (a->n > p->confirmed && p->entries >= a->n) {
+		/* not stored (an outage, or a gap behind an entry that was not): put again from
+		 * the last entry the store confirmed; adds are idempotent, so one that did land
+		 * is answered as there */
+		p->entries = p->confirmed;
+		p->out = p->confirmed_out;
+		p->events = p->confirmed_events;
+		p->exit_sent = 0;
+	}
+	free(a);
+}
+
+/* Puts the next entry of `s`'s stream; on_stream_put records the store's answer. */
+static void stream_put(struct session *s, char kind, uint64_t offset, const uint8_t *data,
+		       size_t len)
 {
 	struct control *ctl = s->ctl;
-	struct stream *st = &s->stream;
 	struct session_published *p = &s->published;
+	struct put_ack *a = put_ack_new(s);
 	int64_t ttl = ctl->cfg.retention_s > 0 ? ctl->cfg.retention_s : 0;
 
-	if (p->exit_sent)
+	p->entries++;
+	if (a) {
+		a->n = p->entries;
+		a->out = kind == 'o' ? offset + len : p->out;
+		a->events = p->events;
+		a->exit = kind == 'x';
+	}
+	store_stream_add(ctl->store, s->id, ctl->replica, p->entries, kind, offset, data, len, ttl,
+			 a ? on_stream_put : NULL, a);
+}
+
+/* Puts what `s` has that its stream in the store lacks, in order (events at an offset before
+ * the output after it, as the relay sends them), at most `*budget` output bytes. Puts go
+ * without waiting; each answer is recorded (on_stream_put), and the agent is acknowledged
+ * only what the store confirmed (fleet_acked). A put that failed is put again from the last
+ * confirmed entry, so the stream has no gaps (the store refuses one). */
+static void publish_stream(struct session *s, size_t *budget)
+{
+	struct stream *st = &s->stream;
+	struct session_published *p = &s->published;
+
+	if (p->exit_sent || s->adopting || p->moved)
 		return;
 	if (p->out >= st->end && p->events >= st->n_events_total && !session_is_final(s))
 		return;   /* nothing new */
@@ -197,8 +334,7 @@ static void publish_stream(struct session *s, size_t *budget)
 	while (*budget) {
 		if (p->events < st->n_events && st->events[p->events].offset <= p->out) {
 			const struct stream_event *e = &st->events[p->events++];
-			store_stream_add(ctl->store, s->id, ctl->replica, ++p->entries, 'e', e->offset,
-					 e->frame + LWS_PRE, e->len, ttl, NULL, NULL);
+			stream_put(s, 'e', e->offset, e->frame + LWS_PRE, e->len);
 			continue;
 		}
 		uint64_t limit = p->events < st->n_events ? st->events[p->events].offset : st->end;
@@ -215,8 +351,7 @@ static void publish_stream(struct session *s, size_t *budget)
 			n = stream_read(st, p->out, want, &data);
 			if (n <= 0)
 				return;
-			store_stream_add(ctl->store, s->id, ctl->replica, ++p->entries, 'o', p->out, data,
-					 (size_t)n, ttl, NULL, NULL);
+			stream_put(s, 'o', p->out, data, (size_t)n);
 			p->out += (uint64_t)n;
 			*budget -= (size_t)n;
 			continue;
@@ -228,12 +363,29 @@ static void publish_stream(struct session *s, size_t *budget)
 			size_t len = 0;
 			if (s->have_exit)
 				len = proto_encode_exit(frame, &s->exit);
-			store_stream_add(ctl->store, s->id, ctl->replica, ++p->entries, 'x', st->end, frame, len,
-					 ttl, NULL, NULL);
+			stream_put(s, 'x', st->end, frame, len);
 			p->exit_sent = 1;
 		}
 		return;
 	}
+}
+
+uint64_t fleet_acked(const struct session *s)
+{
+	const struct store *st = s->ctl->store;
+
+	if (!st || !store_is_shared(st))
+		return s->stream.end;
+	return s->published.confirmed_out < s->stream.end ? s->published.confirmed_out :
+							    s->stream.end;
+}
+
+int fleet_has_end(const struct session *s)
+{
+	const struct store *st = s->ctl->store;
+
+	return !st || !store_is_shared(st) || s->published.moved ||
+	       (s->published.exit_confirmed && s->published.confirmed_out == s->stream.end);
 }
 
 /* ---- input from writers on other replicas ---- */
@@ -470,7 +622,7 @@ void fleet_tick(struct control *ctl)
 	if (!ready)
 		return;
 	for (struct session *s = ctl->sessions; s; s = s->next)
-		if (needs_put(s, now))
+		if (!s->adopting && !s->published.moved && needs_put(s, now))
 			publish(s, now);
 	if (!F.popping) {
 		F.popping = 1;
@@ -495,4 +647,259 @@ void fleet_request_cancel(struct control *ctl, json_t *record, const char *user,
 	msg = json_pack("{s:s, s:s, s:s}", "cancel", id, "user", user, "from", ctl->replica);
 	store_inbox_push(ctl->store, replica, msg, cb, arg);
 	json_decref(msg);
+}
+
+/* ---- taking over a session whose replica is gone (fleet_adopt) ---- */
+
+#define FLEET_ADOPT_RETRY_MS 250   /* a stream read that failed is asked again after */
+
+struct adopt {
+	struct adopt *next;        /* adopts in progress */
+	struct control *ctl;
+	char id[2 * CONTROL_SESSION_ID_BYTES + 1];
+	char key[65];              /* the resume key the agent presented (checked by its hash) */
+	char *cred;                /* its runner credential (wiped when done) */
+	struct agent_identity who; /* the runner the record names */
+	char from[33];             /* the replica that held it */
+	struct session *s;         /* once claimed */
+	uint64_t after;            /* entries read */
+	fleet_adopt_cb done;
+	void *arg;                 /* NULL once the caller went away */
+	lws_sorted_usec_list_t sul;
+};
+
+static struct adopt *adopts;
+
+static void adopt_end(struct adopt *ad, int rc, const char *why, const char *url)
+{
+	for (struct adopt **pp = &adopts; *pp; pp = &(*pp)->next)
+		if (*pp == ad) {
+			*pp = ad->next;
+			break;
+		}
+	lws_sul_cancel(&ad->sul);
+	if (ad->arg)
+		ad->done(ad->arg, rc ? NULL : ad->s, rc, why, url);
+	if (ad->cred) {
+		sodium_memzero(ad->cred, strlen(ad->cred));
+		free(ad->cred);
+	}
+	sodium_memzero(ad->key, sizeof(ad->key));
+	free(ad);
+}
+
+void fleet_adopt_forget(void *arg)
+{
+	for (struct adopt *ad = adopts; ad; ad = ad->next)
+		if (ad->arg == arg)
+			ad->arg = NULL;
+}
+
+/* Applies one entry of the stream to the session being rebuilt. */
+static void adopt_entry(struct adopt *ad, const struct store_entry *e)
+{
+	struct session *s = ad->s;
+	struct proto_reader rd;
+	struct proto_frame f;
+	json_t *ev;
+
+	if (!s->stream.end && !s->stream.n_events_total && e->offset &&
+	    stream_start_at(&s->stream, e->offset))
+		log_error("session_log_failed", "{s:s, s:s}", "session", s->id, "reason",
+			  s->stream.err);
+	if (e->kind == 'o') {
+		if (relay_output(s, e->offset, e->data, e->len))
+			log_error("adopt_entry_skipped", "{s:s, s:I, s:I}", "session", s->id, "offset",
+				  (json_int_t)e->offset, "end", (json_int_t)s->stream.end);
+		return;
+	}
+	if (!e->len)
+		return;   /* an empty 'x': ended before it ran */
+	proto_reader_init(&rd);
+	if (proto_reader_feed(&rd, e->data, e->len) == 0 && proto_reader_next(&rd, &f) == 1) {
+		if (e->kind == 'e' && (ev = proto_parse_json(&f)))
+			relay_event(s, ev);
+		else if (e->kind == 'x' && f.type == PROTO_EXIT) {
+			s->exit = f.exit;
+			s->have_exit = 1;
+		}
+	}
+	proto_reader_release(&rd);
+}
+
+static void adopt_read(struct adopt *ad);
+
+static void on_adopt_retry(lws_sorted_usec_list_t *sul)
+{
+	adopt_read(lws_container_of(sul, struct adopt, sul));
+}
+
+/* The session is rebuilt: what the store holds is what this replica holds and has put. */
+static void adopt_finish(struct adopt *ad)
+{
+	struct session *s = ad->s;
+	struct session_published *p = &s->published;
+
+	p->entries = p->confirmed = ad->after;
+	p->out = p->confirmed_out = s->stream.end;
+	p->events = p->confirmed_events = s->stream.n_events_total;
+	p->gen = 0;   /* its record is put (naming this replica) at the next tick */
+	snprintf(s->resume_key, sizeof(s->resume_key), "%s", ad->key);
+	s->holder = ad->who;
+	s->lost_since_ms = rw_now_ms();   /* until its agent's link is accepted */
+	s->adopting = 0;
+	log_info("session_adopted", "{s:s, s:s, s:I, s:I, s:I}", "session", s->id, "from", ad->from,
+		 "offset", (json_int_t)s->stream.end, "start", (json_int_t)s->stream.start,
+		 "entries", (json_int_t)ad->after);
+	if (s->have_exit) {
+		/* it ended on its replica before its agent heard: nothing is left to resume */
+		uint8_t mine[PROTO_SHA256_LEN];
+		stream_digest(&s->stream, mine);
+		s->digest_ok = !s->stream.partial && s->exit.total == s->stream.end &&
+			       !memcmp(mine, s->exit.sha256, PROTO_SHA256_LEN);
+		p->exit_sent = p->exit_confirmed = 1;
+		session_set_state(s, SESSION_EXITED, NULL);
+		adopt_end(ad, RW_ENOTFOUND, "session is over", NULL);
+		return;
+	}
+	adopt_end(ad, RW_OK, NULL, NULL);
+}
+
+static void on_adopt_entries(void *arg, int rc, const struct store_entry *e, size_t n)
+{
+	struct adopt *ad = arg;
+
+	if (rc) {
+		lws_sul_schedule(ad->ctl->ctx, 0, &ad->sul, on_adopt_retry,
+				 FLEET_ADOPT_RETRY_MS * LWS_US_PER_MS);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		adopt_entry(ad, &e[i]);
+		ad->after = e[i].n;
+	}
+	if (n == STORE_STREAM_BATCH)
+		adopt_read(ad);
+	else
+		adopt_finish(ad);
+}
+
+static void adopt_read(struct adopt *ad)
+{
+	store_stream_read(ad->ctl->store, ad->id, ad->after, on_adopt_entries, ad);
+}
+
+static void on_adopt_claim(void *arg, int rc, json_t *rec)
+{
+	struct adopt *ad = arg;
+	const char *owner = json_string_value(json_object_get(rec, "owner"));
+
+	if (rc == RW_ESTATE) {
+		const char *holder = json_string_value(json_object_get(rec, "holder"));
+		const char *url = json_string_value(json_object_get(rec, "agentUrl"));
+		log_info("adopt_declined", "{s:s, s:s, s:s}", "session", ad->id, "holder",
+			 holder ? holder : "?", "reason", "its replica is alive");
+		adopt_end(ad, RW_ESTATE, "another replica holds it", url);
+	} else if (rc || !owner) {
+		adopt_end(ad, rc == RW_ENOTFOUND || !rc ? RW_ENOTFOUND : RW_EAGAIN,
+			  rc == RW_ENOTFOUND || !rc ? "no such session" : "session store unavailable",
+			  NULL);
+	} else if (!(ad->s = session_adopt(ad->ctl, ad->id, owner, json_object_get(rec, "view")))) {
+		adopt_end(ad, RW_EIO, "session cannot be taken over here", NULL);
+	} else {
+		adopt_read(ad);
+	}
+	json_decref(rec);
+}
+
+/* Why the record does not let this agent resume its session, or NULL: the same checks as a
+ * resume on the session's own replica (agent_link.c), against what the record keeps. */
+static const char *adopt_refusal(struct adopt *ad, json_t *rec, int *retry)
+{
+	json_t *resume = json_object_get(rec, "resume"), *runner;
+	const char *hash = json_string_value(json_object_get(resume, "keyHash"));
+	uint8_t h[crypto_hash_sha256_BYTES];
+	char hex[2 * sizeof(h) + 1];
+	int r;
+
+	*retry = 0;
+	if (!json_is_object(json_object_get(rec, "view")))
+		return "no such session";
+	if (!resume)
+		return "session is over or was never assigned";
+	crypto_hash_sha256(h, (const uint8_t *)ad->key, strlen(ad->key));
+	rw_hex(hex, h, sizeof(h));
+	if (!hash || strlen(hash) != strlen(hex) || sodium_memcmp(hash, hex, strlen(hex)))
+		return "wrong resume key";
+	runner = json_object_get(resume, "runner");
+	if (json_is_true(json_object_get(runner, "local")))
+		return "its runner was local to its replica";
+	memset(&ad->who, 0, sizeof(ad->who));
+	if (json_is_string(json_object_get(runner, "pod")))
+		snprintf(ad->who.pod_uid, sizeof(ad->who.pod_uid), "%s",
+			 json_string_value(json_object_get(runner, "pod")));
+	r = dispatcher_check_holder(ad->ctl->disp, ad->cred, &ad->who);
+	*retry = r == RW_EAGAIN;
+	if (r)
+		return *retry ? "credential cannot be checked yet" :
+				"credential is not the session's runner's";
+	snprintf(ad->from, sizeof(ad->from), "%s",
+		 json_string_value(json_object_get(rec, "replica")) ?
+			 json_string_value(json_object_get(rec, "replica")) : "?");
+	return NULL;
+}
+
+static void on_adopt_record(void *arg, int rc, json_t *rec)
+{
+	struct adopt *ad = arg;
+	const char *why;
+	int retry;
+
+	if (rc) {
+		adopt_end(ad, rc == RW_ENOTFOUND ? RW_ENOTFOUND : RW_EAGAIN,
+			  rc == RW_ENOTFOUND ? "no such session" : "session store unavailable", NULL);
+	} else if ((why = adopt_refusal(ad, rec, &retry))) {
+		adopt_end(ad, retry ? RW_EAGAIN : RW_ENOTFOUND, why, NULL);
+	} else {
+		store_session_claim(ad->ctl->store, ad->id, ad->ctl->replica, live_ttl(ad->ctl),
+				    on_adopt_claim, ad);
+	}
+	json_decref(rec);
+}
+
+void fleet_adopt(struct control *ctl, const char *id, const char *key, const char *cred,
+		 fleet_adopt_cb done, void *arg)
+{
+	struct session *s = session_find_any(ctl, id);
+	struct adopt *ad;
+
+	if (!ctl->store || !store_is_shared(ctl->store)) {
+		done(arg, NULL, RW_ENOTFOUND, "no such session", NULL);
+		return;
+	}
+	if (s) {
+		/* being taken over here already (the agent came back quickly), or left behind
+		 * here by a move: its holder is elsewhere, or will be */
+		done(arg, NULL, RW_EAGAIN, s->adopting ? "session is being taken over here" :
+							 "session moved from here", NULL);
+		return;
+	}
+	if (!key || strlen(key) >= sizeof(((struct adopt *)NULL)->key) || !cred) {
+		done(arg, NULL, RW_ENOTFOUND, "no such session", NULL);
+		return;
+	}
+	ad = calloc(1, sizeof(*ad));
+	if (!ad || !(ad->cred = strdup(cred))) {
+		free(ad);
+		done(arg, NULL, RW_EAGAIN, "out of memory", NULL);
+		return;
+	}
+	ad->ctl = ctl;
+	snprintf(ad->id, sizeof(ad->id), "%s", id);
+	snprintf(ad->key, sizeof(ad->key), "%s", key);
+	ad->done = done;
+	ad->arg = arg;
+	ad->next = adopts;
+	adopts = ad;
+	store_session_get(ctl->store, id, on_adopt_record, ad);
 }

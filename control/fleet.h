@@ -71,4 +71,31 @@ uint8_t *fleet_input_entry(const char *user, const struct proto_frame *f, size_t
  * the loop's next turn), not at the next tick, so a remote writer's echo is not held up. */
 void fleet_output_soon(struct session *s);
 
+/* ---- acknowledgements follow the store ----
+ * With a shared store the agent is acknowledged only output the store confirmed holding, so
+ * that whichever replica takes the session over (fleet_adopt) has every byte the agent let go
+ * of. Without one, what the session log holds. */
+uint64_t fleet_acked(const struct session *s);
+/* Whether the store holds the whole of the ended session `s` (its output and its end): its
+ * agent's last acknowledgement waits for it. Always true without a shared store. */
+int fleet_has_end(const struct session *s);
+
+/* ---- failover: taking over a session whose replica is gone ----
+ * An agent resumed here a session this replica does not hold. fleet_adopt reads its record,
+ * checks the resume key (by its SHA-256 in the record) and the runner's credential as the
+ * holder would, claims it in the store (refused while its replica is alive), rebuilds it from
+ * its stream in the store (log, events, recording) and answers through `done`:
+ *   RW_OK          `s` is this replica's now, at the offset the store holds
+ *   RW_ENOTFOUND   no such session, or refused (`why` names the check, for the audit log)
+ *   RW_ESTATE      a live replica holds it: `url` is where agents reach it, or NULL
+ *   RW_EAGAIN      not now (store unreachable, credential not checkable yet): retry
+ *   RW_EIO         it cannot be rebuilt here
+ * `done` may be called before fleet_adopt returns. */
+typedef void (*fleet_adopt_cb)(void *arg, struct session *s, int rc, const char *why,
+			       const char *url);
+void fleet_adopt(struct control *ctl, const char *id, const char *key, const char *cred,
+		 fleet_adopt_cb done, void *arg);
+/* The caller `arg` is going away: its adopt goes on, but `done` will not be called. */
+void fleet_adopt_forget(void *arg);
+
 #endif

@@ -410,7 +410,7 @@ static int list_sessions(struct control *ctl, struct lws *wsi, struct http_conn 
 		}
 	}
 	for (struct session *s = ctl->sessions; s; s = s->next)
-		if (!strcmp(s->owner, user))
+		if (!strcmp(s->owner, user) && session_find(ctl, s->id) == s)
 			json_array_append_new(list, session_to_json(s));
 	json_array_foreach(c->json_val, i, rec) {
 		json_t *view = json_object_get(rec, "view");
@@ -558,7 +558,8 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 				 !strcmp(state, "running"));
 		}
 		for (s = ctl->sessions; s; s = s->next)
-			live += !strcmp(s->owner, user) && !session_is_final(s);
+			live += !strcmp(s->owner, user) && !session_is_final(s) &&
+				session_find(ctl, s->id) == s;
 		if (live >= ctl->max_concurrent) {
 			c->retry_after = 5;
 			snprintf(msg, sizeof(msg), "at most %d sessions at once", ctl->max_concurrent);

@@ -69,6 +69,7 @@ struct viewer {
 	lws_sorted_usec_list_t sul_push;
 };
 
+#define VIEWER_REMOTE_STORE_RETRY_MS 250 /* a read the store did not answer: again after */
 #define VIEWER_REMOTE_POLL_MS 20      /* a remote viewer with nothing new asks again after */
 #define VIEWER_REMOTE_TYPING_POLL_US 500 /* ... or this soon, while it is typing: an echo is due */
 #define VIEWER_REMOTE_TYPING_MS 1000  /* "typing": a frame pushed within this long */
@@ -148,6 +149,17 @@ void relay_detach_all(struct session *s)
 		struct viewer *v = s->viewers;
 		viewer_detach(v);
 		v->finished = 1;
+		lws_callback_on_writable(v->wsi);
+	}
+}
+
+void relay_close_all(struct session *s, const char *why)
+{
+	while (s->viewers) {
+		struct viewer *v = s->viewers;
+		viewer_detach(v);
+		v->refusal = why;
+		v->refusal_code = PROTO_ERR_INTERNAL;
 		lws_callback_on_writable(v->wsi);
 	}
 }
@@ -671,9 +683,10 @@ static void on_remote_entries(void *arg, int rc, const struct store_entry *e, si
 
 	v->remote_reading = 0;
 	if (rc) {
-		v->refusal = "session store unavailable: try again shortly";
-		v->refusal_code = PROTO_ERR_INTERNAL;
-		lws_callback_on_writable(v->wsi);
+		/* the store is unreachable: the viewer waits where it is (nothing is lost, the
+		 * holder keeps putting what it missed once the store is back) and asks again */
+		lws_sul_schedule(v->ctl->ctx, 0, &v->sul_poll, on_remote_poll,
+				 VIEWER_REMOTE_STORE_RETRY_MS * LWS_US_PER_MS);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -90,12 +90,89 @@ const char *session_recording_path(const struct session *s)
 	return path;
 }
 
-struct session *session_find(struct control *ctl, const char *id)
+struct session *session_find_any(struct control *ctl, const char *id)
 {
 	for (struct session *s = ctl->sessions; s; s = s->next)
 		if (!strcmp(s->id, id))
 			return s;
 	return NULL;
+}
+
+struct session *session_find(struct control *ctl, const char *id)
+{
+	struct session *s = session_find_any(ctl, id);
+
+	return s && !s->adopting && !s->published.moved ? s : NULL;
+}
+
+/* The view's state, when it is one a live session can be taken over in. */
+static int adoptable_state(json_t *view, enum session_state *st)
+{
+	const char *name = json_string_value(json_object_get(view, "state"));
+
+	if (name && !strcmp(name, "starting"))
+		*st = SESSION_STARTING;
+	else if (name && !strcmp(name, "running"))
+		*st = SESSION_RUNNING;
+	else
+		return 0;
+	return 1;
+}
+
+static int64_t view_ms(json_t *view, const char *key)
+{
+	json_t *v = json_object_get(view, key);
+
+	return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+struct session *session_adopt(struct control *ctl, const char *id, const char *owner,
+			      json_t *view)
+{
+	struct session_spec spec = { 0 };
+	const char *cmd = json_string_value(json_object_get(view, "command"));
+	json_int_t cols = json_integer_value(json_object_get(view, "cols"));
+	json_int_t rows = json_integer_value(json_object_get(view, "rows"));
+	enum session_state st = SESSION_RUNNING;
+	struct session *s;
+
+	if (strlen(id) != 2 * CONTROL_SESSION_ID_BYTES || !adoptable_state(view, &st))
+		return NULL;
+	if (!(spec.command = strdup(cmd ? cmd : "")))
+		return NULL;
+	s = session_new(ctl, owner, &spec, cols > 0 && cols <= PROTO_MAX_DIM ? (uint16_t)cols : 80,
+			rows > 0 && rows <= PROTO_MAX_DIM ? (uint16_t)rows : 24);
+	if (!s)
+		return NULL;
+	/* session_new made a fresh one: it becomes the session the store knows */
+	session_unqueue(s);
+	ctl->m.sessions_created--;
+	stream_release(&s->stream, 1);
+	if (s->rec) {
+		recording_close(s->rec);
+		unlink(session_recording_path(s));
+		s->rec = NULL;
+	}
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	s->adopting = 1;
+	s->state = st;
+	if (view_ms(view, "createdAt"))
+		s->created_ms = view_ms(view, "createdAt");
+	s->started_ms = view_ms(view, "startedAt");
+	if (json_is_string(json_object_get(view, "template")))
+		s->template_name = strdup(json_string_value(json_object_get(view, "template")));
+	if (json_is_object(json_object_get(view, "bundle")))
+		s->bundle = json_incref(json_object_get(view, "bundle"));
+	if (stream_open(&s->stream, session_dir(ctl), s->id, ctl->cfg.scrollback)) {
+		log_error("session_log_unavailable", "{s:s, s:s}", "session", s->id, "reason",
+			  s->stream.err);
+		s->adopting = 0;
+		s->state = SESSION_FAILED;
+		return NULL;   /* left failed, as any session whose log broke: retention frees it */
+	}
+	s->rec = recording_open(session_recording_path(s), s->cols, s->rows, s->created_ms,
+				s->command);
+	return s;
 }
 
 void session_enqueue(struct session *s)
@@ -226,6 +303,11 @@ json_t *session_to_json(const struct session *s)
 		json_object_set_new(j, "verified", json_boolean(s->digest_ok));
 		if (!s->digest_ok)
 			json_object_set_new(j, "verifyReason",
+					    s->stream.partial ?
+						    json_sprintf("taken over from a replica after the "
+								 "store had let go of its first %llu "
+								 "bytes: the digest cannot be checked",
+								 (unsigned long long)s->stream.start) :
 					    s->exit.total != s->stream.end ?
 						    json_sprintf("the runner reports %llu bytes, control "
 								 "received %llu",

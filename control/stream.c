@@ -108,6 +108,20 @@ int stream_append(struct stream *st, uint64_t offset, const uint8_t *data, size_
 	return RW_OK;
 }
 
+int stream_start_at(struct stream *st, uint64_t offset)
+{
+	if (st->end || st->n_events_total)
+		return RW_ESTATE;
+	/* the log's file position is the stream offset: a hole up to `offset` keeps it so */
+	if (st->log_fd < 0 || ftruncate(st->log_fd, (off_t)offset))
+		return stream_seterr(st, RW_EIO, "cannot place the session log");
+	bytering_release(&st->cache);
+	bytering_init(&st->cache, st->cache_cap, offset);
+	st->start = st->end = offset;
+	st->partial = offset > 0;
+	return RW_OK;
+}
+
 static int write_event_record(struct stream *st, const struct stream_event *e)
 {
 	uint8_t hdr[STREAM_EVENT_RECORD_HDR];

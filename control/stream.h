@@ -49,12 +49,19 @@ struct stream {
 	int events_full;        /* the byte or count cap was reached and said so */
 	int events_fd;          /* open for appending while live; -1 */
 	uint64_t disk_bytes;    /* bytes this stream holds on disk */
+	int partial;            /* it starts above offset 0 (rebuilt from a store that had
+				 * trimmed its head): the digest covers only what it holds */
 	char err[160];          /* the last error, for logs */
 };
 
 /* Creates the session's log and events files under `dir` (which must exist) for session
  * `id`, with a scrollback cache of at most `cache_cap` bytes. 0 or RW_EIO (err set). */
 int stream_open(struct stream *st, const char *dir, const char *id, size_t cache_cap);
+
+/* Makes an empty stream start at `offset`: the bytes below it are not held (a session
+ * taken over from a store that had trimmed its head; stream.start says so to readers, as
+ * retention's holes do). 0, RW_ESTATE when the stream is not empty, or RW_EIO. */
+int stream_start_at(struct stream *st, uint64_t offset);
 
 /* Appends output that must start at the stream's end: to the log, the cache and the digest.
  * 0, RW_EPROTO (offset is not the end), RW_EIO (the log could not be written: nothing was
