@@ -587,7 +587,8 @@ static void reconnect(struct attach *a)
 	a->token = api_mint_token(a->c, a->o->sid, a->read_only ? "viewer" : "writer", err,
 				  sizeof(err));
 	if (!a->token) {
-		if (strstr(err, "cannot reach")) {
+		/* control away (a replica restarting), or its store away (HTTP 503): again */
+		if (strstr(err, "cannot reach") || strstr(err, "HTTP 503")) {
 			lws_sul_schedule(a->ctx, 0, &a->sul, on_reconnect_timer,
 					 (lws_usec_t)(200 * a->reconnects) * LWS_US_PER_MS);
 			return;

@@ -680,6 +680,9 @@ static void adopt_end(struct adopt *ad, int rc, const char *why, const char *url
 	lws_sul_cancel(&ad->sul);
 	if (ad->arg)
 		ad->done(ad->arg, rc ? NULL : ad->s, rc, why, url);
+	/* input writers pushed while its old replica was gone waits in the store */
+	if (!rc && ad->s->agent)
+		take_input(ad->ctl, ad->id);
 	if (ad->cred) {
 		sodium_memzero(ad->cred, strlen(ad->cred));
 		free(ad->cred);

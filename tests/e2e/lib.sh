@@ -120,11 +120,11 @@ free_port() {
 
 # A real redis-server on a free loopback port, no persistence, stopped with the test: sets
 # REDIS_PORT, REDIS_PID and STORE (the --store URL for control).
-start_redis() {
+start_redis() { # start_redis [redis-server options...]: later options win (--appendonly yes)
   command -v redis-server >/dev/null || { log "redis-server missing: run scripts/setup.sh"; exit 1; }
-  REDIS_PORT=$(free_port)
+  REDIS_PORT=${REDIS_PORT:-$(free_port)}
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-    >"$TMP/redis.log" 2>&1 &
+    "$@" >>"$TMP/redis.log" 2>&1 &
   REDIS_PID=$!
   PIDS+=("$REDIS_PID")
   wait_for redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1
