@@ -24,6 +24,7 @@ add_executable(runwire-control
   control/store_memory.c
   control/store_redis.c
   control/store_redis_input.c
+  control/store_redis_stream.c
   control/fleet.c
   control/agent_redirect.c
   control/runner_auth.c

@@ -19,6 +19,10 @@ struct record {
 	char id[STORE_MAX_KEY], owner[STORE_MAX_KEY];
 	int64_t created_ms, expires_ms;   /* expires 0: never */
 	char *text;
+	/* the replica holding the session ("": none): set by a put, taken by a claim; it goes
+	 * with the record, or at holder_expires_ms (0: never) when a claim set its own ttl */
+	char holder[STORE_MAX_KEY];
+	int64_t holder_expires_ms;
 };
 
 struct message {
@@ -37,6 +41,7 @@ struct mem_stream {
 	char id[STORE_MAX_KEY];
 	struct mem_entry *e;       /* oldest first, at most STORE_STREAM_MAX_ENTRIES */
 	size_t n, cap;
+	size_t bytes;              /* of the entries' data, at most STORE_STREAM_MAX_BYTES */
 	int64_t expires_ms;
 };
 
@@ -209,14 +214,29 @@ static struct record *find_record(struct store_memory *m, const char *id)
 	return NULL;
 }
 
+/* The replica the store names as `r`'s holder, or NULL (none, or its claim's ttl ran out). */
+static const char *holder_of(const struct record *r)
+{
+	if (!r || !r->holder[0] || (r->holder_expires_ms && r->holder_expires_ms <= rw_now_ms()))
+		return NULL;
+	return r->holder;
+}
+
 static void mem_session_put(void *b, const char *id, const char *replica, const char *owner,
 			    int64_t created_ms, const char *json, int64_t ttl_s, store_cb cb,
 			    void *arg)
 {
 	struct store_memory *m = b;
 	struct record *r = find_record(m, id);
-	char *text = strdup(json);
+	const char *h = holder_of(r);
+	char *text;
 
+	if (h && strcmp(h, replica)) {
+		if (cb)
+			cb(arg, RW_ESTATE, 0);     /* claimed by another replica: nothing written */
+		return;
+	}
+	text = strdup(json);
 	if (!text || (!r && grow((void **)&m->rec, m->n_rec, &m->cap_rec, sizeof(*r)))) {
 		free(text);
 		if (cb)
@@ -239,8 +259,54 @@ static void mem_session_put(void *b, const char *id, const char *replica, const 
 	snprintf(r->owner, sizeof(r->owner), "%s", owner);
 	r->created_ms = created_ms;
 	r->expires_ms = ttl_s > 0 ? rw_now_ms() + ttl_s * 1000 : 0;
+	snprintf(r->holder, sizeof(r->holder), "%s", replica);
+	r->holder_expires_ms = r->expires_ms;   /* as long as the record, as in Redis */
 	if (cb)
 		cb(arg, RW_OK, 0);
+}
+
+/* The unexpired figures of `replica` (their JSON text), or NULL. */
+static const char *figures_of(struct store_memory *m, const char *replica)
+{
+	int64_t now = rw_now_ms();
+
+	for (size_t i = 0; i < m->n_reps; i++)
+		if (!strcmp(m->reps[i].id, replica) && m->reps[i].expires_ms > now)
+			return m->reps[i].text;
+	return NULL;
+}
+
+static void mem_session_claim(void *b, const char *id, const char *replica, int64_t ttl_s,
+			      store_json_cb cb, void *arg)
+{
+	struct store_memory *m = b;
+	struct record *r = find_record(m, id);
+	const char *h = holder_of(r), *fig;
+	json_t *j;
+
+	if (!r) {
+		cb(arg, RW_ENOTFOUND, NULL);
+		return;
+	}
+	if (h && strcmp(h, replica) && (fig = figures_of(m, h))) {
+		/* its holder is alive: say who, and where its agents reach it */
+		json_t *f = json_loads(fig, 0, NULL);
+		json_t *url = json_object_get(f, "agentUrl");
+		j = json_pack("{s:s}", "holder", h);
+		if (j && json_is_string(url))
+			json_object_set(j, "agentUrl", url);
+		json_decref(f);
+		cb(arg, j ? RW_ESTATE : RW_ENOMEM, j);
+		return;
+	}
+	j = json_loads(r->text, 0, NULL);
+	if (!j) {
+		cb(arg, RW_ENOMEM, NULL);
+		return;
+	}
+	snprintf(r->holder, sizeof(r->holder), "%s", replica);
+	r->holder_expires_ms = ttl_s > 0 ? rw_now_ms() + ttl_s * 1000 : 0;
+	cb(arg, RW_OK, j);
 }
 
 static void mem_session_get(void *b, const char *id, store_json_cb cb, void *arg)
@@ -410,29 +476,57 @@ static struct mem_stream *find_stream(struct store_memory *m, const char *id, in
 	return s;
 }
 
+/* Drops `s`'s oldest entry. */
+static void stream_drop_oldest(struct mem_stream *s)
+{
+	s->bytes -= s->e[0].len;
+	free(s->e[0].data);
+	memmove(s->e, s->e + 1, (s->n - 1) * sizeof(*s->e));
+	s->n--;
+}
+
 static void mem_stream_add(void *b, const char *id, const char *holder, uint64_t n, char kind,
 			   uint64_t offset,
 			   const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg)
 {
-	struct mem_stream *s = find_stream(b, id, 1);
-	uint8_t *copy = malloc(len ? len : 1);
+	struct store_memory *m = b;
+	const char *h = holder_of(find_record(m, id));
+	struct mem_stream *s;
+	uint64_t last;
+	uint8_t *copy;
 	int rc = RW_OK;
 
+	if (h && strcmp(h, holder)) {
+		if (cb)
+			cb(arg, RW_ESTATE, 0);     /* claimed away: nothing appended */
+		return;
+	}
+	s = find_stream(m, id, 1);
+	last = s && s->n ? s->e[s->n - 1].n : 0;
+	if (s && last >= n) {
+		if (cb)
+			cb(arg, RW_OK, 0);         /* already there: a put whose answer was lost */
+		return;
+	}
+	if (s && last && last != n - 1) {
+		if (cb)
+			cb(arg, RW_EPROTO, 0);     /* a gap: an earlier put failed */
+		return;
+	}
+	if (s && s->n == STORE_STREAM_MAX_ENTRIES)
+		stream_drop_oldest(s);   /* room first: the array never grows past the cap */
+	copy = malloc(len ? len : 1);
 	if (!s || !copy || grow((void **)&s->e, s->n, &s->cap, sizeof(*s->e))) {
 		free(copy);
 		rc = s ? RW_ENOMEM : RW_ELIMIT;
-	} else if (s->n && s->e[s->n - 1].n >= n) {
-		free(copy);
-		rc = RW_EINVAL;            /* numbers only grow */
 	} else {
-		if (s->n == STORE_STREAM_MAX_ENTRIES) {
-			free(s->e[0].data);
-			memmove(s->e, s->e + 1, (s->n - 1) * sizeof(*s->e));
-			s->n--;
-		}
 		memcpy(copy, data, len);
 		s->e[s->n++] = (struct mem_entry){ .n = n, .offset = offset, .kind = kind,
 						   .data = copy, .len = len };
+		s->bytes += len;
+		/* the newest kept; the one just added always (it is at most STORE_STREAM_MAX_DATA) */
+		while (s->n > 1 && (s->n > STORE_STREAM_MAX_ENTRIES || s->bytes > STORE_STREAM_MAX_BYTES))
+			stream_drop_oldest(s);
 		s->expires_ms = ttl_s > 0 ? rw_now_ms() + ttl_s * 1000 : 0;
 	}
 	if (cb)
@@ -533,12 +627,6 @@ static void mem_input_take(void *b, const char *replica, const char *id, uint64_
 	cb(arg, RW_OK, out, k);
 	for (size_t i = 0; i < k; i++)
 		free(taken[i]);
-}
-
-static void mem_session_claim(void *b, const char *id, const char *replica, int64_t ttl_s,
-			      store_json_cb cb, void *arg)
-{
-	cb(arg, RW_ENOTFOUND, NULL);   /* TODO */
 }
 
 static void mem_input_done(void *b, const char *replica, const char *id, uint64_t upto,

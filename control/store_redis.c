@@ -15,18 +15,26 @@
  *   runwire:rl:<limit>:<key>      fixed-window counters: INCRBY + PEXPIRE on the first hit,
  *                                 in one Lua script so that the window starts exactly once
  *   runwire:session:<id>          a session's record (JSON), EX its ttl
+ *   runwire:holder:<id>           the replica holding the session: set by a put (EX the
+ *                                 record's ttl; a put by another replica is refused) and by
+ *                                 a claim (EX the claim's ttl), read by stream adds
  *   runwire:user:<owner>          sorted set of the owner's session ids by creation time;
  *                                 ids whose record expired are pruned as a list finds them
  *   runwire:inbox:<replica>       list of requests for one replica (RPUSH, LPOP count)
  *   runwire:replica:<replica>     a replica's figures (JSON), PX a few ticks
  *   runwire:replicas              set of replica ids; ids whose figures expired are pruned
  *   runwire:stream:<id>           a session's stream: XADD with the entry's number as ID
- *                                 (<n>-0), fields k (kind), o (offset), d (bytes); MAXLEN
+ *                                 (<n>-0), fields k (kind), o (offset), d (bytes), in a
+ *                                 script that fences, checks for gaps and trims by entries
+ *                                 and bytes (store_redis_stream.c)
+ *   runwire:sbytes:<id>           the bytes of data the stream holds (INCRBY, DECRBY)
  *   runwire:input:<id>            a session's input from writers on other replicas: a list
  *                                 (RPUSH, LPOP in a script), at most STORE_INPUT_MAX_ENTRIES
  *   runwire:inputs:<replica>      set of the replica's sessions with input waiting
  *   runwire:wake:<replica>        pub/sub channel: a session's input became non-empty
- * The list and put scripts touch keys they build themselves (one Redis, not a Cluster).
+ * The list, claim and replicas scripts touch keys they build themselves from the prefix
+ * (a holder's figures, records by id): fine on one Redis (standalone, Memorystore), not on a
+ * Cluster, where every key a script touches must be among its KEYS.
  */
 #include "control/store_redis_int.h"
 #include "common/log.h"
@@ -57,11 +65,31 @@ static const char rl_script[] =
 	"if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) t = tonumber(ARGV[2]) end "
 	"return {n, t}";
 
-/* KEYS[1] record, KEYS[2] owner's index; ARGV: json, created_ms, ttl_s, id */
+/* KEYS[1] record, KEYS[2] owner's index, KEYS[3] holder; ARGV: json, created_ms, ttl_s, id,
+ * replica. Another replica holds the session (it claimed it): -2, nothing written. Else the
+ * replica is (still) its holder, kept as long as the record. */
 static const char put_script[] =
+	"local h = redis.call('GET', KEYS[3]) "
+	"if h and h ~= ARGV[5] then return -2 end "
 	"if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) "
-	"else redis.call('SET', KEYS[1], ARGV[1]) end "
+	"  redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[3]) "
+	"else redis.call('SET', KEYS[1], ARGV[1]) redis.call('SET', KEYS[3], ARGV[5]) end "
 	"redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4]) return 1";
+/* KEYS[1] record, KEYS[2] holder; ARGV: replica, ttl_s, figures key prefix. No record: {0}.
+ * Held by another replica whose figures have not expired (it is alive): {2, holder, its
+ * figures}. Else the replica becomes the holder: {1, the record}. The holder's figures key
+ * is built here from its name, which only the script knows (see the key list above). */
+static const char claim_script[] =
+	"local rec = redis.call('GET', KEYS[1]) "
+	"if not rec then return {0} end "
+	"local h = redis.call('GET', KEYS[2]) "
+	"if h and h ~= ARGV[1] then "
+	"  local f = redis.call('GET', ARGV[3] .. h) "
+	"  if f then return {2, h, f} end "
+	"end "
+	"if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2]) "
+	"else redis.call('SET', KEYS[2], ARGV[1]) end "
+	"return {1, rec}";
 /* KEYS[1] owner's index; ARGV: most, record key prefix. Newest first; prunes the gone. */
 static const char list_script[] =
 	"local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1) "
@@ -578,16 +606,18 @@ void on_status_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	struct req *q = privdata;
 	redisReply *rep = reply;
 
-	if (rep && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "equal or smaller")) {
-		req_done(q, RW_EINVAL, 0);   /* XADD: a stream entry's number did not grow */
-	} else if (!rep || rep->type == REDIS_REPLY_ERROR) {
+	long long v;
+
+	if (!rep || rep->type == REDIS_REPLY_ERROR) {
 		if (rep)
 			log_error("store_command_failed", "{s:s, s:s}", "command", "put", "reason",
 				  rep->str);
 		req_done(q, RW_EAGAIN, 0);
-	} else {
-		req_done(q, rep->type == REDIS_REPLY_INTEGER && rep->integer < 0 ? RW_ELIMIT : RW_OK, 0);
+		return;
 	}
+	v = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
+	req_done(q, v == STORE_REDIS_STATE ? RW_ESTATE : v == STORE_REDIS_GAP ? RW_EPROTO
+		    : v < 0 ? RW_ELIMIT : RW_OK, 0);
 }
 
 /* A request whose answer is a status; `cb` may be NULL. NULL when answered already. */
@@ -629,16 +659,72 @@ static void redis_session_put(void *b, const char *id, const char *replica, cons
 {
 	struct store_redis *r = b;
 	struct req *q = status_req(r, cb, arg);
-	char k1[STORE_MAX_KEY + 64], k2[STORE_MAX_KEY + 64];
+	char k1[STORE_MAX_KEY + 64], k2[STORE_MAX_KEY + 64], k3[STORE_MAX_KEY + 64];
 
 	if (!q)
 		return;
 	snprintf(k1, sizeof(k1), STORE_REDIS_PREFIX "session:%s", id);
 	snprintf(k2, sizeof(k2), STORE_REDIS_PREFIX "user:%s", owner);
-	if (redisAsyncCommand(r->c.ac, on_status_reply, q, "EVAL %s 2 %s %s %s %lld %lld %s",
-			      put_script, k1, k2, json, (long long)created_ms, (long long)ttl_s,
-			      id) != REDIS_OK)
+	snprintf(k3, sizeof(k3), STORE_REDIS_PREFIX "holder:%s", id);
+	if (redisAsyncCommand(r->c.ac, on_status_reply, q, "EVAL %s 3 %s %s %s %s %lld %lld %s %s",
+			      put_script, k1, k2, k3, json, (long long)created_ms, (long long)ttl_s,
+			      id, replica) != REDIS_OK)
 		req_done(q, RW_EAGAIN, 0);
+}
+
+/* The claim script's answer: {1, record} claimed; {2, holder, figures} held by a live
+ * replica, answered {"holder", "agentUrl" when its figures name one}; {0} no record. */
+static void on_claim_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct req *q = privdata;
+	redisReply *rep = reply, **e;
+	json_t *j = NULL;
+
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
+		if (rep && rep->type == REDIS_REPLY_ERROR)
+			log_error("store_command_failed", "{s:s, s:s}", "command", "claim", "reason",
+				  rep->str);
+		req_done_json(q, RW_EAGAIN, NULL);
+		return;
+	}
+	e = rep->element;
+	if (e[0]->integer == 1 && rep->elements == 2 && e[1]->type == REDIS_REPLY_STRING) {
+		j = json_loadb(e[1]->str, e[1]->len, 0, NULL);
+		req_done_json(q, j ? RW_OK : RW_EPROTO, j);
+	} else if (e[0]->integer == 2 && rep->elements == 3 && e[1]->type == REDIS_REPLY_STRING &&
+		   e[2]->type == REDIS_REPLY_STRING) {
+		json_t *fig = json_loadb(e[2]->str, e[2]->len, 0, NULL);
+		json_t *url = json_object_get(fig, "agentUrl");
+		j = json_object();
+		if (j)
+			json_object_set_new(j, "holder", json_stringn(e[1]->str, e[1]->len));
+		if (j && json_is_string(url))
+			json_object_set(j, "agentUrl", url);
+		json_decref(fig);
+		req_done_json(q, j ? RW_ESTATE : RW_ENOMEM, j);
+	} else if (e[0]->integer == 0) {
+		req_done_json(q, RW_ENOTFOUND, NULL);
+	} else {
+		req_done_json(q, RW_EPROTO, NULL);
+	}
+}
+
+static void redis_session_claim(void *b, const char *id, const char *replica, int64_t ttl_s,
+				store_json_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q = json_req(r, cb, arg);
+	char k1[STORE_MAX_KEY + 64], k2[STORE_MAX_KEY + 64];
+
+	if (!q)
+		return;
+	snprintf(k1, sizeof(k1), STORE_REDIS_PREFIX "session:%s", id);
+	snprintf(k2, sizeof(k2), STORE_REDIS_PREFIX "holder:%s", id);
+	if (redisAsyncCommand(r->c.ac, on_claim_reply, q, "EVAL %s 2 %s %s %s %lld %s", claim_script,
+			      k1, k2, replica, (long long)(ttl_s > 0 ? ttl_s : 0),
+			      STORE_REDIS_PREFIX "replica:") != REDIS_OK)
+		req_done_json(q, RW_EAGAIN, NULL);
 }
 
 /* A string reply parsed as JSON; nil is RW_ENOTFOUND. */
@@ -789,125 +875,13 @@ static void redis_replica_all(void *b, store_json_cb cb, void *arg)
 		req_done_json(q, RW_EAGAIN, NULL);
 }
 
-/* ---- session streams ---- */
-
-static void redis_stream_add(void *b, const char *id, const char *holder, uint64_t n, char kind,
-			     uint64_t offset,
-			     const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb, void *arg)
-{
-	struct store_redis *r = b;
-	struct req *q = status_req(r, cb, arg);
-	char k[STORE_MAX_KEY + 64], sid[48], kd[2] = { kind, 0 }, off[32], mx[24];
-
-	if (!q)
-		return;
-	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "stream:%s", id);
-	snprintf(sid, sizeof(sid), "%llu-0", (unsigned long long)n);
-	snprintf(off, sizeof(off), "%llu", (unsigned long long)offset);
-	snprintf(mx, sizeof(mx), "%d", STORE_STREAM_MAX_ENTRIES);
-	/* exact MAXLEN: the promise is "the newest N", which "~" would only keep at least */
-	const char *argv[] = { "XADD", k, "MAXLEN", mx, sid, "k", kd, "o", off, "d",
-			       (const char *)data };
-	size_t argl[] = { 4, strlen(k), 6, strlen(mx), strlen(sid), 1, 1, 1, strlen(off), 1, len };
-	if (redisAsyncCommandArgv(r->c.ac, on_status_reply, q, 11, argv, argl) != REDIS_OK) {
-		req_done(q, RW_EAGAIN, 0);
-		return;
-	}
-	if (ttl_s > 0)
-		redisAsyncCommand(r->c.ac, NULL, NULL, "EXPIRE %s %lld", k, (long long)ttl_s);
-}
-
-static void on_entries_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-	struct req *q = privdata;
-	redisReply *rep = reply;
-	struct store_entry out[STORE_STREAM_BATCH];
-	size_t k = 0;
-	store_entries_cb cb = ((struct entries_req *)q->arg)->cb;
-	void *arg = ((struct entries_req *)q->arg)->arg;
-	int forgotten = !q->jcb;
-	int rc = RW_OK;
-
-	if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-		rc = RW_EAGAIN;
-	} else {
-		for (size_t i = 0; i < rep->elements && k < STORE_STREAM_BATCH; i++) {
-			redisReply *e = rep->element[i], *f;
-			struct store_entry *o = &out[k];
-			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-			    e->element[0]->type != REDIS_REPLY_STRING ||
-			    e->element[1]->type != REDIS_REPLY_ARRAY)
-				continue;
-			memset(o, 0, sizeof(*o));
-			o->n = strtoull(e->element[0]->str, NULL, 10);
-			f = e->element[1];
-			for (size_t j = 0; j + 1 < f->elements; j += 2) {
-				redisReply *name = f->element[j], *v = f->element[j + 1];
-				if (name->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-				    name->len != 1)
-					continue;
-				if (name->str[0] == 'k' && v->len == 1)
-					o->kind = v->str[0];
-				else if (name->str[0] == 'o')
-					o->offset = strtoull(v->str, NULL, 10);
-				else if (name->str[0] == 'd') {
-					o->data = (const uint8_t *)v->str;
-					o->len = v->len;
-				}
-			}
-			if (o->n && o->kind)
-				k++;
-		}
-	}
-	/* the request's own bookkeeping first; then the caller, entries still borrowed */
-	free(q->arg);
-	q->arg = NULL;
-	q->jcb = NULL;
-	req_done(q, rc, 0);
-	if (!forgotten)
-		cb(arg, rc, out, k);
-}
+/* ---- session streams: store_redis_stream.c ---- */
 
 /* An entries request reuses the JSON request's slot: `jcb` non-NULL means "still wanted"
  * (store_forget clears it) and `arg` holds the caller's callback and argument. */
 void entries_forgotten_guard(void *arg, int rc, json_t *value)
 {
 	/* never called: on_entries_reply answers entries requests itself */
-}
-
-static void redis_stream_read(void *b, const char *id, uint64_t after, store_entries_cb cb,
-			      void *arg)
-{
-	struct store_redis *r = b;
-	struct entries_req *er;
-	struct req *q;
-	char k[STORE_MAX_KEY + 64], from[48];
-
-	if (!r->ready || !r->c.ac) {
-		cb(arg, RW_EAGAIN, NULL, 0);
-		return;
-	}
-	er = malloc(sizeof(*er));
-	q = er ? req_new(r, REQ_ENTRIES, NULL, er) : NULL;
-	if (!q) {
-		free(er);
-		cb(arg, RW_ENOMEM, NULL, 0);
-		return;
-	}
-	er->cb = cb;
-	er->arg = arg;
-	q->jcb = entries_forgotten_guard;
-	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "stream:%s", id);
-	snprintf(from, sizeof(from), "(%llu-0", (unsigned long long)after);
-	if (redisAsyncCommand(r->c.ac, on_entries_reply, q, "XRANGE %s %s + COUNT %d", k, from,
-			      STORE_STREAM_BATCH) != REDIS_OK)
-		on_entries_reply(r->c.ac, NULL, q);
-}
-
-static void redis_session_claim(void *b, const char *id, const char *replica, int64_t ttl_s,
-				store_json_cb cb, void *arg)
-{
-	cb(arg, RW_ENOTFOUND, NULL);   /* TODO */
 }
 
 static void redis_input_done(void *b, const char *replica, const char *id, uint64_t upto,

@@ -1,7 +1,7 @@
-/* store_redis_int.h: what the Redis backend's two files share (private to store_redis*.c):
+/* store_redis_int.h: what the Redis backend's files share (private to store_redis*.c):
  * the connection, requests in flight, and the helpers that answer them. store_redis.c owns
- * the command connection and the operations; store_redis_input.c the session input and the
- * subscription that wakes the holder. */
+ * the command connection and the operations; store_redis_stream.c the session streams;
+ * store_redis_input.c the session input and the subscription that wakes the holder. */
 #ifndef RW_STORE_REDIS_INT_H
 #define RW_STORE_REDIS_INT_H
 
@@ -80,6 +80,20 @@ struct req *status_req(struct store_redis *r, store_cb cb, void *arg);
 struct req *json_req(struct store_redis *r, store_json_cb cb, void *arg);
 void on_status_reply(redisAsyncContext *ac, void *reply, void *privdata);
 void entries_forgotten_guard(void *arg, int rc, json_t *value);
+
+/* What scripts answer besides their result, mapped to RW_E... codes by on_status_reply:
+ * -1 RW_ELIMIT (a cap), -2 RW_ESTATE (another replica holds the session), -3 RW_EPROTO (a
+ * stream entry's number leaves a gap). */
+#define STORE_REDIS_LIMIT (-1)
+#define STORE_REDIS_STATE (-2)
+#define STORE_REDIS_GAP (-3)
+
+/* store_redis_stream.c */
+void redis_stream_add(void *b, const char *id, const char *holder, uint64_t n, char kind,
+		      uint64_t offset, const uint8_t *data, size_t len, int64_t ttl_s, store_cb cb,
+		      void *arg);
+void redis_stream_read(void *b, const char *id, uint64_t after, store_entries_cb cb,
+		       void *arg);
 
 /* store_redis_input.c */
 void sub_drop(struct store_redis *r);

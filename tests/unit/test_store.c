@@ -146,6 +146,7 @@ struct eanswer {
 	int done, rc;
 	size_t n;
 	uint64_t num[STORE_STREAM_BATCH], off[STORE_STREAM_BATCH];
+	size_t len[STORE_STREAM_BATCH];
 	char kind[STORE_STREAM_BATCH];
 	uint8_t data[4096];
 	size_t data_len;
@@ -162,6 +163,7 @@ static void on_entries(void *arg, int rc, const struct store_entry *e, size_t n)
 		a->num[i] = e[i].n;
 		a->off[i] = e[i].offset;
 		a->kind[i] = e[i].kind;
+		a->len[i] = e[i].len;
 		if (a->data_len + e[i].len <= sizeof(a->data)) {
 			memcpy(a->data + a->data_len, e[i].data, e[i].len);
 			a->data_len += e[i].len;
@@ -169,13 +171,19 @@ static void on_entries(void *arg, int rc, const struct store_entry *e, size_t n)
 	}
 }
 
-static int sadd(struct store *st, const char *id, uint64_t n, char kind, uint64_t off,
-		const void *d, size_t len)
+static int sadd_as(struct store *st, const char *holder, const char *id, uint64_t n, char kind,
+		   uint64_t off, const void *d, size_t len)
 {
 	struct answer a = { 0 };
 
-	store_stream_add(st, id, "r1", n, kind, off, d, len, 60, on_answer, &a);
+	store_stream_add(st, id, holder, n, kind, off, d, len, 60, on_answer, &a);
 	return wait_answer(&a);
+}
+
+static int sadd(struct store *st, const char *id, uint64_t n, char kind, uint64_t off,
+		const void *d, size_t len)
+{
+	return sadd_as(st, "r1", id, n, kind, off, d, len);
 }
 
 static int sread(struct store *st, const char *id, uint64_t after, struct eanswer *a)
@@ -189,7 +197,30 @@ static int sread(struct store *st, const char *id, uint64_t after, struct eanswe
 	return a->done ? a->rc : RW_ETIMEDOUT;
 }
 
-/* Session streams: in order, binary-safe, numbers only grow, the newest kept. */
+/* What a whole stream holds: read batch after batch. */
+struct stream_sum {
+	size_t count, bytes;
+	uint64_t first, last;
+};
+
+static int sall(struct store *st, const char *id, struct stream_sum *sum)
+{
+	struct eanswer a;
+	int rc;
+
+	memset(sum, 0, sizeof(*sum));
+	while ((rc = sread(st, id, sum->last, &a)) == RW_OK && a.n) {
+		if (!sum->count)
+			sum->first = a.num[0];
+		for (size_t i = 0; i < a.n; i++)
+			sum->bytes += a.len[i];
+		sum->count += a.n;
+		sum->last = a.num[a.n - 1];
+	}
+	return rc;
+}
+
+/* Session streams: in order, binary-safe, gap-free and idempotent, the newest kept. */
 static void suite_streams(struct store *st, const char *tag)
 {
 	char id[64];
@@ -204,9 +235,11 @@ static void suite_streams(struct store *st, const char *tag)
 	CHECK(sadd(st, id, 2, 'e', 5, "{\"ev\":1}", 8) == RW_OK);
 	CHECK(sadd(st, id, 3, 'o', 5, bin, sizeof(bin)) == RW_OK);
 	CHECK(sadd(st, id, 4, 'x', 261, "X", 1) == RW_OK);
-	CHECK(sadd(st, id, 4, 'o', 261, "again", 5) == RW_EINVAL); /* numbers only grow */
+	CHECK(sadd(st, id, 4, 'o', 261, "again", 5) == RW_OK);    /* already there: a re-put */
+	CHECK(sadd(st, id, 2, 'o', 261, "again", 5) == RW_OK);    /* older: already there too */
+	CHECK(sadd(st, id, 6, 'o', 261, "gap", 3) == RW_EPROTO);  /* 5 is missing: a gap */
 	CHECK(sadd(st, id, 5, 'q', 261, "", 0) == RW_EINVAL);      /* no such kind */
-	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == 4);
+	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == 4);         /* nothing doubled, no gap */
 	CHECK(a.num[0] == 1 && a.num[3] == 4 && a.kind[0] == 'o' && a.kind[1] == 'e' &&
 	      a.kind[3] == 'x' && a.off[2] == 5 && a.off[3] == 261);
 	CHECK(a.data_len == 5 + 8 + 256 + 1 && !memcmp(a.data, "hello", 5) &&
@@ -216,15 +249,60 @@ static void suite_streams(struct store *st, const char *tag)
 	CHECK(sread(st, "no-such-stream", 0, &a) == RW_OK && a.n == 0);
 	/* the newest STORE_STREAM_MAX_ENTRIES kept: one past, the oldest goes */
 	snprintf(id, sizeof(id), "%s-trim", tag);
-	for (uint64_t n = 1; n <= STORE_STREAM_MAX_ENTRIES + 1; n++)
-		CHECK(sadd(st, id, n, 'o', n - 1, "x", 1) == RW_OK);
-	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == STORE_STREAM_MAX_ENTRIES && a.num[0] == 2);
+	{
+		struct stream_sum sum;
+		int ok = 1;
+		for (uint64_t n = 1; n <= STORE_STREAM_MAX_ENTRIES + 1; n++)
+			ok &= sadd(st, id, n, 'o', n - 1, "x", 1) == RW_OK;
+		CHECK(ok);
+		CHECK(sall(st, id, &sum) == RW_OK && sum.count == STORE_STREAM_MAX_ENTRIES &&
+		      sum.first == 2 && sum.last == STORE_STREAM_MAX_ENTRIES + 1);
+		/* trimmed from the front, the numbers run on: a re-put is there, a gap is not */
+		CHECK(sadd(st, id, 1, 'o', 0, "x", 1) == RW_OK);
+		CHECK(sadd(st, id, STORE_STREAM_MAX_ENTRIES + 3, 'o', 0, "x", 1) == RW_EPROTO);
+		CHECK(sall(st, id, &sum) == RW_OK && sum.count == STORE_STREAM_MAX_ENTRIES &&
+		      sum.first == 2 && sum.last == STORE_STREAM_MAX_ENTRIES + 1);
+	}
 	/* one past the entry size */
 	{
 		uint8_t *big = calloc(1, STORE_STREAM_MAX_DATA + 1);
-		CHECK(sadd(st, id, 100, 'o', 0, big, STORE_STREAM_MAX_DATA + 1) == RW_ETOOBIG);
-		CHECK(sadd(st, id, 100, 'o', 0, big, STORE_STREAM_MAX_DATA) == RW_OK);
+		CHECK(sadd(st, id, STORE_STREAM_MAX_ENTRIES + 2, 'o', 0, big,
+			   STORE_STREAM_MAX_DATA + 1) == RW_ETOOBIG);
+		CHECK(sadd(st, id, STORE_STREAM_MAX_ENTRIES + 2, 'o', 0, big, STORE_STREAM_MAX_DATA) ==
+		      RW_OK);
 		free(big);
+	}
+	/* an empty stream takes any number to start from */
+	snprintf(id, sizeof(id), "%s-late", tag);
+	CHECK(sadd(st, id, 7, 'o', 0, "x", 1) == RW_OK);
+	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == 1 && a.num[0] == 7);
+	/* the newest within STORE_STREAM_MAX_BYTES of data kept: one byte past, the oldest goes;
+	 * and the count of bytes stays right across trims (exactly at the cap again: nothing
+	 * goes; one byte past it: one more goes) */
+	{
+		const size_t big = STORE_STREAM_MAX_DATA, per = STORE_STREAM_MAX_BYTES / big;
+		uint8_t *d = malloc(big);
+		struct stream_sum sum;
+		uint64_t n = 0;
+		int ok = 1;
+		snprintf(id, sizeof(id), "%s-bytes", tag);
+		for (size_t i = 0; i < per; i++) {
+			memset(d, (int)(i + 1), big);
+			ok &= sadd(st, id, ++n, 'o', 0, d, big) == RW_OK;
+		}
+		CHECK(ok);
+		CHECK(sall(st, id, &sum) == RW_OK && sum.count == per && sum.first == 1 &&
+		      sum.bytes == STORE_STREAM_MAX_BYTES);                    /* at the cap: all */
+		CHECK(sadd(st, id, ++n, 'o', 0, "y", 1) == RW_OK);              /* one byte past */
+		CHECK(sall(st, id, &sum) == RW_OK && sum.count == per && sum.first == 2 &&
+		      sum.bytes == (per - 1) * big + 1);
+		CHECK(sadd(st, id, ++n, 'o', 0, d, big - 1) == RW_OK);         /* at the cap again */
+		CHECK(sall(st, id, &sum) == RW_OK && sum.count == per + 1 && sum.first == 2 &&
+		      sum.bytes == STORE_STREAM_MAX_BYTES);
+		CHECK(sadd(st, id, ++n, 'o', 0, "z", 1) == RW_OK);              /* one byte past */
+		CHECK(sall(st, id, &sum) == RW_OK && sum.count == per + 1 && sum.first == 3 &&
+		      sum.bytes == (per - 2) * big + 1 + (big - 1) + 1);
+		free(d);
 	}
 	/* a forgotten read does not call back */
 	{
@@ -237,6 +315,111 @@ static void suite_streams(struct store *st, const char *tag)
 			CHECK(!x.done);
 		}
 	}
+}
+
+static int put_as(struct store *st, const char *id, const char *replica, int n)
+{
+	struct answer a = { 0 };
+	json_t *rec = json_pack("{s:s, s:s, s:{s:s, s:i}}", "owner", "fo-owner", "replica", replica,
+				"view", "sessionId", id, "n", n);
+
+	store_session_put(st, id, replica, "fo-owner", 1000, rec, 0, on_answer, &a);
+	json_decref(rec);
+	return wait_answer(&a);
+}
+
+static int view_n(struct store *st, const char *id)
+{
+	int rc, n;
+	json_t *j = get(st, id, &rc);
+
+	n = rc == RW_OK ? (int)json_integer_value(json_object_get(json_object_get(j, "view"), "n")) : -1;
+	json_decref(j);
+	return n;
+}
+
+static int str_is(json_t *j, const char *want)
+{
+	return json_is_string(j) && !strcmp(json_string_value(j), want);
+}
+
+static int claim(struct store *st, const char *id, const char *replica, json_t **value)
+{
+	struct janswer a = { 0 };
+	int rc;
+
+	store_session_claim(st, id, replica, 60, on_janswer, &a);
+	rc = wait_janswer(&a);
+	*value = a.value;
+	return rc;
+}
+
+/* A session's holder and its failover: a put names the holder and is refused to any other
+ * replica; a claim takes a session whose holder's figures expired (its replica died), and is
+ * refused while they live, saying who holds it and where its agents go; once claimed, the
+ * old holder's puts and stream adds are refused and the new holder's go in. */
+static void suite_failover(struct store *st, const char *tag)
+{
+	char id[64], r1[64], r2[64], r3[64], none[64];
+	struct eanswer a;
+	json_t *v;
+
+	snprintf(id, sizeof(id), "%s-fo", tag);
+	snprintf(none, sizeof(none), "%s-fo-none", tag);
+	snprintf(r1, sizeof(r1), "%s-fo-r1", tag);
+	snprintf(r2, sizeof(r2), "%s-fo-r2", tag);
+	snprintf(r3, sizeof(r3), "%s-fo-r3", tag);
+	/* the put fence */
+	CHECK(put_as(st, id, r1, 1) == RW_OK);
+	CHECK(put_as(st, id, r2, 2) == RW_ESTATE);            /* r1 holds it */
+	CHECK(view_n(st, id) == 1);                            /* unchanged */
+	CHECK(put_as(st, id, r1, 3) == RW_OK);                 /* its holder puts on */
+	CHECK(view_n(st, id) == 3);
+	/* no record: nothing to claim */
+	CHECK(claim(st, none, r2, &v) == RW_ENOTFOUND && !v);
+	/* its holder alive: refused, with who holds it and where its agents go */
+	{
+		json_t *f = json_pack("{s:i, s:s}", "waiting", 0, "agentUrl", "ws://10.0.0.1:8080/agent");
+		store_replica_put(st, r1, f, 300);
+		json_decref(f);
+	}
+	CHECK(claim(st, id, r2, &v) == RW_ESTATE && v &&
+	      str_is(json_object_get(v, "holder"), r1) &&
+	      str_is(json_object_get(v, "agentUrl"), "ws://10.0.0.1:8080/agent"));
+	json_decref(v);
+	CHECK(claim(st, id, r1, &v) == RW_OK && v);            /* its own holder may claim it */
+	json_decref(v);
+	/* its figures expired (the replica died): r2 takes it, with the record */
+	usleep(400 * 1000);
+	CHECK(claim(st, id, r2, &v) == RW_OK && v &&
+	      json_integer_value(json_object_get(json_object_get(v, "view"), "n")) == 3);
+	json_decref(v);
+	/* r2 alive without an agentUrl: refused with the holder only */
+	{
+		json_t *f = json_pack("{s:i}", "waiting", 0);
+		store_replica_put(st, r2, f, 5000);
+		json_decref(f);
+	}
+	CHECK(claim(st, id, r3, &v) == RW_ESTATE && v &&
+	      str_is(json_object_get(v, "holder"), r2) &&
+	      !json_object_get(v, "agentUrl"));
+	json_decref(v);
+	/* the old holder is fenced off; the new one puts */
+	CHECK(put_as(st, id, r1, 4) == RW_ESTATE);
+	CHECK(view_n(st, id) == 3);
+	CHECK(put_as(st, id, r2, 5) == RW_OK);
+	CHECK(view_n(st, id) == 5);
+	CHECK(sadd_as(st, r1, id, 1, 'o', 0, "a", 1) == RW_ESTATE);
+	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == 0);      /* nothing appended */
+	CHECK(sadd_as(st, r2, id, 1, 'o', 0, "a", 1) == RW_OK);
+	CHECK(sadd_as(st, r2, id, 2, 'o', 1, "b", 1) == RW_OK);
+	CHECK(sadd_as(st, r1, id, 3, 'o', 2, "c", 1) == RW_ESTATE);
+	CHECK(sadd_as(st, r2, id, 2, 'o', 1, "b", 1) == RW_OK);   /* a re-put: already there */
+	CHECK(sadd_as(st, r2, id, 4, 'o', 3, "d", 1) == RW_EPROTO); /* 3 missing: a gap */
+	CHECK(sread(st, id, 0, &a) == RW_OK && a.n == 2 && a.num[0] == 1 && a.num[1] == 2 &&
+	      a.data_len == 2 && !memcmp(a.data, "ab", 2));  /* once each, nothing after the gap */
+	CHECK(sadd_as(st, r2, id, 3, 'o', 2, "c", 1) == RW_OK);
+	CHECK(sread(st, id, 2, &a) == RW_OK && a.n == 1 && a.num[0] == 3 && a.data[0] == 'c');
 }
 
 static int ipush(struct store *st, const char *rep, const char *id, const void *d, size_t len,
@@ -645,6 +828,24 @@ int main(void)
 	CHECK(vh != NULL);
 	if (!vh)
 		return check_done("test_store");
+#ifdef TEST_STORE_STREAM_CAPS
+	/* test_store_caps: the stream suite only, with the caps control is built with (4096
+	 * entries, 16 MiB), one past each, on both backends */
+	{
+		int cport = free_port();
+		pid_t cpid = start_redis(cport, NULL);
+		st = store_new("memory", NULL, err, sizeof(err));
+		suite_streams(st, "mem");
+		store_free(st);
+		st = redis_store(cport, 0, NULL);
+		CHECK(wait_ready(st, 1, 5000));
+		suite_streams(st, "redis");
+		store_free(st);
+		stop_redis(cpid);
+		lws_context_destroy(ctx);
+		return check_done("test_store_caps");
+	}
+#endif
 
 	/* the URL: refusals say why */
 	st = store_new("rediss://127.0.0.1:6380", NULL, err, sizeof(err));
@@ -669,6 +870,7 @@ int main(void)
 	CHECK(st && !store_is_shared(st) && store_answers_at_once(st));
 	suite(st, "mem");
 	suite_records(st, "mem");
+	suite_failover(st, "mem");   /* before suite_caps fills the replicas' figures */
 	suite_caps(st, "mem");
 	suite_streams(st, "mem");
 	suite_input(st, "mem");
@@ -728,6 +930,7 @@ int main(void)
 	CHECK(st && !store_answers_at_once(st));
 	suite(st, "redis");
 	suite_records(st, "redis");
+	suite_failover(st, "redis");   /* before suite_caps fills the replicas' figures */
 	suite_caps(st, "redis");
 	suite_streams(st, "redis");
 	suite_input(st, "redis");
