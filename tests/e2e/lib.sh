@@ -57,7 +57,7 @@ cleanup() {
     exit 1
   fi
   echo "$TEST_NAME: $PASSES passed, 0 failed"
-  rm -rf "$TMP"
+  if [[ "${RW_KEEP_TMP:-}" == 2 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
   exit 0
 }
 trap cleanup EXIT

@@ -78,6 +78,9 @@ exited() { [ "$(curl -s "$1/api/sessions/$sid" | jq -r '"\(.state) \(.exitCode)"
 check "the session is exited 0 on C" wait_for exited "$C"
 check "and on B" wait_for exited "$B"
 check "C lists it with the runner's SHA-256" bash -c "curl -s $C/api/sessions/$sid | jq -e '.sha256 | length == 64' >/dev/null"
+# the store kept the newest 16 MiB when C took over: C never had the head, and says so
+check "C says it could not check the digest, and why" bash -c "curl -s $C/api/sessions/$sid | jq -e '.verified == false and (.verifyReason | test(\"taken over\"))' >/dev/null"
+check "C logs digest_not_checked, not a mismatch" bash -c "grep -q '\"digest_not_checked\"' $TMP/control-c.err && ! grep -q '\"digest_mismatch\"' $TMP/control-c.err"
 check "A's data directory never had it all: the run really crossed replicas" \
   [ "$(stat -c %s "$TMP/a/data/sessions/$sid.log")" -lt "$(stat -c %s "$TMP/expected")" ]
 

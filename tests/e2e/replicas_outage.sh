@@ -45,7 +45,7 @@ stop_pid "$REDIS_PID"
 t0=$(date +%s)
 check "A's /readyz fails while Redis is away" wait_for unready "$A"
 check "B's too" wait_for unready "$B"
-check "the API answers 503" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' -X POST $A/api/sessions/$sid/tokens)\" = 503 ]"
+check "the API answers 503: the fleet's list needs the store" bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $A/api/sessions)\" = 503 ]"
 at_a=$(lines "$TMP/a.out")
 grows() { [ "$(lines "$TMP/a.out")" -gt $((at_a + 300)) ]; }
 check "the session runs on and the viewer on A keeps seeing it" wait_for grows
