@@ -910,13 +910,6 @@ static void redis_session_claim(void *b, const char *id, const char *replica, in
 	cb(arg, RW_ENOTFOUND, NULL);   /* TODO */
 }
 
-static void redis_input_done(void *b, const char *replica, const char *id, uint64_t upto,
-			     store_cb cb, void *arg)
-{
-	if (cb)
-		cb(arg, RW_OK, 0);   /* TODO */
-}
-
 const struct store_ops store_redis_ops = {
 	.kind = "redis",
 	.shared = 1,
