@@ -241,6 +241,9 @@ struct session {
 	struct session_published published; /* its record in a shared store (fleet.c) */
 	int input_taking;               /* a take of its input from the store is in flight */
 	int adopting;                   /* being rebuilt from the store (fleet_adopt) */
+	uint64_t input_applied;         /* the number of the last entry of its input from the
+					 * store this replica applied (or dropped): takes read
+					 * after it, and entries up to it are skipped (fleet.c) */
 	struct recording *rec;          /* asciicast v2 file while live; NULL when closed */
 	uint64_t rec_bytes;             /* size of the recording file once closed */
 	struct control *ctl;

@@ -450,28 +450,37 @@ static int input_decode(const uint8_t *p, size_t len, const char **user, size_t 
 	}
 }
 
+/* Applies what a take read, in order, skipping what is numbered up to what was applied
+ * already (read again because an earlier done has not removed it yet, or was lost), then
+ * says done up to the last: the store removes entries only then. A take or done whose
+ * answer is lost (the connection dropped) loses nothing: the entries are read again at the
+ * next wake or tick and skipped by number, so each is applied once. */
 static void on_taken(void *arg, int rc, const struct store_entry *e, size_t n)
 {
 	struct take *t = arg;
 	struct control *ctl = t->ctl;
 	struct session *s = session_find(ctl, t->id);
+	uint64_t upto = s ? s->input_applied : 0;
 	size_t dropped = 0;
 
 	if (s)
 		s->input_taking = 0;
-	/* The take pops entries in Redis before this answer arrives: when the answer is lost
-	 * (the connection dropped, the watchdog gave up) what it took is lost with it. Rare, and
-	 * said here so that it is never silent; keeping taken entries until applied is the fix
-	 * still to come (docs/operations.md, "Not shared yet"). */
-	if (rc && rc != RW_EINVAL)
-		log_warn("input_take_failed", "{s:s, s:s, s:s}", "session", t->id, "reason",
-			 rw_strerror(rc), "effect", "input taken from the store may be lost");
-	for (size_t i = 0; !rc && i < n; i++) {
+	if (rc) {
+		if (rc != RW_EINVAL)
+			log_info("input_take_failed", "{s:s, s:s, s:s}", "session", t->id, "reason",
+				 rw_strerror(rc), "effect", "none: read again at the next wake or tick");
+		free(t);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
 		struct proto_frame f;
 		const char *user;
 		char ob[STORE_KEY_HASHED_LEN + 1];
 		const char *owner = s ? store_key_bounded(s->owner, FLEET_ENTRY_USER_MAX + 1, ob) : NULL;
 		size_t ulen;
+		if (e[i].n <= upto)
+			continue;   /* applied already */
+		upto = e[i].n;
 		if (input_decode(e[i].data, e[i].len, &user, &ulen, &f) || !s ||
 		    session_is_final(s) || strlen(owner) != ulen ||
 		    memcmp(owner, user, ulen) || relay_apply(s, &f)) {
@@ -479,17 +488,25 @@ static void on_taken(void *arg, int rc, const struct store_entry *e, size_t n)
 			continue;
 		}
 	}
+	if (s)
+		s->input_applied = upto;
 	if (dropped)
 		log_info("remote_input_dropped", "{s:s, s:I}", "session", t->id,
 			 "entries", (json_int_t)dropped);
-	/* a full batch: there may be more (the take emptied the set only when it took all) */
-	if (!rc && n == STORE_INPUT_BATCH)
+	/* after the entries' last use: the memory store frees them inside this call. Also when
+	 * none was new, so that entries whose done was lost go (and the set forgets the
+	 * session); a done lost again is said again at the next take. */
+	if (upto)
+		store_input_done(ctl->store, ctl->replica, t->id, upto, NULL, NULL);
+	/* a full batch: there may be more (done then this take run in order on the store) */
+	if (n == STORE_INPUT_BATCH)
 		take_input(ctl, t->id);
 	free(t);
 }
 
-/* Takes `id`'s input: for a session this replica runs, as much as its agent can queue; for
- * one it does not hold (any more), all of it, discarded, so the set forgets it. */
+/* Takes `id`'s input: for a session this replica runs, after what it applied, as much as
+ * its agent can queue; for one it does not hold (any more), all of it, discarded, so the
+ * set forgets it. */
 static void take_input(struct control *ctl, const char *id)
 {
 	struct session *s = session_find(ctl, id);
@@ -506,7 +523,7 @@ static void take_input(struct control *ctl, const char *id)
 	snprintf(t->id, sizeof(t->id), "%s", id);
 	if (s)
 		s->input_taking = 1;
-	store_input_take(ctl->store, ctl->replica, id, 0, room, on_taken, t);
+	store_input_take(ctl->store, ctl->replica, id, s ? s->input_applied : 0, room, on_taken, t);
 }
 
 static void on_pending(void *arg, int rc, json_t *ids)

@@ -205,6 +205,11 @@ void store_stream_read(struct store *st, const char *id, uint64_t after, store_e
 						 * bytes, PROTO_MAX_INPUT, and a header) */
 #define STORE_INPUT_BATCH 64             /* entries one take answers at most */
 #define STORE_INPUT_TTL_S 600            /* input nobody takes (its holder died) goes after */
+#define STORE_INPUT_SEQ_TTL_S (8 * 86400) /* a session's input counter is kept this long after
+					   * its last push. One whose counter expired would
+					   * number from 1 again, below what its holder has
+					   * applied (it would skip them): so it outlives any
+					   * session's input by far */
 
 /* Appends entries `e[0..n)` (their `data`, `len`; n at most STORE_INPUT_BATCH) to session
  * `id`'s input, all or none, numbering them (per session, from 1), and wakes the session's

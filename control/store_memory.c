@@ -45,16 +45,28 @@ struct mem_stream {
 	int64_t expires_ms;
 };
 
-/* One entry of a session's input (every session's, in push order). */
+/* One entry of a session's input (every session's, in push order), numbered per session:
+ * read by takes, removed by done. */
 struct mem_input {
 	char replica[STORE_MAX_KEY], id[STORE_MAX_KEY];
+	uint64_t n;
 	uint8_t *data;
 	size_t len;
+};
+
+/* A session's input counter: the number its last entry got, kept STORE_INPUT_SEQ_TTL_S
+ * after its last push (as Redis keeps runwire:inseq:<id>). */
+struct mem_inseq {
+	char id[STORE_MAX_KEY];
+	uint64_t last;
+	int64_t expires_ms;
 };
 
 struct store_memory {
 	struct mem_input *in;
 	size_t n_in, cap_in;
+	struct mem_inseq *seq;            /* at most STORE_MAX_SESSIONS unexpired */
+	size_t n_seq, cap_seq;
 	void (*wake)(void *arg, const char *id);
 	void *wake_arg;
 	char wake_replica[STORE_MAX_KEY];
@@ -104,6 +116,7 @@ static void mem_free(void *b)
 	for (size_t i = 0; i < m->n_in; i++)
 		free(m->in[i].data);
 	free(m->in);
+	free(m->seq);
 	free(m);
 }
 
@@ -550,34 +563,65 @@ static void mem_stream_read(void *b, const char *id, uint64_t after, store_entri
 	cb(arg, RW_OK, out, k);
 }
 
+/* `id`'s input counter (made when `create`; NULL when STORE_MAX_SESSIONS unexpired ones
+ * exist or memory runs out), expired ones dropped first. */
+static struct mem_inseq *find_inseq(struct store_memory *m, const char *id, int create)
+{
+	int64_t now = rw_now_ms();
+	size_t w = 0;
+
+	for (size_t i = 0; i < m->n_seq; i++)
+		if (m->seq[i].expires_ms > now)
+			m->seq[w++] = m->seq[i];
+	m->n_seq = w;
+	for (size_t i = 0; i < m->n_seq; i++)
+		if (!strcmp(m->seq[i].id, id))
+			return &m->seq[i];
+	if (!create || m->n_seq == STORE_MAX_SESSIONS ||
+	    grow((void **)&m->seq, m->n_seq, &m->cap_seq, sizeof(*m->seq)))
+		return NULL;
+	memset(&m->seq[m->n_seq], 0, sizeof(*m->seq));
+	snprintf(m->seq[m->n_seq].id, sizeof(m->seq[m->n_seq].id), "%s", id);
+	return &m->seq[m->n_seq++];
+}
+
 static void mem_input_push(void *b, const char *replica, const char *id,
 			   const struct store_entry *e, size_t n, store_cb cb, void *arg)
 {
 	struct store_memory *m = b;
+	struct mem_inseq *seq = NULL;
 	size_t held = 0, done = 0;
 	int rc = RW_OK;
 
+	/* The holder to wake: the pusher's guess. This backend is one process and names no
+	 * other holder (Redis: runwire:holder:<id>). */
 	for (size_t i = 0; i < m->n_in; i++)
 		held += !strcmp(m->in[i].id, id);
 	if (held + n > STORE_INPUT_MAX_ENTRIES)
 		rc = RW_ELIMIT;
+	else if (!(seq = find_inseq(m, id, 1)))
+		rc = RW_ELIMIT;
 	for (; !rc && done < n; done++) {
 		struct mem_input *in;
 		if (grow((void **)&m->in, m->n_in, &m->cap_in, sizeof(*m->in)) ||
-		    !(m->in[m->n_in].data = malloc(e[done].len))) {
+		    !(m->in[m->n_in].data = malloc(e[done].len ? e[done].len : 1))) {
 			rc = RW_ENOMEM;
 			break;
 		}
 		in = &m->in[m->n_in++];
 		memcpy(in->data, e[done].data, e[done].len);
 		in->len = e[done].len;
+		in->n = seq->last + 1 + done;
 		snprintf(in->replica, sizeof(in->replica), "%s", replica);
 		snprintf(in->id, sizeof(in->id), "%s", id);
 	}
 	if (rc) {
-		/* all or none: take back what this push added */
+		/* all or none: take back what this push added (numbers are given on success) */
 		while (done--)
 			free(m->in[--m->n_in].data);
+	} else {
+		seq->last += n;
+		seq->expires_ms = rw_now_ms() + (int64_t)STORE_INPUT_SEQ_TTL_S * 1000;
 	}
 	if (cb)
 		cb(arg, rc, 0);
@@ -607,33 +651,40 @@ static void mem_input_take(void *b, const char *replica, const char *id, uint64_
 {
 	struct store_memory *m = b;
 	struct store_entry out[STORE_INPUT_BATCH] = { { 0 } };
-	uint8_t *taken[STORE_INPUT_BATCH] = { 0 };
-	size_t k = 0, used = 0, w = 0;
+	size_t k = 0, used = 0;
 
-	for (size_t i = 0; i < m->n_in; i++) {
-		if (k < STORE_INPUT_BATCH && !strcmp(m->in[i].id, id) &&
-		    (!k || used + m->in[i].len <= max_bytes)) {
-			out[k] = (struct store_entry){ .n = k + 1, .data = m->in[i].data,
-						       .len = m->in[i].len };
-			taken[k++] = m->in[i].data;
-			used += m->in[i].len;
+	/* read, not removed (done removes): the entries' data stay m->in's, which nothing
+	 * frees before the callback returns unless the callback itself calls done */
+	for (size_t i = 0; i < m->n_in && k < STORE_INPUT_BATCH; i++) {
+		if (strcmp(m->in[i].id, id) || m->in[i].n <= after)
 			continue;
-		}
-		if (!strcmp(m->in[i].id, id))
-			max_bytes = 0;   /* FIFO: once one entry stays, the later ones stay */
-		m->in[w++] = m->in[i];
+		if (k && used + m->in[i].len > max_bytes)
+			break;   /* FIFO: once one entry stays, the later ones stay */
+		out[k++] = (struct store_entry){ .n = m->in[i].n, .data = m->in[i].data,
+						 .len = m->in[i].len };
+		used += m->in[i].len;
 	}
-	m->n_in = w;
 	cb(arg, RW_OK, out, k);
-	for (size_t i = 0; i < k; i++)
-		free(taken[i]);
 }
 
 static void mem_input_done(void *b, const char *replica, const char *id, uint64_t upto,
 			   store_cb cb, void *arg)
 {
+	struct store_memory *m = b;
+	size_t w = 0;
+
+	/* the set of `replica`'s sessions is the entries' own: a session with none left is in
+	 * no replica's set */
+	for (size_t i = 0; i < m->n_in; i++) {
+		if (!strcmp(m->in[i].id, id) && m->in[i].n <= upto) {
+			free(m->in[i].data);
+			continue;
+		}
+		m->in[w++] = m->in[i];
+	}
+	m->n_in = w;
 	if (cb)
-		cb(arg, RW_OK, 0);   /* TODO */
+		cb(arg, RW_OK, 0);
 }
 
 static void mem_input_watch(void *b, const char *replica, void (*wake)(void *arg, const char *id),

@@ -884,13 +884,6 @@ void entries_forgotten_guard(void *arg, int rc, json_t *value)
 	/* never called: on_entries_reply answers entries requests itself */
 }
 
-static void redis_input_done(void *b, const char *replica, const char *id, uint64_t upto,
-			     store_cb cb, void *arg)
-{
-	if (cb)
-		cb(arg, RW_OK, 0);   /* TODO */
-}
-
 const struct store_ops store_redis_ops = {
 	.kind = "redis",
 	.shared = 1,

@@ -104,6 +104,8 @@ void redis_input_pending(void *b, const char *replica, store_json_cb cb, void *a
 void redis_input_take(void *b, const char *replica, const char *id, uint64_t after,
 			     size_t max_bytes,
 		      store_entries_cb cb, void *arg);
+void redis_input_done(void *b, const char *replica, const char *id, uint64_t upto,
+		      store_cb cb, void *arg);
 void redis_input_watch(void *b, const char *replica, void (*wake)(void *arg, const char *id),
 		       void *arg);
 

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
 #include <libwebsockets.h>
 
 static struct lws_context *ctx;
@@ -434,16 +436,71 @@ static int ipush(struct store *st, const char *rep, const char *id, const void *
 	return wait_answer(&a);
 }
 
-static int itake(struct store *st, const char *rep, const char *id, size_t max, struct eanswer *a)
+static int itake(struct store *st, const char *rep, const char *id, uint64_t after, size_t max,
+		 struct eanswer *a)
 {
 	int64_t deadline = rw_now_ms() + 5000;
 
 	memset(a, 0, sizeof(*a));
-	store_input_take(st, rep, id, 0, max, on_entries, a);
+	store_input_take(st, rep, id, after, max, on_entries, a);
 	while (!a->done && rw_now_ms() < deadline)
 		lws_service(ctx, 0);
 	return a->done ? a->rc : RW_ETIMEDOUT;
 }
+
+static int idone(struct store *st, const char *rep, const char *id, uint64_t upto)
+{
+	struct answer a = { 0 };
+
+	store_input_done(st, rep, id, upto, on_answer, &a);
+	return wait_answer(&a);
+}
+
+/* How many of `rep`'s sessions have input waiting (store_input_pending), and whether `id`
+ * is among them. */
+static size_t ipending(struct store *st, const char *rep, const char *id, int *has)
+{
+	struct janswer j = { 0 };
+	size_t n = 0, i;
+	json_t *v;
+
+	*has = 0;
+	store_input_pending(st, rep, on_janswer, &j);
+	if (wait_janswer(&j) != RW_OK)
+		return (size_t)-1;
+	n = json_array_size(j.value);
+	json_array_foreach(j.value, i, v)
+		*has |= json_string_value(v) && !strcmp(json_string_value(v), id);
+	json_decref(j.value);
+	return n;
+}
+
+/* One command on the test's redis-server, outside the store (what another replica or an
+ * operator does): its reply's integer, or -1 on an error or no connection. */
+static long long rraw(int port, const char *fmt, ...)
+{
+	redisContext *c = redisConnect("127.0.0.1", port);
+	redisReply *r = NULL;
+	long long v = -1;
+	va_list ap;
+
+	if (c && !c->err) {
+		va_start(ap, fmt);
+		r = redisvCommand(c, fmt, ap);
+		va_end(ap);
+	}
+	if (r && r->type == REDIS_REPLY_INTEGER)
+		v = r->integer;
+	else if (r && r->type == REDIS_REPLY_STATUS)
+		v = 0;
+	if (r)
+		freeReplyObject(r);
+	if (c)
+		redisFree(c);
+	return v;
+}
+
+_Static_assert(STORE_INPUT_BATCH <= STORE_STREAM_BATCH, "struct eanswer holds a take");
 
 static int woken;
 static char woken_id[64];
@@ -454,74 +511,202 @@ static void on_wake(void *arg, const char *id)
 	snprintf(woken_id, sizeof(woken_id), "%s", id ? id : "");
 }
 
-/* Session input: FIFO per session, binary-safe, all or none at the cap (one past it), a
- * take bounded by bytes, the holder woken when a session's input becomes non-empty. */
-static void suite_input(struct store *st, const char *tag)
+/* Watches `rep`'s wakes; Redis: until the subscription is up (woken with NULL). */
+static void watch(struct store *st, const char *rep)
+{
+	int64_t deadline = rw_now_ms() + 3000;
+
+	woken = 0;
+	store_input_watch(st, rep, on_wake, NULL);
+	while (!woken && store_is_shared(st) && rw_now_ms() < deadline)
+		lws_service(ctx, 10);
+	woken = 0;
+}
+
+static void wait_woken(void)
+{
+	int64_t deadline = rw_now_ms() + 3000;
+
+	while (!woken && rw_now_ms() < deadline)
+		lws_service(ctx, 10);
+}
+
+/* Session input: FIFO per session, each entry numbered from 1 per session, binary-safe; a
+ * take reads and removes nothing (taken twice: the same entries, the same numbers), skips
+ * what is numbered up to `after`, is bounded by bytes; done removes, and the holder's set
+ * forgets the session once its input is empty; all or none at the cap (one past it), which
+ * counts entries not yet done; the holder woken when a session's input becomes non-empty,
+ * and (Redis, `port`) the holder the store names rather than the pusher's guess. */
+static void suite_input(struct store *st, const char *tag, int port)
 {
 	char id[64], id2[64], rep[64];
 	uint8_t bin[256];
-	struct eanswer a;
-	struct janswer j = { 0 };
+	struct eanswer a, b;
 	int64_t deadline;
-	int ok = 1;
+	int ok = 1, has;
+	uint64_t base = 7;   /* the last number given out before the cap's part */
 
 	for (int i = 0; i < 256; i++)
 		bin[i] = (uint8_t)i;
 	snprintf(id, sizeof(id), "%s-in", tag);
 	snprintf(id2, sizeof(id2), "%s-in2", tag);
 	snprintf(rep, sizeof(rep), "%s-holder", tag);
-	woken = 0;
-	store_input_watch(st, rep, on_wake, NULL);
-	deadline = rw_now_ms() + 3000;   /* Redis: the subscription is up (woken with NULL) */
-	while (!woken && store_is_shared(st) && rw_now_ms() < deadline)
-		lws_service(ctx, 10);
-	woken = 0;
-	CHECK(itake(st, rep, id, 1 << 20, &a) == RW_OK && a.n == 0);   /* nothing yet */
+	watch(st, rep);
+	CHECK(itake(st, rep, id, 0, 1 << 20, &a) == RW_OK && a.n == 0);   /* nothing yet */
 	CHECK(ipush(st, rep, id, "a", 1, 1) == RW_OK);
-	deadline = rw_now_ms() + 3000;
-	while (!woken && rw_now_ms() < deadline)
-		lws_service(ctx, 10);
+	wait_woken();
 	if (woken != 1 || strcmp(woken_id, id))
 		fprintf(stderr, "%s: woken %d id \"%s\"\n", tag, woken, woken_id);
 	CHECK(woken == 1 && !strcmp(woken_id, id));                     /* the holder is woken */
 	CHECK(ipush(st, rep, id, bin, sizeof(bin), 1) == RW_OK);
 	CHECK(ipush(st, rep, id, "bc", 2, 2) == RW_OK);                 /* a batch */
 	CHECK(ipush(st, rep, id2, "z", 1, 1) == RW_OK);
-	store_input_pending(st, rep, on_janswer, &j);
-	CHECK(wait_janswer(&j) == RW_OK && json_array_size(j.value) == 2);
-	json_decref(j.value);
-	CHECK(itake(st, rep, id, 1, &a) == RW_OK && a.n == 1 && a.data_len == 1 &&
-	      a.data[0] == 'a');                                         /* at least one */
-	CHECK(itake(st, rep, id, 1 << 20, &a) == RW_OK && a.n == 3 &&
-	      a.data_len == 256 + 4 && !memcmp(a.data, bin, 256) && !memcmp(a.data + 256, "bcbc", 4));
-	CHECK(itake(st, rep, id, 1 << 20, &a) == RW_OK && a.n == 0);
-	CHECK(itake(st, rep, id2, 1 << 20, &a) == RW_OK && a.n == 1 && a.data[0] == 'z');
-	memset(&j, 0, sizeof(j));
-	store_input_pending(st, rep, on_janswer, &j);
-	CHECK(wait_janswer(&j) == RW_OK && json_array_size(j.value) == 0);   /* taken: forgotten */
-	json_decref(j.value);
-	/* the cap: STORE_INPUT_MAX_ENTRIES held, one more refused, a batch past it refused whole */
+	CHECK(ipending(st, rep, id, &has) == 2 && has);
+	CHECK(itake(st, rep, id, 0, 1, &a) == RW_OK && a.n == 1 && a.data_len == 1 &&
+	      a.data[0] == 'a' && a.num[0] == 1 && a.len[0] == 1);       /* at least one */
+	/* read, not removed: taken twice, the same entries with the same numbers */
+	CHECK(itake(st, rep, id, 0, 1 << 20, &a) == RW_OK && a.n == 4 && a.data_len == 1 + 256 + 4 &&
+	      a.data[0] == 'a' && !memcmp(a.data + 1, bin, 256) && !memcmp(a.data + 257, "bcbc", 4));
+	CHECK(a.num[0] == 1 && a.num[1] == 2 && a.num[2] == 3 && a.num[3] == 4 && a.len[1] == 256 &&
+	      a.len[2] == 2);
+	CHECK(itake(st, rep, id, 0, 1 << 20, &b) == RW_OK && b.n == a.n &&
+	      !memcmp(b.num, a.num, sizeof(a.num)) && b.data_len == a.data_len &&
+	      !memcmp(b.data, a.data, a.data_len));
+	/* after k: what is numbered up to k is skipped (still at least one, whatever its size) */
+	CHECK(itake(st, rep, id, 2, 1 << 20, &a) == RW_OK && a.n == 2 && a.num[0] == 3 &&
+	      a.num[1] == 4 && a.data_len == 4 && !memcmp(a.data, "bcbc", 4));
+	CHECK(itake(st, rep, id, 1, 1, &a) == RW_OK && a.n == 1 && a.num[0] == 2 && a.len[0] == 256);
+	CHECK(itake(st, rep, id, 4, 1 << 20, &a) == RW_OK && a.n == 0);
+	/* done(k) removes what is numbered up to k; the set keeps the session while any waits */
+	CHECK(idone(st, rep, id, 2) == RW_OK);
+	CHECK(itake(st, rep, id, 0, 1 << 20, &a) == RW_OK && a.n == 2 && a.num[0] == 3);
+	CHECK(ipending(st, rep, id, &has) == 2 && has);
+	CHECK(idone(st, rep, id, 2) == RW_OK);                           /* again: nothing more */
+	CHECK(itake(st, rep, id, 0, 1 << 20, &a) == RW_OK && a.n == 2 && a.num[0] == 3);
+	CHECK(idone(st, rep, id, 4) == RW_OK);
+	CHECK(itake(st, rep, id, 0, 1 << 20, &a) == RW_OK && a.n == 0);
+	CHECK(ipending(st, rep, id, &has) == 1 && !has);                 /* empty: forgotten */
+	/* each session numbers its own from 1 */
+	CHECK(itake(st, rep, id2, 0, 1 << 20, &a) == RW_OK && a.n == 1 && a.data[0] == 'z' &&
+	      a.num[0] == 1);
+	CHECK(idone(st, rep, id2, 1) == RW_OK);
+	CHECK(ipending(st, rep, id, &has) == 0);
+	/* numbering goes on across pushes, and after the input was emptied */
+	woken = 0;
+	CHECK(ipush(st, rep, id, "q", 1, 1) == RW_OK);
+	wait_woken();
+	CHECK(woken == 1 && !strcmp(woken_id, id));                     /* non-empty again */
+	CHECK(ipush(st, rep, id, "rs", 2, 2) == RW_OK);
+	CHECK(itake(st, rep, id, 0, 1 << 20, &a) == RW_OK && a.n == 3 && a.num[0] == 5 &&
+	      a.num[2] == 7 && !memcmp(a.data, "qrsrs", 5));
+	CHECK(idone(st, rep, id, 7) == RW_OK);
+	if (port) {
+		/* the counter is kept STORE_INPUT_SEQ_TTL_S after the last push */
+		long long ttl = rraw(port, "TTL runwire:inseq:%s", id);
+		CHECK(ttl > STORE_INPUT_SEQ_TTL_S - 60 && ttl <= STORE_INPUT_SEQ_TTL_S);
+	}
+	/* an answer lost on the way (forgotten here) loses nothing: the next take reads it */
+	if (!store_answers_at_once(st)) {
+		struct eanswer x;
+		CHECK(ipush(st, rep, id, "t", 1, 1) == RW_OK);
+		memset(&x, 0, sizeof(x));
+		store_input_take(st, rep, id, 7, 1 << 20, on_entries, &x);
+		store_forget(st, &x);
+		CHECK(itake(st, rep, id, 7, 1 << 20, &a) == RW_OK && !x.done && a.n == 1 &&
+		      a.num[0] == 8 && a.data[0] == 't');
+		CHECK(idone(st, rep, id, 8) == RW_OK);
+		base = 8;
+	}
+	/* the cap: STORE_INPUT_MAX_ENTRIES not yet done, one more refused, a batch past it
+	 * refused whole; a take makes no room, done does */
 	for (int i = 0; i < STORE_INPUT_MAX_ENTRIES - 1; i++)
 		ok &= ipush(st, rep, id, "k", 1, 1) == RW_OK;
 	CHECK(ok);
 	CHECK(ipush(st, rep, id, "k", 1, 2) == RW_ELIMIT);              /* all or none */
 	CHECK(ipush(st, rep, id, "k", 1, 1) == RW_OK);
 	CHECK(ipush(st, rep, id, "k", 1, 1) == RW_ELIMIT);              /* one past */
+	CHECK(itake(st, rep, id, 0, 1 << 20, &a) == RW_OK && a.n == STORE_INPUT_BATCH);
+	CHECK(ipush(st, rep, id, "k", 1, 1) == RW_ELIMIT);              /* taken, not done */
+	CHECK(idone(st, rep, id, a.num[0]) == RW_OK);
+	CHECK(ipush(st, rep, id, "k", 1, 1) == RW_OK);                  /* done: room for one */
+	CHECK(ipush(st, rep, id, "k", 1, 1) == RW_ELIMIT);
 	size_t total = 0;
-	while (itake(st, rep, id, 1 << 20, &a) == RW_OK && a.n)
+	uint64_t after = a.num[0], first = 0, last = 0;
+	while (itake(st, rep, id, after, 1 << 20, &a) == RW_OK && a.n) {
+		for (size_t i = 0; i < a.n; i++)
+			ok &= a.num[i] == after + 1 + i;                 /* gap-free, in order */
+		first = first ? first : a.num[0];
 		total += a.n;
+		after = last = a.num[a.n - 1];
+		CHECK(idone(st, rep, id, after) == RW_OK);
+	}
+	CHECK(ok);
 	CHECK(total == STORE_INPUT_MAX_ENTRIES);                         /* nothing of the refused */
+	CHECK(first == base + 2 && last == base + STORE_INPUT_MAX_ENTRIES + 1); /* refused: no number */
+	CHECK(ipending(st, rep, id, &has) == 0);
 	/* one past an entry's size, and the batch size */
 	{
 		uint8_t *big = calloc(1, STORE_INPUT_MAX_DATA + 1);
 		CHECK(ipush(st, rep, id, big, STORE_INPUT_MAX_DATA + 1, 1) == RW_ETOOBIG);
 		CHECK(ipush(st, rep, id, big, STORE_INPUT_MAX_DATA, 1) == RW_OK);
-		CHECK(itake(st, rep, id, 1, &a) == RW_OK && a.n == 1);
+		CHECK(itake(st, rep, id, last, 1, &a) == RW_OK && a.n == 1 &&
+		      a.len[0] == STORE_INPUT_MAX_DATA && a.num[0] == last + 1);
+		CHECK(idone(st, rep, id, a.num[0]) == RW_OK);
+		last = a.num[0];
 		free(big);
 	}
 	CHECK(ipush(st, rep, id, "k", 1, STORE_INPUT_BATCH + 1) == RW_EINVAL);
 	CHECK(ipush(st, rep, id, "k", 1, STORE_INPUT_BATCH) == RW_OK);
-	CHECK(itake(st, rep, id, 1 << 20, &a) == RW_OK && a.n == STORE_INPUT_BATCH);
+	CHECK(ipush(st, rep, id, "k", 1, 1) == RW_OK);
+	CHECK(itake(st, rep, id, last, 1 << 20, &a) == RW_OK && a.n == STORE_INPUT_BATCH &&
+	      a.num[0] == last + 1);                                     /* at most a batch */
+	CHECK(idone(st, rep, id, last + STORE_INPUT_BATCH + 1) == RW_OK);
+	CHECK(ipending(st, rep, id, &has) == 0);
+
+	/* Redis: entries written by something else with access to it (not numbered by the
+	 * counter, or too short to carry a number) are never answered, and go with a done:
+	 * they cannot make the holder skip later input, nor stay */
+	if (port) {
+		CHECK(rraw(port, "RPUSH runwire:input:%s %b %b", id, "\x03\x07mallory!", (size_t)10,
+			    "xy", (size_t)2) == 2);
+		CHECK(ipush(st, rep, id, "ok", 2, 1) == RW_OK);
+		CHECK(itake(st, rep, id, last + STORE_INPUT_BATCH + 1, 1 << 20, &a) == RW_OK &&
+		      a.n == 1 && a.num[0] == last + STORE_INPUT_BATCH + 2 && a.len[0] == 2 &&
+		      !memcmp(a.data, "ok", 2));
+		CHECK(idone(st, rep, id, a.num[0]) == RW_OK);
+		CHECK(rraw(port, "LLEN runwire:input:%s", id) == 0);
+		CHECK(ipending(st, rep, id, &has) == 0);
+	}
+
+	/* Redis: the store names the session's holder (runwire:holder:<id>, as a claim sets
+	 * it): the push wakes that replica, not the one the pusher guessed */
+	if (port) {
+		char rep2[64], id3[64];
+		snprintf(rep2, sizeof(rep2), "%s-holder2", tag);
+		snprintf(id3, sizeof(id3), "%s-in3", tag);
+		CHECK(rraw(port, "SET runwire:holder:%s %s", id3, rep2) == 0);
+		watch(st, rep2);
+		CHECK(ipush(st, rep, id3, "h", 1, 1) == RW_OK);
+		wait_woken();
+		CHECK(woken == 1 && !strcmp(woken_id, id3));             /* rep2 is woken */
+		CHECK(ipending(st, rep2, id3, &has) == 1 && has);         /* and has it in its set */
+		CHECK(ipending(st, rep, id3, &has) == 0 && !has);         /* the guess does not */
+		CHECK(itake(st, rep2, id3, 0, 1 << 20, &a) == RW_OK && a.n == 1 && a.num[0] == 1);
+		CHECK(idone(st, rep2, id3, 1) == RW_OK);
+		CHECK(ipending(st, rep2, id3, &has) == 0);
+		/* no holder named: the pusher's replica, as before */
+		CHECK(rraw(port, "DEL runwire:holder:%s", id3) == 1);
+		woken = 0;
+		CHECK(ipush(st, rep, id3, "i", 1, 1) == RW_OK);
+		CHECK(ipending(st, rep, id3, &has) == 1 && has);
+		CHECK(ipending(st, rep2, id3, &has) == 0);
+		deadline = rw_now_ms() + 500;
+		while (rw_now_ms() < deadline)
+			lws_service(ctx, 10);
+		CHECK(woken == 0);                                        /* rep2 is not woken */
+		CHECK(idone(st, rep, id3, 2) == RW_OK);
+	}
+	(void)deadline;
 }
 
 /* The caps on lists, inboxes and replicas, one past each, on both backends (built small). */
@@ -873,7 +1058,7 @@ int main(void)
 	suite_failover(st, "mem");   /* before suite_caps fills the replicas' figures */
 	suite_caps(st, "mem");
 	suite_streams(st, "mem");
-	suite_input(st, "mem");
+	suite_input(st, "mem", 0);
 	/* the memory backend's cap on records, one past it */
 	{
 		struct store *m = store_new("memory", NULL, err, sizeof(err));
@@ -933,7 +1118,7 @@ int main(void)
 	suite_failover(st, "redis");   /* before suite_caps fills the replicas' figures */
 	suite_caps(st, "redis");
 	suite_streams(st, "redis");
-	suite_input(st, "redis");
+	suite_input(st, "redis", port);
 
 	/* two stores (two replicas) on one Redis share ids and limits */
 	a = st;
