@@ -47,7 +47,7 @@ cleanup() {
   local rc=$? pid
   set +e
   for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  rm -rf "$TMP"
+  if [[ -n "${BENCH_KEEP:-}" ]]; then say "kept $TMP"; else rm -rf "$TMP"; fi
   exit $rc
 }
 trap cleanup EXIT

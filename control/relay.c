@@ -49,6 +49,7 @@ struct viewer {
 	/* A session held by another replica: read from its stream in the shared store. */
 	int remote;                   /* 1: the record is asked for; 2: reading the stream */
 	uint64_t remote_entry;        /* the last entry read */
+	uint64_t remote_entry_prev;   /* the one before it (for the log of a skip) */
 	uint8_t *rq;                  /* frames to send: [size_t len][LWS_PRE][frame] ... */
 	size_t rq_len, rq_sent;
 	int remote_reading, remote_done;
@@ -690,6 +691,7 @@ static void on_remote_entries(void *arg, int rc, const struct store_entry *e, si
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
+		v->remote_entry_prev = v->remote_entry;
 		v->remote_entry = e[i].n;
 		if (e[i].kind == 'e') {
 			uint8_t *dst = rq_frame(v, e[i].len);
@@ -700,7 +702,11 @@ static void on_remote_entries(void *arg, int rc, const struct store_entry *e, si
 			if (end <= v->cursor)
 				continue;
 			if (e[i].offset > v->cursor) {
-				/* trimmed from the shared stream, or lost to an outage */
+				/* trimmed from the shared stream while this viewer was behind */
+				log_info("remote_viewer_skipped", "{s:s, s:I, s:I, s:I, s:I}", "session",
+					 v->sid, "entry", (json_int_t)e[i].n, "after_entry",
+					 (json_int_t)v->remote_entry_prev, "offset", (json_int_t)e[i].offset,
+					 "cursor", (json_int_t)v->cursor);
 				rq_json(v, PROTO_EVENT, json_pack("{s:s, s:I, s:I, s:s}", "type", "resync",
 								  "skipped", (json_int_t)(e[i].offset - v->cursor),
 								  "offset", (json_int_t)e[i].offset, "reason",
