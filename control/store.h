@@ -117,6 +117,16 @@ void store_session_claim(struct store *st, const char *id, const char *replica, 
 			 store_json_cb cb, void *arg);
 /* Answers the record of `id`, or RW_ENOTFOUND. */
 void store_session_get(struct store *st, const char *id, store_json_cb cb, void *arg);
+/* ---- orphans: sessions still waiting whose replica is gone ----
+ * The store keeps the set of sessions whose record's view says "waiting" (Redis:
+ * runwire:waiting, kept by store_session_put). */
+#define STORE_ORPHANS_BATCH 16           /* sessions one sweep claims at most */
+/* Claims for `replica` up to STORE_ORPHANS_BATCH waiting sessions whose holder is gone (its
+ * figures expired) or unnamed, as store_session_claim would (the holder kept `ttl_s`), and
+ * answers a JSON array of their records (maybe empty); ids whose record expired leave the
+ * set. The caller queues them again (fleet.c). */
+void store_session_orphans(struct store *st, const char *replica, int64_t ttl_s,
+			   store_json_cb cb, void *arg);
 /* `in` when it is shorter than `max` bytes, else "sha256:<hex of its SHA-256>" written into
  * `out` (STORE_KEY_HASHED_LEN + 1 bytes): a bounded key that still names one user. A
  * Firebase uid may be 128 characters of UTF-8 (up to 512 bytes), past STORE_MAX_KEY; the
