@@ -203,6 +203,8 @@ void agent_link_assign(struct agent_link *l, struct session *s)
 	link_queue_json(l, PROTO_ASSIGN, assign);
 	text_secrets_wipe(s->secrets);
 	s->secrets = NULL;
+	json_decref(s->request);   /* it no longer waits: no replica will queue it again */
+	s->request = NULL;
 	if (s->pending_input_len) {
 		agent_link_send_input(l, s->pending_input, s->pending_input_len);
 		free(s->pending_input);

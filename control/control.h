@@ -220,6 +220,9 @@ struct session {
 	json_t *sandbox;                /* ASSIGN's "sandbox" (template's network, limits) or NULL */
 	json_t *secrets;                /* ASSIGN's "secrets" until it is queued, then NULL: wiped
 					 * (text_secrets_wipe), never logged or shown */
+	json_t *request;                /* while it waits: its creation request without
+					 * "secrets", which another replica resolves again if this
+					 * one dies first (fleet.c); NULL when it had secrets */
 	int64_t created_ms, started_ms, ended_ms;
 	char *reason;                   /* why it failed, for people */
 	struct stream stream;           /* output (log, cache, digest) and events */
@@ -258,11 +261,13 @@ struct session *session_new(struct control *ctl, const char *owner, struct sessi
 struct session *session_find(struct control *ctl, const char *id);
 /* Looks up by id whatever its state here (fleet.c: a takeover already in progress). */
 struct session *session_find_any(struct control *ctl, const char *id);
-/* Makes a session that another replica held (its record's "view", owned by `owner`), live
- * and assigned but without an agent yet, not queued, with an empty stream that the caller
- * fills (fleet_adopt). NULL on ENOMEM or when its log cannot be created. */
+/* Makes a session that another replica held (its record's "view", owned by `owner`) with an
+ * empty stream. With `spec` NULL a live, assigned one without an agent yet, not queued,
+ * `adopting` until the caller has filled its stream (fleet_adopt); with `spec` (what its
+ * request resolves to here; taken) a waiting one, queued (fleet.c's orphans). NULL on
+ * ENOMEM, a view in no such state, or when its log cannot be created. */
 struct session *session_adopt(struct control *ctl, const char *id, const char *owner,
-			      json_t *view);
+			      json_t *view, struct session_spec *spec);
 /* Moves to a new state, stamps times, tells viewers. */
 void session_set_state(struct session *s, enum session_state st, const char *reason);
 const char *session_state_name(enum session_state st);

@@ -28,6 +28,8 @@ static struct {
 	int list_again;            /* a wake came while it was */
 	size_t budget;             /* stream bytes left in this tick */
 	int flush_due;             /* sul_flush scheduled */
+	int64_t orphans_ms;        /* the last sweep for orphans */
+	int sweeping;              /* a sweep is in flight */
 	struct control *ctl;
 	lws_sorted_usec_list_t sul_flush;
 } F;
@@ -69,6 +71,8 @@ json_t *fleet_record(const struct session *s)
 
 	if (r)
 		json_object_set_new(j, "resume", r);
+	if (s->state == SESSION_WAITING && s->waiting && s->request)
+		json_object_set(j, "request", s->request);   /* fleet_requeue: orphans */
 	return j;
 }
 
@@ -614,6 +618,61 @@ void fleet_output_soon(struct session *s)
 	lws_sul_schedule(ctl->ctx, 0, &F.sul_flush, on_flush, 1);
 }
 
+/* ---- orphans: sessions still waiting whose replica died ---- */
+
+/* Queues `rec`'s session here: its request is resolved again (the templates, and their
+ * secret files, are every replica's), and it waits for a runner as it did there. A session
+ * whose request cannot be resolved here, or was not kept (it carried secrets, or waited for
+ * its token to be signed), is ended with the reason instead: nobody will run it. */
+static void requeue(struct control *ctl, json_t *rec)
+{
+	json_t *view = json_object_get(rec, "view"), *req = json_object_get(rec, "request");
+	const char *id = json_string_value(json_object_get(view, "sessionId"));
+	const char *owner = json_string_value(json_object_get(rec, "owner"));
+	const char *from = json_string_value(json_object_get(rec, "replica"));
+	struct session_spec spec = { 0 };
+	json_t *copy = json_is_object(req) ? json_deep_copy(req) : NULL;
+	char why[200] = "";
+	struct session *s;
+	int status = copy ? templates_resolve(ctl, copy, &spec, why, sizeof(why)) : -1;
+
+	json_decref(copy);
+	if (!id || !owner || session_find_any(ctl, id)) {
+		session_spec_release(&spec);
+		return;
+	}
+	if (!status && (s = session_adopt(ctl, id, owner, view, &spec))) {
+		s->request = json_incref(req);
+		log_info("session_requeued", "{s:s, s:s}", "session", id, "from", from ? from : "?");
+		dispatcher_run(ctl);
+		return;
+	}
+	session_spec_release(&spec);
+	/* recorded here as failed, so that its owner sees why it never ran */
+	spec.command = strdup(json_string_value(json_object_get(view, "command")) ?
+				      json_string_value(json_object_get(view, "command")) : "");
+	if (!spec.command || !(s = session_adopt(ctl, id, owner, view, &spec)))
+		return;
+	session_unqueue(s);
+	if (status < 0 || !why[0])
+		snprintf(why, sizeof(why), "its replica stopped before a runner took it, and its "
+					   "request was not kept (it carried secrets)");
+	session_set_state(s, SESSION_FAILED, why);
+	log_warn("session_not_requeued", "{s:s, s:s}", "session", id, "reason", why);
+}
+
+static void on_orphans(void *arg, int rc, json_t *recs)
+{
+	struct control *ctl = arg;
+	size_t i;
+	json_t *rec;
+
+	F.sweeping = 0;
+	json_array_foreach(recs, i, rec)
+		requeue(ctl, rec);
+	json_decref(recs);
+}
+
 void fleet_tick(struct control *ctl)
 {
 	int64_t now = rw_now_ms();
@@ -647,6 +706,11 @@ void fleet_tick(struct control *ctl)
 	}
 	on_input_wake(ctl, NULL);   /* input whose wake was missed, or that waited for room */
 	put_figures(ctl);
+	if (!F.sweeping && now - F.orphans_ms >= FLEET_ORPHANS_MS) {
+		F.orphans_ms = now;
+		F.sweeping = 1;
+		store_session_orphans(ctl->store, ctl->replica, live_ttl(ctl), on_orphans, ctl);
+	}
 }
 
 void fleet_request_cancel(struct control *ctl, json_t *record, const char *user,
@@ -824,7 +888,8 @@ static void on_adopt_claim(void *arg, int rc, json_t *rec)
 		adopt_end(ad, rc == RW_ENOTFOUND || !rc ? RW_ENOTFOUND : RW_EAGAIN,
 			  rc == RW_ENOTFOUND || !rc ? "no such session" : "session store unavailable",
 			  NULL);
-	} else if (!(ad->s = session_adopt(ad->ctl, ad->id, owner, json_object_get(rec, "view")))) {
+	} else if (!(ad->s = session_adopt(ad->ctl, ad->id, owner, json_object_get(rec, "view"),
+					   NULL))) {
 		adopt_end(ad, RW_EIO, "session cannot be taken over here", NULL);
 	} else {
 		adopt_read(ad);

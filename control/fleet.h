@@ -1,11 +1,13 @@
 /* fleet.h: this replica among others sharing a store (store.h): it publishes a record of
- * each session it holds, so that any replica can list and read it, and it does what other
- * replicas ask of its sessions (a cancel) through its inbox. Only with a shared store; with
- * the memory store there is no other replica and nothing here runs.
+ * each session it holds and the session's stream, so that any replica can list, read and
+ * view it; it does what other replicas ask of its sessions (a cancel) through its inbox; it
+ * takes over the sessions of a replica that died (a running one when its runner resumes
+ * here, a waiting one when a sweep finds it orphaned). Only with a shared store; with the
+ * memory store there is no other replica and nothing here runs.
  *
- * What is not shared yet: a session's stream and its agent stay on the replica that
- * created it (attach there; the recording is on its disk), and its waiting queue is its own:
- * external agents are moved to it instead (agent_redirect.h).
+ * A session's agent link, log and recording are its holder's own; the store holds what
+ * another replica needs to go on with it (docs/architecture.md, "Failover"). Its waiting
+ * queue is each replica's own: external agents are moved to it instead (agent_redirect.h).
  */
 #ifndef RW_FLEET_H
 #define RW_FLEET_H
@@ -24,6 +26,7 @@ struct proto_frame;
 #define FLEET_REFRESH_MS 20000     /* a live, unchanged record is put again this often */
 #define FLEET_REPLICA_ID_BYTES 8   /* random bytes in a replica's id (16 hex) */
 #define FLEET_FIGURES_TTL_MS 2000  /* a replica's figures count this long after its last put */
+#define FLEET_ORPHANS_MS 1000     /* waiting sessions whose replica died are looked for */
 #define FLEET_STREAM_TICK_BYTES (8u << 20) /* output put into session streams per tick, all
 					     * sessions (control's tick: 100 ms) */
 

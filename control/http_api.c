@@ -525,7 +525,7 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 					      "install", "template", "prompt", "secrets" };
 	struct session_spec spec;
 	json_error_t jerr;
-	json_t *req, *v;
+	json_t *req, *v, *keep;
 	const char *key;
 	struct session *s;
 	uint16_t cols, rows;
@@ -605,14 +605,23 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 		request_release(req);
 		return respond_error(wsi, c, 400, "\"cols\" and \"rows\" must be integers 1..4096");
 	}
+	/* kept while it waits, so that another replica can queue it again if this one dies
+	 * first (fleet.c): never with secrets, which no store holds */
+	keep = store_is_shared(ctl->store) && !json_object_get(req, "secrets") ?
+		       json_deep_copy(req) : NULL;
 	status = templates_resolve(ctl, req, &spec, msg, sizeof(msg));
 	request_release(req);
-	if (status)
+	if (status) {
+		json_decref(keep);
 		return respond_error(wsi, c, (unsigned)status, msg);
+	}
 	s = session_new(ctl, user, &spec, cols, rows);
 	session_spec_release(&spec);
-	if (!s)
+	if (!s) {
+		json_decref(keep);
 		return respond_error(wsi, c, 500, "out of memory");
+	}
+	s->request = keep;
 	return mint_and_respond(ctl, wsi, c, 1, s->id, user, TOKEN_ROLE_WRITER);
 }
 

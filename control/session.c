@@ -27,8 +27,10 @@ int session_is_final(const struct session *s)
 	return s->state >= SESSION_EXITED;
 }
 
-struct session *session_new(struct control *ctl, const char *owner, struct session_spec *spec,
-			    uint16_t cols, uint16_t rows)
+/* A new session `id` (or a fresh id when NULL), waiting, queued when `queue`. */
+static struct session *session_create(struct control *ctl, const char *id, const char *owner,
+				      struct session_spec *spec, uint16_t cols, uint16_t rows,
+				      int queue)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -44,7 +46,10 @@ struct session *session_new(struct control *ctl, const char *owner, struct sessi
 	s->secrets = spec->secrets;
 	memset(spec, 0, sizeof(*spec));
 	s->ctl = ctl;
-	rw_random_hex(s->id, CONTROL_SESSION_ID_BYTES);
+	if (id)
+		snprintf(s->id, sizeof(s->id), "%s", id);
+	else
+		rw_random_hex(s->id, CONTROL_SESSION_ID_BYTES);
 	snprintf(s->owner, sizeof(s->owner), "%s", owner);
 	s->cols = cols;
 	s->rows = rows;
@@ -65,12 +70,22 @@ struct session *session_new(struct control *ctl, const char *owner, struct sessi
 	ctl->sessions = s;
 	ctl->n_sessions++;
 
-	session_enqueue(s);
-	ctl->m.sessions_created++;
+	if (queue)
+		session_enqueue(s);
 	s->rec = recording_open(session_recording_path(s), cols, rows, s->created_ms, s->command);
 	if (!s->rec)
 		log_warn("recording_unavailable", "{s:s, s:s}", "session", s->id, "path",
 			 session_recording_path(s));
+	return s;
+}
+
+struct session *session_new(struct control *ctl, const char *owner, struct session_spec *spec,
+			    uint16_t cols, uint16_t rows)
+{
+	struct session *s = session_create(ctl, NULL, owner, spec, cols, rows, 1);
+
+	if (s)
+		ctl->m.sessions_created++;
 	return s;
 }
 
@@ -126,52 +141,44 @@ static int64_t view_ms(json_t *view, const char *key)
 	return json_is_integer(v) ? json_integer_value(v) : 0;
 }
 
-struct session *session_adopt(struct control *ctl, const char *id, const char *owner,
-			      json_t *view)
+/* The view's dimension `key` when it is one, else `dflt`. */
+static uint16_t view_dim(json_t *view, const char *key, uint16_t dflt)
 {
-	struct session_spec spec = { 0 };
+	json_int_t v = json_integer_value(json_object_get(view, key));
+
+	return v > 0 && v <= PROTO_MAX_DIM ? (uint16_t)v : dflt;
+}
+
+struct session *session_adopt(struct control *ctl, const char *id, const char *owner,
+			      json_t *view, struct session_spec *spec)
+{
+	struct session_spec none = { 0 };
 	const char *cmd = json_string_value(json_object_get(view, "command"));
-	json_int_t cols = json_integer_value(json_object_get(view, "cols"));
-	json_int_t rows = json_integer_value(json_object_get(view, "rows"));
-	enum session_state st = SESSION_RUNNING;
+	enum session_state st = SESSION_WAITING;
 	struct session *s;
 
-	if (strlen(id) != 2 * CONTROL_SESSION_ID_BYTES || !adoptable_state(view, &st))
+	if (strlen(id) != 2 * CONTROL_SESSION_ID_BYTES || (!spec && !adoptable_state(view, &st)))
 		return NULL;
-	if (!(spec.command = strdup(cmd ? cmd : "")))
-		return NULL;
-	s = session_new(ctl, owner, &spec, cols > 0 && cols <= PROTO_MAX_DIM ? (uint16_t)cols : 80,
-			rows > 0 && rows <= PROTO_MAX_DIM ? (uint16_t)rows : 24);
+	if (!spec) {
+		/* a running session: what it runs is its runner's; the view says what to show */
+		spec = &none;
+		if (!(none.command = strdup(cmd ? cmd : "")))
+			return NULL;
+		if (json_is_string(json_object_get(view, "template")))
+			none.template_name = strdup(json_string_value(json_object_get(view, "template")));
+		if (json_is_object(json_object_get(view, "bundle")))
+			none.bundle = json_incref(json_object_get(view, "bundle"));
+	}
+	s = session_create(ctl, id, owner, spec, view_dim(view, "cols", 80),
+			   view_dim(view, "rows", 24), st == SESSION_WAITING);
+	session_spec_release(&none);
 	if (!s)
 		return NULL;
-	/* session_new made a fresh one: it becomes the session the store knows */
-	session_unqueue(s);
-	ctl->m.sessions_created--;
-	stream_release(&s->stream, 1);
-	if (s->rec) {
-		recording_close(s->rec);
-		unlink(session_recording_path(s));
-		s->rec = NULL;
-	}
-	snprintf(s->id, sizeof(s->id), "%s", id);
-	s->adopting = 1;
 	s->state = st;
+	s->adopting = st != SESSION_WAITING;
 	if (view_ms(view, "createdAt"))
 		s->created_ms = view_ms(view, "createdAt");
 	s->started_ms = view_ms(view, "startedAt");
-	if (json_is_string(json_object_get(view, "template")))
-		s->template_name = strdup(json_string_value(json_object_get(view, "template")));
-	if (json_is_object(json_object_get(view, "bundle")))
-		s->bundle = json_incref(json_object_get(view, "bundle"));
-	if (stream_open(&s->stream, session_dir(ctl), s->id, ctl->cfg.scrollback)) {
-		log_error("session_log_unavailable", "{s:s, s:s}", "session", s->id, "reason",
-			  s->stream.err);
-		s->adopting = 0;
-		s->state = SESSION_FAILED;
-		return NULL;   /* left failed, as any session whose log broke: retention frees it */
-	}
-	s->rec = recording_open(session_recording_path(s), s->cols, s->rows, s->created_ms,
-				s->command);
 	return s;
 }
 
@@ -361,6 +368,7 @@ static void session_free_fields(struct session *s)
 	free(s->install);
 	free(s->template_name);
 	json_decref(s->sandbox);
+	json_decref(s->request);
 	text_secrets_wipe(s->secrets);
 	free(s->pending_input);
 	free(s->command);
