@@ -71,6 +71,8 @@ struct viewer {
 };
 
 #define VIEWER_REMOTE_STORE_RETRY_MS 250 /* a read the store did not answer: again after */
+#define VIEWER_REMOTE_READAHEAD (4u << 20) /* unsent bytes under which a remote viewer
+					     * behind asks for its next batch at once */
 #define VIEWER_REMOTE_POLL_MS 20      /* a remote viewer with nothing new asks again after */
 #define VIEWER_REMOTE_TYPING_POLL_US 500 /* ... or this soon, while it is typing: an echo is due */
 #define VIEWER_REMOTE_TYPING_MS 1000  /* "typing": a frame pushed within this long */
@@ -728,6 +730,12 @@ static void on_remote_entries(void *arg, int rc, const struct store_entry *e, si
 			v->remote_done = 1;
 		}
 	}
+	/* a full batch: the viewer is behind, so the next one is asked for while this one is
+	 * sent (at most VIEWER_REMOTE_READAHEAD unsent plus one batch held), or a viewer on a
+	 * busy machine falls further behind than the store keeps */
+	if (n == STORE_STREAM_BATCH && !v->remote_done &&
+	    v->rq_len - v->rq_sent < VIEWER_REMOTE_READAHEAD)
+		remote_poll(v);
 	if (v->rq_len > v->rq_sent || v->remote_done)
 		lws_callback_on_writable(v->wsi);
 	else
