@@ -39,6 +39,13 @@ stop_pid() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+# kill9 PID...: SIGKILL (a replica dying), reaped quietly (no "Killed" line from bash)
+kill9() {
+  local pid
+  kill -KILL "$@" 2>/dev/null || true
+  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+}
+
 cleanup() {
   local rc=$? pid
   set +e

@@ -60,7 +60,7 @@ running_on_a() { curl -s "$A/api/sessions/$sid" | jq -e '.state == "running"' >/
 check "the runner was moved from C to A and runs the session there" wait_for running_on_a
 got() { [ "$(stat -c %s "$TMP/view.out" 2>/dev/null || echo 0)" -ge "$1" ]; }
 check "the viewer on B has 16 MiB" wait_for got $((16 << 20))
-kill -KILL "${RPID[a]}"
+kill9 "${RPID[a]}"
 log "killed A at $(stat -c %s "$TMP/view.out") bytes viewed"
 
 set +e
@@ -100,7 +100,7 @@ key=$(jq -r 'select(.recv == "ASSIGN") | .json.resumeKey' "$TMP/holder.out")
 check "the runner on B was assigned the session and got a resume key" [ "${#key}" = 64 ]
 in_store() { curl -s "$C/api/sessions/$sid2" | jq -e '.bytes == 11' >/dev/null; }
 check "C sees B's 11 bytes" wait_for in_store
-kill -KILL "${RPID[b]}"
+kill9 "${RPID[b]}"
 resume_hello() {
   jq -nc --arg s "$1" --arg k "$2" --arg c "$3" \
     '{v: 1, pid: 1, ticket: $c, resume: {sessionId: $s, key: $k, acked: 0, end: 11}}'

@@ -67,7 +67,7 @@ check "no secret is in Redis: the records kept no request with secrets" \
 check "the plain session's record keeps its request to queue it again" \
   bash -c "redis-cli -p $REDIS_PORT GET runwire:session:$plain | jq -e '.request.command == \"echo plain-ran; exit 3\"' >/dev/null"
 
-kill -KILL "${RPID[a]}"
+kill9 "${RPID[a]}"
 requeued() { grep '"session_requeued"' "$TMP/control-b.err" | grep -q "$1"; }
 check "B queued the plain session again" wait_for requeued "$plain"
 check "and the template session" wait_for requeued "$filed"

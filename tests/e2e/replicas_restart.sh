@@ -47,7 +47,7 @@ VIEW=$!
 some() { [ "$(tr -d '\r' <"$TMP/view.out" | wc -l)" -ge 300 ]; }
 check "the viewer on B sees the session running" wait_for some
 
-kill -KILL "${RPID[a]}" "${RPID[b]}"
+kill9 "${RPID[a]}" "${RPID[b]}"
 stop_pid "$REDIS_PID"
 log "stopped A, B and Redis at $(wc -l <"$TMP/view.out") lines viewed"
 sleep 1
