@@ -25,6 +25,7 @@ add_executable(runwire-control
   control/store_redis.c
   control/store_redis_input.c
   control/store_redis_stream.c
+  control/store_redis_session.c
   control/fleet.c
   control/agent_redirect.c
   control/runner_auth.c

@@ -225,6 +225,15 @@ static void answer(store_cb cb, void *arg, int rc)
 		cb(arg, rc, 0);
 }
 
+/* Whether `record` is of a session not yet given to any runner: its view's state is
+ * "waiting" (what store_session_orphans looks among). */
+static int record_waiting(json_t *record)
+{
+	json_t *state = json_object_get(json_object_get(record, "view"), "state");
+
+	return json_is_string(state) && !strcmp(json_string_value(state), "waiting");
+}
+
 void store_session_put(struct store *st, const char *id, const char *replica, const char *owner,
 		       int64_t created_ms, json_t *record, int64_t ttl_s, store_cb cb, void *arg)
 {
@@ -244,7 +253,8 @@ void store_session_put(struct store *st, const char *id, const char *replica, co
 	if (strlen(text) > STORE_MAX_RECORD)
 		answer(cb, arg, RW_ETOOBIG);
 	else
-		st->ops->session_put(st->b, id, replica, owner, created_ms, text, ttl_s, cb, arg);
+		st->ops->session_put(st->b, id, replica, owner, created_ms, text,
+				     record_waiting(record), ttl_s, cb, arg);
 	free(text);
 }
 
@@ -256,6 +266,16 @@ void store_session_claim(struct store *st, const char *id, const char *replica, 
 		return;
 	}
 	st->ops->session_claim(st->b, id, replica, ttl_s, cb, arg);
+}
+
+void store_session_orphans(struct store *st, const char *replica, int64_t ttl_s,
+			   store_json_cb cb, void *arg)
+{
+	if (!key_ok(replica)) {
+		cb(arg, RW_EINVAL, NULL);
+		return;
+	}
+	st->ops->session_orphans(st->b, replica, ttl_s > 0 ? ttl_s : 0, cb, arg);
 }
 
 void store_session_get(struct store *st, const char *id, store_json_cb cb, void *arg)

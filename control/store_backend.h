@@ -17,13 +17,16 @@ struct store_ops {
 			  int window_s, const char *key, int count, store_cb cb, void *arg);
 	void (*once)(void *b, const char *id, int64_t expires_s, store_cb cb, void *arg);
 	void (*forget)(void *b, void *arg);
-	/* `json` is the record's or message's text; `cb` may be NULL */
+	/* `json` is the record's or message's text; `cb` may be NULL; `waiting`: the record's
+	 * view.state is "waiting" (store.c reads it), so the session is in the waiting set */
 	void (*session_put)(void *b, const char *id, const char *replica, const char *owner,
-			    int64_t created_ms, const char *json, int64_t ttl_s, store_cb cb,
-			    void *arg);
+			    int64_t created_ms, const char *json, int waiting, int64_t ttl_s,
+			    store_cb cb, void *arg);
 	void (*session_claim)(void *b, const char *id, const char *replica, int64_t ttl_s,
 			      store_json_cb cb, void *arg);
 	void (*session_get)(void *b, const char *id, store_json_cb cb, void *arg);
+	void (*session_orphans)(void *b, const char *replica, int64_t ttl_s, store_json_cb cb,
+				void *arg);
 	void (*session_list)(void *b, const char *owner, store_json_cb cb, void *arg);
 	void (*inbox_push)(void *b, const char *replica, const char *json, store_cb cb, void *arg);
 	void (*inbox_pop)(void *b, const char *replica, store_json_cb cb, void *arg);

@@ -23,6 +23,9 @@ struct record {
 	 * with the record, or at holder_expires_ms (0: never) when a claim set its own ttl */
 	char holder[STORE_MAX_KEY];
 	int64_t holder_expires_ms;
+	/* its view's state was "waiting" at the last put: the waiting set is the records with
+	 * this set (an expired record leaves it with the record) */
+	int waiting;
 };
 
 struct message {
@@ -236,8 +239,8 @@ static const char *holder_of(const struct record *r)
 }
 
 static void mem_session_put(void *b, const char *id, const char *replica, const char *owner,
-			    int64_t created_ms, const char *json, int64_t ttl_s, store_cb cb,
-			    void *arg)
+			    int64_t created_ms, const char *json, int waiting, int64_t ttl_s,
+			    store_cb cb, void *arg)
 {
 	struct store_memory *m = b;
 	struct record *r = find_record(m, id);
@@ -271,6 +274,7 @@ static void mem_session_put(void *b, const char *id, const char *replica, const 
 	r->text = text;
 	snprintf(r->owner, sizeof(r->owner), "%s", owner);
 	r->created_ms = created_ms;
+	r->waiting = waiting;
 	r->expires_ms = ttl_s > 0 ? rw_now_ms() + ttl_s * 1000 : 0;
 	snprintf(r->holder, sizeof(r->holder), "%s", replica);
 	r->holder_expires_ms = r->expires_ms;   /* as long as the record, as in Redis */
@@ -320,6 +324,38 @@ static void mem_session_claim(void *b, const char *id, const char *replica, int6
 	snprintf(r->holder, sizeof(r->holder), "%s", replica);
 	r->holder_expires_ms = ttl_s > 0 ? rw_now_ms() + ttl_s * 1000 : 0;
 	cb(arg, RW_OK, j);
+}
+
+/* As Redis' orphans script: waiting records whose holder is unnamed, or another replica
+ * whose figures expired, become `replica`'s, at most STORE_ORPHANS_BATCH. Oldest put first
+ * (the array's order); no bound on how many it looks at, as every operation here. */
+static void mem_session_orphans(void *b, const char *replica, int64_t ttl_s, store_json_cb cb,
+				void *arg)
+{
+	struct store_memory *m = b;
+	json_t *out = json_array();
+	size_t taken = 0;
+
+	if (!out) {
+		cb(arg, RW_ENOMEM, NULL);
+		return;
+	}
+	drop_expired(m);
+	for (size_t i = 0; i < m->n_rec && taken < STORE_ORPHANS_BATCH; i++) {
+		struct record *r = &m->rec[i];
+		const char *h = holder_of(r);
+		json_t *j;
+
+		if (!r->waiting || (h && (!strcmp(h, replica) || figures_of(m, h))))
+			continue;   /* not waiting, its own, or its holder is alive */
+		j = json_loads(r->text, 0, NULL);
+		if (!j || json_array_append_new(out, j))
+			continue;   /* out of memory: left for the next sweep, unclaimed */
+		snprintf(r->holder, sizeof(r->holder), "%s", replica);
+		r->holder_expires_ms = ttl_s > 0 ? rw_now_ms() + ttl_s * 1000 : 0;
+		taken++;
+	}
+	cb(arg, RW_OK, out);
 }
 
 static void mem_session_get(void *b, const char *id, store_json_cb cb, void *arg)
@@ -710,6 +746,7 @@ const struct store_ops store_memory_ops = {
 	.session_put = mem_session_put,
 	.session_claim = mem_session_claim,
 	.session_get = mem_session_get,
+	.session_orphans = mem_session_orphans,
 	.session_list = mem_session_list,
 	.inbox_push = mem_inbox_push,
 	.inbox_pop = mem_inbox_pop,

@@ -18,6 +18,10 @@
  *   runwire:holder:<id>           the replica holding the session: set by a put (EX the
  *                                 record's ttl; a put by another replica is refused) and by
  *                                 a claim (EX the claim's ttl), read by stream adds
+ *   runwire:waiting               set of the session ids whose record's view says "waiting"
+ *                                 (SADD/SREM by the put script); the orphans script claims
+ *                                 those whose holder died and drops those whose record
+ *                                 expired (store_redis_session.c)
  *   runwire:user:<owner>          sorted set of the owner's session ids by creation time;
  *                                 ids whose record expired are pruned as a list finds them
  *   runwire:inbox:<replica>       list of requests for one replica (RPUSH, LPOP count)
@@ -32,9 +36,9 @@
  *                                 (RPUSH, LPOP in a script), at most STORE_INPUT_MAX_ENTRIES
  *   runwire:inputs:<replica>      set of the replica's sessions with input waiting
  *   runwire:wake:<replica>        pub/sub channel: a session's input became non-empty
- * The list, claim and replicas scripts touch keys they build themselves from the prefix
- * (a holder's figures, records by id): fine on one Redis (standalone, Memorystore), not on a
- * Cluster, where every key a script touches must be among its KEYS.
+ * The list, claim, orphans and replicas scripts touch keys they build themselves from the
+ * prefix (a holder's figures, records by id): fine on one Redis (standalone, Memorystore),
+ * not on a Cluster, where every key a script touches must be among its KEYS.
  */
 #include "control/store_redis_int.h"
 #include "common/log.h"
@@ -65,39 +69,6 @@ static const char rl_script[] =
 	"if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) t = tonumber(ARGV[2]) end "
 	"return {n, t}";
 
-/* KEYS[1] record, KEYS[2] owner's index, KEYS[3] holder; ARGV: json, created_ms, ttl_s, id,
- * replica. Another replica holds the session (it claimed it): -2, nothing written. Else the
- * replica is (still) its holder, kept as long as the record. */
-static const char put_script[] =
-	"local h = redis.call('GET', KEYS[3]) "
-	"if h and h ~= ARGV[5] then return -2 end "
-	"if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) "
-	"  redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[3]) "
-	"else redis.call('SET', KEYS[1], ARGV[1]) redis.call('SET', KEYS[3], ARGV[5]) end "
-	"redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4]) return 1";
-/* KEYS[1] record, KEYS[2] holder; ARGV: replica, ttl_s, figures key prefix. No record: {0}.
- * Held by another replica whose figures have not expired (it is alive): {2, holder, its
- * figures}. Else the replica becomes the holder: {1, the record}. The holder's figures key
- * is built here from its name, which only the script knows (see the key list above). */
-static const char claim_script[] =
-	"local rec = redis.call('GET', KEYS[1]) "
-	"if not rec then return {0} end "
-	"local h = redis.call('GET', KEYS[2]) "
-	"if h and h ~= ARGV[1] then "
-	"  local f = redis.call('GET', ARGV[3] .. h) "
-	"  if f then return {2, h, f} end "
-	"end "
-	"if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2]) "
-	"else redis.call('SET', KEYS[2], ARGV[1]) end "
-	"return {1, rec}";
-/* KEYS[1] owner's index; ARGV: most, record key prefix. Newest first; prunes the gone. */
-static const char list_script[] =
-	"local ids = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1) "
-	"local out = {} "
-	"for _, id in ipairs(ids) do "
-	"  local v = redis.call('GET', ARGV[2] .. id) "
-	"  if v then out[#out + 1] = v else redis.call('ZREM', KEYS[1], id) end "
-	"end return out";
 /* KEYS[1] inbox; ARGV: message, most held, seconds an unread inbox lives */
 static const char push_script[] =
 	"if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return -1 end "
@@ -599,7 +570,7 @@ static void redis_forget(void *b, void *arg)
 		}
 }
 
-/* ---- session records and inboxes ---- */
+/* ---- request helpers, and inboxes (session records: store_redis_session.c) ---- */
 
 void on_status_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -653,99 +624,8 @@ struct req *json_req(struct store_redis *r, store_json_cb cb, void *arg)
 	return q;
 }
 
-static void redis_session_put(void *b, const char *id, const char *replica, const char *owner,
-			      int64_t created_ms, const char *json, int64_t ttl_s, store_cb cb,
-			      void *arg)
-{
-	struct store_redis *r = b;
-	struct req *q = status_req(r, cb, arg);
-	char k1[STORE_MAX_KEY + 64], k2[STORE_MAX_KEY + 64], k3[STORE_MAX_KEY + 64];
-
-	if (!q)
-		return;
-	snprintf(k1, sizeof(k1), STORE_REDIS_PREFIX "session:%s", id);
-	snprintf(k2, sizeof(k2), STORE_REDIS_PREFIX "user:%s", owner);
-	snprintf(k3, sizeof(k3), STORE_REDIS_PREFIX "holder:%s", id);
-	if (redisAsyncCommand(r->c.ac, on_status_reply, q, "EVAL %s 3 %s %s %s %s %lld %lld %s %s",
-			      put_script, k1, k2, k3, json, (long long)created_ms, (long long)ttl_s,
-			      id, replica) != REDIS_OK)
-		req_done(q, RW_EAGAIN, 0);
-}
-
-/* The claim script's answer: {1, record} claimed; {2, holder, figures} held by a live
- * replica, answered {"holder", "agentUrl" when its figures name one}; {0} no record. */
-static void on_claim_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-	struct req *q = privdata;
-	redisReply *rep = reply, **e;
-	json_t *j = NULL;
-
-	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
-	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
-		if (rep && rep->type == REDIS_REPLY_ERROR)
-			log_error("store_command_failed", "{s:s, s:s}", "command", "claim", "reason",
-				  rep->str);
-		req_done_json(q, RW_EAGAIN, NULL);
-		return;
-	}
-	e = rep->element;
-	if (e[0]->integer == 1 && rep->elements == 2 && e[1]->type == REDIS_REPLY_STRING) {
-		j = json_loadb(e[1]->str, e[1]->len, 0, NULL);
-		req_done_json(q, j ? RW_OK : RW_EPROTO, j);
-	} else if (e[0]->integer == 2 && rep->elements == 3 && e[1]->type == REDIS_REPLY_STRING &&
-		   e[2]->type == REDIS_REPLY_STRING) {
-		json_t *fig = json_loadb(e[2]->str, e[2]->len, 0, NULL);
-		json_t *url = json_object_get(fig, "agentUrl");
-		j = json_object();
-		if (j)
-			json_object_set_new(j, "holder", json_stringn(e[1]->str, e[1]->len));
-		if (j && json_is_string(url))
-			json_object_set(j, "agentUrl", url);
-		json_decref(fig);
-		req_done_json(q, j ? RW_ESTATE : RW_ENOMEM, j);
-	} else if (e[0]->integer == 0) {
-		req_done_json(q, RW_ENOTFOUND, NULL);
-	} else {
-		req_done_json(q, RW_EPROTO, NULL);
-	}
-}
-
-static void redis_session_claim(void *b, const char *id, const char *replica, int64_t ttl_s,
-				store_json_cb cb, void *arg)
-{
-	struct store_redis *r = b;
-	struct req *q = json_req(r, cb, arg);
-	char k1[STORE_MAX_KEY + 64], k2[STORE_MAX_KEY + 64];
-
-	if (!q)
-		return;
-	snprintf(k1, sizeof(k1), STORE_REDIS_PREFIX "session:%s", id);
-	snprintf(k2, sizeof(k2), STORE_REDIS_PREFIX "holder:%s", id);
-	if (redisAsyncCommand(r->c.ac, on_claim_reply, q, "EVAL %s 2 %s %s %s %lld %s", claim_script,
-			      k1, k2, replica, (long long)(ttl_s > 0 ? ttl_s : 0),
-			      STORE_REDIS_PREFIX "replica:") != REDIS_OK)
-		req_done_json(q, RW_EAGAIN, NULL);
-}
-
-/* A string reply parsed as JSON; nil is RW_ENOTFOUND. */
-static void on_get_reply(redisAsyncContext *ac, void *reply, void *privdata)
-{
-	struct req *q = privdata;
-	redisReply *rep = reply;
-	json_t *j;
-
-	if (!rep || rep->type == REDIS_REPLY_ERROR) {
-		req_done_json(q, RW_EAGAIN, NULL);
-	} else if (rep->type == REDIS_REPLY_NIL) {
-		req_done_json(q, RW_ENOTFOUND, NULL);
-	} else {
-		j = rep->type == REDIS_REPLY_STRING ? json_loadb(rep->str, rep->len, 0, NULL) : NULL;
-		req_done_json(q, j ? RW_OK : RW_EPROTO, j);
-	}
-}
-
 /* An array of JSON strings (nil: empty) as a JSON array; unreadable items are skipped. */
-static void on_array_reply(redisAsyncContext *ac, void *reply, void *privdata)
+void on_array_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct req *q = privdata;
 	redisReply *rep = reply;
@@ -766,33 +646,6 @@ static void on_array_reply(redisAsyncContext *ac, void *reply, void *privdata)
 			json_array_append_new(out, j);
 	}
 	req_done_json(q, RW_OK, out);
-}
-
-static void redis_session_get(void *b, const char *id, store_json_cb cb, void *arg)
-{
-	struct store_redis *r = b;
-	struct req *q = json_req(r, cb, arg);
-	char k[STORE_MAX_KEY + 64];
-
-	if (!q)
-		return;
-	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "session:%s", id);
-	if (redisAsyncCommand(r->c.ac, on_get_reply, q, "GET %s", k) != REDIS_OK)
-		req_done_json(q, RW_EAGAIN, NULL);
-}
-
-static void redis_session_list(void *b, const char *owner, store_json_cb cb, void *arg)
-{
-	struct store_redis *r = b;
-	struct req *q = json_req(r, cb, arg);
-	char k[STORE_MAX_KEY + 64];
-
-	if (!q)
-		return;
-	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "user:%s", owner);
-	if (redisAsyncCommand(r->c.ac, on_array_reply, q, "EVAL %s 1 %s %d %s", list_script, k,
-			      STORE_MAX_LIST, STORE_REDIS_PREFIX "session:") != REDIS_OK)
-		req_done_json(q, RW_EAGAIN, NULL);
 }
 
 static void redis_inbox_push(void *b, const char *replica, const char *json, store_cb cb,
@@ -898,6 +751,7 @@ const struct store_ops store_redis_ops = {
 	.session_claim = redis_session_claim,
 	.session_get = redis_session_get,
 	.session_list = redis_session_list,
+	.session_orphans = redis_session_orphans,
 	.inbox_push = redis_inbox_push,
 	.inbox_pop = redis_inbox_pop,
 	.replica_put = redis_replica_put,

@@ -1,6 +1,7 @@
 /* store_redis_int.h: what the Redis backend's files share (private to store_redis*.c):
  * the connection, requests in flight, and the helpers that answer them. store_redis.c owns
- * the command connection and the operations; store_redis_stream.c the session streams;
+ * the command connection and the operations; store_redis_session.c the session records
+ * (put, claim, get, list, orphans); store_redis_stream.c the session streams;
  * store_redis_input.c the session input and the subscription that wakes the holder. */
 #ifndef RW_STORE_REDIS_INT_H
 #define RW_STORE_REDIS_INT_H
@@ -79,6 +80,8 @@ void req_done_json(struct req *q, int rc, json_t *value);
 struct req *status_req(struct store_redis *r, store_cb cb, void *arg);
 struct req *json_req(struct store_redis *r, store_json_cb cb, void *arg);
 void on_status_reply(redisAsyncContext *ac, void *reply, void *privdata);
+/* an array of JSON strings (nil: empty) answered as a JSON array; unreadable items skipped */
+void on_array_reply(redisAsyncContext *ac, void *reply, void *privdata);
 void entries_forgotten_guard(void *arg, int rc, json_t *value);
 
 /* What scripts answer besides their result, mapped to RW_E... codes by on_status_reply:
@@ -87,6 +90,17 @@ void entries_forgotten_guard(void *arg, int rc, json_t *value);
 #define STORE_REDIS_LIMIT (-1)
 #define STORE_REDIS_STATE (-2)
 #define STORE_REDIS_GAP (-3)
+
+/* store_redis_session.c */
+void redis_session_put(void *b, const char *id, const char *replica, const char *owner,
+		       int64_t created_ms, const char *json, int waiting, int64_t ttl_s, store_cb cb,
+		       void *arg);
+void redis_session_claim(void *b, const char *id, const char *replica, int64_t ttl_s,
+			 store_json_cb cb, void *arg);
+void redis_session_get(void *b, const char *id, store_json_cb cb, void *arg);
+void redis_session_list(void *b, const char *owner, store_json_cb cb, void *arg);
+void redis_session_orphans(void *b, const char *replica, int64_t ttl_s, store_json_cb cb,
+			   void *arg);
 
 /* store_redis_stream.c */
 void redis_stream_add(void *b, const char *id, const char *holder, uint64_t n, char kind,

@@ -424,6 +424,136 @@ static void suite_failover(struct store *st, const char *tag)
 	CHECK(sread(st, id, 2, &a) == RW_OK && a.n == 1 && a.num[0] == 3 && a.data[0] == 'c');
 }
 
+/* A record of `id` put by `replica` whose view's state is `state`, kept `ttl_s` (0: ever). */
+static int put_state(struct store *st, const char *id, const char *replica, const char *state,
+		     int64_t ttl_s)
+{
+	struct answer a = { 0 };
+	json_t *rec = json_pack("{s:s, s:s, s:{s:s, s:s}}", "owner", "or-owner", "replica", replica,
+				"view", "sessionId", id, "state", state);
+
+	store_session_put(st, id, replica, "or-owner", 1000, rec, ttl_s, on_answer, &a);
+	json_decref(rec);
+	return wait_answer(&a);
+}
+
+/* One orphans sweep by `replica`: its records (new reference) or NULL, `*rc` its answer. */
+static json_t *orphans(struct store *st, const char *replica, int *rc)
+{
+	struct janswer a = { 0 };
+
+	store_session_orphans(st, replica, 60, on_janswer, &a);
+	*rc = wait_janswer(&a);
+	return a.value;
+}
+
+/* Whether a sweep's answer holds `id`'s record. */
+static int has_id(json_t *arr, const char *id)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (str_is(json_object_get(json_object_get(v, "view"), "sessionId"), id))
+			return 1;
+	return 0;
+}
+
+static void figures(struct store *st, const char *replica, int64_t ttl_ms)
+{
+	json_t *f = json_pack("{s:i}", "waiting", 0);
+
+	store_replica_put(st, replica, f, ttl_ms);
+	json_decref(f);
+}
+
+static long long rraw(int port, const char *fmt, ...);
+
+/* Orphans: waiting sessions whose replica died are claimed by the sweep of a live one, at
+ * most STORE_ORPHANS_BATCH at a time, once; running ones never; expired ones leave the
+ * waiting set. `port`: the test's redis-server (0: the memory backend), to look at the set
+ * itself. Wants no other waiting record in the store. */
+static void suite_orphans(struct store *st, const char *tag, int port)
+{
+	char w[64], run[64], gone[64], r1[64], r2[64], r3[64], r4[64], id[64];
+	json_t *j;
+	int rc, ok;
+
+	snprintf(w, sizeof(w), "%s-or-w", tag);
+	snprintf(run, sizeof(run), "%s-or-run", tag);
+	snprintf(gone, sizeof(gone), "%s-or-exp", tag);
+	snprintf(r1, sizeof(r1), "%s-or-r1", tag);
+	snprintf(r2, sizeof(r2), "%s-or-r2", tag);
+	snprintf(r3, sizeof(r3), "%s-or-r3", tag);
+	snprintf(r4, sizeof(r4), "%s-or-r4", tag);
+	j = orphans(st, "", &rc);
+	CHECK(rc == RW_EINVAL && !j);
+	/* r1 alive: its waiting session is nobody's orphan, nor its own */
+	figures(st, r1, 400);
+	CHECK(put_state(st, w, r1, "waiting", 0) == RW_OK);
+	CHECK(put_state(st, run, r1, "waiting", 0) == RW_OK);
+	CHECK(put_state(st, run, r1, "running", 0) == RW_OK);     /* given to a runner since */
+	j = orphans(st, r2, &rc);
+	CHECK(rc == RW_OK && json_is_array(j) && json_array_size(j) == 0);
+	json_decref(j);
+	j = orphans(st, r1, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+	/* r1 dies (its figures expire): r2's sweep takes the waiting one, not the running one */
+	usleep(500 * 1000);
+	j = orphans(st, r2, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 1 && has_id(j, w) && !has_id(j, run));
+	CHECK(str_is(json_object_get(json_object_get(json_array_get(j, 0), "view"), "state"),
+		     "waiting"));
+	json_decref(j);
+	CHECK(put_state(st, w, r1, "waiting", 0) == RW_ESTATE);  /* r2 holds it now */
+	CHECK(put_state(st, w, r2, "waiting", 0) == RW_OK);
+	/* once: r2 alive, r3's sweep finds nothing, and nor does r2's own */
+	figures(st, r2, 8000);
+	j = orphans(st, r3, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+	j = orphans(st, r2, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+	/* a waiting record that expires (its replica dead too) leaves the set at the next sweep */
+	CHECK(put_state(st, gone, r1, "waiting", 1) == RW_OK);
+	if (port)
+		CHECK(rraw(port, "SISMEMBER runwire:waiting %s", gone) == 1);
+	usleep(2100 * 1000);
+	j = orphans(st, r3, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+	if (port) {
+		CHECK(rraw(port, "SISMEMBER runwire:waiting %s", gone) == 0);
+		CHECK(rraw(port, "SISMEMBER runwire:waiting %s", w) == 1);
+		CHECK(rraw(port, "SISMEMBER runwire:waiting %s", run) == 0);
+	}
+	/* one past the batch: r4 never had figures (dead from the start) */
+	ok = 1;
+	for (int i = 0; i < STORE_ORPHANS_BATCH + 1; i++) {
+		snprintf(id, sizeof(id), "%s-or-b%d", tag, i);
+		ok &= put_state(st, id, r4, "waiting", 0) == RW_OK;
+	}
+	CHECK(ok);
+	j = orphans(st, r3, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == STORE_ORPHANS_BATCH && !has_id(j, w));
+	json_decref(j);
+	j = orphans(st, r3, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 1 && !has_id(j, w));
+	json_decref(j);
+	j = orphans(st, r3, &rc);
+	CHECK(rc == RW_OK && json_array_size(j) == 0);
+	json_decref(j);
+	/* every one now r3's: r4's puts are refused */
+	ok = 1;
+	for (int i = 0; i < STORE_ORPHANS_BATCH + 1; i++) {
+		snprintf(id, sizeof(id), "%s-or-b%d", tag, i);
+		ok &= put_state(st, id, r4, "running", 0) == RW_ESTATE;
+	}
+	CHECK(ok);
+}
+
 static int ipush(struct store *st, const char *rep, const char *id, const void *d, size_t len,
 		 size_t n)
 {
@@ -1056,6 +1186,12 @@ int main(void)
 	suite(st, "mem");
 	suite_records(st, "mem");
 	suite_failover(st, "mem");   /* before suite_caps fills the replicas' figures */
+	{
+		/* its own store: STORE_MAX_SESSIONS and STORE_MAX_REPLICAS are small here */
+		struct store *m = store_new("memory", NULL, err, sizeof(err));
+		suite_orphans(m, "mem", 0);
+		store_free(m);
+	}
 	suite_caps(st, "mem");
 	suite_streams(st, "mem");
 	suite_input(st, "mem", 0);
@@ -1116,6 +1252,7 @@ int main(void)
 	suite(st, "redis");
 	suite_records(st, "redis");
 	suite_failover(st, "redis");   /* before suite_caps fills the replicas' figures */
+	suite_orphans(st, "redis", port);
 	suite_caps(st, "redis");
 	suite_streams(st, "redis");
 	suite_input(st, "redis", port);
