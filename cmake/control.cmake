@@ -27,6 +27,7 @@ add_executable(runwire-control
   control/store_redis_stream.c
   control/store_redis_session.c
   control/fleet.c
+  control/fleet_takeover.c
   control/agent_redirect.c
   control/runner_auth.c
 )
