@@ -2,10 +2,12 @@
  *
  * An agent says HELLO with its credential, waits idle until the dispatcher hands it a
  * session (ASSIGN), then streams OUTPUT frames that control acknowledges (ACK) once they
- * are in the session's scrollback. A reconnecting agent says HELLO with `resume`, the
- * session's resume key and its runner credential again; control checks both against the
- * runner the session was assigned to, answers with the offset it holds and the agent
- * resends from there. EXIT ends the session; control acknowledges the total and closes the link.
+ * are in the session log and, with replicas sharing a store, in the store (fleet_acked). A
+ * reconnecting agent says HELLO with `resume`, the session's resume key and its runner
+ * credential again; control checks both against the runner the session was assigned to
+ * (or, for a session another replica held, against its record: fleet_adopt), answers with
+ * the offset it holds and the agent resends from there. EXIT ends the session; control
+ * acknowledges the total and closes the link.
  */
 #include "control/agent_redirect.h"
 #include "control/control.h"
@@ -47,7 +49,10 @@ struct agent_link {
 	struct proto_reader rd;
 	struct link_frame *q_head, *q_tail;
 	size_t q_bytes;
-	int ack_due;                   /* send ACK(s->stream.end): what the log holds */
+	int ack_due;                   /* send an ACK: the log (and, with replicas, the store)
+					* holds more than `acked` */
+	uint64_t acked;                /* the last ACK sent on this link */
+	int ack_final;                 /* the ACK after EXIT is still due */
 	int closing;                   /* close once the queue is flushed */
 	int follows;                   /* redirects the agent followed before this link (its
 					* HELLO's "redirects"); -1: it cannot follow one */
@@ -434,12 +439,12 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 		json_int_t end = json_integer_value(json_object_get(resume, "end"));
 		struct session *s = sid ? session_find(ctl, sid) : NULL;
 
+		l->pid = (int)json_integer_value(json_object_get(j, "pid"));
+		l->follows = json_is_integer(json_object_get(j, "redirects")) ?
+				     (int)json_integer_value(json_object_get(j, "redirects")) : -1;
 		if (!s && sid && store_is_shared(ctl->store)) {
 			/* not held here: its replica may be gone, and the store may hand it over */
 			l->adopting = 1;
-			l->pid = (int)json_integer_value(json_object_get(j, "pid"));
-			l->follows = json_is_integer(json_object_get(j, "redirects")) ?
-					     (int)json_integer_value(json_object_get(j, "redirects")) : -1;
 			l->resume_end = end > 0 ? (uint64_t)end : 0;
 			fleet_adopt(ctl, sid, key, cred, on_adopted, l);
 			json_decref(j);
@@ -462,9 +467,6 @@ static void link_hello(struct agent_link *l, const struct proto_frame *f)
 			json_decref(j);
 			return;
 		}
-		l->pid = (int)json_integer_value(json_object_get(j, "pid"));
-		l->follows = json_is_integer(json_object_get(j, "redirects")) ?
-				     (int)json_integer_value(json_object_get(j, "redirects")) : -1;
 		resume_accept(l, s, (uint64_t)end);
 		json_decref(j);
 		return;
@@ -548,6 +550,7 @@ static void link_exit(struct agent_link *l, const struct proto_frame *f)
 	session_set_state(s, s->cancel_requested ? SESSION_CANCELLED : SESSION_EXITED,
 			  s->cancel_requested ? SESSION_CANCEL_REASON : NULL);
 	l->ack_due = 1;
+	l->ack_final = 1;
 	l->closing = 1;
 	lws_callback_on_writable(l->wsi);
 }
@@ -637,11 +640,20 @@ static int link_write(struct agent_link *l)
 		lws_callback_on_writable(l->wsi);
 		return 0;
 	}
+	/* what the store holds, with a shared store: what a replica taking over has; output
+	 * the store has not confirmed yet is acknowledged when it has (store_caught_up). The
+	 * ACK after EXIT goes even when it says nothing new (the agent leaves on it), once the
+	 * store holds the end. */
+	if (l->ack_due && l->s && fleet_acked(l->s) <= l->acked &&
+	    !(l->ack_final && fleet_has_end(l->s)))
+		l->ack_due = 0;
 	if (l->ack_due && l->s) {
 		uint8_t buf[LWS_PRE + PROTO_ACK_LEN];
 		l->ack_due = 0;
-		/* what the store holds, with a shared store: what a replica taking over has */
-		proto_encode_ack(buf + LWS_PRE, fleet_acked(l->s));
+		l->acked = fleet_acked(l->s);
+		if (l->ack_final && fleet_has_end(l->s))
+			l->ack_final = 0;
+		proto_encode_ack(buf + LWS_PRE, l->acked);
 		if (lws_write(l->wsi, buf + LWS_PRE, PROTO_ACK_LEN, LWS_WRITE_BINARY) < 0)
 			return -1;
 		lws_callback_on_writable(l->wsi);

@@ -6,11 +6,11 @@
 #include "common/rw.h"
 
 #include <stdint.h>
-
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 /* The user as an input entry names it: itself, or its hash (store_key_bounded) when longer
  * than this; the holder maps its session's owner the same way before comparing. */
@@ -73,7 +73,8 @@ json_t *fleet_record(const struct session *s)
 	if (r)
 		json_object_set_new(j, "resume", r);
 	if (s->state == SESSION_WAITING && s->waiting && s->request)
-		json_object_set(j, "request", s->request);   /* fleet_requeue: orphans */
+		/* what another replica queues again if this one dies first (fleet_takeover.c) */
+		json_object_set(j, "request", s->request);
 	return j;
 }
 
@@ -263,6 +264,7 @@ json_t *fleet_other_figures(void)
 
 void fleet_free(void)
 {
+	fleet_takeover_free();
 	json_decref(F.others);
 	F.others = NULL;
 }

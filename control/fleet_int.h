@@ -19,5 +19,7 @@ void fleet_take_input(struct control *ctl, const char *id);
 void fleet_on_orphans(void *arg, int rc, json_t *recs);
 /* The sweep is answered: another may go. */
 void fleet_sweep_done(void);
+/* Frees the takeovers still in progress (at shutdown, before the loop's context goes). */
+void fleet_takeover_free(void);
 
 #endif

@@ -100,7 +100,7 @@ static void adopt_end(struct adopt *ad, int rc, const char *why, const char *url
 	lws_sul_cancel(&ad->sul);
 	if (ad->arg)
 		ad->done(ad->arg, rc ? NULL : ad->s, rc, why, url);
-	/* input writers pushed while its old replica was gone waits in the store */
+	/* input that writers pushed while its old replica was gone waits in the store */
 	if (!rc && ad->s->agent)
 		fleet_take_input(ad->ctl, ad->id);
 	if (ad->cred) {
@@ -109,6 +109,14 @@ static void adopt_end(struct adopt *ad, int rc, const char *why, const char *url
 	}
 	sodium_memzero(ad->key, sizeof(ad->key));
 	free(ad);
+}
+
+void fleet_takeover_free(void)
+{
+	while (adopts) {
+		adopts->arg = NULL;
+		adopt_end(adopts, RW_EAGAIN, "control is stopping", NULL);
+	}
 }
 
 void fleet_adopt_forget(void *arg)

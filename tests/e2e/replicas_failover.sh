@@ -77,6 +77,8 @@ check "B took nothing over" bash -c "! grep -q '\"session_adopted\"' $TMP/contro
 exited() { [ "$(curl -s "$1/api/sessions/$sid" | jq -r '"\(.state) \(.exitCode)"')" = "exited 0" ]; }
 check "the session is exited 0 on C" wait_for exited "$C"
 check "and on B" wait_for exited "$B"
+ls_same() { diff <(RUNWIRE_SERVER=$B "$RW_BIN/runwire" ls) <(RUNWIRE_SERVER=$C "$RW_BIN/runwire" ls) >/dev/null; }
+check "runwire ls answers the same through B and C" wait_for ls_same
 check "C lists it with the runner's SHA-256" bash -c "curl -s $C/api/sessions/$sid | jq -e '.sha256 | length == 64' >/dev/null"
 # the store kept the newest 16 MiB when C took over: C never had the head, and says so
 check "C says it could not check the digest, and why" bash -c "curl -s $C/api/sessions/$sid | jq -e '.verified == false and (.verifyReason | test(\"taken over\"))' >/dev/null"
