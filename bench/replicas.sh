@@ -6,7 +6,9 @@
 # crosses Redis:
 #
 #   throughput   a CLI printing BENCH_MIB MiB of 100-character lines, one viewer (rwbench),
-#                RUNS times each way, interleaved; the median counts. Target: via B >= 0.7x
+#                RUNS times each way, interleaved; the median counts. Target: via B >= 0.7x.
+#                Also through a control of its own with the memory store (M): the cost of
+#                acknowledging the runner only what Redis holds
 #   echo         KEYS keystrokes one at a time through `stty raw -echo; cat`, each awaited
 #                (rwbench echo): p50 and p99 each way. Target: via B p99 <= 5 ms
 #   redis memory SESSIONS running sessions, each with a writer attached through B that has
@@ -64,13 +66,13 @@ PIDS+=($!)
 for i in $(seq 1 100); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.05; done
 rcli() { redis-cli -p "$RP" "$@"; }
 head -c 48 /dev/urandom | base64 >"$TMP/secret"
-# control NAME RUNNERS: a replica on the shared store; sets URL (not in a subshell: its pid
-# must reach PIDS, so that cleanup stops it)
+# control NAME RUNNERS [STORE]: a replica on the shared store (or STORE: "memory", a control
+# of its own); sets URL (not in a subshell: its pid must reach PIDS, so that cleanup stops it)
 control() {
   mkdir -p "$TMP/$1"
   RUNWIRE_CONFIG=none RUNWIRE_LOG_LEVEL=warn "$RW_BIN/runwire-control" --listen 127.0.0.1:0 \
     --port-file "$TMP/$1/port" --data-dir "$TMP/$1/data" --sandbox-ro "$TMP" \
-    --store "redis://127.0.0.1:$RP" --session-secret-file "$TMP/secret" --local-runners "$2" \
+    --store "${3:-redis://127.0.0.1:$RP}" --session-secret-file "$TMP/secret" --local-runners "$2" \
     --max-runners $((SESSIONS + 8)) >"$TMP/$1/control.log" 2>&1 &
   PIDS+=($!)
   for i in $(seq 1 200); do [[ -s "$TMP/$1/port" ]] && break; sleep 0.05; done
@@ -78,7 +80,9 @@ control() {
 }
 control a 2; A=$URL
 control b 0; B=$URL
-for u in "$A" "$B"; do
+control m 2 memory; M=$URL   # no Redis on the output path: what acknowledging only what
+                             # Redis holds costs (docs/architecture.md, "Failover")
+for u in "$A" "$B" "$M"; do
   for i in $(seq 1 200); do
     [[ "$(curl -s -o /dev/null -w '%{http_code}' "$u/readyz")" == 200 ]] && break
     sleep 0.05
@@ -89,17 +93,18 @@ say "redis :$RP, A $A (runs the sessions), B $B (viewers only)"
 # ---- throughput ----
 python3 -c 'import sys; l = b"".join(b"%d" % (i % 10) for i in range(99)) + b"\n"
 n = int(sys.argv[1]) << 20; sys.stdout.buffer.write((l * (n // 100 + 1))[:n])' "$BENCH_MIB" >"$TMP/lines.txt"
-: >"$TMP/tp_a.txt"; : >"$TMP/tp_b.txt"
+: >"$TMP/tp_a.txt"; : >"$TMP/tp_b.txt"; : >"$TMP/tp_m.txt"
 for run in $(seq 1 "$RUNS"); do
-  for way in a b; do
+  for way in m a b; do
     via=(); [[ $way == b ]] && via=(--via "$B")
-    r=$("$RW_BIN/rwbench" --server "$A" "${via[@]}" throughput --verify --command "cat '$TMP/lines.txt'")
+    server=$A; [[ $way == m ]] && server=$M
+    r=$("$RW_BIN/rwbench" --server "$server" "${via[@]}" throughput --verify --command "cat '$TMP/lines.txt'")
     [[ "$(jq .complete <<<"$r")" == true ]] || { say "run $run via $way incomplete: $r"; exit 1; }
     jq .mib_per_s <<<"$r" >>"$TMP/tp_$way.txt"
     say "throughput run $run via $way: $(jq -c '{mib_per_s, resyncs}' <<<"$r")"
   done
 done
-tp_a=$(median <"$TMP/tp_a.txt"); tp_b=$(median <"$TMP/tp_b.txt")
+tp_a=$(median <"$TMP/tp_a.txt"); tp_b=$(median <"$TMP/tp_b.txt"); tp_m=$(median <"$TMP/tp_m.txt")
 
 # ---- echo ----
 ea=$("$RW_BIN/rwbench" --server "$A" echo --keys "$KEYS")
@@ -136,11 +141,11 @@ per_session_used=$(( (used1 - used0) / SESSIONS ))
 per_session_keys=$(( keys_bytes / SESSIONS ))
 say "redis: used_memory +$((used1 - used0)) B for $SESSIONS sessions ($per_session_used B each); their keys $per_session_keys B each"
 
-jq -n --argjson tpa "$tp_a" --argjson tpb "$tp_b" --argjson ea "$ea" --argjson eb "$eb" \
+jq -n --argjson tpa "$tp_a" --argjson tpb "$tp_b" --argjson tpm "$tp_m" --argjson ea "$ea" --argjson eb "$eb" \
   --argjson n "$SESSIONS" --argjson pu "$per_session_used" --argjson pk "$per_session_keys" \
   --argjson mib "$BENCH_MIB" --argjson runs "$RUNS" \
   '{throughput: {mib: $mib, runs: $runs, one_replica_mib_per_s: $tpa, across_mib_per_s: $tpb,
-     ratio: (if $tpa > 0 then $tpb / $tpa else 0 end)},
+     ratio: (if $tpa > 0 then $tpb / $tpa else 0 end), memory_store_mib_per_s: $tpm},
     echo: {one_replica: $ea, across: $eb},
     redis_memory: {sessions: $n, used_memory_per_session_bytes: $pu,
      keys_per_session_bytes: $pk}}' >"$RESULTS"
@@ -148,5 +153,7 @@ jq -r '"| figure | one replica (A) | viewer through B | target |",
   "|---|---|---|---|",
   "| throughput, \(.throughput.mib) MiB, median of \(.throughput.runs) | \(.throughput.one_replica_mib_per_s * 10 | round / 10) MiB/s | \(.throughput.across_mib_per_s * 10 | round / 10) MiB/s (\(.throughput.ratio * 100 | round) %) | >= 70 % |",
   "| keystroke echo, \(.echo.one_replica.keys) keys | p50 \(.echo.one_replica.p50_ms * 100 | round / 100) ms, p99 \(.echo.one_replica.p99_ms * 100 | round / 100) ms | p50 \(.echo.across.p50_ms * 100 | round / 100) ms, p99 \(.echo.across.p99_ms * 100 | round / 100) ms | p99 <= 5 ms |",
-  "| Redis memory per running session (\(.redis_memory.sessions) sessions) | - | used_memory \(.redis_memory.used_memory_per_session_bytes) B, its keys \(.redis_memory.keys_per_session_bytes) B | |"' "$RESULTS"
+  "| Redis memory per running session (\(.redis_memory.sessions) sessions) | - | used_memory \(.redis_memory.used_memory_per_session_bytes) B, its keys \(.redis_memory.keys_per_session_bytes) B | |",
+  "",
+  "Throughput of one control with the memory store (no Redis on the output path): \(.throughput.memory_store_mib_per_s * 10 | round / 10) MiB/s."' "$RESULTS"
 say "results in $RESULTS"

@@ -730,6 +730,28 @@ static void redis_replica_all(void *b, store_json_cb cb, void *arg)
 
 /* ---- session streams: store_redis_stream.c ---- */
 
+struct req *entries_req(struct store_redis *r, store_entries_cb cb, void *arg)
+{
+	struct entries_req *er;
+	struct req *q;
+
+	if (!r->ready || !r->c.ac) {
+		cb(arg, RW_EAGAIN, NULL, 0);
+		return NULL;
+	}
+	er = malloc(sizeof(*er));
+	q = er ? req_new(r, REQ_ENTRIES, NULL, er) : NULL;
+	if (!q) {
+		free(er);
+		cb(arg, RW_ENOMEM, NULL, 0);
+		return NULL;
+	}
+	er->cb = cb;
+	er->arg = arg;
+	q->jcb = entries_forgotten_guard;
+	return q;
+}
+
 /* An entries request reuses the JSON request's slot: `jcb` non-NULL means "still wanted"
  * (store_forget clears it) and `arg` holds the caller's callback and argument. */
 void entries_forgotten_guard(void *arg, int rc, json_t *value)

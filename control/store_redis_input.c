@@ -297,25 +297,12 @@ void redis_input_take(void *b, const char *replica, const char *id, uint64_t aft
 			     store_entries_cb cb, void *arg)
 {
 	struct store_redis *r = b;
-	struct entries_req *er;
 	struct req *q;
 	char kl[STORE_MAX_KEY + 64], ks[STORE_MAX_KEY + 64], kc[STORE_MAX_KEY + 64], af[24], mb[24],
 		mx[16];
 
-	if (!r->ready || !r->c.ac) {
-		cb(arg, RW_EAGAIN, NULL, 0);
+	if (!(q = entries_req(r, cb, arg)))
 		return;
-	}
-	er = malloc(sizeof(*er));
-	q = er ? req_new(r, REQ_ENTRIES, NULL, er) : NULL;
-	if (!q) {
-		free(er);
-		cb(arg, RW_ENOMEM, NULL, 0);
-		return;
-	}
-	er->cb = cb;
-	er->arg = arg;
-	q->jcb = entries_forgotten_guard;
 	input_keys(replica, id, kl, sizeof(kl), ks, sizeof(ks));
 	snprintf(kc, sizeof(kc), STORE_REDIS_PREFIX "inseq:%s", id);
 	snprintf(af, sizeof(af), "%llu", (unsigned long long)after);

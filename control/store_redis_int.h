@@ -79,6 +79,8 @@ void req_done_json(struct req *q, int rc, json_t *value);
 /* a status request (`cb` may be NULL), a JSON one: NULL when answered already (down) */
 struct req *status_req(struct store_redis *r, store_cb cb, void *arg);
 struct req *json_req(struct store_redis *r, store_json_cb cb, void *arg);
+/* an entries request (its `arg` an entries_req carrying `cb`): NULL when answered already */
+struct req *entries_req(struct store_redis *r, store_entries_cb cb, void *arg);
 void on_status_reply(redisAsyncContext *ac, void *reply, void *privdata);
 /* an array of JSON strings (nil: empty) answered as a JSON array; unreadable items skipped */
 void on_array_reply(redisAsyncContext *ac, void *reply, void *privdata);

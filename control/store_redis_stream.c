@@ -130,24 +130,11 @@ void redis_stream_read(void *b, const char *id, uint64_t after, store_entries_cb
 			      void *arg)
 {
 	struct store_redis *r = b;
-	struct entries_req *er;
 	struct req *q;
 	char k[STORE_MAX_KEY + 64], from[48];
 
-	if (!r->ready || !r->c.ac) {
-		cb(arg, RW_EAGAIN, NULL, 0);
+	if (!(q = entries_req(r, cb, arg)))
 		return;
-	}
-	er = malloc(sizeof(*er));
-	q = er ? req_new(r, REQ_ENTRIES, NULL, er) : NULL;
-	if (!q) {
-		free(er);
-		cb(arg, RW_ENOMEM, NULL, 0);
-		return;
-	}
-	er->cb = cb;
-	er->arg = arg;
-	q->jcb = entries_forgotten_guard;
 	snprintf(k, sizeof(k), STORE_REDIS_PREFIX "stream:%s", id);
 	snprintf(from, sizeof(from), "(%llu-0", (unsigned long long)after);
 	if (redisAsyncCommand(r->c.ac, on_entries_reply, q, "XRANGE %s %s + COUNT %d", k, from,

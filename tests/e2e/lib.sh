@@ -138,6 +138,23 @@ start_redis() { # start_redis [redis-server options...]: later options win (--ap
   STORE="redis://127.0.0.1:$REDIS_PORT"
 }
 
+# start_replica NAME PORT [control options...]: a control replica on the shared store ($STORE,
+# the session secret in $TMP/secret) at 127.0.0.1:PORT with its own data directory, logging
+# to $TMP/control-NAME.err, its pid in RPID[NAME]. The same NAME and PORT again restart it.
+declare -A RPID
+start_replica() {
+  local name=$1 port=$2
+  shift 2
+  mkdir -p "$TMP/$name"
+  RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen "127.0.0.1:$port" \
+    --data-dir "$TMP/$name/data" --store "$STORE" --session-secret-file "$TMP/secret" "$@" \
+    >>"$TMP/control-$name.err" 2>&1 &
+  RPID[$name]=$!
+  PIDS+=($!)
+}
+# ready URL: the replica answers /readyz 200
+ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$1/readyz")" = 200 ]; }
+
 # start_firebase_emulator: the real Firebase Auth emulator (npm firebase-tools, installed by
 # scripts/setup.d/firebase-emulator.sh) on loopback ports chosen now; sets EMU_HOSTPORT.
 # Outbound traffic from the CLI is pointed at a dead loopback proxy.

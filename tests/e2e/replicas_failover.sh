@@ -19,23 +19,14 @@ head -c 48 /dev/urandom | base64 >"$TMP/secret"
 PA=$(free_port)
 PB=$(free_port)
 PC=$(free_port)
-declare -A RPID
-start_replica() { # start_replica NAME PORT
-  mkdir -p "$TMP/$1"
-  RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen "127.0.0.1:$2" --data-dir "$TMP/$1/data" \
-    --store "$STORE" --session-secret-file "$TMP/secret" --dispatcher external \
-    --runner-jwks-file "$TMP/jwks.json" --runner-issuer "$ISS" \
-    --advertise-url "ws://127.0.0.1:$2/agent" >>"$TMP/control-$1.err" 2>&1 &
-  RPID[$1]=$!
-  PIDS+=($!)
-}
-start_replica a "$PA"
-start_replica b "$PB"
-start_replica c "$PC"
+for r in "a $PA" "b $PB" "c $PC"; do
+  set -- $r
+  start_replica "$1" "$2" --dispatcher external --runner-jwks-file "$TMP/jwks.json" \
+    --runner-issuer "$ISS" --advertise-url "ws://127.0.0.1:$2/agent"
+done
 A="http://127.0.0.1:$PA"
 B="http://127.0.0.1:$PB"
 C="http://127.0.0.1:$PC"
-ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$1/readyz")" = 200 ]; }
 check "A, B and C ready" wait_for bash -c "$(declare -f ready); ready $A && ready $B && ready $C"
 
 # 7,500,000 lines (about 64 MiB with the terminal's \r) in 75 pieces, a tenth of a second apart

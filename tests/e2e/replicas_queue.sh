@@ -22,20 +22,13 @@ jq -n --arg key "$TMP/key" '
     "usered": {command: "true", userSecrets: ["USER_KEY"]}}}' >"$TMP/config.json"
 PA=$(free_port)
 PB=$(free_port)
-declare -A RPID
-start_replica() { # start_replica NAME PORT
-  mkdir -p "$TMP/$1"
-  RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen "127.0.0.1:$2" --data-dir "$TMP/$1/data" \
-    --store "$STORE" --session-secret-file "$TMP/secret" --dispatcher external \
-    --runner-token-file "$TMP/runner-token" --config "$TMP/config.json" >>"$TMP/control-$1.err" 2>&1 &
-  RPID[$1]=$!
-  PIDS+=($!)
-}
-start_replica a "$PA"
-start_replica b "$PB"
+for r in "a $PA" "b $PB"; do
+  set -- $r
+  start_replica "$1" "$2" --dispatcher external --runner-token-file "$TMP/runner-token" \
+    --config "$TMP/config.json"
+done
 A="http://127.0.0.1:$PA"
 B="http://127.0.0.1:$PB"
-ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$1/readyz")" = 200 ]; }
 check "A and B ready" wait_for bash -c "$(declare -f ready); ready $A && ready $B"
 
 SERVER=$A

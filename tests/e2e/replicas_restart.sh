@@ -16,20 +16,11 @@ head -c 48 /dev/urandom | base64 >"$TMP/secret"
 head -c 32 /dev/urandom | base64 >"$TMP/runner-token"
 PA=$(free_port)
 PB=$(free_port)
-declare -A RPID
-start_replica() { # start_replica NAME PORT
-  mkdir -p "$TMP/$1"
-  RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen "127.0.0.1:$2" --data-dir "$TMP/$1/data" \
-    --store "$STORE" --session-secret-file "$TMP/secret" --dispatcher external \
-    --runner-token-file "$TMP/runner-token" >>"$TMP/control-$1.err" 2>&1 &
-  RPID[$1]=$!
-  PIDS+=($!)
-}
-start_replica a "$PA"
-start_replica b "$PB"
+replica() { start_replica "$1" "$2" --dispatcher external --runner-token-file "$TMP/runner-token"; }
+replica a "$PA"
+replica b "$PB"
 A="http://127.0.0.1:$PA"
 B="http://127.0.0.1:$PB"
-ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$1/readyz")" = 200 ]; }
 check "A and B ready" wait_for bash -c "$(declare -f ready); ready $A && ready $B"
 
 # 2,000 lines over about 8 s, then exit 3
@@ -52,8 +43,8 @@ stop_pid "$REDIS_PID"
 log "stopped A, B and Redis at $(wc -l <"$TMP/view.out") lines viewed"
 sleep 1
 start_redis "${AOF[@]}"
-start_replica a "$PA"
-start_replica b "$PB"
+replica a "$PA"
+replica b "$PB"
 check "A and B ready again" wait_for bash -c "$(declare -f ready); ready $A && ready $B"
 
 set +e
