@@ -705,7 +705,7 @@ static void on_remote_entries(void *arg, int rc, const struct store_entry *e, si
 				continue;
 			if (e[i].offset > v->cursor) {
 				/* trimmed from the shared stream while this viewer was behind */
-				log_info("remote_viewer_skipped", "{s:s, s:I, s:I, s:I, s:I}", "session",
+				log_warn("remote_viewer_skipped", "{s:s, s:I, s:I, s:I, s:I}", "session",
 					 v->sid, "entry", (json_int_t)e[i].n, "after_entry",
 					 (json_int_t)v->remote_entry_prev, "offset", (json_int_t)e[i].offset,
 					 "cursor", (json_int_t)v->cursor);
