@@ -220,9 +220,10 @@ struct session {
 	json_t *sandbox;                /* ASSIGN's "sandbox" (template's network, limits) or NULL */
 	json_t *secrets;                /* ASSIGN's "secrets" until it is queued, then NULL: wiped
 					 * (text_secrets_wipe), never logged or shown */
-	json_t *request;                /* while it waits: its creation request without
-					 * "secrets", which another replica resolves again if this
-					 * one dies first (fleet.c); NULL when it had secrets */
+	json_t *request;                /* while it waits: its creation request, which another
+					 * replica resolves again if this one dies first
+					 * (fleet_takeover.c); NULL when it had secrets or was
+					 * over HTTP_MAX_KEPT_REQUEST */
 	int64_t created_ms, started_ms, ended_ms;
 	char *reason;                   /* why it failed, for people */
 	struct stream stream;           /* output (log, cache, digest) and events */

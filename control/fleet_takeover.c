@@ -51,7 +51,8 @@ static void requeue(struct control *ctl, json_t *rec)
 	session_unqueue(s);
 	if (status < 0 || !why[0])
 		snprintf(why, sizeof(why), "its replica stopped before a runner took it, and its "
-					   "request was not kept (it carried secrets)");
+					   "request was not kept (it carried secrets, or was over "
+					   "16 KiB)");
 	session_set_state(s, SESSION_FAILED, why);
 	log_warn("session_not_requeued", "{s:s, s:s}", "session", id, "reason", why);
 }

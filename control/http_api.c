@@ -20,6 +20,8 @@
 #include <sodium.h>
 
 #define HTTP_MAX_BODY (64u << 10)      /* request body */
+#define HTTP_MAX_KEPT_REQUEST (16u << 10) /* a creation request kept in the session's record
+					  * while it waits (fleet_takeover.c) */
 #define HTTP_MAX_PATH 256
 #define HTTP_WRITE_CHUNK (16u << 10)
 #define HTTP_SIGNER_RETRY_S 5          /* Retry-After when the token signer is unavailable */
@@ -606,9 +608,10 @@ static int create_session(struct control *ctl, struct lws *wsi, struct http_conn
 		return respond_error(wsi, c, 400, "\"cols\" and \"rows\" must be integers 1..4096");
 	}
 	/* kept while it waits, so that another replica can queue it again if this one dies
-	 * first (fleet.c): never with secrets, which no store holds */
-	keep = store_is_shared(ctl->store) && !json_object_get(req, "secrets") ?
-		       json_deep_copy(req) : NULL;
+	 * first (fleet_takeover.c): never with secrets, which no store holds, nor when it
+	 * would crowd the record's room (STORE_MAX_RECORD) */
+	keep = store_is_shared(ctl->store) && !json_object_get(req, "secrets") &&
+			       c->body_len <= HTTP_MAX_KEPT_REQUEST ? json_deep_copy(req) : NULL;
 	status = templates_resolve(ctl, req, &spec, msg, sizeof(msg));
 	request_release(req);
 	if (status) {
