@@ -201,6 +201,9 @@ struct session_published {
 	int exit_confirmed;             /* the 'x' entry */
 	int moved;                      /* another replica claimed the session (the store
 					 * refused a put): this copy is left behind */
+	int64_t reader_floor;           /* the lowest offset its live viewers on other
+					 * replicas have read to, as last asked; -1: none */
+	int readers_asking;             /* store_readers_min in flight */
 };
 
 struct session {

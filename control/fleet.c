@@ -380,11 +380,47 @@ static void publish_stream(struct session *s, size_t *budget)
 uint64_t fleet_acked(const struct session *s)
 {
 	const struct store *st = s->ctl->store;
+	const struct session_published *p = &s->published;
+	uint64_t acked;
 
 	if (!st || !store_is_shared(st))
 		return s->stream.end;
-	return s->published.confirmed_out < s->stream.end ? s->published.confirmed_out :
-							    s->stream.end;
+	acked = p->confirmed_out < s->stream.end ? p->confirmed_out : s->stream.end;
+	/* a viewer on another replica that takes what it is sent is never left further behind
+	 * than the stream keeps: the runner waits for it (one that stalls stops counting) */
+	if (p->reader_floor >= 0 && acked > (uint64_t)p->reader_floor + FLEET_READER_LEAD)
+		acked = (uint64_t)p->reader_floor + FLEET_READER_LEAD;
+	return acked;
+}
+
+static void on_readers(void *arg, int rc, int64_t value)
+{
+	struct put_ack *a = arg;
+	struct session *s = session_find_any(a->ctl, a->id);
+
+	if (s) {
+		s->published.readers_asking = 0;
+		if (!rc) {
+			int64_t was = s->published.reader_floor;
+			s->published.reader_floor = value;
+			if (s->agent && (value < 0 || value > was))
+				agent_link_store_caught_up(s->agent);
+		}
+	}
+	free(a);
+}
+
+/* Asks how far `s`'s slowest viewer on another replica has read, once its output could be
+ * near the stream's window (fleet_acked). */
+static void ask_readers(struct session *s)
+{
+	struct put_ack *a;
+
+	if (s->published.readers_asking || session_is_final(s) || s->adopting ||
+	    s->published.moved || s->stream.end < FLEET_READER_LEAD / 2 || !(a = put_ack_new(s)))
+		return;
+	s->published.readers_asking = 1;
+	store_readers_min(s->ctl->store, s->id, on_readers, a);
 }
 
 int fleet_has_end(const struct session *s)
@@ -638,8 +674,11 @@ void fleet_tick(struct control *ctl)
 	}
 	F.budget = FLEET_STREAM_TICK_BYTES;
 	if (store_ready(ctl->store))
-		for (struct session *s = ctl->sessions; s && F.budget; s = s->next)
-			publish_stream(s, &F.budget);
+		for (struct session *s = ctl->sessions; s; s = s->next) {
+			if (F.budget)
+				publish_stream(s, &F.budget);
+			ask_readers(s);
+		}
 	if (now - F.last_ms < FLEET_TICK_MS)
 		return;
 	F.last_ms = now;

@@ -27,6 +27,11 @@ struct proto_frame;
 #define FLEET_REPLICA_ID_BYTES 8   /* random bytes in a replica's id (16 hex) */
 #define FLEET_FIGURES_TTL_MS 2000  /* a replica's figures count this long after its last put */
 #define FLEET_ORPHANS_MS 1000     /* waiting sessions whose replica died are looked for */
+#define FLEET_READER_LEAD (STORE_STREAM_MAX_BYTES - (4u << 20)) /* the writer is acknowledged
+					 * at most this far ahead of the slowest live viewer on
+					 * another replica: the stream's window less room for what
+					 * the runner sends before it waits (1 MiB) and the lag of
+					 * what viewers report */
 #define FLEET_STREAM_TICK_BYTES (8u << 20) /* output put into session streams per tick, all
 					     * sessions (control's tick: 100 ms) */
 

@@ -55,6 +55,12 @@ struct viewer {
 	int remote_reading, remote_done;
 	int64_t remote_since_ms;      /* when the record was first asked for */
 	lws_sorted_usec_list_t sul_poll;
+	/* how far it has read, told to the holder (store_reader_put), which keeps the writer
+	 * within the stream's window of it while it takes what it is sent */
+	char reader[STORE_READER_MAX];
+	uint64_t flushed;             /* the cursor when its queue was last all sent */
+	int64_t taken_ms;             /* when it last took a frame, or had none waiting */
+	lws_sorted_usec_list_t sul_report;
 	struct control *ctl;
 	/* a writer's frames for the holding replica, through the store (fleet_push_input) */
 	char holder[2 * FLEET_REPLICA_ID_BYTES + 1];
@@ -73,6 +79,9 @@ struct viewer {
 #define VIEWER_REMOTE_STORE_RETRY_MS 250 /* a read the store did not answer: again after */
 #define VIEWER_REMOTE_READAHEAD (4u << 20) /* unsent bytes under which a remote viewer
 					     * behind asks for its next batch at once */
+#define VIEWER_REMOTE_REPORT_MS 250   /* a remote viewer says how far it has read this often */
+#define VIEWER_REMOTE_STALLED_MS 5000 /* one that takes nothing this long no longer holds its
+				       * session's writer back: it falls behind instead */
 #define VIEWER_REMOTE_POLL_MS 20      /* a remote viewer with nothing new asks again after */
 #define VIEWER_REMOTE_TYPING_POLL_US 500 /* ... or this soon, while it is typing: an echo is due */
 #define VIEWER_REMOTE_TYPING_MS 1000  /* "typing": a frame pushed within this long */
@@ -754,6 +763,8 @@ static void remote_poll(struct viewer *v)
 }
 
 static void on_remote_record(void *arg, int rc, json_t *rec);
+static void on_remote_report(lws_sorted_usec_list_t *sul);
+static uint64_t reader_serial;   /* remote viewers so far: with the replica's id, a name */
 
 static void on_record_retry(lws_sorted_usec_list_t *sul)
 {
@@ -787,7 +798,11 @@ static void on_remote_record(void *arg, int rc, json_t *rec)
 		 json_string_value(json_object_get(rec, "replica")) ?
 			 json_string_value(json_object_get(rec, "replica")) : "");
 	v->remote = 2;
-	v->cursor = v->since;
+	v->cursor = v->flushed = v->since;
+	v->taken_ms = rw_now_ms();
+	snprintf(v->reader, sizeof(v->reader), "%s-%llu", v->ctl->replica,
+		 (unsigned long long)++reader_serial);
+	on_remote_report(&v->sul_report);
 	lws_rx_flow_control(v->wsi, 1);   /* its frames may come now: they go to the holder */
 	v->hello_sent = 1;
 	rq_json(v, PROTO_HELLO, json_pack("{s:i, s:s, s:O, s:s, s:I, s:O, s:O, s:O}", "v",
@@ -802,6 +817,23 @@ static void on_remote_record(void *arg, int rc, json_t *rec)
 	lws_callback_on_writable(v->wsi);
 }
 
+/* Says how far `v` has read, while it takes what it is sent (docs/architecture.md,
+ * "Failover": a viewer through another replica holds the writer back, within bounds). */
+static void on_remote_report(lws_sorted_usec_list_t *sul)
+{
+	struct viewer *v = lws_container_of(sul, struct viewer, sul_report);
+	int64_t now = rw_now_ms();
+
+	if (v->remote_done)
+		return;
+	if (v->rq_len == v->rq_sent)
+		v->taken_ms = now;   /* nothing waits for it: it keeps up */
+	if (now - v->taken_ms < VIEWER_REMOTE_STALLED_MS)
+		store_reader_put(v->ctl->store, v->sid, v->reader, v->flushed);
+	lws_sul_schedule(v->ctl->ctx, 0, &v->sul_report, on_remote_report,
+			 VIEWER_REMOTE_REPORT_MS * LWS_US_PER_MS);
+}
+
 /* Sends what is queued; asks for more once it is gone. -1 to close. */
 static int remote_write(struct viewer *v)
 {
@@ -811,6 +843,7 @@ static int remote_write(struct viewer *v)
 		uint8_t *frame = v->rq + v->rq_sent + sizeof(size_t) + LWS_PRE;
 		if (lws_write(v->wsi, frame, len, LWS_WRITE_BINARY) < 0)
 			return -1;
+		v->taken_ms = rw_now_ms();
 		v->rq_sent += sizeof(size_t) + LWS_PRE + len;
 		if (lws_send_pipe_choked(v->wsi)) {
 			lws_callback_on_writable(v->wsi);
@@ -820,6 +853,7 @@ static int remote_write(struct viewer *v)
 	free(v->rq);
 	v->rq = NULL;
 	v->rq_len = v->rq_sent = 0;
+	v->flushed = v->cursor;
 	if (v->remote_done) {
 		lws_close_reason(v->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
@@ -933,6 +967,9 @@ static int callback_viewer(struct lws *wsi, enum lws_callback_reasons reason, vo
 			store_forget(ctl->store, v);
 		if (v->remote) {
 			lws_sul_cancel(&v->sul_poll);
+			lws_sul_cancel(&v->sul_report);
+			if (v->reader[0])
+				store_reader_drop(ctl->store, v->sid, v->reader);
 			lws_sul_cancel(&v->sul_push);
 			free(v->rq);
 			v->rq = NULL;

@@ -55,6 +55,7 @@ static struct session *session_create(struct control *ctl, const char *id, const
 	s->rows = rows;
 	s->created_ms = rw_now_ms();
 	s->state = SESSION_WAITING;
+	s->published.reader_floor = -1;   /* no viewer on another replica yet */
 	if (stream_open(&s->stream, session_dir(ctl), s->id, ctl->cfg.scrollback)) {
 		/* the log is what makes "every byte" true: no session without one */
 		log_error("session_log_unavailable", "{s:s, s:s}", "session", s->id, "reason",

@@ -419,6 +419,32 @@ void store_input_done(struct store *st, const char *replica, const char *id, uin
 	st->ops->input_done(st->b, replica, id, upto, cb, arg);
 }
 
+static int reader_ok(const char *reader)
+{
+	return reader && *reader && strlen(reader) < STORE_READER_MAX;
+}
+
+void store_reader_put(struct store *st, const char *id, const char *reader, uint64_t offset)
+{
+	if (key_ok(id) && reader_ok(reader))
+		st->ops->reader_put(st->b, id, reader, offset);
+}
+
+void store_reader_drop(struct store *st, const char *id, const char *reader)
+{
+	if (key_ok(id) && reader_ok(reader))
+		st->ops->reader_drop(st->b, id, reader);
+}
+
+void store_readers_min(struct store *st, const char *id, store_cb cb, void *arg)
+{
+	if (!key_ok(id)) {
+		answer(cb, arg, RW_EINVAL);
+		return;
+	}
+	st->ops->readers_min(st->b, id, cb, arg);
+}
+
 void store_input_watch(struct store *st, const char *replica,
 		       void (*wake)(void *arg, const char *id), void *arg)
 {

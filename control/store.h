@@ -250,6 +250,24 @@ void store_input_done(struct store *st, const char *replica, const char *id, uin
 void store_input_watch(struct store *st, const char *replica,
 		       void (*wake)(void *arg, const char *id), void *arg);
 
+/* ---- stream readers: how far viewers on other replicas have read a session's stream ----
+ * The holder keeps the session's writer no more than FLEET_READER_LEAD ahead of the slowest
+ * live one (fleet.c), so that none falls out of the stream's window. A reader is live for
+ * STORE_READER_TTL_MS after its last put. */
+#define STORE_READER_TTL_MS 1000
+#define STORE_READER_MAX 64              /* bytes of a reader's name */
+#ifndef STORE_MAX_READERS
+#define STORE_MAX_READERS 4096           /* readers the memory backend keeps, all sessions */
+#endif
+/* Says that `reader` (a name unique in the fleet) has read session `id`'s output up to
+ * `offset`; live for STORE_READER_TTL_MS. Fire and forget. */
+void store_reader_put(struct store *st, const char *id, const char *reader, uint64_t offset);
+/* `reader` is gone (its viewer closed). */
+void store_reader_drop(struct store *st, const char *id, const char *reader);
+/* Answers `value` the lowest offset among session `id`'s live readers, or -1 when there is
+ * none; RW_EAGAIN when unreachable. */
+void store_readers_min(struct store *st, const char *id, store_cb cb, void *arg);
+
 /* Operations asked with `arg` will not call back (their object is going away). */
 void store_forget(struct store *st, void *arg);
 

@@ -44,6 +44,9 @@ struct store_ops {
 			   size_t max_bytes, store_entries_cb cb, void *arg);
 	void (*input_done)(void *b, const char *replica, const char *id, uint64_t upto,
 			   store_cb cb, void *arg);
+	void (*reader_put)(void *b, const char *id, const char *reader, uint64_t offset);
+	void (*reader_drop)(void *b, const char *id, const char *reader);
+	void (*readers_min)(void *b, const char *id, store_cb cb, void *arg);
 	/* `replica` is copied; `wake` is called from the loop */
 	void (*input_watch)(void *b, const char *replica, void (*wake)(void *arg, const char *id),
 			    void *arg);

@@ -65,7 +65,16 @@ struct mem_inseq {
 	int64_t expires_ms;
 };
 
+struct mem_reader {
+	char id[STORE_MAX_KEY];
+	char reader[STORE_READER_MAX];
+	uint64_t offset;
+	int64_t expires_ms;
+};
+
 struct store_memory {
+	struct mem_reader *readers;       /* at most STORE_MAX_READERS */
+	size_t n_readers, cap_readers;
 	struct mem_input *in;
 	size_t n_in, cap_in;
 	struct mem_inseq *seq;            /* at most STORE_MAX_SESSIONS unexpired */
@@ -101,6 +110,7 @@ static void mem_free(void *b)
 	for (int i = 0; i < STORE_N_LIMITS; i++)
 		ratelimit_free(m->rl[i]);
 	free(m->used);
+	free(m->readers);
 	for (size_t i = 0; i < m->n_rec; i++)
 		free(m->rec[i].text);
 	free(m->rec);
@@ -723,6 +733,55 @@ static void mem_input_done(void *b, const char *replica, const char *id, uint64_
 		cb(arg, RW_OK, 0);
 }
 
+/* ---- stream readers ---- */
+
+/* Drops the expired readers, and `id`'s `reader` when given (it is put again, or gone). */
+static void readers_prune(struct store_memory *m, const char *id, const char *reader)
+{
+	int64_t now = rw_now_ms();
+	size_t w = 0;
+
+	for (size_t i = 0; i < m->n_readers; i++) {
+		struct mem_reader *r = &m->readers[i];
+		if (r->expires_ms <= now || (reader && !strcmp(r->id, id) && !strcmp(r->reader, reader)))
+			continue;
+		m->readers[w++] = *r;
+	}
+	m->n_readers = w;
+}
+
+static void mem_reader_put(void *b, const char *id, const char *reader, uint64_t offset)
+{
+	struct store_memory *m = b;
+
+	readers_prune(m, id, reader);
+	if (m->n_readers == STORE_MAX_READERS ||
+	    grow((void **)&m->readers, m->n_readers, &m->cap_readers, sizeof(*m->readers)))
+		return;   /* its session's writer is then not held back for it */
+	struct mem_reader *r = &m->readers[m->n_readers++];
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	snprintf(r->reader, sizeof(r->reader), "%s", reader);
+	r->offset = offset;
+	r->expires_ms = rw_now_ms() + STORE_READER_TTL_MS;
+}
+
+static void mem_reader_drop(void *b, const char *id, const char *reader)
+{
+	readers_prune(b, id, reader);
+}
+
+static void mem_readers_min(void *b, const char *id, store_cb cb, void *arg)
+{
+	struct store_memory *m = b;
+	int64_t min = -1;
+
+	readers_prune(m, NULL, NULL);
+	for (size_t i = 0; i < m->n_readers; i++)
+		if (!strcmp(m->readers[i].id, id) && (min < 0 || (int64_t)m->readers[i].offset < min))
+			min = (int64_t)m->readers[i].offset;
+	cb(arg, RW_OK, min);
+}
+
 static void mem_input_watch(void *b, const char *replica, void (*wake)(void *arg, const char *id),
 			    void *arg)
 {
@@ -759,4 +818,7 @@ const struct store_ops store_memory_ops = {
 	.input_take = mem_input_take,
 	.input_done = mem_input_done,
 	.input_watch = mem_input_watch,
+	.reader_put = mem_reader_put,
+	.reader_drop = mem_reader_drop,
+	.readers_min = mem_readers_min,
 };

@@ -32,6 +32,9 @@
  *                                 script that fences, checks for gaps and trims by entries
  *                                 and bytes (store_redis_stream.c)
  *   runwire:sbytes:<id>           the bytes of data the stream holds (INCRBY, DECRBY)
+ *   runwire:readers:<id>          sorted set: the stream's readers on other replicas by the
+ *                                 offset each has read to; runwire:readerseen:<id> the same
+ *                                 by when each expires (Redis' clock)
  *   runwire:input:<id>            a session's input from writers on other replicas: a list
  *                                 (RPUSH, LPOP in a script), at most STORE_INPUT_MAX_ENTRIES
  *   runwire:inputs:<replica>      set of the replica's sessions with input waiting
@@ -785,4 +788,7 @@ const struct store_ops store_redis_ops = {
 	.input_take = redis_input_take,
 	.input_done = redis_input_done,
 	.input_watch = redis_input_watch,
+	.reader_put = redis_reader_put,
+	.reader_drop = redis_reader_drop,
+	.readers_min = redis_readers_min,
 };

@@ -110,6 +110,9 @@ void redis_stream_add(void *b, const char *id, const char *holder, uint64_t n, c
 		      void *arg);
 void redis_stream_read(void *b, const char *id, uint64_t after, store_entries_cb cb,
 		       void *arg);
+void redis_reader_put(void *b, const char *id, const char *reader, uint64_t offset);
+void redis_reader_drop(void *b, const char *id, const char *reader);
+void redis_readers_min(void *b, const char *id, store_cb cb, void *arg);
 
 /* store_redis_input.c */
 void sub_drop(struct store_redis *r);

@@ -2,8 +2,9 @@
  *
  * Keys: runwire:stream:<id> (a Redis Stream whose entry IDs are the entries' numbers,
  * "<n>-0", fields k (kind), o (offset), d (bytes)), runwire:sbytes:<id> (the bytes of data
- * the stream holds, kept by the add script), and runwire:holder:<id> (read: the session's
- * holder, which store_redis.c's put and claim scripts write).
+ * the stream holds, kept by the add script), runwire:holder:<id> (read: the session's
+ * holder, which store_redis.c's put and claim scripts write), and the stream's readers on
+ * other replicas: runwire:readers:<id> and runwire:readerseen:<id> (below).
  */
 #include "control/store_redis_int.h"
 #include "common/rw.h"
@@ -142,3 +143,79 @@ void redis_stream_read(void *b, const char *id, uint64_t after, store_entries_cb
 		on_entries_reply(r->c.ac, NULL, q);
 }
 
+
+/* ---- stream readers: runwire:readers:<id> (a sorted set: each reader scored by the offset it
+ * has read to) and runwire:readerseen:<id> (the same readers scored by when they expire, by
+ * Redis' clock, so that replicas' clocks never meet) ---- */
+
+/* KEYS[1] readers, KEYS[2] seen; ARGV: reader, offset, ttl_ms. */
+static const char reader_put_script[] =
+	"local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+	"redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) "
+	"redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1]) "
+	"redis.call('PEXPIRE', KEYS[1], 60000) redis.call('PEXPIRE', KEYS[2], 60000) return 1";
+/* KEYS as above. The expired go; answers the lowest offset + 1, or 0 when none is left. */
+static const char readers_min_script[] =
+	"local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+	"for _, r in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do "
+	"  redis.call('ZREM', KEYS[1], r) redis.call('ZREM', KEYS[2], r) end "
+	"local m = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES') "
+	"if #m == 0 then return 0 end return tonumber(m[2]) + 1";
+
+static void reader_keys(const char *id, char *kr, size_t krl, char *ks, size_t ksl)
+{
+	snprintf(kr, krl, STORE_REDIS_PREFIX "readers:%s", id);
+	snprintf(ks, ksl, STORE_REDIS_PREFIX "readerseen:%s", id);
+}
+
+void redis_reader_put(void *b, const char *id, const char *reader, uint64_t offset)
+{
+	struct store_redis *r = b;
+	char kr[STORE_MAX_KEY + 64], ks[STORE_MAX_KEY + 64], off[24], ttl[16];
+
+	if (!r->ready || !r->c.ac)
+		return;
+	reader_keys(id, kr, sizeof(kr), ks, sizeof(ks));
+	snprintf(off, sizeof(off), "%llu", (unsigned long long)offset);
+	snprintf(ttl, sizeof(ttl), "%d", STORE_READER_TTL_MS);
+	const char *argv[] = { "EVAL", reader_put_script, "2", kr, ks, reader, off, ttl };
+	size_t argl[] = { 4, strlen(reader_put_script), 1, strlen(kr), strlen(ks), strlen(reader),
+			  strlen(off), strlen(ttl) };
+	redisAsyncCommandArgv(r->c.ac, NULL, NULL, 8, argv, argl);
+}
+
+void redis_reader_drop(void *b, const char *id, const char *reader)
+{
+	struct store_redis *r = b;
+	char kr[STORE_MAX_KEY + 64], ks[STORE_MAX_KEY + 64];
+
+	if (!r->ready || !r->c.ac)
+		return;
+	reader_keys(id, kr, sizeof(kr), ks, sizeof(ks));
+	redisAsyncCommand(r->c.ac, NULL, NULL, "ZREM %s %b", kr, reader, strlen(reader));
+	redisAsyncCommand(r->c.ac, NULL, NULL, "ZREM %s %b", ks, reader, strlen(reader));
+}
+
+static void on_min_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	redisReply *rep = reply;
+
+	if (!rep || rep->type != REDIS_REPLY_INTEGER)
+		req_done(privdata, RW_EAGAIN, 0);
+	else
+		req_done(privdata, RW_OK, rep->integer - 1);
+}
+
+void redis_readers_min(void *b, const char *id, store_cb cb, void *arg)
+{
+	struct store_redis *r = b;
+	struct req *q = status_req(r, cb, arg);
+	char kr[STORE_MAX_KEY + 64], ks[STORE_MAX_KEY + 64];
+
+	if (!q)
+		return;
+	reader_keys(id, kr, sizeof(kr), ks, sizeof(ks));
+	if (redisAsyncCommand(r->c.ac, on_min_reply, q, "EVAL %s 2 %s %s", readers_min_script, kr,
+			      ks) != REDIS_OK)
+		req_done(q, RW_EAGAIN, 0);
+}

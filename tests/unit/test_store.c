@@ -222,6 +222,52 @@ static int sall(struct store *st, const char *id, struct stream_sum *sum)
 	return rc;
 }
 
+static int64_t readers_min(struct store *st, const char *id)
+{
+	struct answer a = { 0 };
+
+	store_readers_min(st, id, on_answer, &a);
+	return wait_answer(&a) ? -2 : a.value;
+}
+
+/* Stream readers: the lowest offset among a session's live readers; a reader put again
+ * moves, one dropped or expired (STORE_READER_TTL_MS) no longer counts, other sessions'
+ * readers never do, and a name of STORE_READER_MAX bytes is one too long. */
+static void suite_readers(struct store *st, const char *tag)
+{
+	char id[64], id2[64], big[STORE_READER_MAX + 1];
+
+	snprintf(id, sizeof(id), "%s-readers", tag);
+	snprintf(id2, sizeof(id2), "%s-readers2", tag);
+	CHECK(readers_min(st, id) == -1);                    /* none */
+	store_reader_put(st, id, "r1", 100);
+	store_reader_put(st, id, "r2", 50);
+	store_reader_put(st, id2, "r9", 5);                  /* another session's */
+	CHECK(readers_min(st, id) == 50);
+	store_reader_drop(st, id, "r2");
+	CHECK(readers_min(st, id) == 100);
+	store_reader_put(st, id, "r1", 200);                 /* moves, not a second reader */
+	CHECK(readers_min(st, id) == 200);
+	memset(big, 'x', STORE_READER_MAX);
+	big[STORE_READER_MAX] = 0;
+	store_reader_put(st, id, big, 1);                    /* one byte too long: not kept */
+	big[STORE_READER_MAX - 1] = 0;
+	store_reader_put(st, id, big, 150);                  /* at the edge: kept */
+	CHECK(readers_min(st, id) == 150);
+	store_reader_drop(st, id, big);
+	/* (a put goes out with the next answer asked for: each readers_min serves the loop) */
+	store_reader_put(st, id, "r3", 10);
+	CHECK(readers_min(st, id) == 10);                    /* r3 lives until t + TTL */
+	usleep(STORE_READER_TTL_MS * 600);
+	store_reader_put(st, id, "r1", 300);                 /* r1 put again at t + 0.6 TTL */
+	CHECK(readers_min(st, id) == 10);
+	usleep(STORE_READER_TTL_MS * 600);
+	CHECK(readers_min(st, id) == 300);                   /* t + 1.2 TTL: r3 expired */
+	usleep(STORE_READER_TTL_MS * 1000);
+	CHECK(readers_min(st, id) == -1);                    /* t + 2.2 TTL: r1 too */
+	CHECK(readers_min(st, id2) == -1);
+}
+
 /* Session streams: in order, binary-safe, gap-free and idempotent, the newest kept. */
 static void suite_streams(struct store *st, const char *tag)
 {
@@ -1194,6 +1240,7 @@ int main(void)
 	}
 	suite_caps(st, "mem");
 	suite_streams(st, "mem");
+	suite_readers(st, "mem");
 	suite_input(st, "mem", 0);
 	/* the memory backend's cap on records, one past it */
 	{
@@ -1255,6 +1302,7 @@ int main(void)
 	suite_orphans(st, "redis", port);
 	suite_caps(st, "redis");
 	suite_streams(st, "redis");
+	suite_readers(st, "redis");
 	suite_input(st, "redis", port);
 
 	/* two stores (two replicas) on one Redis share ids and limits */
