@@ -49,13 +49,12 @@ struct viewer {
 	/* A session held by another replica: read from its stream in the shared store. */
 	int remote;                   /* 1: the record is asked for; 2: reading the stream */
 	uint64_t remote_entry;        /* the last entry read */
-	uint64_t remote_entry_prev;   /* the one before it (for the log of a skip) */
 	uint8_t *rq;                  /* frames to send: [size_t len][LWS_PRE][frame] ... */
 	size_t rq_len, rq_sent;
 	int remote_reading, remote_done;
 	int64_t remote_since_ms;      /* when the record was first asked for */
 	lws_sorted_usec_list_t sul_poll;
-	/* how far it has read, told to the holder (store_reader_put), which keeps the writer
+	/* how far it has read, told to the holder (store_reader_put): the writer is kept
 	 * within the stream's window of it while it takes what it is sent */
 	char reader[STORE_READER_MAX];
 	uint64_t flushed;             /* the cursor when its queue was last all sent */
@@ -80,8 +79,7 @@ struct viewer {
 #define VIEWER_REMOTE_READAHEAD (4u << 20) /* unsent bytes under which a remote viewer
 					     * behind asks for its next batch at once */
 #define VIEWER_REMOTE_REPORT_MS 250   /* a remote viewer says how far it has read this often */
-#define VIEWER_REMOTE_STALLED_MS 5000 /* one that takes nothing this long no longer holds its
-				       * session's writer back: it falls behind instead */
+#define VIEWER_REMOTE_STALLED_MS 5000 /* one taking nothing this long holds nothing back */
 #define VIEWER_REMOTE_POLL_MS 20      /* a remote viewer with nothing new asks again after */
 #define VIEWER_REMOTE_TYPING_POLL_US 500 /* ... or this soon, while it is typing: an echo is due */
 #define VIEWER_REMOTE_TYPING_MS 1000  /* "typing": a frame pushed within this long */
@@ -702,7 +700,6 @@ static void on_remote_entries(void *arg, int rc, const struct store_entry *e, si
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		v->remote_entry_prev = v->remote_entry;
 		v->remote_entry = e[i].n;
 		if (e[i].kind == 'e') {
 			uint8_t *dst = rq_frame(v, e[i].len);
@@ -714,10 +711,8 @@ static void on_remote_entries(void *arg, int rc, const struct store_entry *e, si
 				continue;
 			if (e[i].offset > v->cursor) {
 				/* trimmed from the shared stream while this viewer was behind */
-				log_warn("remote_viewer_skipped", "{s:s, s:I, s:I, s:I, s:I}", "session",
-					 v->sid, "entry", (json_int_t)e[i].n, "after_entry",
-					 (json_int_t)v->remote_entry_prev, "offset", (json_int_t)e[i].offset,
-					 "cursor", (json_int_t)v->cursor);
+				log_warn("remote_viewer_skipped", "{s:s, s:I, s:I}", "session", v->sid,
+					 "offset", (json_int_t)e[i].offset, "cursor", (json_int_t)v->cursor);
 				rq_json(v, PROTO_EVENT, json_pack("{s:s, s:I, s:I, s:s}", "type", "resync",
 								  "skipped", (json_int_t)(e[i].offset - v->cursor),
 								  "offset", (json_int_t)e[i].offset, "reason",
