@@ -10,6 +10,7 @@ add_executable(runwire-control
   control/scrape.c
   control/session.c
   control/relay.c
+  control/relay_remote.c
   control/agent_link.c
   control/dispatcher.c
   control/session_token.c

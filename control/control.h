@@ -7,6 +7,7 @@
  *   session.c       sessions: states, registry, waiting queue, JSON views
  *   stream.c        a session's output: the session log, its cache, digest, events
  *   relay.c         viewers (WS /ws/<id>): a cursor each into the stream
+ *   relay_remote.c  ... of a session another replica holds, through the store
  *   retention.c     the data directory bounded in age and size
  *   agent_link.c    agents (WS /agent): claim, output in, ACK / input out
  *   agent_redirect.c  where an idle external agent should go instead (agent_redirect.h)
@@ -14,7 +15,8 @@
  *   session_token.c one-time session JWTs
  *   kms_signer.c    Cloud KMS signs them on its worker thread (kms_signer.h)
  *   store*.c        what replicas share: one-time ids, rate limits (memory | Redis)
- *   fleet.c         session records for the other replicas, this replica's inbox
+ *   fleet.c         session records and streams for the other replicas, this replica's inbox
+ *   fleet_takeover.c  the sessions of a replica that died, taken over (fleet.h)
  *   config.c        flags, environment, config file
  *
  * Everything runs on one event loop (the KMS signer's and the certificate cache's network
@@ -263,12 +265,12 @@ struct session *session_new(struct control *ctl, const char *owner, struct sessi
 /* Looks up by id; NULL when absent, being taken over, or left behind by a move (the store
  * knows it then). Ownership checks are the caller's. */
 struct session *session_find(struct control *ctl, const char *id);
-/* Looks up by id whatever its state here (fleet.c: a takeover already in progress). */
+/* Looks up by id whatever its state here (fleet_takeover.c: a takeover in progress). */
 struct session *session_find_any(struct control *ctl, const char *id);
 /* Makes a session that another replica held (its record's "view", owned by `owner`) with an
  * empty stream. With `spec` NULL a live, assigned one without an agent yet, not queued,
  * `adopting` until the caller has filled its stream (fleet_adopt); with `spec` (what its
- * request resolves to here; taken) a waiting one, queued (fleet.c's orphans). NULL on
+ * request resolves to here; taken) a waiting one, queued (fleet_takeover.c). NULL on
  * ENOMEM, a view in no such state, or when its log cannot be created. */
 struct session *session_adopt(struct control *ctl, const char *id, const char *owner,
 			      json_t *view, struct session_spec *spec);
