@@ -393,14 +393,8 @@ static void on_adopted(void *arg, struct session *s, int rc, const char *why, co
 	case RW_ESTATE:
 		/* its replica is alive: the agent goes there (or tries again, then elsewhere) */
 		if (url && l->follows >= 0 && l->follows < AGENT_REDIRECT_MAX_FOLLOWS &&
-		    (!strncmp(url, "ws://", 5) || !strncmp(url, "wss://", 6))) {
-			l->redirected = 1;
-			link_queue_json(l, PROTO_HELLO, json_pack("{s:i, s:s}", "v", PROTO_VERSION,
-								  "redirect", url));
-			l->closing = 1;
-			lws_callback_on_writable(l->wsi);
-			log_info("agent_redirected", "{s:i, s:s, s:i, s:s}", "agent_pid", l->pid, "to",
-				 url, "follows", l->follows, "why", "its session's replica is there");
+		    agent_redirect_check_url(url) == RW_OK) {
+			link_redirect(l, url, "its session's replica is there");
 			return;
 		}
 		link_error(l, PROTO_ERR_INTERNAL, "session is held by another replica; retry");
