@@ -755,6 +755,21 @@ struct req *entries_req(struct store_redis *r, store_entries_cb cb, void *arg)
 	return q;
 }
 
+void entries_req_done(struct req *q, int rc, const struct store_entry *e, size_t n)
+{
+	store_entries_cb cb = ((struct entries_req *)q->arg)->cb;
+	void *arg = ((struct entries_req *)q->arg)->arg;
+	int forgotten = !q->jcb;
+
+	/* the request's own bookkeeping first; then the caller, entries still borrowed */
+	free(q->arg);
+	q->arg = NULL;
+	q->jcb = NULL;
+	req_done(q, rc, 0);
+	if (!forgotten)
+		cb(arg, rc, e, n);
+}
+
 /* An entries request reuses the JSON request's slot: `jcb` non-NULL means "still wanted"
  * (store_forget clears it) and `arg` holds the caller's callback and argument. */
 void entries_forgotten_guard(void *arg, int rc, json_t *value)

@@ -262,9 +262,6 @@ static void on_take_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	redisReply *rep = reply;
 	struct store_entry out[STORE_INPUT_BATCH];
 	size_t k = 0;
-	store_entries_cb cb = ((struct entries_req *)q->arg)->cb;
-	void *arg = ((struct entries_req *)q->arg)->arg;
-	int forgotten = !q->jcb;
 	int rc = RW_OK;
 
 	if (!rep || rep->type != REDIS_REPLY_ARRAY) {
@@ -284,12 +281,7 @@ static void on_take_reply(redisAsyncContext *ac, void *reply, void *privdata)
 			out[k++] = (struct store_entry){ .n = num, .data = p + 8, .len = e->len - 8 };
 		}
 	}
-	free(q->arg);
-	q->arg = NULL;
-	q->jcb = NULL;
-	req_done(q, rc, 0);
-	if (!forgotten)
-		cb(arg, rc, out, k);
+	entries_req_done(q, rc, out, k);
 }
 
 void redis_input_take(void *b, const char *replica, const char *id, uint64_t after,

@@ -81,6 +81,8 @@ struct req *status_req(struct store_redis *r, store_cb cb, void *arg);
 struct req *json_req(struct store_redis *r, store_json_cb cb, void *arg);
 /* an entries request (its `arg` an entries_req carrying `cb`): NULL when answered already */
 struct req *entries_req(struct store_redis *r, store_entries_cb cb, void *arg);
+/* answers an entries request (`e` borrowed by its caller's callback) and ends it */
+void entries_req_done(struct req *q, int rc, const struct store_entry *e, size_t n);
 void on_status_reply(redisAsyncContext *ac, void *reply, void *privdata);
 /* an array of JSON strings (nil: empty) answered as a JSON array; unreadable items skipped */
 void on_array_reply(redisAsyncContext *ac, void *reply, void *privdata);

@@ -82,9 +82,6 @@ static void on_entries_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	redisReply *rep = reply;
 	struct store_entry out[STORE_STREAM_BATCH];
 	size_t k = 0;
-	store_entries_cb cb = ((struct entries_req *)q->arg)->cb;
-	void *arg = ((struct entries_req *)q->arg)->arg;
-	int forgotten = !q->jcb;
 	int rc = RW_OK;
 
 	if (!rep || rep->type != REDIS_REPLY_ARRAY) {
@@ -118,13 +115,7 @@ static void on_entries_reply(redisAsyncContext *ac, void *reply, void *privdata)
 				k++;
 		}
 	}
-	/* the request's own bookkeeping first; then the caller, entries still borrowed */
-	free(q->arg);
-	q->arg = NULL;
-	q->jcb = NULL;
-	req_done(q, rc, 0);
-	if (!forgotten)
-		cb(arg, rc, out, k);
+	entries_req_done(q, rc, out, k);
 }
 
 void redis_stream_read(void *b, const char *id, uint64_t after, store_entries_cb cb,
