@@ -14,17 +14,11 @@ start_redis "${AOF[@]}"
 head -c 48 /dev/urandom | base64 >"$TMP/secret"
 start_control --store "$STORE" --session-secret-file "$TMP/secret" --local-runners 1
 A=$SERVER
-mkdir -p "$TMP/b"
-RUNWIRE_CONFIG=none "$RW_BIN/runwire-control" --listen 127.0.0.1:0 --port-file "$TMP/b/port" \
-  --data-dir "$TMP/b/data" --store "$STORE" --session-secret-file "$TMP/secret" \
-  --local-runners 0 >"$TMP/control-b.err" 2>&1 &
-PIDS+=($!)
-wait_for test -s "$TMP/b/port"
-B="http://127.0.0.1:$(cat "$TMP/b/port")"
-code() { curl -s -o /dev/null -w '%{http_code}' "$1/readyz"; }
-ready() { [ "$(code "$1")" = 200 ]; }
-unready() { [ "$(code "$1")" = 503 ]; }
-check "A and B ready" wait_for bash -c "$(declare -f code ready); ready $A && ready $B"
+PB=$(free_port)
+start_replica b "$PB" --local-runners 0
+B="http://127.0.0.1:$PB"
+unready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$1/readyz")" = 503 ]; }
+check "A and B ready" wait_for bash -c "$(declare -f ready); ready $A && ready $B"
 
 # 6,000 lines over about 16 s, then exit 5
 cmd='for i in $(seq 0 79); do seq $((i*75+1)) $((i*75+75)); sleep 0.2; done; exit 5'
